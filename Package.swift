@@ -1,0 +1,33 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "topo",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "topo", targets: ["topo"]),
+        .library(name: "TopoCore", targets: ["TopoCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/apple/swift-system", from: "1.8.1"),
+    ],
+    targets: [
+        .systemLibrary(name: "CNuma", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
+        .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .target(
+            name: "TopoCore",
+            dependencies: [
+                "CNuma", "CCap", "Yams",
+                .product(name: "SystemPackage", package: "swift-system"),
+            ]
+        ),
+        .executableTarget(
+            name: "topo",
+            dependencies: ["TopoCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "TopoCoreTests", dependencies: ["TopoCore"], resources: []),
+        .testTarget(name: "TopoCLITests", dependencies: ["TopoCore"]),
+    ]
+)

@@ -1,0 +1,172 @@
+import Foundation
+
+/// Reads the host's CPU and NUMA topology from sysfs, and probes cgroups and netem.
+///
+/// Only these sysfs files are read, so a directory holding just them is a complete fixture:
+/// `devices/system/cpu/online`, `devices/system/cpu/cpuN/topology/{core_id,physical_package_id,thread_siblings_list}`,
+/// `devices/system/node/online`, `devices/system/node/nodeN/{cpulist,meminfo,distance}`.
+/// CPUs are the online ones plus any `cpuN` directory (an offline CPU keeps its directory but loses `topology/`).
+public struct HostDiscovery: Sendable {
+    public var sysfs: HostFiles
+    /// Where mounts, modules and the cgroup root are looked up; nil skips those probes (fixtures).
+    public var system: HostFiles?
+
+    public init(sysfsRoot: String = "/sys", probeSystem: Bool? = nil) {
+        sysfs = HostFiles(root: sysfsRoot)
+        let isRealSysfs = sysfsRoot == "/sys" || sysfsRoot == "/sys/"
+        system = (probeSystem ?? isRealSysfs) ? HostFiles(root: "/") : nil
+    }
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    public func discover() -> Result<HostTopology, Failure> {
+        guard let onlineText = sysfs.read("devices/system/cpu/online") else {
+            return .failure(Failure(description: "read \(sysfs.path("devices/system/cpu/online")): no such file; is \(sysfs.root) a sysfs tree?"))
+        }
+        guard case .success(let online) = CPUSet.parse(onlineText) else {
+            return .failure(Failure(description: "read \(sysfs.path("devices/system/cpu/online")): \"\(onlineText.trimmingCharacters(in: "\n"))\" is not a cpulist"))
+        }
+        var present = online.ids
+        for entry in sysfs.list("devices/system/cpu") where entry.hasPrefix("cpu") {
+            if let id = Int(entry.dropFirst(3)), id <= CPUSet.maxID { present.append(id) }
+        }
+
+        // Nodes. A kernel without CONFIG_NUMA has no node directory: one node holding every CPU.
+        var nodes: [HostTopology.Node] = []
+        var nodeOfCPU: [Int: Int] = [:]
+        if let nodeText = sysfs.read("devices/system/node/online"), case .success(let nodeIDs) = CPUSet.parse(nodeText), !nodeIDs.isEmpty {
+            for id in nodeIDs {
+                let dir = "devices/system/node/node\(id)"
+                let cpus = sysfs.read("\(dir)/cpulist").flatMap { try? CPUSet.parse($0).get() } ?? .empty
+                for cpu in cpus { nodeOfCPU[cpu] = id; present.append(cpu) }
+                let distances = (sysfs.read("\(dir)/distance") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
+                nodes.append(.init(id: id, cpus: cpus.intersection(online), memTotal: sysfs.read("\(dir)/meminfo").flatMap(Self.memTotal), distances: distances))
+            }
+        } else {
+            for cpu in online { nodeOfCPU[cpu] = 0 }
+            nodes = [.init(id: 0, cpus: online, memTotal: nil, distances: [10])]
+        }
+
+        var cpus: [HostTopology.CPU] = []
+        for id in CPUSet(present) {
+            let topo = "devices/system/cpu/cpu\(id)/topology"
+            let isOnline = online.contains(id)
+            var siblings = CPUSet([id])
+            if isOnline, let text = sysfs.read("\(topo)/thread_siblings_list"), case .success(let s) = CPUSet.parse(text), s.contains(id) {
+                siblings = s
+            }
+            cpus.append(.init(id: id, online: isOnline, node: nodeOfCPU[id],
+                              package: sysfs.read("\(topo)/physical_package_id").flatMap { Int($0.trimmingCharacters(in: " \n")) },
+                              coreID: sysfs.read("\(topo)/core_id").flatMap { Int($0.trimmingCharacters(in: " \n")) },
+                              siblings: siblings))
+        }
+        var host = HostTopology(cpus: cpus, nodes: nodes, cgroup: .unknown("not probed: --sysfs names another machine's tree"),
+                                netem: .unknown("not probed: --sysfs names another machine's tree"), source: sysfs.root)
+        for cpu in cpus where cpu.online && cpu.node == nil {
+            host.notes.append("CPU \(cpu.id) is online but in no node's cpulist")
+        }
+        if let system {
+            host.cgroup = CgroupProbe.probe(system)
+            host.netem = NetemProbe.probe(system)
+            if let counts = NUMALibrary.configuredCounts() {
+                if counts.nodes != nodes.count {
+                    host.notes.append("libnuma counts \(counts.nodes) configured nodes, sysfs lists \(nodes.count) online")
+                }
+                if counts.cpus != cpus.count {
+                    host.notes.append("libnuma counts \(counts.cpus) configured CPUs, sysfs shows \(cpus.count)")
+                }
+            } else {
+                host.notes.append("libnuma reports NUMA unavailable (numa_available() < 0)")
+            }
+        }
+        return .success(host)
+    }
+
+    /// `Node 0 MemTotal:       16318508 kB` → bytes.
+    static func memTotal(_ meminfo: String) -> Bytes? {
+        for line in meminfo.split(separator: "\n") where line.contains("MemTotal:") {
+            let fields = line.split(separator: " ")
+            if let i = fields.firstIndex(of: "MemTotal:"), i + 1 < fields.count, let kb = UInt64(fields[i + 1]) {
+                let (bytes, overflow) = kb.multipliedReportingOverflow(by: 1024)
+                return overflow ? nil : Bytes(bytes)
+            }
+        }
+        return nil
+    }
+}
+
+/// Which cgroup hierarchy holds the controllers, read from the mount table.
+public enum CgroupProbe {
+    public static func probe(_ system: HostFiles) -> CgroupInfo {
+        guard let mounts = system.read("proc/self/mounts") else { return .unknown("cannot read /proc/self/mounts") }
+        var info = classify(mounts: mounts)
+        if let mp = info.mountPoint, let text = system.read(String(mp.dropFirst()) + "/cgroup.controllers") {
+            info.controllers = text.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        }
+        return info
+    }
+
+    /// Classifies a mount table (the text of /proc/self/mounts).
+    public static func classify(mounts: String) -> CgroupInfo {
+        var v2: String?
+        var v1: [String] = []
+        for line in mounts.split(separator: "\n") {
+            let f = line.split(separator: " ")
+            guard f.count >= 4 else { continue }
+            let point = unescapeMountPath(String(f[1]))
+            if f[2] == "cgroup2" { if v2 == nil || point == "/sys/fs/cgroup" { v2 = point } }
+            if f[2] == "cgroup" {
+                let controllers = f[3].split(separator: ",").filter { !$0.hasPrefix("name=") && !["rw", "ro", "relatime", "nosuid", "nodev", "noexec"].contains($0) }
+                v1.append(contentsOf: controllers.map(String.init))
+            }
+        }
+        switch (v2, v1.isEmpty) {
+        case (.some(let p), true):
+            return CgroupInfo(mode: p == "/sys/fs/cgroup" ? .unified : .hybrid, mountPoint: p, controllers: [],
+                              detail: "cgroup2 at \(p)")
+        case (.some(let p), false):
+            return CgroupInfo(mode: .hybrid, mountPoint: p, controllers: [],
+                              detail: "controllers \(v1.joined(separator: ",")) are on the v1 hierarchy; cgroup2 at \(p) has none of them. Boot with systemd.unified_cgroup_hierarchy=1 (or cgroup_no_v1=all) for the unified hierarchy")
+        case (nil, false):
+            return CgroupInfo(mode: .legacy, mountPoint: nil, controllers: [],
+                              detail: "only cgroup v1 is mounted. Boot with systemd.unified_cgroup_hierarchy=1 (or cgroup_no_v1=all) for the unified hierarchy")
+        case (nil, true):
+            return CgroupInfo(mode: .none, mountPoint: nil, controllers: [], detail: "no cgroup filesystem is mounted")
+        }
+    }
+
+    /// /proc/self/mounts escapes space, tab, newline and backslash as octal (\040).
+    static func unescapeMountPath(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var out = [UInt8]()
+        let b = Array(s.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count, let v = UInt8(String(decoding: b[i + 1...i + 3], as: UTF8.self), radix: 8) {
+                out.append(v); i += 4
+            } else { out.append(b[i]); i += 1 }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Whether the netem queueing discipline can be used, from the kernel's module files.
+public enum NetemProbe {
+    public static func probe(_ system: HostFiles) -> Feature {
+        if system.exists("sys/module/sch_netem") { return .available("sch_netem is loaded") }
+        var uts = utsname()
+        uname(&uts)
+        let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let modules = "lib/modules/\(release)"
+        if let builtin = system.read("\(modules)/modules.builtin"), builtin.contains("sch_netem.ko") {
+            return .available("built into kernel \(release)")
+        }
+        if let dep = system.read("\(modules)/modules.dep") {
+            return dep.contains("sch_netem.ko") ? .available("module sch_netem of kernel \(release), loaded on first use")
+                : .unavailable("kernel \(release) has no sch_netem module")
+        }
+        return .unknown("sch_netem is not loaded and /lib/modules/\(release) is missing: it may be built in, or absent")
+    }
+}

@@ -1,0 +1,84 @@
+/// The immutable result of resolving a profile against a host: every CPU, node and kernel value decided.
+/// Apply consumes it; nothing in it needs the profile or the host again.
+public struct Plan: Equatable, Sendable, Codable {
+    public var name: String
+    public var workloads: [PlannedWorkload]  // profile order
+    public var links: [PlannedLink]  // profile order
+    /// CPUs the profile keeps for housekeeping.
+    public var reserved: CPUSet
+    /// Sibling threads left idle so that no core is split (`smt: whole-cores` with an odd count).
+    public var idle: CPUSet
+    public var smt: SMTPolicy
+    public var warnings: [String]
+
+    public func workload(named name: String) -> PlannedWorkload? { workloads.first { $0.name == name } }
+}
+
+public struct PlannedWorkload: Equatable, Sendable, Codable {
+    public var name: String
+    public var cpus: CPUSet
+    /// cpuset.mems: the nodes the workload may allocate from.
+    public var mems: CPUSet
+    public var memoryPolicy: MemoryPolicy
+    /// The nodes handed to the NUMA policy (set_mempolicy); empty for `local`.
+    public var policyNodes: CPUSet
+    /// The NUMA nodes that hold the workload's CPUs.
+    public var cpuNodes: CPUSet
+    public var isolation: Isolation
+    /// cgroup v2 interface files and the values to write, in the order to write them.
+    public var cgroup: [CgroupSetting]
+    public var command: [String]?
+
+    /// The cgroup v2 controllers the settings need, in the order `cgroup.subtree_control` takes them.
+    public var controllers: [String] {
+        var result: [String] = []
+        for s in cgroup {
+            let c = String(s.file.prefix { $0 != "." })
+            if !result.contains(c) { result.append(c) }
+        }
+        return result
+    }
+}
+
+/// One write to a cgroup interface file, e.g. `memory.max` ← `4294967296`.
+public struct CgroupSetting: Equatable, Sendable, Codable {
+    public var file: String
+    public var value: String
+    public init(_ file: String, _ value: String) { self.file = file; self.value = value }
+}
+
+public struct PlannedLink: Equatable, Sendable, Codable {
+    public var between: [String]
+    public var subnet: IPv4Subnet
+    /// Whether the subnet was chosen by topo (the profile left it out).
+    public var subnetChosen: Bool
+    public var mtu: Int
+    /// Shaping per direction: each entry shapes packets leaving `from`.
+    public var shaping: [Shaping]
+
+    public struct Shaping: Equatable, Sendable, Codable {
+        public var from: String
+        public var to: String
+        public var netem: [String: String]
+    }
+}
+
+extension IPv4Subnet: Codable {
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        switch IPv4Subnet.parse(text) {
+        case .success(let s): self = s
+        case .failure(let e): throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: e.message))
+        }
+    }
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
+/// Why a profile cannot be placed on this host: every reason, each saying what the host has.
+public struct PlanFailure: Error, Equatable, Sendable, CustomStringConvertible {
+    public var problems: [String]
+    public var description: String { problems.joined(separator: "\n") }
+}

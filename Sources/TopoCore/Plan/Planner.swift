@@ -1,0 +1,185 @@
+/// Resolves a profile against a host into a plan. Pure: the same profile and host always give the same plan.
+public struct Planner: Sendable {
+    public var host: HostTopology
+    /// Link subnets already in use (by applied profiles); defaults avoid them.
+    public var usedSubnets: [IPv4Subnet]
+
+    public init(host: HostTopology, usedSubnets: [IPv4Subnet] = []) {
+        self.host = host
+        self.usedSubnets = usedSubnets
+    }
+
+    /// The pool default link subnets come from.
+    public static let linkPool = IPv4Subnet(address: 10 << 24 | 77 << 16, prefix: 16)
+
+    public func plan(_ profile: Profile) -> Result<Plan, PlanFailure> {
+        var problems: [String] = []
+        var warnings: [String] = []
+        checkRequirements(profile, &problems)
+
+        let reserved = profile.host.reserve
+        let missingReserved = reserved.subtracting(host.allCPUs)
+        if !missingReserved.isEmpty {
+            problems.append("host.reserve names CPU \(missingReserved), which this host does not have (it has \(host.allCPUs))")
+        }
+
+        var state = Placement(host: host, reserved: reserved, smt: profile.host.smt)
+        var cpusOf: [String: CPUSet] = [:]
+
+        // Explicit cpulists first: they are fixed, and count requests fill around them.
+        for w in profile.workloads {
+            guard case .list(let list) = w.cpus else { continue }
+            if let problem = checkExplicit(w, list, reserved: reserved) { problems.append(problem); continue }
+            for other in profile.workloads where cpusOf[other.name] != nil {
+                let overlap = list.intersection(cpusOf[other.name]!)
+                if !overlap.isEmpty && (w.isolation != .shared || other.isolation != .shared) {
+                    let who = w.isolation != .shared ? w : other
+                    problems.append("workloads \(other.name) and \(w.name) both ask for CPU \(overlap), but \(who.name) is \(who.isolation.rawValue); make both isolation: shared, or give them different CPUs")
+                }
+            }
+            cpusOf[w.name] = list
+            state.take(list, for: w.name)
+        }
+        if profile.host.smt == .wholeCores {
+            problems += state.splitCores(profile.workloads.filter { cpusOf[$0.name] != nil })
+        }
+
+        for w in profile.workloads {
+            guard case .count(let count, let node) = w.cpus else { continue }
+            switch state.place(count: count, node: node, for: w.name) {
+            case .success(let set): cpusOf[w.name] = set
+            case .failure(let problem): problems.append(problem.description)
+            }
+        }
+
+        state.idleSiblingsOfReserved()
+
+        var planned: [PlannedWorkload] = []
+        for w in profile.workloads {
+            guard let cpus = cpusOf[w.name] else { continue }
+            let cpuNodes = CPUSet(cpus.compactMap { host.cpu($0)?.node })
+            let nodes = w.memory.nodes ?? cpuNodes
+            let missing = nodes.subtracting(CPUSet(host.nodes.map(\.id)))
+            if !missing.isEmpty {
+                problems.append("workload \(w.name) binds memory to node \(missing), which this host does not have (it has nodes \(CPUSet(host.nodes.map(\.id))))")
+                continue
+            }
+            if w.memory.policy == .preferred && nodes.count > 1 {
+                problems.append("workload \(w.name) prefers memory on one node, but its CPUs \(cpus) are on nodes \(nodes); set memory.nodes to one of them")
+                continue
+            }
+            if let quota = w.cpu.quotaMicro, quota > UInt64(cpus.count) * 1_000_000 {
+                warnings.append("workload \(w.name): cpu.quota \(Self.cpuCount(quota)) is more than its \(cpus.count) CPUs, so it never limits")
+            }
+            let mems = w.memory.policy == .local ? cpuNodes : nodes
+            planned.append(PlannedWorkload(
+                name: w.name, cpus: cpus, mems: mems, memoryPolicy: w.memory.policy,
+                policyNodes: w.memory.policy == .local ? .empty : nodes, cpuNodes: cpuNodes,
+                isolation: w.isolation, cgroup: Self.cgroupSettings(w, cpus: cpus, mems: mems),
+                command: w.run?.command))
+        }
+
+        let links = planLinks(profile, &problems)
+        guard problems.isEmpty else { return .failure(PlanFailure(problems: problems)) }
+        return .success(Plan(name: profile.name, workloads: planned, links: links, reserved: reserved,
+                             idle: state.idle, smt: profile.host.smt, warnings: warnings))
+    }
+
+    private func checkRequirements(_ profile: Profile, _ problems: inout [String]) {
+        if let n = profile.host.numaNodes, host.nodes.count < n {
+            problems.append("the profile requires \(n) NUMA nodes; this host has \(host.nodes.count) (\(CPUSet(host.nodes.map(\.id))))")
+        }
+        if let n = profile.host.cpus, host.onlineCPUs.count < n {
+            problems.append("the profile requires \(n) CPUs; this host has \(host.onlineCPUs.count) online (\(host.onlineCPUs))")
+        }
+    }
+
+    private func checkExplicit(_ w: Workload, _ list: CPUSet, reserved: CPUSet) -> String? {
+        let absent = list.subtracting(host.allCPUs)
+        if !absent.isEmpty { return "workload \(w.name) asks for CPU \(absent), which this host does not have (it has \(host.allCPUs))" }
+        let offline = list.subtracting(host.onlineCPUs)
+        if !offline.isEmpty { return "workload \(w.name) asks for CPU \(offline), which is offline (online: \(host.onlineCPUs))" }
+        let clash = list.intersection(reserved)
+        if !clash.isEmpty { return "workload \(w.name) asks for CPU \(clash), which host.reserve keeps for housekeeping" }
+        return nil
+    }
+
+    /// cgroup v2 files and values, in the order apply writes them (cpuset first, then cpu, memory, pids, io).
+    static func cgroupSettings(_ w: Workload, cpus: CPUSet, mems: CPUSet) -> [CgroupSetting] {
+        var s: [CgroupSetting] = [CgroupSetting("cpuset.cpus", cpus.description), CgroupSetting("cpuset.mems", mems.description)]
+        if w.isolation == .partition { s.append(CgroupSetting("cpuset.cpus.partition", "root")) }
+        if let max = w.cpu.cpuMax { s.append(CgroupSetting("cpu.max", max)) }
+        if let weight = w.cpu.weight { s.append(CgroupSetting("cpu.weight", String(weight))) }
+        func bytes(_ l: Limit<Bytes>) -> String { if case .value(let b) = l { return String(b.value) } else { return "max" } }
+        if let v = w.memory.max { s.append(CgroupSetting("memory.max", bytes(v))) }
+        if let v = w.memory.high { s.append(CgroupSetting("memory.high", bytes(v))) }
+        if let v = w.memory.swap { s.append(CgroupSetting("memory.swap.max", bytes(v))) }
+        if let v = w.pids { s.append(CgroupSetting("pids.max", { if case .value(let n) = v { return String(n) } else { return "max" } }())) }
+        for io in w.io {
+            var line = io.device.description
+            for (key, limit) in [("rbps", io.rbps), ("wbps", io.wbps)] { if let limit { line += " \(key)=\(bytes(limit))" } }
+            for (key, limit) in [("riops", io.riops), ("wiops", io.wiops)] {
+                if let limit { line += " \(key)=" + ({ if case .value(let n) = limit { return String(n) } else { return "max" } }()) }
+            }
+            s.append(CgroupSetting("io.max", line))
+        }
+        return s
+    }
+
+    static func cpuCount(_ micro: UInt64) -> String {
+        micro % 1_000_000 == 0 ? "\(micro / 1_000_000)" : Percent(micro: micro).description.dropLast().description
+    }
+
+    private func planLinks(_ profile: Profile, _ problems: inout [String]) -> [PlannedLink] {
+        var taken = usedSubnets + profile.links.compactMap(\.subnet)
+        var links: [PlannedLink] = []
+        for link in profile.links {
+            var subnet = link.subnet
+            if subnet == nil {
+                subnet = Self.freeSubnet(avoiding: taken)
+                if let s = subnet { taken.append(s) } else {
+                    problems.append("no free /30 is left in \(Self.linkPool) for the link between \(link.between[0]) and \(link.between[1]); give it a subnet")
+                    continue
+                }
+            }
+            var shaping: [PlannedLink.Shaping] = []
+            if let netem = link.netem {
+                let directions = netem.from.map { [$0] } ?? link.between
+                for from in directions {
+                    let to = link.between.first { $0 != from }!
+                    shaping.append(.init(from: from, to: to, netem: Self.netemParameters(netem)))
+                }
+            }
+            links.append(PlannedLink(between: link.between, subnet: subnet!, subnetChosen: link.subnet == nil,
+                                     mtu: link.mtu ?? 1500, shaping: shaping))
+        }
+        return links
+    }
+
+    /// The lowest /30 of the pool that overlaps none of `taken`.
+    static func freeSubnet(avoiding taken: [IPv4Subnet]) -> IPv4Subnet? {
+        var address = linkPool.address
+        let end = linkPool.address + ~linkPool.mask
+        while address < end {
+            let candidate = IPv4Subnet(address: address, prefix: 30)
+            if !taken.contains(where: { $0.overlaps(candidate) }) { return candidate }
+            address += 4
+        }
+        return nil
+    }
+
+    /// The netem parameters in profile spelling; the tc arguments are built from these when links are applied.
+    static func netemParameters(_ n: NetemSpec) -> [String: String] {
+        var p: [String: String] = [:]
+        if let v = n.rate { p["rate"] = v.description }
+        if let v = n.effectiveDelay { p["delay"] = v.description }
+        if let v = n.jitter { p["jitter"] = v.description }
+        if let v = n.distribution { p["distribution"] = v.rawValue }
+        if let v = n.loss { p["loss"] = v.description }
+        if let v = n.duplicate { p["duplicate"] = v.description }
+        if let v = n.reorder { p["reorder"] = v.description }
+        if let v = n.corrupt { p["corrupt"] = v.description }
+        if let v = n.limit { p["limit"] = String(v) }
+        return p
+    }
+}

@@ -1,0 +1,84 @@
+/// One problem found in a profile: where it is, which field, what is wrong and what to write instead.
+public struct Diagnostic: Equatable, Sendable, Codable, CustomStringConvertible {
+    public enum Severity: String, Sendable, Codable { case error, warning }
+
+    public var severity: Severity
+    public var file: String
+    public var line: Int?
+    public var column: Int?
+    /// The field path, e.g. `workloads.server.memory.max`; empty for the whole document.
+    public var path: String
+    public var message: String
+    public var fix: String?
+
+    public init(_ severity: Severity = .error, file: String, line: Int?, column: Int?, path: String, message: String, fix: String?) {
+        self.severity = severity
+        self.file = file
+        self.line = line
+        self.column = column
+        self.path = path
+        self.message = message
+        self.fix = fix
+    }
+
+    /// `file:line:column: error: path: message`, then the fix on its own indented line.
+    public var description: String {
+        var location = file
+        if let line { location += ":\(line)" }
+        if let column { location += ":\(column)" }
+        var text = "\(location): \(severity.rawValue): "
+        if !path.isEmpty { text += "\(path): " }
+        text += message
+        if let fix { text += "\n    fix: \(fix)" }
+        return text
+    }
+}
+
+/// Every problem of a profile that does not validate, errors and warnings together.
+public struct ProfileInvalid: Error, Sendable, CustomStringConvertible {
+    /// In reading order: by line and column, those without a place first.
+    public var diagnostics: [Diagnostic]
+
+    public init(diagnostics: [Diagnostic]) {
+        self.diagnostics = diagnostics.enumerated().sorted { a, b in
+            let ka = (a.element.line ?? 0, a.element.column ?? 0, a.offset)
+            let kb = (b.element.line ?? 0, b.element.column ?? 0, b.offset)
+            return ka < kb
+        }.map(\.element)
+    }
+
+    public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
+    public var description: String {
+        let n = errors.count
+        return diagnostics.map(\.description).joined(separator: "\n")
+            + "\n\(n) error\(n == 1 ? "" : "s") in \(diagnostics.first?.file ?? "profile")"
+    }
+}
+
+/// The closest candidate within a small edit distance, for did-you-mean hints.
+func closest(to word: String, among candidates: [String]) -> String? {
+    let w = Array(word.lowercased())
+    var best: (String, Int)?
+    for candidate in candidates {
+        let d = editDistance(w, Array(candidate.lowercased()))
+        let limit = max(1, min(3, candidate.count / 3))
+        if d <= limit, best == nil || d < best!.1 { best = (candidate, d) }
+    }
+    return best?.0
+}
+
+func editDistance(_ a: [Character], _ b: [Character]) -> Int {
+    if a.isEmpty { return b.count }
+    if b.isEmpty { return a.count }
+    if a.count > 64 || b.count > 64 { return max(a.count, b.count) }
+    var previous = Array(0...b.count)
+    var current = previous
+    for i in 1...a.count {
+        current[0] = i
+        for j in 1...b.count {
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+        }
+        swap(&previous, &current)
+    }
+    return previous[b.count]
+}

@@ -1,0 +1,209 @@
+// The decoded profile: plain values, checked for form but not yet against any host.
+
+public struct Profile: Equatable, Sendable {
+    public var version: Int
+    public var name: String
+    public var description: String?
+    public var host: HostRequirements
+    public var workloads: [Workload]  // in the file's order
+    public var links: [LinkSpec]
+
+    public func workload(named name: String) -> Workload? { workloads.first { $0.name == name } }
+}
+
+public struct HostRequirements: Equatable, Sendable {
+    public var numaNodes: Int?
+    public var cpus: Int?
+    public var reserve: CPUSet = .empty
+    public var smt: SMTPolicy = .wholeCores
+    public init() {}
+}
+
+public enum SMTPolicy: String, Equatable, Sendable, CaseIterable, Codable {
+    /// No physical core is ever split between two workloads.
+    case wholeCores = "whole-cores"
+    /// Threads of one core may go to different workloads.
+    case any
+}
+
+public struct Workload: Equatable, Sendable {
+    public var name: String
+    public var cpus: CPURequest
+    public var isolation: Isolation = .exclusive
+    public var memory = MemorySpec()
+    public var cpu = CPUSpec()
+    public var pids: Limit<Int>?
+    public var io: [IOLimit] = []
+    public var run: RunSpec?
+
+    public init(name: String, cpus: CPURequest) {
+        self.name = name
+        self.cpus = cpus
+    }
+}
+
+public enum CPURequest: Equatable, Sendable {
+    case list(CPUSet)
+    case count(Int, node: NodeChoice)
+}
+
+public enum NodeChoice: Equatable, Sendable {
+    case auto
+    case node(Int)
+}
+
+public enum Isolation: String, Equatable, Sendable, CaseIterable, Codable {
+    /// No other workload on these CPUs.
+    case exclusive
+    /// Other `shared` workloads may use the same CPUs.
+    case shared
+    /// A cgroup v2 cpuset partition root: nothing else on the host runs there.
+    case partition
+}
+
+public enum MemoryPolicy: String, Equatable, Sendable, CaseIterable, Codable {
+    case bind, preferred, interleave, local
+}
+
+/// A cgroup limit: a value or the kernel's `max`.
+public enum Limit<Value: Equatable & Sendable>: Equatable, Sendable {
+    case max
+    case value(Value)
+}
+
+public struct MemorySpec: Equatable, Sendable {
+    public var policy: MemoryPolicy = .bind
+    public var nodes: CPUSet?
+    public var max: Limit<Bytes>?
+    public var high: Limit<Bytes>?
+    public var swap: Limit<Bytes>?
+    public init() {}
+}
+
+public struct CPUSpec: Equatable, Sendable {
+    /// cpu.max as a number of CPUs; 4 means "400000 100000".
+    public var quotaMicro: UInt64?  // millionths of a CPU
+    public var weight: Int?
+    public init() {}
+
+    /// The default cpu.max period in microseconds (kernel default, Documentation/admin-guide/cgroup-v2.rst).
+    public static let period: UInt64 = 100_000
+    /// `cpu.max` as the kernel reads it: "$MAX $PERIOD".
+    public var cpuMax: String? {
+        quotaMicro.map { "\($0 * CPUSpec.period / 1_000_000) \(CPUSpec.period)" }
+    }
+}
+
+public struct IOLimit: Equatable, Sendable {
+    public var device: DeviceNumber
+    public var rbps: Limit<Bytes>?
+    public var wbps: Limit<Bytes>?
+    public var riops: Limit<Int>?
+    public var wiops: Limit<Int>?
+}
+
+public struct DeviceNumber: Hashable, Sendable, CustomStringConvertible {
+    public var major: Int
+    public var minor: Int
+    public var description: String { "\(major):\(minor)" }
+}
+
+public enum Runtime: String, Equatable, Sendable, CaseIterable, Codable {
+    case process, crun, runc, podman, docker
+}
+
+public struct RunSpec: Equatable, Sendable {
+    public var command: [String]
+    public var env: [(String, String)] = []
+    public var workdir: String?
+    public var user: String?
+    public var capabilities: [String] = []
+    public var runtime: Runtime = .process
+    public var image: String?
+
+    public init(command: [String]) { self.command = command }
+
+    public static func == (a: RunSpec, b: RunSpec) -> Bool {
+        a.command == b.command && a.env.map { $0.0 } == b.env.map { $0.0 } && a.env.map { $0.1 } == b.env.map { $0.1 }
+            && a.workdir == b.workdir && a.user == b.user && a.capabilities == b.capabilities
+            && a.runtime == b.runtime && a.image == b.image
+    }
+}
+
+public struct LinkSpec: Equatable, Sendable {
+    public var between: [String]  // exactly two workload names
+    public var subnet: IPv4Subnet?
+    public var mtu: Int?
+    public var netem: NetemSpec?
+}
+
+public struct NetemSpec: Equatable, Sendable {
+    /// Restricts shaping to packets leaving this workload; nil shapes both directions.
+    public var from: String?
+    public var rate: BitRate?
+    public var delay: Duration?
+    public var jitter: Duration?
+    public var distribution: NetemDistribution?
+    public var loss: Percent?
+    public var duplicate: Percent?
+    public var reorder: Percent?
+    public var corrupt: Percent?
+    public var limit: Int?  // packets
+
+    public init() {}
+
+    /// The delay netem is given. Jitter without a delay means a mean delay equal to the jitter, so each
+    /// packet waits between 0 and twice the jitter and no sample is negative (which netem clamps to 0).
+    public var effectiveDelay: Duration? {
+        if let delay { return delay }
+        return jitter
+    }
+}
+
+public enum NetemDistribution: String, Equatable, Sendable, CaseIterable, Codable {
+    case uniform, normal, pareto, paretonormal
+}
+
+public struct IPv4Subnet: Hashable, Sendable, CustomStringConvertible {
+    public var address: UInt32
+    public var prefix: Int
+
+    public static func parse(_ text: String) -> Result<IPv4Subnet, UnitError> {
+        let parts = text.split(separator: "/", omittingEmptySubsequences: false)
+        let octets = parts.first.map { $0.split(separator: ".", omittingEmptySubsequences: false) } ?? []
+        guard parts.count == 2, octets.count == 4,
+              let prefix = Int(parts[1]), (0...32).contains(prefix), parts[1].count <= 2
+        else { return .failure(UnitError("\"\(text)\" is not an IPv4 subnet", fix: "write an address and prefix, e.g. 10.77.0.0/30")) }
+        var address: UInt32 = 0
+        for o in octets {
+            guard o.count <= 3, o.allSatisfy({ $0.isASCII && $0.isNumber }), let v = UInt32(o), v <= 255 else {
+                return .failure(UnitError("\"\(text)\" is not an IPv4 subnet", fix: "write an address and prefix, e.g. 10.77.0.0/30"))
+            }
+            address = address << 8 | v
+        }
+        let subnet = IPv4Subnet(address: address, prefix: prefix)
+        guard prefix <= 30 else {
+            return .failure(UnitError("\(text) has no room for two host addresses", fix: "use a prefix of /30 or shorter"))
+        }
+        guard address & ~subnet.mask == 0 else {
+            return .failure(UnitError("\(text) has host bits set", fix: "write \(IPv4Subnet(address: address & subnet.mask, prefix: prefix))"))
+        }
+        return .success(subnet)
+    }
+
+    public var mask: UInt32 { prefix == 0 ? 0 : ~UInt32(0) << (32 - prefix) }
+
+    public static func dotted(_ a: UInt32) -> String {
+        "\(a >> 24).\(a >> 16 & 255).\(a >> 8 & 255).\(a & 255)"
+    }
+
+    public var description: String { "\(IPv4Subnet.dotted(address))/\(prefix)" }
+
+    /// The n-th host address (1-based) in CIDR form, e.g. `10.77.0.1/30`.
+    public func host(_ n: UInt32) -> String { "\(IPv4Subnet.dotted(address + n))/\(prefix)" }
+
+    public func overlaps(_ other: IPv4Subnet) -> Bool {
+        let m = prefix < other.prefix ? mask : other.mask
+        return address & m == other.address & m
+    }
+}

@@ -1,0 +1,199 @@
+// Typed units for profile values. Each type parses the human spelling a profile uses and
+// renders the encoding the kernel wants only at the edge (cgroup files, tc arguments).
+
+/// A number of bytes. Suffixes are powers of 1024, as the kernel's memparse and docker read them.
+public struct Bytes: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var value: UInt64
+    public init(_ value: UInt64) { self.value = value }
+
+    public static func < (a: Bytes, b: Bytes) -> Bool { a.value < b.value }
+
+    static let suffixes: [(String, UInt64)] = [
+        ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("tib", 1 << 40),
+        ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("t", 1 << 40),
+        ("b", 1), ("", 1),
+    ]
+
+    /// Parses `512M`, `4G`, `1GiB`, `1.5G` or a plain byte count.
+    public static func parse(_ text: String) -> Result<Bytes, UnitError> {
+        let lower = text.trimmingSpaces().lowercased()
+        if lower.hasSuffix("kb") || lower.hasSuffix("mb") || lower.hasSuffix("gb") || lower.hasSuffix("tb") {
+            return .failure(UnitError("\"\(text)\" is ambiguous (decimal or binary?)",
+                                      fix: "write \(lower.dropLast(2))\(lower.dropLast().last!.uppercased()) for a power of 1024, or the exact byte count"))
+        }
+        for (suffix, factor) in suffixes where lower.hasSuffix(suffix) {
+            let number = String(lower.dropLast(suffix.count))
+            guard let scaled = scaledInteger(number, factor: factor, roundDown: true) else { break }
+            return .success(Bytes(scaled))
+        }
+        return .failure(UnitError("\"\(text)\" is not a size", fix: "write a byte count or a number with K, M, G or T (powers of 1024), e.g. 512M or 4G"))
+    }
+
+    public var description: String {
+        for (name, shift) in [("T", 40), ("G", 30), ("M", 20), ("K", 10)] as [(String, UInt64)] {
+            let unit: UInt64 = 1 << shift
+            if value >= unit && value % unit == 0 { return "\(value / unit)\(name)" }
+        }
+        return "\(value)"
+    }
+
+    /// A short approximate rendering for people, e.g. `15.6 GiB`.
+    public var approximate: String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(value), i = 0
+        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+        return i == 0 ? "\(value) B" : "\((v * 10).rounded() / 10) \(units[i])"
+    }
+}
+
+/// A duration kept in nanoseconds, the kernel's netem unit since TCA_NETEM_LATENCY64 (Linux 4.15).
+public struct Duration: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var nanoseconds: UInt64
+    public init(nanoseconds: UInt64) { self.nanoseconds = nanoseconds }
+    public static func < (a: Duration, b: Duration) -> Bool { a.nanoseconds < b.nanoseconds }
+    public static let zero = Duration(nanoseconds: 0)
+
+    static let suffixes: [(String, UInt64)] = [
+        ("ns", 1), ("us", 1_000), ("µs", 1_000), ("ms", 1_000_000), ("s", 1_000_000_000),
+    ]
+
+    /// Parses `200us`, `5ms`, `1.5s`, `0`.
+    public static func parse(_ text: String) -> Result<Duration, UnitError> {
+        let lower = text.trimmingSpaces().lowercased()
+        if lower == "0" { return .success(.zero) }
+        for (suffix, factor) in suffixes where lower.hasSuffix(suffix) {
+            let number = String(lower.dropLast(suffix.count))
+            guard let ns = scaledInteger(number, factor: factor) else { break }
+            return .success(Duration(nanoseconds: ns))
+        }
+        return .failure(UnitError("\"\(text)\" is not a duration", fix: "write a number with ns, us, ms or s, e.g. 200us or 5ms"))
+    }
+
+    /// Microseconds, as `tc` prints them (`200us`) — rounded down.
+    public var microseconds: UInt64 { nanoseconds / 1_000 }
+
+    public var description: String {
+        if nanoseconds == 0 { return "0ms" }
+        for (name, unit) in [("s", 1_000_000_000), ("ms", 1_000_000), ("us", 1_000)] as [(String, UInt64)]
+        where nanoseconds % unit == 0 {
+            return "\(nanoseconds / unit)\(name)"
+        }
+        return "\(nanoseconds)ns"
+    }
+}
+
+/// A bit rate in bits per second. Suffixes are decimal, as tc reads them (`1mbit` = 1,000,000 bit/s).
+public struct BitRate: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var bitsPerSecond: UInt64
+    public init(bitsPerSecond: UInt64) { self.bitsPerSecond = bitsPerSecond }
+    public static func < (a: BitRate, b: BitRate) -> Bool { a.bitsPerSecond < b.bitsPerSecond }
+
+    static let suffixes: [(String, UInt64)] = [
+        ("kbit", 1_000), ("mbit", 1_000_000), ("gbit", 1_000_000_000), ("tbit", 1_000_000_000_000), ("bit", 1),
+    ]
+
+    public static func parse(_ text: String) -> Result<BitRate, UnitError> {
+        let lower = text.trimmingSpaces().lowercased()
+        if lower.hasSuffix("bps") {
+            return .failure(UnitError("\"\(text)\" is ambiguous: tc reads \"bps\" as bytes per second",
+                                      fix: "write the rate in bits, e.g. 100mbit or 1gbit"))
+        }
+        for (suffix, factor) in suffixes where lower.hasSuffix(suffix) {
+            let number = String(lower.dropLast(suffix.count))
+            guard let bits = scaledInteger(number, factor: factor) else { break }
+            return .success(BitRate(bitsPerSecond: bits))
+        }
+        return .failure(UnitError("\"\(text)\" is not a rate", fix: "write a number with bit, kbit, mbit or gbit, e.g. 100mbit"))
+    }
+
+    /// Bytes per second, the unit of netem's rate field (rounded down).
+    public var bytesPerSecond: UInt64 { bitsPerSecond / 8 }
+
+    public var description: String {
+        for (name, unit) in [("gbit", 1_000_000_000), ("mbit", 1_000_000), ("kbit", 1_000)] as [(String, UInt64)]
+        where bitsPerSecond >= unit && bitsPerSecond % unit == 0 {
+            return "\(bitsPerSecond / unit)\(name)"
+        }
+        return "\(bitsPerSecond)bit"
+    }
+}
+
+/// A percentage between 0 and 100, kept in millionths of a percent so that `0.000001%` is exact.
+public struct Percent: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var micro: UInt64  // millionths of a percent; 100% = 100_000_000
+    public init(micro: UInt64) { self.micro = micro }
+    public static func < (a: Percent, b: Percent) -> Bool { a.micro < b.micro }
+    public static let zero = Percent(micro: 0)
+    public var isZero: Bool { micro == 0 }
+    public var fraction: Double { Double(micro) / 100_000_000 }
+
+    /// Parses `0.1%`, `5%` or a bare number read as percent (as tc reads it).
+    public static func parse(_ text: String) -> Result<Percent, UnitError> {
+        var t = text.trimmingSpaces()
+        if t.hasSuffix("%") { t.removeLast() }
+        guard let micro = scaledInteger(t, factor: 1_000_000) else {
+            return .failure(UnitError("\"\(text)\" is not a percentage", fix: "write a number from 0 to 100 with %, e.g. 0.1%"))
+        }
+        guard micro <= 100_000_000 else {
+            return .failure(UnitError("\(text) is outside 0-100%", fix: "write a percentage from 0% to 100%"))
+        }
+        return .success(Percent(micro: micro))
+    }
+
+    public var description: String {
+        let whole = micro / 1_000_000, frac = micro % 1_000_000
+        if frac == 0 { return "\(whole)%" }
+        var digits = String(frac)
+        digits = String(repeating: "0", count: 6 - digits.count) + digits
+        while digits.hasSuffix("0") { digits.removeLast() }
+        return "\(whole).\(digits)%"
+    }
+}
+
+public struct UnitError: Error, Equatable, Sendable {
+    public var message: String
+    public var fix: String
+    public init(_ message: String, fix: String) { self.message = message; self.fix = fix }
+}
+
+/// Parses a non-negative decimal like `1.5` and multiplies it by `factor` without floating point
+/// and without overflow traps. The result must be whole unless `roundDown` allows dropping a fraction
+/// (sizes: `1.1G` is 1181116006 bytes). Nil on anything else.
+func scaledInteger(_ text: String, factor: UInt64, roundDown: Bool = false) -> UInt64? {
+    let parts = text.split(separator: ".", maxSplits: 1, omittingEmptySubsequences: false)
+    guard let intPart = parts.first, !text.isEmpty, text.count <= 40 else { return nil }
+    let fracPart = parts.count == 2 ? parts[1] : ""
+    guard !(intPart.isEmpty && fracPart.isEmpty), parts.count == 1 || !fracPart.isEmpty, fracPart.count <= 12,
+          let whole = decimal(intPart), let fraction = decimal(fracPart)
+    else { return nil }
+    let (scaled, o1) = whole.multipliedReportingOverflow(by: factor)
+    let (fracScaled, o2) = fraction.multipliedReportingOverflow(by: factor)
+    if o1 || o2 { return nil }
+    var divisor: UInt64 = 1
+    for _ in 0..<fracPart.count { divisor *= 10 }
+    if !roundDown && fracScaled % divisor != 0 { return nil }  // finer than the unit can hold
+    let (sum, o3) = scaled.addingReportingOverflow(fracScaled / divisor)
+    return o3 ? nil : sum
+}
+
+/// Digits to a number; empty is 0; nil on anything but ASCII digits or on overflow.
+private func decimal(_ digits: Substring) -> UInt64? {
+    var value: UInt64 = 0
+    for c in digits {
+        guard c.isASCII, c.isNumber, let d = c.asciiValue else { return nil }
+        let (m, o1) = value.multipliedReportingOverflow(by: 10)
+        let (a, o2) = m.addingReportingOverflow(UInt64(d - 48))
+        if o1 || o2 { return nil }
+        value = a
+    }
+    return value
+}
+
+extension String {
+    func trimmingSpaces() -> String {
+        var s = Substring(self)
+        while let f = s.first, f == " " || f == "\t" { s.removeFirst() }
+        while let l = s.last, l == " " || l == "\t" { s.removeLast() }
+        return String(s)
+    }
+}

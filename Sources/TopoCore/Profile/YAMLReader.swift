@@ -1,0 +1,154 @@
+import Yams
+
+/// Reads fields out of a composed YAML tree, collecting every problem instead of stopping at the first.
+final class YAMLReader {
+    let file: String
+    private(set) var diagnostics: [Diagnostic] = []
+
+    init(file: String) { self.file = file }
+
+    var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
+
+    func error(_ node: Node?, _ path: String, _ message: String, fix: String? = nil) {
+        diagnostics.append(Diagnostic(.error, file: file, line: node?.mark?.line, column: node?.mark?.column,
+                                      path: path, message: message, fix: fix))
+    }
+
+    func warning(_ node: Node?, _ path: String, _ message: String, fix: String? = nil) {
+        diagnostics.append(Diagnostic(.warning, file: file, line: node?.mark?.line, column: node?.mark?.column,
+                                      path: path, message: message, fix: fix))
+    }
+
+    /// True for an empty value (`key:` with nothing after it, `~`, `null`).
+    static func isNull(_ node: Node) -> Bool {
+        guard case .scalar(let s) = node, s.style == .plain else { return false }
+        return s.string.isEmpty || s.string == "~" || s.string == "null" || s.string == "Null" || s.string == "NULL"
+    }
+
+    /// The fields of a mapping, with unknown keys reported (and a did-you-mean among `allowed`).
+    func fields(_ node: Node, _ path: String, allowed: [String]) -> Fields? {
+        if YAMLReader.isNull(node) { return Fields(pairs: [], path: path) }
+        guard case .mapping(let mapping) = node else {
+            error(node, path, "expected a mapping of \(allowed.prefix(4).joined(separator: ", "))\(allowed.count > 4 ? ", …" : ""), found \(kind(node))")
+            return nil
+        }
+        var pairs: [(String, Node, Node)] = []
+        for (key, value) in mapping {
+            guard let name = plainKey(key, path) else { continue }
+            if allowed.contains(name) {
+                pairs.append((name, key, value))
+            } else {
+                let at = path.isEmpty ? name : "\(path).\(name)"
+                if let guess = closest(to: name, among: allowed) {
+                    error(key, at, "unknown key \"\(name)\"", fix: "did you mean \"\(guess)\"?")
+                } else {
+                    error(key, at, "unknown key \"\(name)\"", fix: "known keys here: \(allowed.joined(separator: ", "))")
+                }
+            }
+        }
+        return Fields(pairs: pairs, path: path)
+    }
+
+    /// The entries of a mapping whose keys are names chosen by the user (workloads, env).
+    func entries(_ node: Node, _ path: String, what: String) -> [(name: String, key: Node, value: Node)]? {
+        if YAMLReader.isNull(node) { return [] }
+        guard case .mapping(let mapping) = node else {
+            error(node, path, "expected a mapping of \(what), found \(kind(node))")
+            return nil
+        }
+        return mapping.compactMap { key, value in plainKey(key, path).map { ($0, key, value) } }
+    }
+
+    func sequence(_ node: Node, _ path: String, of what: String) -> [Node]? {
+        if YAMLReader.isNull(node) { return [] }
+        guard case .sequence(let seq) = node else {
+            error(node, path, "expected a list of \(what), found \(kind(node))")
+            return nil
+        }
+        return Array(seq)
+    }
+
+    func string(_ node: Node, _ path: String) -> String? {
+        guard case .scalar(let s) = node else {
+            error(node, path, "expected a single value, found \(kind(node))")
+            return nil
+        }
+        if YAMLReader.isNull(node) {
+            error(node, path, "has no value")
+            return nil
+        }
+        if s.string.utf8.contains(0) {
+            error(node, path, "contains a NUL byte")
+            return nil
+        }
+        return s.string
+    }
+
+    func int(_ node: Node, _ path: String, in range: ClosedRange<Int>, unit: String = "") -> Int? {
+        guard let text = string(node, path) else { return nil }
+        guard text.count <= 20, let v = Int(text) else {
+            error(node, path, "\"\(text)\" is not a whole number", fix: "write a number from \(range.lowerBound) to \(range.upperBound)\(unit)")
+            return nil
+        }
+        guard range.contains(v) else {
+            error(node, path, "\(v) is outside \(range.lowerBound)-\(range.upperBound)\(unit)", fix: "write a number from \(range.lowerBound) to \(range.upperBound)\(unit)")
+            return nil
+        }
+        return v
+    }
+
+    func choice<E: RawRepresentable & CaseIterable>(_ node: Node, _ path: String, _: E.Type) -> E? where E.RawValue == String {
+        guard let text = string(node, path) else { return nil }
+        if let v = E(rawValue: text) { return v }
+        let names = E.allCases.map(\.rawValue)
+        let guess = closest(to: text, among: names).map { "did you mean \"\($0)\"? " } ?? ""
+        error(node, path, "\"\(text)\" is not one of \(names.joined(separator: ", "))", fix: "\(guess)write one of \(names.joined(separator: " | "))")
+        return nil
+    }
+
+    /// A value parsed by one of the unit types.
+    func unit<T>(_ node: Node, _ path: String, _ parse: (String) -> Result<T, UnitError>) -> T? {
+        guard let text = string(node, path) else { return nil }
+        switch parse(text) {
+        case .success(let v): return v
+        case .failure(let e):
+            error(node, path, e.message, fix: e.fix)
+            return nil
+        }
+    }
+
+    /// A value or the kernel's `max`.
+    func limit<T>(_ node: Node, _ path: String, _ parse: (String) -> Result<T, UnitError>) -> Limit<T>? {
+        if case .scalar(let s) = node, s.string == "max" { return .max }
+        return unit(node, path, parse).map { .value($0) }
+    }
+
+    private func plainKey(_ key: Node, _ path: String) -> String? {
+        guard case .scalar(let s) = key else {
+            error(key, path, "a key must be a plain name, found \(kind(key))")
+            return nil
+        }
+        return s.string
+    }
+
+    func kind(_ node: Node) -> String {
+        switch node {
+        case .mapping: return "a mapping"
+        case .sequence: return "a list"
+        case .alias: return "an alias"
+        case .scalar(let s): return YAMLReader.isNull(node) ? "nothing" : "\"\(s.string.prefix(40))\""
+        }
+    }
+}
+
+/// The known fields of one mapping.
+struct Fields {
+    let pairs: [(String, Node, Node)]
+    let path: String
+
+    subscript(_ key: String) -> Node? {
+        pairs.first { $0.0 == key }?.2
+    }
+
+    func path(_ key: String) -> String { path.isEmpty ? key : "\(path).\(key)" }
+}

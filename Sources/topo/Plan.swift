@@ -1,0 +1,41 @@
+import ArgumentParser
+import TopoCore
+
+struct Plan: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Place a profile on this host and show where everything goes, without changing anything.",
+        discussion: """
+            Prints a table of workloads (CPUs, NUMA nodes, memory policy, cgroup limits) and links,
+            then a picture of every CPU per NUMA node with the workload it goes to.
+            The same host and profile always give the same plan.
+            Exits 2 for an invalid profile, 3 when this host cannot satisfy it (saying what the host has).
+
+            Try it on another machine's shape:  topo plan Profiles/api-gateway.yaml --sysfs Tests/Fixtures/hosts/2s-8c-ht
+            """
+    )
+
+    @Argument(help: "The profile to plan (YAML).")
+    var profile: String
+
+    @Option(help: "Read the topology from this sysfs tree instead of /sys (a fixture of another machine).")
+    var sysfs = "/sys"
+
+    @Flag(help: "Print the plan as JSON.")
+    var json = false
+
+    func run() throws {
+        let decoded = try Loading.profile(profile).orThrow()
+        let host = try Loading.host(sysfs: sysfs).orThrow()
+        let plan = try Loading.plan(decoded.profile, on: host).orThrow()
+        if json {
+            print(JSONOutput.encode(plan))
+            return
+        }
+        for w in decoded.warnings { printError(w.description) }
+        for w in plan.warnings { printError("warning: \(w)") }
+        print("plan \(plan.name) on \(host.source == "/sys" ? "this host" : host.source)\n")
+        print(TopologyPicture.table(plan))
+        print("")
+        print(TopologyPicture.render(host: host, plan: plan))
+    }
+}

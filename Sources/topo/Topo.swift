@@ -1,0 +1,57 @@
+import ArgumentParser
+import Foundation
+import TopoCore
+
+@main
+struct Topo: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "topo",
+        abstract: "Lay out a benchmark machine from a declarative profile: CPUs, NUMA memory, cgroups, links.",
+        discussion: """
+            A profile (YAML) names workloads, the CPUs and memory nodes they get, their cgroup limits
+            and the shaped links between them. topo checks it, places it on this host, and shows the plan.
+
+            Start with:  topo validate Profiles/quickstart.yaml
+                         topo host
+                         topo plan Profiles/quickstart.yaml
+
+            Exit codes: 0 ok · 1 verification failed · 2 invalid profile or usage ·
+                        3 the host cannot satisfy the profile or lacks a feature or privilege ·
+                        4 apply failed and was rolled back
+            """,
+        version: "0.1.0",
+        subcommands: [Validate.self, Plan.self, Host.self]
+    )
+
+    /// Runs the command and maps every outcome to topo's exit codes (argument-parser's own usage errors become 2).
+    static func main() {
+        let status: Int32
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+            status = 0
+        } catch let failure as TopoFailure {
+            printError(failure.message)
+            status = failure.status.rawValue
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                status = 0
+            } else {
+                printError(fullMessage(for: error))
+                status = code == .validationFailure || code.rawValue == 64 ? ExitStatus.invalid.rawValue : code.rawValue
+            }
+        }
+        Foundation.exit(status)
+    }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+}
+
+extension Result where Failure == TopoFailure {
+    /// The value, or the failure thrown to `Topo.main`.
+    func orThrow() throws -> Success { try get() }
+}

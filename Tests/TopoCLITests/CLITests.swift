@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+/// Black-box tests: run the built `topo` binary and check its output and exit code.
+@Suite struct CLITests {
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// The `topo` built beside this test bundle.
+    static var binary: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        if dir.path.hasSuffix(".xctest") || dir.lastPathComponent == "Contents" { dir = dir.deletingLastPathComponent() }
+        return dir.appendingPathComponent("topo").path
+    }
+
+    struct Outcome { var status: Int32; var stdout: String; var stderr: String }
+
+    func topo(_ args: String...) throws -> Outcome {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: Self.repo)
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
+        let e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Outcome(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    @Test func binaryIsBuilt() {
+        #expect(FileManager.default.isExecutableFile(atPath: Self.binary), "\(Self.binary)")
+    }
+
+    @Test func validateAcceptsEveryShippedProfile() throws {
+        for name in ["api-gateway", "quickstart", "interleave", "cpu-quota", "reserve", "memory-only-node"] {
+            let r = try topo("validate", "Profiles/\(name).yaml")
+            #expect(r.status == 0, "\(name): \(r.stderr)")
+            #expect(r.stdout.contains("valid profile"))
+        }
+    }
+
+    @Test func invalidProfileExits2WithEveryProblem() throws {
+        let r = try topo("validate", "Tests/Fixtures/profiles/invalid/many-problems.yaml")
+        #expect(r.status == 2)
+        #expect(r.stderr.contains("many-problems.yaml:14:12: error: workloads.server.memory.max: \"4X\" is not a size"))
+        #expect(r.stderr.contains("27 errors"))
+    }
+
+    @Test func validateJSON() throws {
+        let r = try topo("validate", "--json", "Tests/Fixtures/profiles/invalid/duplicate-key.yaml")
+        #expect(r.status == 2)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        #expect(object["valid"] as? Bool == false)
+        let diagnostics = try #require(object["diagnostics"] as? [[String: Any]])
+        #expect(diagnostics.first?["line"] as? Int == 6)
+    }
+
+    @Test func missingProfileExits2() throws {
+        let r = try topo("validate", "no/such/profile.yaml")
+        #expect(r.status == 2 && r.stderr.contains("does not exist"))
+    }
+
+    @Test func usageErrorsExit2() throws {
+        #expect(try topo("plan").status == 2)
+        #expect(try topo("frobnicate").status == 2)
+        #expect(try topo("host", "--bogus").status == 2)
+    }
+
+    @Test func helpTeachesAndExits0() throws {
+        let r = try topo("--help")
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("Exit codes"))
+        #expect(try topo("plan", "--help").stdout.contains("--sysfs"))
+    }
+
+    @Test func planJSONIsStableAndKeepsTheContract() throws {
+        let a = try topo("plan", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht", "--json")
+        let b = try topo("plan", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht", "--json")
+        #expect(a.status == 0, "\(a.stderr)")
+        #expect(a.stdout == b.stdout)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(a.stdout.utf8)) as? [String: Any])
+        let workloads = try #require(object["workloads"] as? [[String: Any]])
+        #expect(workloads.map { $0["cpus"] as? String } == ["0-1,16-17", "8-9,24-25"])
+        #expect(workloads.map { $0["mems"] as? String } == ["0", "1"])
+    }
+
+    @Test func impossiblePlanExits3SayingWhatTheHostHas() throws {
+        let r = try topo("plan", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c")
+        #expect(r.status == 3)
+        #expect(r.stderr.contains("workload server asks for 4 CPUs on node 0; node 0 has 2 online CPUs (0-1), none reserved"))
+    }
+
+    @Test func planTextShowsTableAndPicture() throws {
+        let r = try topo("plan", "Profiles/quickstart.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c")
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("WORKLOAD"))
+        #expect(r.stdout.contains("[0 A] [1 L]"))
+    }
+
+    @Test func hostOnAFixtureAndAsJSON() throws {
+        let r = try topo("host", "--sysfs", "Tests/Fixtures/hosts/4n-unequal-memonly")
+        #expect(r.status == 0)
+        #expect(r.stdout.contains("node 3 · memory only"))
+        let j = try topo("host", "--sysfs", "Tests/Fixtures/hosts/4n-unequal-memonly", "--json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(j.stdout.utf8)) as? [String: Any])
+        #expect((object["nodes"] as? [Any])?.count == 4)
+    }
+
+    @Test func badSysfsExits3() throws {
+        let r = try topo("host", "--sysfs", "/nonexistent")
+        #expect(r.status == 3 && r.stderr.contains("/nonexistent/devices/system/cpu/online"))
+    }
+
+    @Test func thisHostIsDiscovered() throws {
+        let r = try topo("host", "--json")
+        #expect(r.status == 0)
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let cpus = try #require(object["cpus"] as? [[String: Any]])
+        #expect(cpus.count == ProcessInfo.processInfo.processorCount || cpus.count >= ProcessInfo.processInfo.activeProcessorCount)
+    }
+}

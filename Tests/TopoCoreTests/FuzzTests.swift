@@ -1,0 +1,85 @@
+import Foundation
+import Testing
+@testable import TopoCore
+
+/// Thousands of mutated profiles through the whole pure pipeline: decode, plan, render.
+/// A trap anywhere kills the test process, so simply finishing is the main assertion;
+/// every rejected profile must also say why.
+@Suite struct FuzzTests {
+    struct SplitMix64: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static let tokens: [[UInt8]] = [
+        ":", "[", "]", "{", "}", "- ", "&a ", "*a", "\"", "'", "\n", "\t", "#", "!!binary ", "? ", "%YAML 1.1\n", "---\n",
+        "max", "0", "-1", "99999999999999999999", "1e308", "nan", ".inf", "0-8191", "4G", "1gbit", "200us", "100%",
+        "\u{202E}", "é", "../", "$(x)", "\\", "~", "null", "count", "node", "auto", "cpus", "\r\n", "<<: *a\n", "|\n", ">-\n",
+    ].map { Array($0.utf8) } + [[0], [0xFF], [0xC3], [0xE2, 0x82]]
+
+    func seeds() throws -> [[UInt8]] {
+        var files: [String] = []
+        for dir in ["Profiles", "Tests/Fixtures/profiles/invalid"] {
+            let path = Repo.path(dir)
+            files += try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".yaml") }.sorted().map { "\(path)/\($0)" }
+        }
+        return try files.map { Array(try #require(FileManager.default.contents(atPath: $0))) }
+    }
+
+    func mutate(_ input: [UInt8], _ rng: inout SplitMix64) -> [UInt8] {
+        var bytes = input
+        for _ in 0..<Int.random(in: 1...4, using: &rng) {
+            let at = bytes.isEmpty ? 0 : Int.random(in: 0..<bytes.count, using: &rng)
+            switch Int.random(in: 0..<6, using: &rng) {
+            case 0 where !bytes.isEmpty: bytes[at] = UInt8.random(in: 0...255, using: &rng)
+            case 1: bytes.insert(contentsOf: Self.tokens.randomElement(using: &rng)!, at: at)
+            case 2 where !bytes.isEmpty: bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...16, using: &rng)))
+            case 3 where !bytes.isEmpty:
+                let end = min(bytes.count, at + Int.random(in: 1...64, using: &rng))
+                bytes.insert(contentsOf: bytes[at..<end], at: Int.random(in: 0...bytes.count, using: &rng))
+            case 4: bytes = Array(bytes.prefix(at))
+            default: bytes.insert(UInt8.random(in: 0x20...0x7E, using: &rng), at: at)
+            }
+        }
+        return bytes
+    }
+
+    @Test func mutatedProfilesNeverCrash() throws {
+        let seeds = try seeds()
+        let host = try fixtureHost("2s-8c-ht")
+        var rng = SplitMix64(state: 0x7090)
+        var accepted = 0, rejected = 0
+        for i in 0..<6000 {
+            let input = mutate(seeds[i % seeds.count], &rng)
+            switch ProfileDecoder.decode(data: Data(input), file: "fuzz.yaml") {
+            case .success(let decoded):
+                accepted += 1
+                if case .success(let plan) = Planner(host: host).plan(decoded.profile) {
+                    _ = JSONOutput.encode(plan)
+                    _ = TopologyPicture.table(plan)
+                    _ = TopologyPicture.render(host: host, plan: plan)
+                }
+            case .failure(let invalid):
+                rejected += 1
+                #expect(!invalid.errors.isEmpty, "rejected without an error: \(String(decoding: input, as: UTF8.self))")
+                _ = invalid.description
+            }
+        }
+        // Both outcomes must be exercised, or the mutations are too weak (or too strong) to mean anything.
+        #expect(accepted > 100 && rejected > 100, "accepted \(accepted), rejected \(rejected)")
+    }
+
+    @Test func randomBytesNeverCrash() {
+        var rng = SplitMix64(state: 42)
+        for _ in 0..<2000 {
+            let bytes = (0..<Int.random(in: 0...200, using: &rng)).map { _ in UInt8.random(in: 0...255, using: &rng) }
+            _ = ProfileDecoder.decode(data: Data(bytes), file: "random.yaml")
+        }
+    }
+}

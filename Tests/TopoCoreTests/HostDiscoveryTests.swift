@@ -1,0 +1,70 @@
+import Testing
+@testable import TopoCore
+
+@Suite struct HostDiscoveryTests {
+    @Test func twoSocketsWithSiblingsNAndNPlus16() throws {
+        let host = try fixtureHost("2s-8c-ht")
+        #expect(host.nodes.map(\.id) == [0, 1])
+        #expect(host.nodes[0].cpus.description == "0-7,16-23")
+        #expect(host.nodes[1].cpus.description == "8-15,24-31")
+        #expect(host.cores.count == 16 && host.hasSMT)
+        #expect(host.cpu(3)?.siblings == CPUSet([3, 19]))
+        #expect(host.cpu(27)?.package == 1 && host.cpu(27)?.coreID == 3 && host.cpu(27)?.node == 1)
+        #expect(host.nodes[0].memTotal == Bytes(64 << 30))
+        #expect(host.nodes[0].distances == [10, 21])
+    }
+
+    @Test func adjacentSiblingsOnTwoNodesOfOneSocket() throws {
+        let host = try fixtureHost("1s-2n-adjacent")
+        #expect(host.cores.first == CPUSet([0, 1]))
+        #expect(Set(host.cpus.compactMap(\.package)) == [0])
+        #expect(host.nodes[1].distances == [11, 10])
+    }
+
+    @Test func memoryOnlyNodeHasNoCPUs() throws {
+        let host = try fixtureHost("4n-unequal-memonly")
+        #expect(host.nodes.map { $0.cpus.count } == [4, 2, 6, 0])
+        #expect(host.nodes[3].isMemoryOnly && !host.nodes[2].isMemoryOnly)
+        #expect(!host.hasSMT)
+    }
+
+    @Test func offlineCPUsAreKnownButNotOnline() throws {
+        let host = try fixtureHost("offline-cpus")
+        #expect(host.allCPUs.description == "0-7")
+        #expect(host.onlineCPUs.description == "0-2,4-5")
+        #expect(host.cores == [CPUSet([0, 4]), CPUSet([1, 5]), CPUSet([2])])
+        #expect(host.cpu(6)?.online == false)
+    }
+
+    @Test func fixturesAreNotProbedForCgroupsOrNetem() throws {
+        let host = try fixtureHost("1n-2c")
+        #expect(host.cgroup.mode == .unknown)
+        if case .unknown = host.netem {} else { Issue.record("netem should be unknown for a fixture: \(host.netem)") }
+    }
+
+    @Test func aDirectoryThatIsNotSysfsIsAnError() {
+        #expect(throws: HostDiscovery.Failure.self) { try HostDiscovery(sysfsRoot: Repo.path("Profiles")).discover().get() }
+    }
+
+    @Test func cgroupModesFromMountTables() {
+        let unified = "sysfs /sys sysfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate 0 0\n"
+        #expect(CgroupProbe.classify(mounts: unified).mode == .unified)
+        let hybrid = """
+            tmpfs /sys/fs/cgroup tmpfs rw 0 0
+            cgroup /sys/fs/cgroup/cpuset cgroup rw,relatime,cpuset 0 0
+            cgroup /sys/fs/cgroup/memory cgroup rw,relatime,memory 0 0
+            cgroup2 /sys/fs/cgroup/unified cgroup2 rw,relatime 0 0
+            """
+        let h = CgroupProbe.classify(mounts: hybrid)
+        #expect(h.mode == .hybrid && h.mountPoint == "/sys/fs/cgroup/unified" && h.detail.contains("cpuset,memory"))
+        let legacy = "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n"
+        #expect(CgroupProbe.classify(mounts: legacy).mode == .legacy)
+        #expect(CgroupProbe.classify(mounts: "proc /proc proc rw 0 0\n").mode == .none)
+        #expect(CgroupProbe.unescapeMountPath("/mnt/a\\040b") == "/mnt/a b")
+    }
+
+    @Test func memTotalFromNodeMeminfo() {
+        #expect(HostDiscovery.memTotal("Node 0 MemTotal:       16318508 kB\nNode 0 MemFree: 1 kB") == Bytes(16_318_508 * 1024))
+        #expect(HostDiscovery.memTotal("garbage") == nil)
+    }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import Testing
+@testable import TopoCore
+
+@Suite struct ProfileDecoderTests {
+    @Test func decodesTheFullFormat() throws {
+        let p = try profile("""
+            version: 1
+            name: api-gateway
+            description: API server and load generator
+            host:
+              require: { numaNodes: 2, cpus: 8 }
+              reserve: "0"
+              smt: any
+            workloads:
+              server:
+                cpus: { count: 4, node: 0 }
+                isolation: partition
+                memory: { policy: interleave, nodes: "0-1", max: 4G, high: 3G, swap: 0 }
+                cpu: { quota: 2.5, weight: 100 }
+                pids: 4096
+                io:
+                  - { device: "8:0", rbps: 200M, wbps: max, riops: 5000, wiops: 5000 }
+                run:
+                  command: ["/usr/local/bin/api-server", "--port", "8080"]
+                  env: { GOMAXPROCS: "4", MODE: fast }
+                  workdir: /srv
+                  user: "65534:65534"
+                  capabilities: [net_bind_service]
+              client:
+                cpus: "8-11"
+                run: { command: ["/bin/true"], runtime: crun, image: / }
+            links:
+              - between: [server, client]
+                subnet: 10.77.0.0/30
+                mtu: 9000
+                netem: { rate: 1000mbit, delay: 1ms, jitter: 200us, distribution: normal, loss: 0.1%, from: client }
+            """)
+        #expect(p.name == "api-gateway")
+        #expect(p.host.numaNodes == 2 && p.host.cpus == 8 && p.host.reserve == CPUSet([0]) && p.host.smt == .any)
+        #expect(p.workloads.map(\.name) == ["server", "client"])
+        let s = p.workloads[0]
+        #expect(s.cpus == .count(4, node: .node(0)))
+        #expect(s.isolation == .partition)
+        #expect(s.memory.policy == .interleave && s.memory.nodes == CPUSet([0, 1]))
+        #expect(s.memory.max == .value(Bytes(4 << 30)) && s.memory.high == .value(Bytes(3 << 30)) && s.memory.swap == .value(Bytes(0)))
+        #expect(s.cpu.cpuMax == "250000 100000" && s.cpu.weight == 100)
+        #expect(s.pids == .value(4096))
+        #expect(s.io == [IOLimit(device: DeviceNumber(major: 8, minor: 0), rbps: .value(Bytes(200 << 20)), wbps: .max, riops: .value(5000), wiops: .value(5000))])
+        #expect(s.run?.command == ["/usr/local/bin/api-server", "--port", "8080"])
+        #expect(s.run?.env.map { "\($0.0)=\($0.1)" } == ["GOMAXPROCS=4", "MODE=fast"])
+        #expect(s.run?.capabilities == ["CAP_NET_BIND_SERVICE"] && s.run?.user == "65534:65534" && s.run?.workdir == "/srv")
+        #expect(p.workloads[1].cpus == .list(CPUSet([8, 9, 10, 11])))
+        #expect(p.workloads[1].run?.runtime == .crun && p.workloads[1].run?.image == "/")
+        let link = try #require(p.links.first)
+        #expect(link.between == ["server", "client"] && link.mtu == 9000 && link.subnet?.description == "10.77.0.0/30")
+        #expect(link.netem?.rate?.bitsPerSecond == 1_000_000_000 && link.netem?.delay?.nanoseconds == 1_000_000)
+        #expect(link.netem?.jitter?.nanoseconds == 200_000 && link.netem?.loss?.micro == 100_000 && link.netem?.from == "client")
+        #expect(link.netem?.distribution == .normal)
+    }
+
+    @Test func everyShippedProfileValidates() throws {
+        let dir = Repo.path("Profiles")
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0.hasSuffix(".yaml") }.sorted()
+        #expect(files.count >= 6)
+        for f in files {
+            if case .failure(let invalid) = ProfileDecoder.decode(file: "\(dir)/\(f)") {
+                Issue.record("\(f) does not validate:\n\(invalid)")
+            }
+        }
+    }
+
+    /// Each invalid fixture's diagnostics, byte for byte. Set TOPO_UPDATE_GOLDEN=1 to rewrite them after a deliberate change.
+    @Test(arguments: ["many-problems", "duplicate-key", "syntax", "missing", "netem"])
+    func goldenDiagnostics(name: String) throws {
+        let dir = Repo.path("Tests/Fixtures/profiles/invalid")
+        let data = try #require(FileManager.default.contents(atPath: "\(dir)/\(name).yaml"))
+        guard case .failure(let invalid) = ProfileDecoder.decode(data: data, file: "\(name).yaml") else {
+            Issue.record("\(name).yaml validated"); return
+        }
+        let expectedPath = "\(dir)/\(name).expected"
+        if ProcessInfo.processInfo.environment["TOPO_UPDATE_GOLDEN"] == "1" {
+            try (invalid.description + "\n").write(toFile: expectedPath, atomically: true, encoding: .utf8)
+        }
+        let expected = try String(contentsOfFile: expectedPath, encoding: .utf8)
+        #expect(invalid.description + "\n" == expected)
+    }
+
+    @Test(arguments: ["..", "a/b", "a b", "$(reboot)", "a\nb", "A", "x;rm", "-x", "toolongnameforaworkload", "", "é"])
+    func hostileWorkloadNamesAreRejected(name: String) {
+        let quoted = name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+        let problems = errors("version: 1\nname: x\nworkloads:\n  \"\(quoted)\": { cpus: { count: 1 } }\n")
+        #expect(problems.contains { $0.contains("is not a valid workload name") }, "\(problems)")
+    }
+
+    @Test func profileNamesFollowThePattern() {
+        #expect(errors("version: 1\nname: abcdefghijklmnopqrstuvwx\nworkloads: { a: { cpus: \"0\" } }").isEmpty)
+        #expect(!errors("version: 1\nname: abcdefghijklmnopqrstuvwxy\nworkloads: { a: { cpus: \"0\" } }").isEmpty)
+        #expect(!errors("version: 1\nname: 9lives\nworkloads: { a: { cpus: \"0\" } }").isEmpty)
+    }
+
+    @Test func unknownKeysSuggestTheKnownOne() throws {
+        guard case .failure(let invalid) = decode("version: 1\nname: x\nworkloads:\n  a:\n    cpus: \"0\"\n    memroy: { max: 1G }\n") else {
+            Issue.record("accepted"); return
+        }
+        let d = try #require(invalid.errors.first)
+        #expect(d.path == "workloads.a.memroy" && d.line == 6 && d.column == 5)
+        #expect(d.fix == "did you mean \"memory\"?")
+    }
+
+    @Test func duplicateKeysAreErrorsWithBothPlaces() throws {
+        guard case .failure(let invalid) = decode("version: 1\nname: x\nname: y\nworkloads: { a: { cpus: \"0\" } }\n") else {
+            Issue.record("accepted"); return
+        }
+        #expect(invalid.errors.count == 1)
+        #expect(invalid.errors[0].line == 3 && invalid.errors[0].message.contains("first at 2:1"))
+    }
+
+    @Test func bareNumberForCpusIsAmbiguous() {
+        #expect(errors("version: 1\nname: x\nworkloads: { a: { cpus: 4 } }") == ["workloads.a.cpus: 4 is ambiguous"])
+        #expect(errors("version: 1\nname: x\nworkloads: { a: { cpus: \"4\" } }").isEmpty)
+    }
+
+    @Test func jitterWithoutDelayMeansMeanDelayEqualsJitter() throws {
+        let p = try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\" }, b: { cpus: \"1\" } }\nlinks: [{ between: [a, b], netem: { rate: 1000mbit, jitter: 200us } }]")
+        #expect(p.links[0].netem?.delay == nil)
+        #expect(p.links[0].netem?.effectiveDelay == Duration(nanoseconds: 200_000))
+    }
+
+    @Test func explicitZeroDelayWithJitterSaysWhatToWrite() throws {
+        guard case .failure(let invalid) = decode("version: 1\nname: x\nworkloads: { a: { cpus: \"0\" }, b: { cpus: \"1\" } }\nlinks: [{ between: [a, b], netem: { rate: 1000mbit, delay: 0ms, jitter: 200us } }]") else {
+            Issue.record("accepted"); return
+        }
+        #expect(invalid.errors.count == 1)
+        #expect(invalid.errors[0].fix?.contains("delay: 200us") == true)
+    }
+
+    @Test func warningsDoNotFailValidation() throws {
+        let decoded = try decode("version: 1\nname: x\nworkloads: { a: { cpus: \"0\" }, b: { cpus: \"1\" } }\nlinks: [{ between: [a, b], netem: { rate: 1gbit } }]").get()
+        #expect(decoded.warnings.map(\.path) == ["links[0].netem.rate"])
+    }
+
+    @Test func memoryRules() {
+        #expect(errors("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { max: 1G, high: 2G } } }")
+            == ["workloads.a.memory.high: memory.high 2G is above memory.max 1G, so it would never apply"])
+        #expect(errors("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { policy: preferred, nodes: \"0-1\" } } }").count == 1)
+        #expect(errors("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { max: max, swap: max } } }").isEmpty)
+    }
+
+    @Test func quotasConvertExactly() throws {
+        #expect(try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 0.5 } } }").workloads[0].cpu.cpuMax == "50000 100000")
+        #expect(try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 4 } } }").workloads[0].cpu.cpuMax == "400000 100000")
+        #expect(!errors("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 0.001 } } }").isEmpty)
+    }
+
+    @Test func structuralProblems() {
+        #expect(errors("") == [": the profile is empty"])
+        #expect(errors("- a\n- b") == [": expected a mapping of version, name, description, host, …, found a list"])
+        #expect(errors("version: 2\nname: x\nworkloads: { a: { cpus: \"0\" } }") == ["version: profile version 2 is not known to this topo"])
+        #expect(errors("version: 1\nname: x\nworkloads: {}") == ["workloads: no workloads"])
+        #expect(errors("version: 1\nname: x\n---\nversion: 1").count == 1)
+    }
+
+    @Test func notUTF8IsReportedWithItsOffset() {
+        let data = Data("version: 1\nname: \u{00e9}".utf8.dropLast()) + Data([0xFF, 0xFE])
+        guard case .failure(let invalid) = ProfileDecoder.decode(data: data, file: "x.yaml") else { Issue.record("accepted"); return }
+        #expect(invalid.errors[0].message.contains("not UTF-8"))
+    }
+
+    @Test func guardsRejectNestingAndAliasBombs() {
+        let deep = "a: " + String(repeating: "[", count: 100_000)
+        #expect(errors(deep).first?.contains("nests deeper") == true)
+        let dashes = String(repeating: "- ", count: 50_000) + "x"
+        #expect(errors(dashes).first?.contains("nests deeper") == true)
+        var bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+        for i in 1...9 { bomb += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        #expect(errors(bomb).first?.contains("aliases") == true)
+        #expect(errors(String(repeating: "#", count: 300_000)).first?.contains("bytes") == true)
+    }
+
+    @Test func aFewAliasesStillWork() throws {
+        let p = try profile("version: 1\nname: x\nworkloads:\n  a: { cpus: \"0\", memory: &m { max: 1G } }\n  b: { cpus: \"1\", memory: *m }\n")
+        #expect(p.workloads[1].memory.max == .value(Bytes(1 << 30)))
+    }
+}
