@@ -27,7 +27,9 @@ let package = Package(
             name: "topo",
             dependencies: ["TopoCore", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
-        .testTarget(name: "TopoCoreTests", dependencies: ["TopoCore"], resources: []),
+        .testTarget(name: "TopoCoreTests", dependencies: ["TopoCore"]),
         .testTarget(name: "TopoCLITests", dependencies: ["TopoCore"]),
+        // Integration tests that run inside the lab VM (scripts/lab) and skip elsewhere, saying why.
+        .testTarget(name: "TopoLabTests", dependencies: ["TopoCore"]),
     ]
 )

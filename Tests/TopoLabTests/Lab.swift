@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+
+/// The test layer for the lab VM: where we are, what shape the VM has, and how to run things in it.
+enum Lab {
+    static let environment = ProcessInfo.processInfo.environment
+
+    /// True inside a VM started by scripts/lab (its stage 2 sets TOPO_LAB=1).
+    static let isInside = environment["TOPO_LAB"] == "1"
+    static let skipReason: Comment = "runs only inside the lab VM (scripts/lab sets TOPO_LAB=1); scripts/test runs it there on every lab shape"
+
+    struct Shape: CustomStringConvertible {
+        var nodes: Int
+        var cpusPerNode: Int
+        var smt: Bool
+        var cpus: Int { nodes * cpusPerNode }
+        var description: String { "\(nodes) node(s) x \(cpusPerNode) CPUs\(smt ? ", SMT" : "")" }
+    }
+
+    /// The shape scripts/lab was asked for.
+    static var shape: Shape {
+        Shape(nodes: Int(environment["LAB_NODES"] ?? "") ?? 0,
+              cpusPerNode: Int(environment["LAB_CPUS_PER_NODE"] ?? "") ?? 0,
+              smt: environment["LAB_SMT"] == "1")
+    }
+
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+
+    /// The `topo` built beside this test bundle (built on the host; the lab never compiles).
+    static var topo: String {
+        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
+        if dir.path.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
+        return dir.appendingPathComponent("topo").path
+    }
+
+    struct Outcome: CustomStringConvertible {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+        var description: String { "exit \(status)\nstdout: \(stdout)\nstderr: \(stderr)" }
+    }
+
+    /// Runs a program (found on PATH when not absolute) without a shell and collects its output.
+    @discardableResult
+    static func run(_ program: String, _ args: [String], environment extra: [String: String] = [:]) throws -> Outcome {
+        let p = Process()
+        if program.hasPrefix("/") {
+            p.executableURL = URL(fileURLWithPath: program)
+            p.arguments = args
+        } else {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = [program] + args
+        }
+        p.currentDirectoryURL = URL(fileURLWithPath: repo)
+        p.environment = environment.merging(extra) { $1 }
+        // stderr goes to a file, so that a chatty child can never block on a full pipe we are not reading.
+        let errPath = NSTemporaryDirectory() + "topo-lab-stderr-\(UUID().uuidString)"
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer { try? FileManager.default.removeItem(atPath: errPath) }
+        let out = Pipe()
+        let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        try? err.close()
+        let errData = FileManager.default.contents(atPath: errPath) ?? Data()
+        return Outcome(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    static func topo(_ args: String...) throws -> Outcome { try run(topo, args) }
+
+    static func read(_ path: String) -> String? {
+        FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    static func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }
+}

@@ -1,0 +1,24 @@
+# Shared helpers for topo's scripts. Source it; it defines functions only.
+
+# Installs the Debian packages that are not installed yet (apt-get update once, first).
+ensure_packages() {
+    local missing=() p
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "==> installing ${missing[*]}" >&2
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "cannot install ${missing[*]}: run as root, or install them yourself" >&2
+        return 3
+    fi
+    apt-get update -qq >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+}
+
+# Packages topo needs to build (libnuma, libcap) and to run its lab (qemu, busybox, cpio) and
+# what the lab's tests call (numactl, iproute2).
+TOPO_BUILD_PACKAGES=(libnuma-dev libcap-dev pkg-config)
+TOPO_LAB_PACKAGES=(qemu-system-x86 busybox-static cpio numactl iproute2)
+
+step() { printf '\n==> %s\n' "$*" >&2; }
