@@ -16,10 +16,11 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CNuma", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
+        .target(name: "CTopoShim"),
         .target(
             name: "TopoCore",
             dependencies: [
-                "CNuma", "CCap", "Yams",
+                "CNuma", "CCap", "CTopoShim", "Yams",
                 .product(name: "SystemPackage", package: "swift-system"),
             ]
         ),

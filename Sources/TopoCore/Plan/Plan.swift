@@ -27,7 +27,8 @@ public struct PlannedWorkload: Equatable, Sendable, Codable {
     public var isolation: Isolation
     /// cgroup v2 interface files and the values to write, in the order to write them.
     public var cgroup: [CgroupSetting]
-    public var command: [String]?
+    /// What to start, if anything (a workload without `run` only gets its cgroup).
+    public var run: PlannedRun?
 
     /// The cgroup v2 controllers the settings need, in the order `cgroup.subtree_control` takes them.
     public var controllers: [String] {
@@ -37,6 +38,28 @@ public struct PlannedWorkload: Equatable, Sendable, Codable {
             if !result.contains(c) { result.append(c) }
         }
         return result
+    }
+}
+
+/// The process a workload runs, as the launcher needs it.
+public struct PlannedRun: Equatable, Sendable, Codable {
+    public var command: [String]
+    /// `NAME=value`, in profile order.
+    public var env: [String]
+    public var workdir: String?
+    public var user: String?
+    public var capabilities: [String]
+    public var runtime: Runtime
+    public var image: String?
+
+    init(_ r: RunSpec) {
+        command = r.command
+        env = r.env.map { "\($0.0)=\($0.1)" }
+        workdir = r.workdir
+        user = r.user
+        capabilities = r.capabilities
+        runtime = r.runtime
+        image = r.image
     }
 }
 

@@ -76,7 +76,7 @@ public struct Planner: Sendable {
                 name: w.name, cpus: cpus, mems: mems, memoryPolicy: w.memory.policy,
                 policyNodes: w.memory.policy == .local ? .empty : nodes, cpuNodes: cpuNodes,
                 isolation: w.isolation, cgroup: Self.cgroupSettings(w, cpus: cpus, mems: mems),
-                command: w.run?.command))
+                run: w.run.map(PlannedRun.init)))
         }
 
         let links = planLinks(profile, &problems)

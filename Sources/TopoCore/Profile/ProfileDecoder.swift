@@ -110,7 +110,7 @@ public enum ProfileDecoder {
         return i
     }
 
-    static func matches(_ name: String, first: ClosedRange<Character>, maxLength: Int) -> Bool {
+    public static func matches(_ name: String, first: ClosedRange<Character>, maxLength: Int) -> Bool {
         guard let head = name.first, first.contains(head), name.count <= maxLength else { return false }
         return name.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
     }

@@ -95,7 +95,7 @@ public enum TopologyPicture {
         return s.value.contains(" ") ? "\"\(s.value)\"" : s.value
     }
 
-    static func columns(_ rows: [[String]]) -> String {
+    public static func columns(_ rows: [[String]]) -> String {
         var widths = [Int](repeating: 0, count: rows.map(\.count).max() ?? 0)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         return rows.map { row in

@@ -1,0 +1,157 @@
+import Foundation
+
+/// Applies a plan: cgroups with their limits, then each workload launched inside them.
+/// Every change is journaled before it is made; a failure part-way tears down what was made.
+public struct Applier: Sendable {
+    public var cgroups: CgroupFS
+    public var state: StateStore
+    /// The topo binary the launcher runs as (`topo __launch`).
+    public var executable: String
+
+    /// The cgroup under which every profile's subtree lives.
+    public static let topoRoot = "topo"
+
+    public init(cgroups: CgroupFS, state: StateStore, executable: String = Spawn.selfExecutable) {
+        self.cgroups = cgroups
+        self.state = state
+        self.executable = executable
+    }
+
+    public static func profileCgroup(_ profile: String) -> String { "\(topoRoot)/\(profile)" }
+    public static func workloadCgroup(_ profile: String, _ workload: String) -> String { "\(topoRoot)/\(profile)/\(workload)" }
+
+    public enum Outcome: Equatable, Sendable {
+        case applied(pids: [String: Int32])
+        case unchanged
+    }
+
+    /// Applies the plan under the state lock. Refuses (exit 3) a profile already applied with another
+    /// plan, left half-made, or whose exclusive CPUs overlap another applied profile.
+    public func apply(_ plan: Plan) -> Result<Outcome, TopoFailure> {
+        do {
+            return try state.withLock { () -> Result<Outcome, TopoFailure> in
+                if let refusal = checkAgainstApplied(plan) { return refusal }
+                return run(plan)
+            }
+        } catch {
+            return .failure(TopoFailure(.hostCannot, "cannot take topo's state lock: \(error)"))
+        }
+    }
+
+    func checkAgainstApplied(_ plan: Plan) -> Result<Outcome, TopoFailure>? {
+        if Sys.exists(state.profileDir(plan.name)) {
+            let complete = Sys.exists("\(state.profileDir(plan.name))/applied")
+            if complete, let applied = state.plan(plan.name), applied == plan { return .success(.unchanged) }
+            let why = complete ? "is applied with a different plan" : "was left half-applied (topo was stopped during apply)"
+            return .failure(TopoFailure(.hostCannot, "profile \(plan.name) \(why); run `topo down \(plan.name)` first"))
+        }
+        var problems: [String] = []
+        for other in state.profiles() where other != plan.name {
+            guard let applied = state.plan(other) else { continue }
+            for w in plan.workloads {
+                for o in applied.workloads {
+                    let overlap = w.cpus.intersection(o.cpus)
+                    if !overlap.isEmpty && (w.isolation != .shared || o.isolation != .shared) {
+                        problems.append("workload \(w.name) would use CPU \(overlap), which applied profile \(other) gives \(o.isolation.rawValue) to its workload \(o.name)")
+                    }
+                }
+            }
+        }
+        if problems.isEmpty { return nil }
+        return .failure(TopoFailure(.hostCannot, problems.joined(separator: "\n")))
+    }
+
+    /// Makes everything, step by step. On failure, undoes what the journal says was made and exits 4.
+    func run(_ plan: Plan) -> Result<Outcome, TopoFailure> {
+        let journal = Journal(path: state.journalPath(plan.name))
+        var step = 0
+        var pids: [String: Int32] = [:]
+        func perform(_ action: JournalAction, _ body: () throws -> Int32?) throws {
+            step += 1
+            try journal.begin(step, action)
+            let pid = try body()
+            try journal.done(step, pid: pid)
+        }
+        do {
+            try state.create(plan)
+        } catch {
+            return .failure(TopoFailure(.applyFailed, "apply failed: \(error); nothing was changed"))
+        }
+        do {
+            let controllers = Self.controllers(of: plan)
+            try perform(.prepareHost(controllers: controllers)) { try prepareHost(controllers); return nil }
+            let profileCgroup = Self.profileCgroup(plan.name)
+            try perform(.createCgroup(profileCgroup)) { try createOwned(profileCgroup, owner: plan.name); return nil }
+            try perform(.enableControllers(cgroup: profileCgroup, controllers: controllers)) {
+                try cgroups.enable(controllers, below: profileCgroup); return nil
+            }
+            for w in plan.workloads {
+                let cg = Self.workloadCgroup(plan.name, w.name)
+                try perform(.createCgroup(cg)) { try createOwned(cg, owner: plan.name); return nil }
+                for s in w.cgroup {
+                    try perform(.write(cgroup: cg, file: s.file, value: s.value)) { try cgroups.write(cg, s.file, s.value); return nil }
+                }
+            }
+            for w in plan.workloads where w.run != nil {
+                let cg = Self.workloadCgroup(plan.name, w.name)
+                try perform(.launch(workload: w.name, cgroup: cg)) {
+                    let pid = try launch(w, profile: plan.name, cgroup: cg)
+                    pids[w.name] = pid
+                    return pid
+                }
+            }
+            try Sys.write("\(state.profileDir(plan.name))/applied", "\(step)\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+            return .success(.applied(pids: pids))
+        } catch {
+            let rollback = Teardown(cgroups: cgroups, state: state).remove(plan.name)
+            var message = "apply of \(plan.name) failed at step \(step): \(error)\n"
+            message += rollback.problems.isEmpty ? "rolled back: everything apply made is removed" :
+                "rollback left problems:\n" + rollback.problems.map { "  - \($0)" }.joined(separator: "\n")
+            return .failure(TopoFailure(.applyFailed, message))
+        }
+    }
+
+    /// The controllers a plan needs, in a fixed order.
+    static func controllers(of plan: Plan) -> [String] {
+        let used = Set(plan.workloads.flatMap(\.controllers))
+        return ["cpuset", "cpu", "io", "memory", "pids"].filter { used.contains($0) }
+    }
+
+    /// The topo root cgroup and the controllers along the path to it. What this changes outside
+    /// topo's own cgroups is recorded host-wide before it is done, for the last `down` to restore.
+    func prepareHost(_ controllers: [String]) throws {
+        var changes = state.hostChanges()
+        if !cgroups.exists(Self.topoRoot) {
+            changes.createdRoot = true
+            try state.record(changes)
+            try cgroups.create(Self.topoRoot, owner: "topo")
+        } else if cgroups.owner(Self.topoRoot) == nil {
+            throw TopoFailure(.hostCannot, "\(cgroups.path(Self.topoRoot)) exists but was not made by topo (no \(CgroupFS.ownerAttribute) mark); topo will not adopt it")
+        }
+        let missing = controllers.filter { !cgroups.subtreeControl("").contains($0) }
+        if !missing.isEmpty {
+            changes.rootControllers = Array(Set(changes.rootControllers + missing)).sorted()
+            try state.record(changes)
+            try cgroups.enable(missing, below: "")
+        }
+        try cgroups.enable(controllers, below: Self.topoRoot)
+    }
+
+    func createOwned(_ cgroup: String, owner: String) throws {
+        if cgroups.exists(cgroup) {
+            throw TopoFailure(.hostCannot, "\(cgroups.path(cgroup)) already exists and is not in this apply's journal; topo will not adopt it (remove it, or run `topo down \(owner)`)")
+        }
+        try cgroups.create(cgroup, owner: owner)
+    }
+
+    func launch(_ w: PlannedWorkload, profile: String, cgroup: String) throws -> Int32 {
+        let spec = LaunchSpec.forWorkload(w, profile: profile, cgroupProcs: cgroups.path(cgroup, "cgroup.procs"),
+                                          logPath: state.logPath(profile, w.name))
+        let specPath = state.launchSpecPath(profile, w.name)
+        try Sys.write(specPath, JSONOutput.encode(spec), flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
+        switch Spawn.launch(specPath: specPath, executable: executable) {
+        case .success(let pid): return pid
+        case .failure(let f): throw TopoFailure(.applyFailed, "launch workload \(w.name): \(f)")
+        }
+    }
+}

@@ -1,0 +1,93 @@
+import Foundation
+
+/// Everything checked before apply touches the host. Privileges are checked apart from the host's
+/// kernel features and from what the plan asks for; every problem is reported, each with its fix.
+public struct Preflight: Sendable {
+    public var host: HostTopology
+    public var cgroups: CgroupFS
+
+    public init(host: HostTopology, cgroups: CgroupFS) {
+        self.host = host
+        self.cgroups = cgroups
+    }
+
+    /// Problems that make applying `plan` impossible here (exit 3). Empty when apply may go ahead.
+    public func problems(for plan: Plan) -> [String] {
+        privilegeProblems(for: plan) + kernelProblems(for: plan) + workloadProblems(for: plan)
+    }
+
+    /// The capabilities apply needs, read from the effective set with libcap.
+    func privilegeProblems(for plan: Plan) -> [String] {
+        var needed: [(String, String)] = [
+            ("CAP_SYS_ADMIN", "to create cgroups and set their owner mark"),
+            ("CAP_DAC_OVERRIDE", "to write cgroup interface files"),
+            ("CAP_SETPCAP", "to drop workloads' capabilities"),
+            ("CAP_KILL", "to stop workloads on down"),
+        ]
+        if plan.workloads.contains(where: { $0.run?.user != nil }) {
+            needed += [("CAP_SETUID", "to run workloads as their user"), ("CAP_SETGID", "to run workloads as their group")]
+        }
+        if !plan.links.isEmpty { needed.append(("CAP_NET_ADMIN", "to create network namespaces and links")) }
+        let missing = needed.filter { !Capabilities.effective($0.0) }
+        guard !missing.isEmpty else { return [] }
+        return ["topo apply needs root or these capabilities, which this process lacks: "
+            + missing.map { "\($0.0) (\($0.1))" }.joined(separator: ", ") + "; run it as root (e.g. with sudo)"]
+    }
+
+    func kernelProblems(for plan: Plan) -> [String] {
+        var problems: [String] = []
+        let info = host.cgroup
+        switch info.mode {
+        case .unified where info.mountPoint == cgroups.root:
+            let offered = cgroups.controllers("")
+            let needed = Set(plan.workloads.flatMap(\.controllers))
+            for c in needed.sorted() where !offered.contains(c) {
+                problems.append("the cgroup v2 root \(cgroups.root) does not offer the \(c) controller (it offers: \(offered.joined(separator: " "))); a controller still used by cgroup v1 must be released there first")
+            }
+        case .unified:
+            problems.append("cgroup v2 is mounted at \(info.mountPoint ?? "?"), not at \(cgroups.root)")
+        case .hybrid, .legacy:
+            problems.append("this host runs cgroup v1 (\(info.mode.rawValue)): \(info.detail). topo needs the unified cgroup v2 hierarchy. Until then, try the profile in the lab: scripts/lab -- .build/debug/topo apply PROFILE")
+        case .none, .unknown:
+            problems.append("no cgroup v2 hierarchy found (\(info.detail)); mount one at /sys/fs/cgroup (mount -t cgroup2 none /sys/fs/cgroup)")
+        }
+        for w in plan.workloads {
+            let offline = w.cpus.subtracting(host.onlineCPUs)
+            if !offline.isEmpty { problems.append("workload \(w.name): CPU \(offline) is not online") }
+            let absent = w.mems.subtracting(CPUSet(host.nodes.map(\.id)))
+            if !absent.isEmpty { problems.append("workload \(w.name): NUMA node \(absent) is not present") }
+        }
+        return problems
+    }
+
+    /// The programs and users the workloads name must exist on this host.
+    func workloadProblems(for plan: Plan) -> [String] {
+        var problems: [String] = []
+        for w in plan.workloads {
+            guard let run = w.run else { continue }
+            if run.runtime != .process {
+                problems.append("workload \(w.name): runtime \(run.runtime.rawValue) is not supported by this topo yet; use runtime: process")
+            }
+            if let program = run.command.first, Self.resolve(program) == nil {
+                problems.append("workload \(w.name) runs \(program), which \(program.contains("/") ? "is not an executable file" : "is not found in \(LaunchSpec.defaultPath)") on this host")
+            }
+            if let dir = run.workdir, !Sys.isDirectory(dir) {
+                problems.append("workload \(w.name): workdir \(dir) is not a directory on this host")
+            }
+            if let user = run.user, let name = user.split(separator: ":").first, UInt32(name) == nil, getpwnam(String(name)) == nil {
+                problems.append("workload \(w.name): no user named \(name) on this host")
+            }
+        }
+        return problems
+    }
+
+    /// The executable a command names, searched in the workloads' PATH as the launcher's execvpe will.
+    static func resolve(_ program: String) -> String? {
+        if program.contains("/") { return access(program, X_OK) == 0 ? program : nil }
+        for dir in LaunchSpec.defaultPath.split(separator: ":") {
+            let candidate = "\(dir)/\(program)"
+            if access(candidate, X_OK) == 0 && !Sys.isDirectory(candidate) { return candidate }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,96 @@
+import Foundation
+
+/// Apply's mirror: undoes a profile from its journal alone, in reverse order. Objects already gone
+/// are fine; anything without topo's owner mark for this profile is left alone.
+public struct Teardown: Sendable {
+    public var cgroups: CgroupFS
+    public var state: StateStore
+
+    public init(cgroups: CgroupFS, state: StateStore) {
+        self.cgroups = cgroups
+        self.state = state
+    }
+
+    public struct Report: Equatable, Sendable {
+        public var removed: [String] = []
+        public var skipped: [String] = []
+        /// What could not be undone; non-empty means the host may not be clean.
+        public var problems: [String] = []
+    }
+
+    /// Removes one profile. The caller holds the state lock (apply's rollback) or takes it (`down`).
+    public func remove(_ profile: String) -> Report {
+        var report = Report()
+        let steps = Journal.read(state.journalPath(profile))
+        for step in steps.reversed() {
+            switch step.action {
+            case .createCgroup(let cg):
+                removeCgroup(cg, owner: profile, &report)
+            case .prepareHost:
+                releaseHost(leaving: profile, &report)
+            case .launch, .write, .enableControllers:
+                break  // processes die with their cgroup; interface files go with it
+            }
+        }
+        do {
+            try state.remove(profile)
+        } catch {
+            report.problems.append("\(error)")
+        }
+        state.removeRootIfEmpty()
+        return report
+    }
+
+    func removeCgroup(_ cg: String, owner: String, _ report: inout Report) {
+        guard cgroups.exists(cg) else { return }
+        guard cgroups.owner(cg) == owner else {
+            report.skipped.append("\(cgroups.path(cg)): not made by topo for \(owner), left alone")
+            return
+        }
+        do {
+            if cgroups.isPopulated(cg) {
+                try cgroups.killAll(cg)
+                if !cgroups.waitEmpty(cg) {
+                    report.problems.append("\(cgroups.path(cg)): processes \(cgroups.allProcs(cg)) still there 10s after SIGKILL")
+                    return
+                }
+            }
+            try cgroups.removeTree(cg)
+            report.removed.append(cgroups.path(cg))
+        } catch {
+            report.problems.append("\(error)")
+        }
+    }
+
+    /// When no other profile is applied: remove the topo root if topo made it and restore the root's
+    /// `cgroup.subtree_control`. A controller something else has started to use since (EBUSY) stays.
+    func releaseHost(leaving profile: String, _ report: inout Report) {
+        guard state.profiles().allSatisfy({ $0 == profile }) else { return }
+        let changes = state.hostChanges()
+        if changes.createdRoot && cgroups.exists(Applier.topoRoot) && cgroups.owner(Applier.topoRoot) == "topo" {
+            if cgroups.children(Applier.topoRoot).isEmpty {
+                do {
+                    try cgroups.removeTree(Applier.topoRoot)
+                    report.removed.append(cgroups.path(Applier.topoRoot))
+                } catch { report.problems.append("\(error)") }
+            } else {
+                report.skipped.append("\(cgroups.path(Applier.topoRoot)): still has cgroups in it, left in place")
+            }
+        }
+        for c in changes.rootControllers where cgroups.subtreeControl("").contains(c) {
+            do {
+                try cgroups.write("", "cgroup.subtree_control", "-\(c)")
+            } catch {
+                report.skipped.append("controller \(c) stays enabled at the cgroup root: \(error)")
+            }
+        }
+        state.forgetHostChanges()
+    }
+
+    /// Removes every profile with a state directory.
+    public func removeAll() -> [String: Report] {
+        var reports: [String: Report] = [:]
+        for p in state.profiles() { reports[p] = remove(p) }
+        return reports
+    }
+}

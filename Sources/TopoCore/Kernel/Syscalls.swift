@@ -1,0 +1,137 @@
+import CTopoShim
+import Foundation
+import SystemPackage
+
+/// A failed system call, with the operation, the path, the value and the kernel's words:
+/// `write /sys/fs/cgroup/topo/x/cpuset.cpus "0-3": Invalid argument`.
+public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
+    public var operation: String
+    public var path: String
+    public var value: String?
+    public var errno: Int32
+    /// A cause found after the fact (e.g. which controller is missing), shown after the kernel's words.
+    public var diagnosis: String?
+
+    public init(_ operation: String, _ path: String, value: String? = nil, errno: Int32, diagnosis: String? = nil) {
+        self.operation = operation
+        self.path = path
+        self.value = value
+        self.errno = errno
+        self.diagnosis = diagnosis
+    }
+
+    public var kernelWords: String { Errno(rawValue: errno).description }
+
+    public var description: String {
+        var text = "\(operation) \(path)"
+        if let value { text += " \"\(value.replacingOccurrences(of: "\n", with: "\\n"))\"" }
+        text += ": \(kernelWords)"
+        if let diagnosis { text += " (\(diagnosis))" }
+        return text
+    }
+}
+
+/// The one seam for file-level system calls: EINTR is retried here, errors carry their context.
+public enum Sys {
+    @inline(__always)
+    static func retrying(_ body: () -> Int32) -> Int32 {
+        while true {
+            let r = body()
+            if r < 0 && errno == EINTR { continue }
+            return r
+        }
+    }
+
+    /// Writes `value` in one write(2), as kernel interface files require.
+    public static func write(_ path: String, _ value: String, flags: Int32 = O_WRONLY | O_CLOEXEC, operation: String = "write") throws(SystemError) {
+        let fd = retrying { open(path, flags, 0o600) }
+        guard fd >= 0 else { throw SystemError(operation, path, value: value, errno: errno) }
+        defer { close(fd) }
+        let bytes = Array(value.utf8)
+        let n = bytes.withUnsafeBytes { buf in
+            var r: Int
+            repeat { r = Glibc.write(fd, buf.baseAddress, buf.count) } while r < 0 && errno == EINTR
+            return r
+        }
+        guard n == bytes.count else { throw SystemError(operation, path, value: value, errno: n < 0 ? errno : EIO) }
+    }
+
+    /// Appends a line and makes it durable before returning (the journal's write).
+    public static func appendDurably(_ path: String, _ line: String) throws(SystemError) {
+        let fd = retrying { open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600) }
+        guard fd >= 0 else { throw SystemError("open", path, errno: errno) }
+        defer { close(fd) }
+        let bytes = Array(line.utf8)
+        let n = bytes.withUnsafeBytes { buf in
+            var r: Int
+            repeat { r = Glibc.write(fd, buf.baseAddress, buf.count) } while r < 0 && errno == EINTR
+            return r
+        }
+        guard n == bytes.count else { throw SystemError("append to", path, errno: n < 0 ? errno : EIO) }
+        guard retrying({ fdatasync(fd) }) == 0 else { throw SystemError("fdatasync", path, errno: errno) }
+    }
+
+    public static func read(_ path: String) throws(SystemError) -> String {
+        let fd = retrying { open(path, O_RDONLY | O_CLOEXEC) }
+        guard fd >= 0 else { throw SystemError("read", path, errno: errno) }
+        defer { close(fd) }
+        var out = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = buffer.withUnsafeMutableBytes { b in
+                var r: Int
+                repeat { r = Glibc.read(fd, b.baseAddress, b.count) } while r < 0 && errno == EINTR
+                return r
+            }
+            if n < 0 { throw SystemError("read", path, errno: errno) }
+            if n == 0 { break }
+            out += buffer[0..<n]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    public static func mkdir(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
+        guard retrying({ Glibc.mkdir(path, mode) }) == 0 else { throw SystemError("mkdir", path, errno: errno) }
+    }
+
+    public static func rmdir(_ path: String) throws(SystemError) {
+        guard retrying({ Glibc.rmdir(path) }) == 0 else { throw SystemError("rmdir", path, errno: errno) }
+    }
+
+    public static func unlink(_ path: String) throws(SystemError) {
+        guard retrying({ Glibc.unlink(path) }) == 0 else { throw SystemError("unlink", path, errno: errno) }
+    }
+
+    public static func setxattr(_ path: String, _ name: String, _ value: String) throws(SystemError) {
+        let bytes = Array(value.utf8)
+        let r = bytes.withUnsafeBytes { topo_setxattr(path, name, $0.baseAddress, $0.count) }
+        guard r == 0 else { throw SystemError("setxattr \(name) on", path, value: value, errno: errno) }
+    }
+
+    /// The attribute's value, or nil when it is absent (or the file is gone).
+    public static func getxattr(_ path: String, _ name: String) -> String? {
+        var buffer = [UInt8](repeating: 0, count: 256)
+        let n = buffer.withUnsafeMutableBytes { topo_getxattr(path, name, $0.baseAddress, $0.count) }
+        guard n >= 0 else { return nil }
+        return String(decoding: buffer[0..<n], as: UTF8.self)
+    }
+
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+
+    public static func isDirectory(_ path: String) -> Bool {
+        var st = stat()
+        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Names of the subdirectories of `path`, sorted.
+    public static func subdirectories(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if name != "." && name != ".." && entry.pointee.d_type == UInt8(DT_DIR) { names.append(name) }
+        }
+        return names.sorted()
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+
+/// Starting the launcher: `topo __launch SPEC` through posix_spawn, with a status pipe on descriptor 3.
+public enum Spawn {
+    /// The running topo binary, re-executed as the launcher.
+    public static var selfExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Starts the launcher and waits until it has exec'd the workload (the status pipe closes empty)
+    /// or failed (it writes why). Returns the workload's pid.
+    public static func launch(specPath: String, executable: String = selfExecutable) -> Result<pid_t, Failure> {
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else { return .failure(Failure(description: "pipe: \(String(cString: strerror(errno)))")) }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }  // topo is single-threaded here: no fork can race this
+        defer { close(fds[0]) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_adddup2(&actions, fds[1], Launcher.statusFD)
+        let args = [executable, "__launch", specPath]
+        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = posix_spawn(&pid, executable, &actions, nil, &argv, environ)
+        close(fds[1])
+        guard rc == 0 else { return .failure(Failure(description: "posix_spawn \(executable): \(String(cString: strerror(rc)))")) }
+        var message = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let n = read(fds[0], &buffer, buffer.count)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            message += buffer[0..<n]
+        }
+        if message.isEmpty { return .success(pid) }
+        var status: Int32 = 0
+        _ = waitpid(pid, &status, 0)  // the launcher exits right after reporting
+        return .failure(Failure(description: String(decoding: message, as: UTF8.self).trimmingCharacters(in: "\n")))
+    }
+
+    /// Waits for a child and returns its exit status (128 + signal for a killed one).
+    public static func wait(_ pid: pid_t) -> Int32 {
+        var status: Int32 = 0
+        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+        let signal = status & 0x7F
+        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+    }
+}

@@ -1,0 +1,54 @@
+import ArgumentParser
+import TopoCore
+
+struct Apply: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Make the profile real: cgroups with their limits, workloads pinned and NUMA-bound inside them.",
+        discussion: """
+            Checks everything first (privileges, cgroup v2 and its controllers, CPUs, nodes, programs, users)
+            and changes nothing when a check fails (exit 3). Then creates /sys/fs/cgroup/topo/PROFILE/WORKLOAD
+            for each workload, writes its limits, and starts its command there: on its CPUs, with its memory
+            policy, output appended to /run/topo/PROFILE/logs/WORKLOAD.log. Workloads outlive topo.
+            Every step is journaled in /run/topo/PROFILE; if one fails, what was made is removed (exit 4).
+            Applying an unchanged, applied profile again changes nothing (exit 0); a changed one is refused
+            until `topo down` (exit 3).
+            """
+    )
+
+    @Argument(help: "The profile to apply (YAML).")
+    var profile: String
+
+    @Flag(help: "Print the applied profile's status as JSON.")
+    var json = false
+
+    func run() throws {
+        let decoded = try Loading.profile(profile).orThrow()
+        let host = try Loading.host(sysfs: "/sys").orThrow()
+        let plan = try Loading.plan(decoded.profile, on: host).orThrow()
+        for w in decoded.warnings { printError(w.description) }
+        let cgroups = CgroupFS()
+        let problems = Preflight(host: host, cgroups: cgroups).problems(for: plan)
+        if !problems.isEmpty {
+            throw TopoFailure(.hostCannot, "cannot apply \(plan.name) on this host; nothing was changed:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+        }
+        let state = StateStore()
+        let outcome = try Applier(cgroups: cgroups, state: state).apply(plan).orThrow()
+        if json {
+            var report = StatusReport.read(state: state, cgroups: cgroups)
+            report.profiles = report.profiles.filter { $0.name == plan.name }
+            print(JSONOutput.encode(report))
+            return
+        }
+        switch outcome {
+        case .unchanged:
+            print("\(plan.name) is already applied with this plan; nothing changed")
+        case .applied(let pids):
+            print("applied \(plan.name): \(plan.workloads.count) workload\(plan.workloads.count == 1 ? "" : "s")")
+            for w in plan.workloads {
+                let pid = pids[w.name].map { "pid \($0)" } ?? "no command"
+                print("  \(w.name): CPUs \(w.cpus), memory \(w.memoryPolicy.rawValue) \(w.mems), \(pid)")
+            }
+            print("see `topo status`; remove with `topo down \(plan.name)`")
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import TopoCore
+
+struct Down: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Tear an applied profile down: stop its processes, remove its cgroups, restore what topo changed.",
+        discussion: """
+            Works from topo's journal alone (the profile file may be gone), also after topo was killed
+            during apply. Kills every process in the workloads' cgroups (including children that forked
+            away or ignore SIGTERM), removes the cgroups deepest first (a workload's own sub-cgroups too),
+            and never removes anything topo did not create. Exits 0 when there is nothing to remove.
+            """
+    )
+
+    @Argument(help: "A profile file, or the name of an applied profile.")
+    var profile: String?
+
+    @Flag(help: "Tear down every applied profile.")
+    var all = false
+
+    func validate() throws {
+        if all == (profile != nil) { throw ValidationError("give a profile (file or name) or --all, not both") }
+    }
+
+    func run() throws {
+        let state = StateStore()
+        let teardown = Teardown(cgroups: CgroupFS(), state: state)
+        let names: [String]
+        if all {
+            names = state.profiles()
+        } else {
+            names = [try Self.name(of: profile!)]
+        }
+        var problems: [String] = []
+        try state.withLock {
+            for name in names {
+                guard state.profiles().contains(name) else {
+                    print("\(name) is not applied; nothing to remove")
+                    continue
+                }
+                let report = teardown.remove(name)
+                for s in report.skipped { printError("note: \(s)") }
+                problems += report.problems
+                print("removed \(name)" + (report.removed.isEmpty ? "" : ": \(report.removed.count) cgroup\(report.removed.count == 1 ? "" : "s")"))
+            }
+        }
+        if names.isEmpty { print("nothing is applied; nothing to remove") }
+        if !problems.isEmpty {
+            throw TopoFailure(.hostCannot, "down could not undo everything:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+        }
+    }
+
+    /// A profile file's name, or the argument itself when it is a profile name.
+    static func name(of argument: String) throws -> String {
+        if FileManager.default.fileExists(atPath: argument) {
+            return try Loading.profile(argument).orThrow().profile.name
+        }
+        guard ProfileDecoder.matches(argument, first: "a"..."z", maxLength: 24) else {
+            throw TopoFailure(.invalid, "\(argument) is neither a profile file nor a profile name")
+        }
+        return argument
+    }
+}

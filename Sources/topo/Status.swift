@@ -1,0 +1,32 @@
+import ArgumentParser
+import TopoCore
+
+struct Status: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Show applied profiles and, per workload, its pids, cgroup, CPUs, memory nodes and state."
+    )
+
+    @Flag(help: "Print as JSON: {\"profiles\": [{\"name\", \"workloads\": [{\"name\", \"cgroup\", \"pids\", \"cpus\", \"mems\", …}]}]}.")
+    var json = false
+
+    func run() throws {
+        let report = StatusReport.read(state: StateStore(), cgroups: CgroupFS())
+        if json {
+            print(JSONOutput.encode(report))
+            return
+        }
+        if report.profiles.isEmpty {
+            print("nothing is applied")
+            return
+        }
+        for p in report.profiles {
+            print("\(p.name) (\(p.state))")
+            var rows = [["WORKLOAD", "STATE", "PIDS", "CPUS", "MEMS", "CGROUP"]]
+            for w in p.workloads {
+                rows.append([w.name, w.state, w.pids.isEmpty ? "-" : w.pids.map(String.init).joined(separator: ","),
+                             w.cpus.description, "\(w.memoryPolicy.rawValue) \(w.mems)", w.cgroup])
+            }
+            print(TopologyPicture.columns(rows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+        }
+    }
+}
