@@ -56,7 +56,7 @@ enum Lab {
         p.environment = environment.merging(extra) { $1 }
         // stderr goes to a file, so that a chatty child can never block on a full pipe we are not reading.
         let errPath = NSTemporaryDirectory() + "topo-lab-stderr-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: errPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: errPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: errPath) }
         let out = Pipe()
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
@@ -77,4 +77,44 @@ enum Lab {
     }
 
     static func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }
+}
+
+extension Lab {
+    /// Writes a profile to the guest's /tmp and returns its path.
+    static func profile(_ name: String, _ yaml: String) throws -> String {
+        let path = "/tmp/\(name).yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// A value from /proc/PID/status, e.g. `Cpus_allowed_list`.
+    static func procStatus(_ pid: Int32, _ key: String) -> String? {
+        read("/proc/\(pid)/status")?.split(separator: "\n").first { $0.hasPrefix(key + ":") }
+            .map { $0.dropFirst(key.count + 1).trimmingCharacters(in: .whitespaces) }
+    }
+
+    static func pids(inCgroup path: String) -> [Int32] {
+        (read(path + "/cgroup.procs") ?? "").split(separator: "\n").compactMap { Int32($0) }
+    }
+
+    /// Every process whose command line contains `marker`.
+    static func processes(containing marker: String) -> [Int32] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
+            guard pid != getpid(), let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            return String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker)
+        }
+    }
+
+    /// What topo may leave behind: cgroups under its root, state, processes with `marker`. Empty when clean.
+    static func leftovers(marker: String? = nil) -> [String] {
+        var found: [String] = []
+        if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/topo") { found.append("/sys/fs/cgroup/topo exists") }
+        if FileManager.default.fileExists(atPath: "/run/topo") {
+            found.append("/run/topo exists: \((try? FileManager.default.contentsOfDirectory(atPath: "/run/topo")) ?? [])")
+        }
+        if let marker, !processes(containing: marker).isEmpty { found.append("processes with \(marker): \(processes(containing: marker))") }
+        let control = (read("/sys/fs/cgroup/cgroup.subtree_control") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        if !control.isEmpty { found.append("root cgroup.subtree_control left as \"\(control)\"") }
+        return found
+    }
 }

@@ -1,0 +1,197 @@
+import Foundation
+import Testing
+
+/// `topo apply` / `down` / `status` / `exec` on a real kernel, checked from the kernel's side:
+/// /proc/PID/status, /proc/PID/numa_maps, the cgroup files; then that `down` leaves nothing.
+@Suite(.enabled(if: Lab.isInside, Lab.skipReason), .serialized)
+struct ApplyTests {
+    func applied(_ name: String) throws -> [String: Any] {
+        let r = try Lab.topo("status", "--json")
+        #expect(r.status == 0, "\(r)")
+        let report = try #require(try Lab.json(r.stdout) as? [String: Any])
+        let profiles = try #require(report["profiles"] as? [[String: Any]])
+        return try #require(profiles.first { $0["name"] as? String == name })
+    }
+
+    func pid(_ profile: [String: Any], _ workload: String) throws -> Int32 {
+        let workloads = try #require(profile["workloads"] as? [[String: Any]])
+        let w = try #require(workloads.first { $0["name"] as? String == workload })
+        let pids = try #require(w["pids"] as? [Int])
+        return Int32(try #require(pids.first))
+    }
+
+    @Test func quickstartRunsPinnedAndLimitedThenLeavesNothing() throws {
+        let apply = try Lab.topo("apply", "Profiles/quickstart.yaml")
+        #expect(apply.status == 0, "\(apply)")
+        defer { _ = try? Lab.topo("down", "quickstart") }
+        let status = try applied("quickstart")
+        #expect(status["state"] as? String == "applied")
+        let app = try pid(status, "app"), load = try pid(status, "load")
+        let planned = try #require(status["workloads"] as? [[String: Any]]).reduce(into: [String: String]()) { $0[$1["name"] as! String] = $1["cpus"] as? String }
+        #expect(planned["app"] != planned["load"])
+        // The kernel's view of each process.
+        #expect(Lab.procStatus(app, "Cpus_allowed_list") == planned["app"])
+        #expect(Lab.procStatus(load, "Cpus_allowed_list") == planned["load"])
+        #expect(Lab.procStatus(app, "Mems_allowed_list") == "0")
+        #expect(Lab.read("/proc/\(app)/cgroup") == "0::/topo/quickstart/app\n")
+        // The cgroup files.
+        let cg = "/sys/fs/cgroup/topo/quickstart"
+        #expect(Lab.read("\(cg)/app/memory.max") == "268435456\n")
+        #expect(Lab.read("\(cg)/app/pids.max") == "64\n")
+        #expect(Lab.read("\(cg)/load/cpu.max") == "50000 100000\n")
+        #expect(Lab.read("\(cg)/load/cpuset.cpus.effective") == "\(planned["load"] ?? "?")\n")
+        // Capabilities: none kept, so the bounding set is empty; only 0-2 open.
+        #expect(Lab.procStatus(app, "CapBnd") == "0000000000000000")
+        #expect(Lab.procStatus(app, "CapEff") == "0000000000000000")
+        let fds = try FileManager.default.contentsOfDirectory(atPath: "/proc/\(app)/fd").sorted()
+        #expect(fds == ["0", "1", "2"])
+        #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(app)/fd/1") == "/run/topo/quickstart/logs/app.log")
+        // Its own session.
+        #expect(getsid(app) == app)
+
+        let again = try Lab.topo("apply", "Profiles/quickstart.yaml")
+        #expect(again.status == 0 && again.stdout.contains("nothing changed"), "\(again)")
+        #expect(try pid(try applied("quickstart"), "app") == app)
+
+        let down = try Lab.topo("down", "quickstart")
+        #expect(down.status == 0, "\(down)")
+        #expect(Lab.leftovers(marker: "sleep infinity") == [])
+        #expect(kill(app, 0) != 0 && kill(load, 0) != 0)
+        let nothing = try Lab.topo("down", "quickstart")
+        #expect(nothing.status == 0 && nothing.stdout.contains("nothing to remove"))
+    }
+
+    /// The anonymous mapping of at least `pages` pages in numa_maps: its policy and pages per node.
+    func bigMapping(_ pid: Int32, pages: Int = 8000) throws -> (policy: String, nodes: [Int: Int]) {
+        let maps = try #require(Lab.read("/proc/\(pid)/numa_maps"))
+        for line in maps.split(separator: "\n") {
+            let fields = line.split(separator: " ")
+            guard let anon = fields.first(where: { $0.hasPrefix("anon=") }), let n = Int(anon.dropFirst(5)), n >= pages else { continue }
+            var nodes: [Int: Int] = [:]
+            for f in fields where f.hasPrefix("N") {
+                let kv = f.dropFirst().split(separator: "=")
+                if kv.count == 2, let node = Int(kv[0]), let count = Int(kv[1]) { nodes[node] = count }
+            }
+            return (String(fields[1]), nodes)
+        }
+        Issue.record("no anonymous mapping of \(pages) pages in /proc/\(pid)/numa_maps:\n\(maps)")
+        return ("", [:])
+    }
+
+    @Test(.enabled(if: Lab.shape.nodes >= 2, "needs a lab shape with 2 NUMA nodes"))
+    func memoryIsBoundAndInterleavedOnTheRightNodes() throws {
+        let fill = "[\"/usr/bin/python3\", \"\(Lab.repo)/Tests/Fixtures/lab/fill.py\"]"
+        let path = try Lab.profile("numa", """
+            version: 1
+            name: numa
+            workloads:
+              far: { cpus: { count: 1, node: 0 }, memory: { policy: bind, nodes: "1" }, run: { command: \(fill) } }
+              spread: { cpus: { count: 1, node: 0 }, memory: { policy: interleave, nodes: "0-1" }, run: { command: \(fill) } }
+            """)
+        let apply = try Lab.topo("apply", path)
+        #expect(apply.status == 0, "\(apply)")
+        defer { _ = try? Lab.topo("down", "numa") }
+        for log in ["far", "spread"] {
+            var waited = 0
+            while !(Lab.read("/run/topo/numa/logs/\(log).log") ?? "").contains("filled") && waited < 600 { usleep(100_000); waited += 1 }
+        }
+        let status = try applied("numa")
+        let far = try pid(status, "far"), spread = try pid(status, "spread")
+        #expect(Lab.procStatus(far, "Mems_allowed_list") == "1")
+        #expect(Lab.procStatus(spread, "Mems_allowed_list") == "0-1")
+        let bound = try bigMapping(far)
+        #expect(bound.policy == "bind:1")
+        #expect(Set(bound.nodes.keys) == [1], "pages per node: \(bound.nodes)")
+        let spreadOut = try bigMapping(spread)
+        #expect(spreadOut.policy == "interleave:0-1")
+        let n0 = spreadOut.nodes[0] ?? 0, n1 = spreadOut.nodes[1] ?? 0
+        #expect(n0 > 0 && n1 > 0 && abs(n0 - n1) < (n0 + n1) / 5, "interleaved pages per node: \(spreadOut.nodes)")
+    }
+
+    @Test func downKillsWhatForkedAwayIgnoredSIGTERMOrMadeItsOwnCgroups() throws {
+        let path = try Lab.profile("stubborn", """
+            version: 1
+            name: stubborn
+            workloads:
+              w: { cpus: { count: 1 }, run: { command: ["\(Lab.repo)/Tests/Fixtures/lab/stubborn.sh"] } }
+            """)
+        let apply = try Lab.topo("apply", path)
+        #expect(apply.status == 0, "\(apply)")
+        var waited = 0
+        while Lab.processes(containing: "stubborn-").count < 3 && waited < 100 { usleep(100_000); waited += 1 }
+        #expect(Lab.processes(containing: "stubborn-").count == 3, "\(Lab.read("/run/topo/stubborn/logs/w.log") ?? "")")
+        #expect(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/topo/stubborn/w/own"))
+        let down = try Lab.topo("down", path)
+        #expect(down.status == 0, "\(down)")
+        #expect(Lab.leftovers(marker: "stubborn-") == [])
+    }
+
+    @Test func aFailedApplyRollsBackAndExits4() throws {
+        // The kernel refuses io.max for a block device that does not exist.
+        let path = try Lab.profile("broken", """
+            version: 1
+            name: broken
+            workloads:
+              a: { cpus: { count: 1 }, memory: { max: 64M }, run: { command: ["/bin/sleep", "1000"] } }
+              b: { cpus: { count: 1 }, io: [{ device: "259:99", rbps: 1M }], run: { command: ["/bin/sleep", "1000"] } }
+            """)
+        let r = try Lab.topo("apply", path)
+        #expect(r.status == 4, "\(r)")
+        #expect(r.stderr.contains("io.max") && r.stderr.contains("rolled back"), "\(r.stderr)")
+        #expect(Lab.leftovers(marker: "sleep 1000") == [])
+    }
+
+    @Test func changedOrOverlappingProfilesAreRefused() throws {
+        let first = try Lab.profile("first", "version: 1\nname: first\nworkloads:\n  a: { cpus: \"0\", run: { command: [\"/bin/sleep\", \"1000\"] } }\n")
+        #expect(try Lab.topo("apply", first).status == 0)
+        defer { _ = try? Lab.topo("down", "--all") }
+        let changed = try Lab.profile("first-changed", "version: 1\nname: first\nworkloads:\n  a: { cpus: \"1\", run: { command: [\"/bin/sleep\", \"1000\"] } }\n")
+        let r1 = try Lab.topo("apply", changed)
+        #expect(r1.status == 3 && r1.stderr.contains("different plan"), "\(r1)")
+        let overlap = try Lab.profile("second", "version: 1\nname: second\nworkloads:\n  b: { cpus: \"0\", run: { command: [\"/bin/sleep\", \"1000\"] } }\n")
+        let r2 = try Lab.topo("apply", overlap)
+        #expect(r2.status == 3 && r2.stderr.contains("CPU 0"), "\(r2)")
+        #expect(!FileManager.default.fileExists(atPath: "/run/topo/second"))
+        let down = try Lab.topo("down", "--all")
+        #expect(down.status == 0)
+        #expect(Lab.leftovers(marker: "sleep 1000") == [])
+    }
+
+    @Test func execRunsInsideTheWorkload() throws {
+        #expect(try Lab.topo("apply", "Profiles/quickstart.yaml").status == 0)
+        defer { _ = try? Lab.topo("down", "quickstart") }
+        let r = try Lab.topo("exec", "quickstart", "load", "--", "/bin/sh", "-c", "cat /proc/self/cgroup; grep Cpus_allowed_list /proc/self/status; exit 3")
+        #expect(r.status == 3)
+        #expect(r.stdout.contains("0::/topo/quickstart/load"))
+        let workloads = try #require(try applied("quickstart")["workloads"] as? [[String: Any]])
+        let load = try #require(workloads.first { $0["name"] as? String == "load" })
+        #expect(r.stdout.contains("Cpus_allowed_list:\t\(load["cpus"] as? String ?? "?")\n"), "\(r.stdout)")
+    }
+
+    /// Kill apply right after each journaled step in turn; `down` must still leave nothing.
+    @Test func killedAtEveryStepDownStillLeavesNothing() throws {
+        let path = try Lab.profile("crash", """
+            version: 1
+            name: crash
+            workloads:
+              a: { cpus: { count: 1 }, memory: { max: 64M }, pids: 32, run: { command: ["/bin/sh", "-c", "exec sleep 1001"] } }
+              b: { cpus: { count: 1 }, run: { command: ["/bin/sh", "-c", "exec sleep 1001"] } }
+            """)
+        // A full apply tells how many steps there are.
+        #expect(try Lab.topo("apply", path).status == 0)
+        let steps = (Lab.read("/run/topo/crash/journal.jsonl") ?? "").split(separator: "\n").filter { $0.contains("\"done\"") }.count
+        #expect(steps >= 8)
+        #expect(try Lab.topo("down", "crash").status == 0)
+        for n in 1...steps {
+            let r = try Lab.run(Lab.topo, ["apply", path], environment: ["TOPO_FAILPOINT": "after-step:\(n)"])
+            #expect(r.status == 128 + SIGKILL || r.status == -1 || r.status == 9, "step \(n): \(r)")
+            let st = try Lab.topo("status", "--json")
+            #expect(st.stdout.contains("\"incomplete\""), "step \(n): status should say incomplete")
+            let refused = try Lab.topo("apply", path)
+            #expect(refused.status == 3, "step \(n): a half-applied profile must be refused: \(refused)")
+            let down = try Lab.topo("down", "crash")
+            #expect(down.status == 0, "step \(n): \(down)")
+            #expect(Lab.leftovers(marker: "sleep 1001") == [], "after a kill at step \(n)")
+        }
+    }
+}
