@@ -141,6 +141,16 @@ struct ApplyTests {
         #expect(Lab.leftovers(marker: "sleep 1000") == [])
     }
 
+    /// The lab's kernel (6.1) has no cpuset.cpus.exclusive, so a partition under topo's cgroups reads back
+    /// "root invalid"; apply must say so and roll back rather than report a partition that is not there.
+    @Test func anInvalidPartitionIsAFailureNotASilentSuccess() throws {
+        let path = try Lab.profile("part", "version: 1\nname: part\nworkloads:\n  p: { cpus: { count: 1 }, isolation: partition, run: { command: [\"/bin/sleep\", \"1002\"] } }\n")
+        let r = try Lab.topo("apply", path)
+        #expect(r.status == 4, "\(r)")
+        #expect(r.stderr.contains("reads back \"root invalid"), "\(r.stderr)")
+        #expect(Lab.leftovers(marker: "sleep 1002") == [])
+    }
+
     @Test func changedOrOverlappingProfilesAreRefused() throws {
         let first = try Lab.profile("first", "version: 1\nname: first\nworkloads:\n  a: { cpus: \"0\", run: { command: [\"/bin/sleep\", \"1000\"] } }\n")
         #expect(try Lab.topo("apply", first).status == 0)

@@ -89,7 +89,11 @@ public struct Applier: Sendable {
                 let cg = Self.workloadCgroup(plan.name, w.name)
                 try perform(.createCgroup(cg)) { try createOwned(cg, owner: plan.name); return nil }
                 for s in w.cgroup {
-                    try perform(.write(cgroup: cg, file: s.file, value: s.value)) { try cgroups.write(cg, s.file, s.value); return nil }
+                    try perform(.write(cgroup: cg, file: s.file, value: s.value)) {
+                        try cgroups.write(cg, s.file, s.value)
+                        if s.file == "cpuset.cpus.partition" { try checkPartition(cg) }
+                        return nil
+                    }
                 }
             }
             for w in plan.workloads where w.run != nil {
@@ -135,6 +139,16 @@ public struct Applier: Sendable {
             try cgroups.enable(missing, below: "")
         }
         try cgroups.enable(controllers, below: Self.topoRoot)
+    }
+
+    /// The kernel accepts any partition write and says in the file whether the partition is valid:
+    /// `root invalid (Parent is not a partition root)` is a failure, not a partition.
+    func checkPartition(_ cgroup: String) throws {
+        let state = try cgroups.read(cgroup, "cpuset.cpus.partition").trimmingCharacters(in: "\n")
+        guard state == "root" else {
+            throw TopoFailure(.applyFailed, "\(cgroups.path(cgroup, "cpuset.cpus.partition")) reads back \"\(state)\": the kernel did not make a partition. "
+                + "Before Linux 6.7 (cpuset.cpus.exclusive) a partition needs every ancestor cgroup to be a partition root too; use isolation: exclusive here")
+        }
     }
 
     func createOwned(_ cgroup: String, owner: String) throws {
