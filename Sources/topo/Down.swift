@@ -42,7 +42,11 @@ struct Down: ParsableCommand {
                 let report = teardown.remove(name)
                 for s in report.skipped { printError("note: \(s)") }
                 problems += report.problems
-                print("removed \(name)" + (report.removed.isEmpty ? "" : ": \(report.removed.count) cgroup\(report.removed.count == 1 ? "" : "s")"))
+                let namespaces = report.removed.filter { $0.hasPrefix("netns ") }.count
+                let cgroupCount = report.removed.count - namespaces
+                var what = ["\(cgroupCount) cgroup\(cgroupCount == 1 ? "" : "s")"]
+                if namespaces > 0 { what.append("\(namespaces) network namespace\(namespaces == 1 ? "" : "s")") }
+                print("removed \(name): " + what.joined(separator: ", "))
             }
         }
         if names.isEmpty { print("nothing is applied; nothing to remove") }

@@ -3,8 +3,8 @@ import Testing
 
 /// `topo apply` / `down` / `status` / `exec` on a real kernel, checked from the kernel's side:
 /// /proc/PID/status, /proc/PID/numa_maps, the cgroup files; then that `down` leaves nothing.
-@Suite(.enabled(if: Lab.isInside, Lab.skipReason), .serialized)
-struct ApplyTests {
+extension LabTests {
+@Suite struct ApplyTests {
     func applied(_ name: String) throws -> [String: Any] {
         let r = try Lab.topo("status", "--json")
         #expect(r.status == 0, "\(r)")
@@ -186,11 +186,13 @@ struct ApplyTests {
             workloads:
               a: { cpus: { count: 1 }, memory: { max: 64M }, pids: 32, run: { command: ["/bin/sh", "-c", "exec sleep 1001"] } }
               b: { cpus: { count: 1 }, run: { command: ["/bin/sh", "-c", "exec sleep 1001"] } }
+            links:
+              - { between: [a, b], netem: { delay: 1ms } }
             """)
         // A full apply tells how many steps there are.
         #expect(try Lab.topo("apply", path).status == 0)
         let steps = (Lab.read("/run/topo/crash/journal.jsonl") ?? "").split(separator: "\n").filter { $0.contains("\"done\"") }.count
-        #expect(steps >= 8)
+        #expect(steps >= 12)
         #expect(try Lab.topo("down", "crash").status == 0)
         for n in 1...steps {
             let r = try Lab.run(Lab.topo, ["apply", path], environment: ["TOPO_FAILPOINT": "after-step:\(n)"])
@@ -202,6 +204,8 @@ struct ApplyTests {
             let down = try Lab.topo("down", "crash")
             #expect(down.status == 0, "step \(n): \(down)")
             #expect(Lab.leftovers(marker: "sleep 1001") == [], "after a kill at step \(n)")
+            #expect(try Lab.run("ip", ["netns", "list"]).stdout == "", "namespaces left after a kill at step \(n)")
         }
     }
+}
 }

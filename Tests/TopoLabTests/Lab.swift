@@ -1,6 +1,11 @@
 import Foundation
 import Testing
 
+/// Every lab suite nests in this one: they run one at a time (they share the kernel's cgroups,
+/// namespaces and CPUs), and only inside the lab VM.
+@Suite(.enabled(if: Lab.isInside, Lab.skipReason), .serialized)
+struct LabTests {}
+
 /// The test layer for the lab VM: where we are, what shape the VM has, and how to run things in it.
 enum Lab {
     static let environment = ProcessInfo.processInfo.environment

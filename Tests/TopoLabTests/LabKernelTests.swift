@@ -3,8 +3,8 @@ import Testing
 
 /// What the lab promises every later test: a real kernel with cgroup v2 controllers, the asked-for
 /// NUMA and SMT shape, veth and netem — checked from the kernel's side, and through topo's own discovery.
-@Suite(.enabled(if: Lab.isInside, Lab.skipReason))
-struct LabKernelTests {
+extension LabTests {
+@Suite struct LabKernelTests {
     @Test func cgroupV2HasTheControllersTopoNeeds() throws {
         let controllers = try #require(Lab.read("/sys/fs/cgroup/cgroup.controllers")).split(whereSeparator: { $0 == " " || $0 == "\n" })
         for c in ["cpuset", "cpu", "io", "memory", "pids"] {
@@ -79,4 +79,5 @@ struct LabKernelTests {
         #expect((options["delay"] as? [String: Any])?["delay"] as? Double == 0.01)
         #expect((options["rate"] as? [String: Any])?["rate"] as? Int == 6_250_000)  // bytes per second
     }
+}
 }

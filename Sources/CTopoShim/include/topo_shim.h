@@ -9,4 +9,8 @@ int topo_execvpe(const char *file, char *const argv[], char *const envp[]);
 #include <sys/types.h>
 int topo_setxattr(const char *path, const char *name, const void *value, size_t size);
 ssize_t topo_getxattr(const char *path, const char *name, void *value, size_t size);
+/// Moves the calling thread into the network namespace bound at `path` (setns CLONE_NEWNET). 0 or -1 with errno.
+int topo_enter_netns(const char *path);
+/// Gives the process a private mount namespace (slave to the host's) and bind-mounts `hosts` over /etc/hosts.
+int topo_private_hosts(const char *hosts);
 #endif

@@ -7,6 +7,7 @@ public struct Applier: Sendable {
     public var state: StateStore
     /// The topo binary the launcher runs as (`topo __launch`).
     public var executable: String
+    public var runner = CommandRunner()
 
     /// The cgroup under which every profile's subtree lives.
     public static let topoRoot = "topo"
@@ -46,6 +47,9 @@ public struct Applier: Sendable {
             return .failure(TopoFailure(.hostCannot, "profile \(plan.name) \(why); run `topo down \(plan.name)` first"))
         }
         var problems: [String] = []
+        for ns in plan.workloads.compactMap(\.netns) where Links.exists(ns) {
+            problems.append("network namespace \(ns) already exists and is not in a journal of topo's; topo will not adopt it (ip netns del \(ns), if it is stale)")
+        }
         for other in state.profiles() where other != plan.name {
             guard let applied = state.plan(other) else { continue }
             for w in plan.workloads {
@@ -70,7 +74,11 @@ public struct Applier: Sendable {
             step += 1
             try journal.begin(step, action)
             let pid = try body()
-            try journal.done(step, pid: pid)
+            var inodes: [String: UInt64]?
+            if case .createNamespaces(let names) = action {
+                inodes = Dictionary(uniqueKeysWithValues: names.compactMap { n in Links.inode(n).map { (n, $0) } })
+            }
+            try journal.done(step, pid: pid, inodes: inodes)
         }
         do {
             try state.create(plan)
@@ -93,6 +101,17 @@ public struct Applier: Sendable {
                         try cgroups.write(cg, s.file, s.value)
                         if s.file == "cpuset.cpus.partition" { try checkPartition(cg) }
                         return nil
+                    }
+                }
+            }
+            let namespaces = plan.workloads.compactMap(\.netns)
+            if !namespaces.isEmpty {
+                try perform(.createNamespaces(namespaces)) { try Links.runBatch(runner, [Links.ip], Links.createBatch(plan)); return nil }
+                for ns in namespaces {
+                    try perform(.configureNamespace(ns)) { try Links.runBatch(runner, [Links.ip, "-n", ns], Links.configureBatch(ns, plan)); return nil }
+                    let qdiscs = Links.qdiscBatch(ns, plan)
+                    if !qdiscs.isEmpty {
+                        try perform(.shape(ns)) { try Links.runBatch(runner, [Links.tc, "-n", ns], qdiscs); return nil }
                     }
                 }
             }
@@ -141,6 +160,14 @@ public struct Applier: Sendable {
         try cgroups.enable(controllers, below: Self.topoRoot)
     }
 
+    /// The /etc/hosts a linked workload sees: localhost, itself, and each peer by name.
+    static func hostsFile(_ w: PlannedWorkload) -> String {
+        var lines = ["127.0.0.1\tlocalhost", "::1\tlocalhost ip6-localhost ip6-loopback"]
+        if let own = w.addresses.first { lines.append("\(own.prefix { $0 != "/" })\t\(w.name)") }
+        lines += w.peers.map { "\($0.address)\t\($0.name)" }
+        return lines.joined(separator: "\n") + "\n"
+    }
+
     /// The kernel accepts any partition write and says in the file whether the partition is valid:
     /// `root invalid (Parent is not a partition root)` is a failure, not a partition.
     func checkPartition(_ cgroup: String) throws {
@@ -159,8 +186,13 @@ public struct Applier: Sendable {
     }
 
     func launch(_ w: PlannedWorkload, profile: String, cgroup: String) throws -> Int32 {
+        var hostsFile: String?
+        if w.netns != nil {
+            hostsFile = state.hostsPath(profile, w.name)
+            try Sys.write(hostsFile!, Self.hostsFile(w), flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
+        }
         let spec = LaunchSpec.forWorkload(w, profile: profile, cgroupProcs: cgroups.path(cgroup, "cgroup.procs"),
-                                          logPath: state.logPath(profile, w.name))
+                                          logPath: state.logPath(profile, w.name), hostsFile: hostsFile)
         let specPath = state.launchSpecPath(profile, w.name)
         try Sys.write(specPath, JSONOutput.encode(spec), flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
         switch Spawn.launch(specPath: specPath, executable: executable) {

@@ -13,6 +13,13 @@ public enum JournalAction: Codable, Equatable, Sendable {
     case write(cgroup: String, file: String, value: String)
     /// A workload process started inside its cgroup.
     case launch(workload: String, cgroup: String)
+    /// Network namespaces and the veth pairs between them (one `ip -batch`); the done line records
+    /// each namespace's inode, so that down never deletes a later namespace of the same name.
+    case createNamespaces([String])
+    /// Loopback, addresses and links set up inside one namespace.
+    case configureNamespace(String)
+    /// netem qdiscs added inside one namespace.
+    case shape(String)
 }
 
 /// A journal line: an action begun, or a step marked done (with the pid, for launches).
@@ -21,6 +28,7 @@ struct JournalLine: Codable {
     var action: JournalAction?
     var done: Bool?
     var pid: Int32?
+    var inodes: [String: UInt64]?
 }
 
 /// A journaled step as read back.
@@ -29,6 +37,7 @@ public struct JournalStep: Equatable, Sendable {
     public var action: JournalAction
     public var done: Bool
     public var pid: Int32?
+    public var inodes: [String: UInt64]?
 }
 
 /// The append-only journal of one applied profile (`journal.jsonl` in its state directory).
@@ -50,8 +59,8 @@ public struct Journal: Sendable {
         try append(JournalLine(step: step, action: action))
     }
 
-    public func done(_ step: Int, pid: Int32? = nil) throws(SystemError) {
-        try append(JournalLine(step: step, done: true, pid: pid))
+    public func done(_ step: Int, pid: Int32? = nil, inodes: [String: UInt64]? = nil) throws(SystemError) {
+        try append(JournalLine(step: step, done: true, pid: pid, inodes: inodes))
         if let n = killAfterStep, n == step { Glibc.kill(getpid(), SIGKILL) }
     }
 
@@ -75,6 +84,7 @@ public struct Journal: Sendable {
             } else if entry.done == true, let i = steps.lastIndex(where: { $0.number == entry.step }) {
                 steps[i].done = true
                 steps[i].pid = entry.pid
+                steps[i].inodes = entry.inodes
             }
         }
         return steps

@@ -5,10 +5,13 @@ import Foundation
 public struct Preflight: Sendable {
     public var host: HostTopology
     public var cgroups: CgroupFS
+    /// Whether veth pairs can be made (probed like netem, from the kernel's module files).
+    public var veth: Feature
 
-    public init(host: HostTopology, cgroups: CgroupFS) {
+    public init(host: HostTopology, cgroups: CgroupFS, veth: Feature = NetemProbe.probe(module: "veth", HostFiles(root: "/"))) {
         self.host = host
         self.cgroups = cgroups
+        self.veth = veth
     }
 
     /// Problems that make applying `plan` impossible here (exit 3). Empty when apply may go ahead.
@@ -50,6 +53,15 @@ public struct Preflight: Sendable {
             problems.append("this host runs cgroup v1 (\(info.mode.rawValue)): \(info.detail). topo needs the unified cgroup v2 hierarchy. Until then, try the profile in the lab: scripts/lab -- .build/debug/topo apply PROFILE")
         case .none, .unknown:
             problems.append("no cgroup v2 hierarchy found (\(info.detail)); mount one at /sys/fs/cgroup (mount -t cgroup2 none /sys/fs/cgroup)")
+        }
+        if !plan.links.isEmpty {
+            for tool in [Links.ip, Links.tc] where access(tool, X_OK) != 0 {
+                problems.append("\(tool) is missing; links need iproute2 (apt-get install iproute2)")
+            }
+            if case .unavailable(let why) = veth { problems.append("links need veth pairs, and \(why)") }
+            if plan.links.contains(where: { !$0.shaping.isEmpty }), case .unavailable(let why) = host.netem {
+                problems.append("the profile shapes links with netem, and \(why)")
+            }
         }
         for w in plan.workloads {
             let offline = w.cpus.subtracting(host.onlineCPUs)

@@ -19,6 +19,7 @@ public struct StateStore: Sendable {
     public func journalPath(_ name: String) -> String { "\(profileDir(name))/journal.jsonl" }
     public func logPath(_ name: String, _ workload: String) -> String { "\(profileDir(name))/logs/\(workload).log" }
     public func launchSpecPath(_ name: String, _ workload: String) -> String { "\(profileDir(name))/launch/\(workload).json" }
+    public func hostsPath(_ name: String, _ workload: String) -> String { "\(profileDir(name))/hosts/\(workload)" }
     var hostPath: String { "\(root)/host.json" }
 
     /// Names of the profiles with a state directory (applied, or left half-applied by a crash).
@@ -35,7 +36,7 @@ public struct StateStore: Sendable {
     func create(_ plan: Plan) throws(SystemError) {
         try ensureRoot()
         try Sys.mkdir(profileDir(plan.name), mode: 0o700)
-        for sub in ["logs", "launch"] { try Sys.mkdir("\(profileDir(plan.name))/\(sub)", mode: 0o700) }
+        for sub in ["logs", "launch", "hosts"] { try Sys.mkdir("\(profileDir(plan.name))/\(sub)", mode: 0o700) }
         try Sys.write(planPath(plan.name), JSONOutput.encode(plan) + "\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
     }
 

@@ -5,6 +5,7 @@ import Foundation
 public struct Teardown: Sendable {
     public var cgroups: CgroupFS
     public var state: StateStore
+    public var runner = CommandRunner()
 
     public init(cgroups: CgroupFS, state: StateStore) {
         self.cgroups = cgroups
@@ -22,14 +23,20 @@ public struct Teardown: Sendable {
     public func remove(_ profile: String) -> Report {
         var report = Report()
         let steps = Journal.read(state.journalPath(profile))
+        // Processes first, everywhere: a namespace lives on while a process is inside it.
+        for step in steps.reversed() {
+            if case .createCgroup(let cg) = step.action { stopProcesses(cg, owner: profile, &report) }
+        }
         for step in steps.reversed() {
             switch step.action {
             case .createCgroup(let cg):
                 removeCgroup(cg, owner: profile, &report)
             case .prepareHost:
                 releaseHost(leaving: profile, &report)
-            case .launch, .write, .enableControllers:
-                break  // processes die with their cgroup; interface files go with it
+            case .createNamespaces(let names):
+                removeNamespaces(names, inodes: step.inodes, &report)
+            case .launch, .write, .enableControllers, .configureNamespace, .shape:
+                break  // processes die with their cgroup; files, addresses and qdiscs go with their objects
             }
         }
         do {
@@ -39,6 +46,40 @@ public struct Teardown: Sendable {
         }
         state.removeRootIfEmpty()
         return report
+    }
+
+    func stopProcesses(_ cg: String, owner: String, _ report: inout Report) {
+        guard cgroups.exists(cg), cgroups.owner(cg) == owner, cgroups.isPopulated(cg) else { return }
+        do {
+            try cgroups.killAll(cg)
+            if !cgroups.waitEmpty(cg) {
+                report.problems.append("\(cgroups.path(cg)): processes \(cgroups.allProcs(cg)) still there 10s after SIGKILL")
+            }
+        } catch {
+            report.problems.append("\(error)")
+        }
+    }
+
+    /// Deletes the namespaces topo made (their veths go with them) in one `ip -force -batch`. A namespace
+    /// whose inode differs from the one recorded at creation is someone else's and stays.
+    func removeNamespaces(_ names: [String], inodes: [String: UInt64]?, _ report: inout Report) {
+        var ours: [String] = []
+        for name in names where Links.exists(name) {
+            if let recorded = inodes?[name], Links.inode(name) != recorded {
+                report.skipped.append("network namespace \(name): not the one topo made, left alone")
+            } else if inodes != nil && inodes?[name] == nil {
+                report.skipped.append("network namespace \(name): existed before topo's batch created its own, left alone")
+            } else {
+                ours.append(name)
+            }
+        }
+        guard !ours.isEmpty else { return }
+        _ = runner.run([Links.ip, "-force", "-batch", "-"], input: Links.deleteBatch(ours).joined(separator: "\n") + "\n")
+        for name in ours {
+            if Links.exists(name) { report.problems.append("network namespace \(name) is still there after ip netns del") } else {
+                report.removed.append("netns \(name)")
+            }
+        }
     }
 
     func removeCgroup(_ cg: String, owner: String, _ report: inout Report) {

@@ -152,21 +152,24 @@ public enum CgroupProbe {
     }
 }
 
-/// Whether the netem queueing discipline can be used, from the kernel's module files.
+/// Whether the netem queueing discipline (or another module, such as veth) can be used, from the kernel's module files.
 public enum NetemProbe {
-    public static func probe(_ system: HostFiles) -> Feature {
-        if system.exists("sys/module/sch_netem") { return .available("sch_netem is loaded") }
+    public static func probe(_ system: HostFiles) -> Feature { probe(module: "sch_netem", system) }
+
+    /// Whether a kernel module (sch_netem, veth) is loaded, built in, or loadable.
+    public static func probe(module: String, _ system: HostFiles) -> Feature {
+        if system.exists("sys/module/\(module)") { return .available("\(module) is loaded") }
         var uts = utsname()
         uname(&uts)
         let release = withUnsafeBytes(of: &uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
         let modules = "lib/modules/\(release)"
-        if let builtin = system.read("\(modules)/modules.builtin"), builtin.contains("sch_netem.ko") {
+        if let builtin = system.read("\(modules)/modules.builtin"), builtin.contains("/\(module).ko") {
             return .available("built into kernel \(release)")
         }
         if let dep = system.read("\(modules)/modules.dep") {
-            return dep.contains("sch_netem.ko") ? .available("module sch_netem of kernel \(release), loaded on first use")
-                : .unavailable("kernel \(release) has no sch_netem module")
+            return dep.contains("/\(module).ko") ? .available("module \(module) of kernel \(release), loaded on first use")
+                : .unavailable("kernel \(release) has no \(module) module")
         }
-        return .unknown("sch_netem is not loaded and /lib/modules/\(release) is missing: it may be built in, or absent")
+        return .unknown("\(module) is not loaded and /lib/modules/\(release) is missing: it may be built in, or absent")
     }
 }

@@ -29,6 +29,17 @@ public struct PlannedWorkload: Equatable, Sendable, Codable {
     public var cgroup: [CgroupSetting]
     /// What to start, if anything (a workload without `run` only gets its cgroup).
     public var run: PlannedRun?
+    /// The workload's own network namespace, when it is linked to another workload.
+    public var netns: String?
+    /// Its addresses, CIDR (`10.77.0.1/30`), one per link.
+    public var addresses: [String]
+    /// The workloads it is linked to and their addresses (plain, e.g. `10.77.0.2`), for its hosts file and environment.
+    public var peers: [Peer]
+
+    public struct Peer: Equatable, Sendable, Codable {
+        public var name: String
+        public var address: String
+    }
 
     /// The cgroup v2 controllers the settings need, in the order `cgroup.subtree_control` takes them.
     public var controllers: [String] {
@@ -76,13 +87,58 @@ public struct PlannedLink: Equatable, Sendable, Codable {
     /// Whether the subnet was chosen by topo (the profile left it out).
     public var subnetChosen: Bool
     public var mtu: Int
-    /// Shaping per direction: each entry shapes packets leaving `from`.
+    /// The two ends, in `between` order: the first gets the subnet's first host address.
+    public var ends: [End]
+    /// Shaping per direction: each entry shapes packets leaving `from` (a netem qdisc on its interface).
     public var shaping: [Shaping]
+
+    public struct End: Equatable, Sendable, Codable {
+        public var workload: String
+        public var netns: String
+        /// The veth's name inside the workload's namespace: `to-PEER` (at most 15 bytes).
+        public var interface: String
+        /// CIDR, e.g. `10.77.0.1/30`.
+        public var address: String
+    }
 
     public struct Shaping: Equatable, Sendable, Codable {
         public var from: String
         public var to: String
-        public var netem: [String: String]
+        public var netns: String
+        public var interface: String
+        public var netem: Netem
+    }
+
+    public func end(_ workload: String) -> End? { ends.first { $0.workload == workload } }
+}
+
+/// One netem qdisc's settings, with the queue limit always decided.
+public struct Netem: Equatable, Sendable, Codable {
+    public var delay: Duration?
+    public var jitter: Duration?
+    public var distribution: NetemDistribution?
+    public var loss: Percent?
+    public var duplicate: Percent?
+    public var reorder: Percent?
+    public var corrupt: Percent?
+    public var rate: BitRate?
+    /// Packets netem may queue.
+    public var limit: Int
+    /// Whether `limit` was computed by topo rather than given.
+    public var limitChosen: Bool
+
+    /// In tc's order and words: `delay 200us 200us rate 1gbit limit 3334`.
+    public var summary: String {
+        var parts: [String] = []
+        if let delay { parts.append("delay \(delay)" + (jitter.map { " \($0)" } ?? "")) }
+        if let distribution { parts.append("distribution \(distribution.rawValue)") }
+        if let loss { parts.append("loss \(loss)") }
+        if let duplicate { parts.append("duplicate \(duplicate)") }
+        if let reorder { parts.append("reorder \(reorder)") }
+        if let corrupt { parts.append("corrupt \(corrupt)") }
+        if let rate { parts.append("rate \(rate)") }
+        parts.append("limit \(limit)")
+        return parts.joined(separator: " ")
     }
 }
 

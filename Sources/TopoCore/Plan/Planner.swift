@@ -53,6 +53,7 @@ public struct Planner: Sendable {
         }
 
         state.idleSiblingsOfReserved()
+        let links = planLinks(profile, &problems)
 
         var planned: [PlannedWorkload] = []
         for w in profile.workloads {
@@ -72,14 +73,20 @@ public struct Planner: Sendable {
                 warnings.append("workload \(w.name): cpu.quota \(Self.cpuCount(quota)) is more than its \(cpus.count) CPUs, so it never limits")
             }
             let mems = w.memory.policy == .local ? cpuNodes : nodes
+            let ends = links.compactMap { $0.end(w.name) }
+            let peers = links.compactMap { link -> PlannedWorkload.Peer? in
+                guard link.end(w.name) != nil, let other = link.ends.first(where: { $0.workload != w.name }) else { return nil }
+                return .init(name: other.workload, address: String(other.address.prefix { $0 != "/" }))
+            }
             planned.append(PlannedWorkload(
                 name: w.name, cpus: cpus, mems: mems, memoryPolicy: w.memory.policy,
                 policyNodes: w.memory.policy == .local ? .empty : nodes, cpuNodes: cpuNodes,
                 isolation: w.isolation, cgroup: Self.cgroupSettings(w, cpus: cpus, mems: mems),
-                run: w.run.map(PlannedRun.init)))
+                run: w.run.map(PlannedRun.init),
+                netns: ends.isEmpty ? nil : Self.namespace(profile.name, w.name),
+                addresses: ends.map(\.address), peers: peers))
         }
 
-        let links = planLinks(profile, &problems)
         guard problems.isEmpty else { return .failure(PlanFailure(problems: problems)) }
         return .success(Plan(name: profile.name, workloads: planned, links: links, reserved: reserved,
                              idle: state.idle, smt: profile.host.smt, warnings: warnings))
@@ -142,18 +149,49 @@ public struct Planner: Sendable {
                     continue
                 }
             }
+            let names = link.between
+            let ends = names.enumerated().map { i, name in
+                PlannedLink.End(workload: name, netns: Self.namespace(profile.name, name),
+                                interface: Self.interface(toward: names[1 - i]), address: subnet!.host(UInt32(i + 1)))
+            }
             var shaping: [PlannedLink.Shaping] = []
             if let netem = link.netem {
-                let directions = netem.from.map { [$0] } ?? link.between
-                for from in directions {
-                    let to = link.between.first { $0 != from }!
-                    shaping.append(.init(from: from, to: to, netem: Self.netemParameters(netem)))
+                let mtu = link.mtu ?? 1500
+                for from in netem.from.map({ [$0] }) ?? names {
+                    let to = names.first { $0 != from }!
+                    shaping.append(.init(from: from, to: to, netns: Self.namespace(profile.name, from),
+                                         interface: Self.interface(toward: to), netem: Self.netem(netem, mtu: mtu)))
                 }
             }
-            links.append(PlannedLink(between: link.between, subnet: subnet!, subnetChosen: link.subnet == nil,
-                                     mtu: link.mtu ?? 1500, shaping: shaping))
+            links.append(PlannedLink(between: names, subnet: subnet!, subnetChosen: link.subnet == nil,
+                                     mtu: link.mtu ?? 1500, ends: ends, shaping: shaping))
         }
         return links
+    }
+
+    /// A workload's network namespace, as `ip netns` lists it.
+    public static func namespace(_ profile: String, _ workload: String) -> String { "topo-\(profile)-\(workload)" }
+
+    /// The veth inside a namespace that leads to `peer`: `to-` and the peer's name, at most 15 bytes
+    /// (IFNAMSIZ - 1) for the longest workload name of 12.
+    public static func interface(toward peer: String) -> String { "to-\(peer)" }
+
+    /// When a profile gives no limit, netem's queue (1000 packets by default) is sized to hold what the
+    /// link can have in flight: twice rate × (delay + jitter + 10 ms), in packets of the link's MTU, at
+    /// least 1000. Without a rate, 10gbit (a veth's order of speed) stands in for it. So a link shaped
+    /// without loss does not drop at high packet rates.
+    public static func queueLimit(rate: BitRate?, delay: Duration?, jitter: Duration?, mtu: Int) -> Int {
+        let bitsPerSecond = Double(rate?.bitsPerSecond ?? 10_000_000_000)
+        let seconds = Double((delay?.nanoseconds ?? 0) + (jitter?.nanoseconds ?? 0) + 10_000_000) / 1e9
+        let packets = 2 * bitsPerSecond * seconds / Double(8 * max(mtu, 68))
+        return Int(min(max(1000, packets.rounded(.up)), Double(UInt32.max)))
+    }
+
+    static func netem(_ n: NetemSpec, mtu: Int) -> Netem {
+        let delay = n.effectiveDelay
+        return Netem(delay: delay, jitter: n.jitter, distribution: n.distribution, loss: n.loss, duplicate: n.duplicate,
+                     reorder: n.reorder, corrupt: n.corrupt, rate: n.rate,
+                     limit: n.limit ?? queueLimit(rate: n.rate, delay: delay, jitter: n.jitter, mtu: mtu), limitChosen: n.limit == nil)
     }
 
     /// The lowest /30 of the pool that overlaps none of `taken`.
@@ -168,18 +206,4 @@ public struct Planner: Sendable {
         return nil
     }
 
-    /// The netem parameters in profile spelling; the tc arguments are built from these when links are applied.
-    static func netemParameters(_ n: NetemSpec) -> [String: String] {
-        var p: [String: String] = [:]
-        if let v = n.rate { p["rate"] = v.description }
-        if let v = n.effectiveDelay { p["delay"] = v.description }
-        if let v = n.jitter { p["jitter"] = v.description }
-        if let v = n.distribution { p["distribution"] = v.rawValue }
-        if let v = n.loss { p["loss"] = v.description }
-        if let v = n.duplicate { p["duplicate"] = v.description }
-        if let v = n.reorder { p["reorder"] = v.description }
-        if let v = n.corrupt { p["corrupt"] = v.description }
-        if let v = n.limit { p["limit"] = String(v) }
-        return p
-    }
 }

@@ -197,3 +197,28 @@ extension String {
         return String(s)
     }
 }
+
+/// The units travel in JSON (plans, journals) as their profile spelling.
+protocol UnitCodable: Codable, CustomStringConvertible {
+    static func parse(_ text: String) -> Result<Self, UnitError>
+}
+
+extension UnitCodable {
+    public init(from decoder: Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        switch Self.parse(text) {
+        case .success(let v): self = v
+        case .failure(let e): throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: e.message))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.singleValueContainer()
+        try c.encode(description)
+    }
+}
+
+extension Bytes: UnitCodable {}
+extension Duration: UnitCodable {}
+extension BitRate: UnitCodable {}
+extension Percent: UnitCodable {}

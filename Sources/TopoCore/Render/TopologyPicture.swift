@@ -81,7 +81,7 @@ public enum TopologyPicture {
             var linkRows = [["LINK", "SUBNET", "MTU", "SHAPING"]]
             for l in plan.links {
                 let shaping = l.shaping.isEmpty ? "none" : l.shaping.map { s in
-                    "\(s.from)→\(s.to): " + s.netem.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: " ")
+                    "\(s.from)→\(s.to): " + s.netem.summary
                 }.joined(separator: "; ")
                 linkRows.append(["\(l.between[0])↔\(l.between[1])", l.subnet.description + (l.subnetChosen ? " (auto)" : ""), String(l.mtu), shaping])
             }

@@ -32,6 +32,8 @@ public enum Launcher {
         } catch {
             fail(error.description, 0)
         }
+        if let ns = spec.netns, topo_enter_netns(ns) != 0 { fail("enter network namespace \(ns)", errno) }
+        if let hosts = spec.hostsFile, topo_private_hosts(hosts) != 0 { fail("bind-mount \(hosts) over /etc/hosts", errno) }
         setAffinity(spec.cpus)
         setMemoryPolicy(spec.memoryPolicy, spec.policyNodes)
         redirectOutput(spec.logPath)

@@ -1,6 +1,6 @@
 import Foundation
 
-/// `topo exec`: a command run inside an applied workload's cgroup, CPUs and memory policy,
+/// `topo exec`: a command run inside an applied workload's cgroup, CPUs, memory policy and network namespace,
 /// through the same launcher as the workload itself, in the caller's session and terminal.
 public enum WorkloadExec {
     /// The command's exit status, or why it could not start.
@@ -13,7 +13,9 @@ public enum WorkloadExec {
         guard cgroups.exists(cg) else {
             return .failure(TopoFailure(.hostCannot, "\(cgroups.path(cg)) is gone; run topo down \(profile) and apply it again"))
         }
-        var spec = LaunchSpec.forWorkload(w, profile: profile, cgroupProcs: cgroups.path(cg, "cgroup.procs"), logPath: nil)
+        let hosts = state.hostsPath(profile, workload)
+        var spec = LaunchSpec.forWorkload(w, profile: profile, cgroupProcs: cgroups.path(cg, "cgroup.procs"), logPath: nil,
+                                          hostsFile: Sys.exists(hosts) ? hosts : nil)
         spec.command = command
         spec.newSession = false
         let specPath = "\(state.profileDir(profile))/launch/exec-\(getpid()).json"

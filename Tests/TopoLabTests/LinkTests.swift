@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+
+/// Links on a real kernel, measured from inside the workloads' namespaces: delay, loss and rate as
+/// ping and iperf3 see them, names and addresses as the workloads see them, then nothing left behind.
+extension LabTests {
+@Suite struct LinkTests {
+    func apply(_ name: String, netem: String, extra: String = "") throws {
+        let path = try Lab.profile(name, """
+            version: 1
+            name: \(name)
+            workloads:
+              a: { cpus: { count: 1 }, run: { command: ["/bin/sleep", "1003"], capabilities: [NET_RAW] } }
+              b: { cpus: { count: 1 }, run: { command: [\(extra.isEmpty ? "\"/bin/sleep\", \"1003\"" : extra)] } }
+            links:
+              - between: [a, b]
+                netem: \(netem)
+            """)
+        let r = try Lab.topo("apply", path)
+        #expect(r.status == 0, "\(r)")
+    }
+
+    func down(_ name: String) throws {
+        let r = try Lab.topo("down", name)
+        #expect(r.status == 0, "\(r)")
+        #expect(Lab.leftovers(marker: "1003") == [])
+        #expect(try Lab.run("ip", ["netns", "list"]).stdout == "")
+        let links = try Lab.run("ip", ["-br", "link", "show"]).stdout.split(separator: "\n").map { $0.split(separator: " ").first.map(String.init) ?? "" }
+        #expect(links == ["lo"], "links left in the root namespace: \(links)")
+    }
+
+    /// `ping -q` summary: (transmitted, received, average RTT in ms). Workload a keeps CAP_NET_RAW for it:
+    /// every other capability is dropped, and a new namespace allows no unprivileged ICMP sockets.
+    func ping(_ profile: String, from: String, to: String, count: Int, interval: String) throws -> (sent: Int, received: Int, avg: Double?) {
+        let r = try Lab.topo("exec", profile, from, "--", "ping", "-n", "-q", "-c", String(count), "-i", interval, "-W", "1", to)
+        let stats = r.stdout.split(separator: "\n").first { $0.contains("packets transmitted") } ?? ""
+        let numbers = stats.split(separator: " ").compactMap { Int($0) }
+        let rtt = r.stdout.split(separator: "\n").first { $0.hasPrefix("rtt") }?.split(separator: "=").last?.split(separator: "/")
+        return (numbers.first ?? 0, numbers.dropFirst().first ?? 0, rtt.flatMap { $0.count > 1 ? Double($0[1]) : nil })
+    }
+
+    @Test func namesAddressesAndTheKernelsQdiscsMatchThePlan() throws {
+        try apply("names", netem: "{ delay: 1ms, jitter: 100us, rate: 100mbit, loss: 0.5%, duplicate: 0.1%, corrupt: 0.1% }")
+        defer { _ = try? Lab.topo("down", "names") }
+        let status = try #require(try Lab.json(try Lab.topo("status", "--json").stdout) as? [String: Any])
+        let profile = try #require((status["profiles"] as? [[String: Any]])?.first { $0["name"] as? String == "names" })
+        let workloads = try #require(profile["workloads"] as? [[String: Any]])
+        for w in workloads {
+            #expect((w["netns"] as? String) == "topo-names-\(w["name"] as? String ?? "")")
+            #expect((w["addresses"] as? [String])?.count == 1)
+            let shaping = try #require(w["shaping"] as? [[String: Any]])
+            #expect(shaping.count == 1)
+            #expect((shaping.first?["differences"] as? [String]) == [], "\(shaping)")
+        }
+        #expect(Set(workloads.compactMap { ($0["addresses"] as? [String])?.first }) == ["10.77.0.1/30", "10.77.0.2/30"])
+        // The workload resolves its peer by name and sees it in its environment.
+        let r = try Lab.topo("exec", "names", "a", "--", "/bin/sh", "-c", "getent hosts b; echo peer=$TOPO_PEER_B; ip -br addr show to-b")
+        #expect(r.status == 0, "\(r)")
+        #expect(r.stdout.contains("10.77.0.2") && r.stdout.contains("peer=10.77.0.2") && r.stdout.contains("10.77.0.1/30"), "\(r.stdout)")
+        // The kernel's own view of one qdisc.
+        let tc = try Lab.run("tc", ["-n", "topo-names-a", "-j", "qdisc", "show", "dev", "to-b"])
+        let qdisc = try #require((try Lab.json(tc.stdout) as? [[String: Any]])?.first { $0["kind"] as? String == "netem" })
+        let options = try #require(qdisc["options"] as? [String: Any])
+        #expect((options["rate"] as? [String: Any])?["rate"] as? Int == 12_500_000)
+        // tc reports times in seconds, converted from the kernel's nanoseconds through its tick scale.
+        #expect(((options["delay"] as? [String: Any])?["jitter"] as? Double).map { abs($0 - 0.0001) < 2e-6 } == true, "\(options)")
+        try down("names")
+    }
+
+    @Test func tenMillisecondsEachWayIsTwentyRoundTrip() throws {
+        try apply("delay", netem: "{ delay: 10ms }")
+        defer { _ = try? Lab.topo("down", "delay") }
+        let p = try ping("delay", from: "a", to: "b", count: 20, interval: "0.2")
+        #expect(p.received == 20, "\(p)")
+        let avg = try #require(p.avg)
+        print("measured: average RTT \(avg) ms across a 10ms-each-way link (\(p.received)/\(p.sent) replies)")
+        // 20 ms of netem plus the emulated machine's own latency (well under a millisecond on hardware).
+        #expect(avg >= 19.5 && avg < 30, "average RTT \(avg) ms")
+        try down("delay")
+    }
+
+    @Test func twentyPercentLossEachWayIsAboutThirtySixRoundTrip() throws {
+        try apply("loss", netem: "{ loss: 20% }")
+        defer { _ = try? Lab.topo("down", "loss") }
+        let p = try ping("loss", from: "a", to: "b", count: 400, interval: "0.01")
+        #expect(p.sent == 400)
+        let loss = 1 - Double(p.received) / Double(p.sent)
+        print("measured: round-trip loss \(loss) over \(p.sent) pings across a 20%-each-way link")
+        // 1 - 0.8 * 0.8 = 0.36; 400 trials put 99.9 % of outcomes within about ±0.08.
+        #expect(loss > 0.28 && loss < 0.44, "round-trip loss \(loss) over \(p.sent) pings")
+        try down("loss")
+    }
+
+    @Test func iperfAcrossFiftyMegabitsGetsCloseToFifty() throws {
+        try apply("rate", netem: "{ rate: 50mbit }", extra: "\"/usr/bin/iperf3\", \"--server\", \"--port\", \"5201\"")
+        defer { _ = try? Lab.topo("down", "rate") }
+        usleep(500_000)
+        let r = try Lab.topo("exec", "rate", "a", "--", "iperf3", "--client", "b", "--port", "5201", "--time", "5", "--json")
+        #expect(r.status == 0, "\(r.stderr)")
+        let result = try #require(try Lab.json(r.stdout) as? [String: Any])
+        let received = try #require(((result["end"] as? [String: Any])?["sum_received"] as? [String: Any])?["bits_per_second"] as? Double)
+        print("measured: iperf3 received \(received / 1e6) Mbit/s across a 50mbit link")
+        #expect(received > 40e6 && received < 52e6, "iperf3 received \(received / 1e6) Mbit/s")
+        try down("rate")
+    }
+
+    @Test(.enabled(if: Lab.shape.nodes >= 2 && Lab.shape.cpusPerNode >= 4, "needs 2 nodes of 4 CPUs, as the reference profile requires"))
+    func theReferenceProfileAppliesForReal() throws {
+        let r = try Lab.topo("apply", "Profiles/api-gateway.yaml")
+        #expect(r.status == 0, "\(r)")
+        defer { _ = try? Lab.topo("down", "api-gateway") }
+        let status = try #require(try Lab.json(try Lab.topo("status", "--json").stdout) as? [String: Any])
+        let profile = try #require((status["profiles"] as? [[String: Any]])?.first)
+        let workloads = try #require(profile["workloads"] as? [[String: Any]])
+        #expect(workloads.map { $0["mems"] as? String } == ["0", "1"])
+        for w in workloads {
+            let shaping = try #require((w["shaping"] as? [[String: Any]])?.first)
+            #expect(shaping["differences"] as? [String] == [], "\(shaping)")
+            #expect(shaping["planned"] as? String == "delay 200us 200us rate 1gbit limit 1000")
+        }
+        let server = try #require(workloads.first)
+        let pid = Int32(try #require((server["pids"] as? [Int])?.first))
+        #expect(Lab.procStatus(pid, "Mems_allowed_list") == "0")
+        #expect(try Lab.topo("down", "api-gateway").status == 0)
+        #expect(Lab.leftovers() == [])
+    }
+
+    @Test func aNamespaceThatIsNotTopoIsNeverAdoptedOrDeleted() throws {
+        #expect(try Lab.run("ip", ["netns", "add", "topo-squat-a"]).status == 0)
+        defer { _ = try? Lab.run("ip", ["netns", "del", "topo-squat-a"]) }
+        let path = try Lab.profile("squat", "version: 1\nname: squat\nworkloads: { a: { cpus: { count: 1 } }, b: { cpus: { count: 1 } } }\nlinks: [{ between: [a, b] }]\n")
+        let r = try Lab.topo("apply", path)
+        #expect(r.status == 3 && r.stderr.contains("topo-squat-a"), "\(r)")
+        #expect(Lab.leftovers() == [])
+        #expect(try Lab.run("ip", ["netns", "list"]).stdout.contains("topo-squat-a"))
+    }
+}
+}
