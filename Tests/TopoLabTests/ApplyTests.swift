@@ -167,6 +167,28 @@ extension LabTests {
         #expect(Lab.leftovers(marker: "sleep 1000") == [])
     }
 
+    /// A workload run as nobody that keeps one capability: it holds exactly that one, across exec.
+    @Test func userAndCapabilitiesAreWhatTheProfileSays() throws {
+        let path = try Lab.profile("caps", """
+            version: 1
+            name: caps
+            workloads:
+              w: { cpus: { count: 1 }, run: { command: ["/bin/sleep", "1004"], user: "65534:65534", capabilities: [NET_BIND_SERVICE] } }
+            """)
+        let r = try Lab.topo("apply", path)
+        #expect(r.status == 0, "\(r)")
+        defer { _ = try? Lab.topo("down", "caps") }
+        let w = try pid(try applied("caps"), "w")
+        #expect(Lab.procStatus(w, "Uid")?.split(separator: "\t").first == "65534")
+        #expect(Lab.procStatus(w, "Gid")?.split(separator: "\t").first == "65534")
+        // CAP_NET_BIND_SERVICE is bit 10: 0x400.
+        #expect(Lab.procStatus(w, "CapEff") == "0000000000000400")
+        #expect(Lab.procStatus(w, "CapAmb") == "0000000000000400")
+        #expect(Lab.procStatus(w, "CapBnd") == "0000000000000400")
+        #expect(try Lab.topo("down", "caps").status == 0)
+        #expect(Lab.leftovers(marker: "sleep 1004") == [])
+    }
+
     @Test func execRunsInsideTheWorkload() throws {
         #expect(try Lab.topo("apply", "Profiles/quickstart.yaml").status == 0)
         defer { _ = try? Lab.topo("down", "quickstart") }

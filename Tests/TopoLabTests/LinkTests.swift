@@ -116,7 +116,8 @@ extension LabTests {
         for w in workloads {
             let shaping = try #require((w["shaping"] as? [[String: Any]])?.first)
             #expect(shaping["differences"] as? [String] == [], "\(shaping)")
-            #expect(shaping["planned"] as? String == "delay 200us 200us rate 1gbit limit 1000")
+            // limit: 2 x 1 Gbit/s x (200us + 200us + 10ms) / (8 x 1500 bytes) = 1733.3 -> 1734 packets.
+            #expect(shaping["planned"] as? String == "delay 200us 200us rate 1gbit limit 1734")
         }
         let server = try #require(workloads.first)
         let pid = Int32(try #require((server["pids"] as? [Int])?.first))
