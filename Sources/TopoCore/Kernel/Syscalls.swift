@@ -42,17 +42,22 @@ public enum Sys {
         }
     }
 
+    /// One write(2) of all the bytes, retried on EINTR; the count written, or -1 with errno set.
+    private static func writeOnce(_ fd: Int32, _ bytes: [UInt8]) -> Int {
+        bytes.withUnsafeBytes { buf in
+            var r: Int
+            repeat { r = Glibc.write(fd, buf.baseAddress, buf.count) } while r < 0 && errno == EINTR
+            return r
+        }
+    }
+
     /// Writes `value` in one write(2), as kernel interface files require.
     public static func write(_ path: String, _ value: String, flags: Int32 = O_WRONLY | O_CLOEXEC, operation: String = "write") throws(SystemError) {
         let fd = retrying { open(path, flags, 0o600) }
         guard fd >= 0 else { throw SystemError(operation, path, value: value, errno: errno) }
         defer { close(fd) }
         let bytes = Array(value.utf8)
-        let n = bytes.withUnsafeBytes { buf in
-            var r: Int
-            repeat { r = Glibc.write(fd, buf.baseAddress, buf.count) } while r < 0 && errno == EINTR
-            return r
-        }
+        let n = writeOnce(fd, bytes)
         guard n == bytes.count else { throw SystemError(operation, path, value: value, errno: n < 0 ? errno : EIO) }
     }
 
@@ -62,11 +67,7 @@ public enum Sys {
         guard fd >= 0 else { throw SystemError("open", path, errno: errno) }
         defer { close(fd) }
         let bytes = Array(line.utf8)
-        let n = bytes.withUnsafeBytes { buf in
-            var r: Int
-            repeat { r = Glibc.write(fd, buf.baseAddress, buf.count) } while r < 0 && errno == EINTR
-            return r
-        }
+        let n = writeOnce(fd, bytes)
         guard n == bytes.count else { throw SystemError("append to", path, errno: n < 0 ? errno : EIO) }
         guard retrying({ fdatasync(fd) }) == 0 else { throw SystemError("fdatasync", path, errno: errno) }
     }

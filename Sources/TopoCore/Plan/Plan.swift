@@ -142,19 +142,7 @@ public struct Netem: Equatable, Sendable, Codable {
     }
 }
 
-extension IPv4Subnet: Codable {
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        switch IPv4Subnet.parse(text) {
-        case .success(let s): self = s
-        case .failure(let e): throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: e.message))
-        }
-    }
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
-}
+extension IPv4Subnet: UnitCodable {}
 
 /// Why a profile cannot be placed on this host: every reason, each saying what the host has.
 public struct PlanFailure: Error, Equatable, Sendable, CustomStringConvertible {

@@ -1,6 +1,6 @@
 /// A set of CPU (or NUMA node) ids in the kernel's cpulist syntax: `0-3,8`.
 /// See Documentation/admin-guide/cputopology.rst and bitmap_parselist() in lib/bitmap.c.
-public struct CPUSet: Hashable, Sendable, Sequence, CustomStringConvertible, Codable {
+public struct CPUSet: Hashable, Sendable, Sequence, CustomStringConvertible {
     /// The kernel's largest NR_CPUS (CONFIG_NR_CPUS_RANGE_END) is 8192; nothing above can exist.
     public static let maxID = 8191
 
@@ -80,20 +80,9 @@ public struct CPUSet: Hashable, Sendable, Sequence, CustomStringConvertible, Cod
         }
         return parts.joined(separator: ",")
     }
-
-    public init(from decoder: Decoder) throws {
-        let text = try decoder.singleValueContainer().decode(String.self)
-        switch CPUSet.parse(text) {
-        case .success(let set): self = set
-        case .failure(let e): throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: e.message))
-        }
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.singleValueContainer()
-        try c.encode(description)
-    }
 }
+
+extension CPUSet: UnitCodable {}
 
 extension String {
     func trimmingCharacters(in set: String) -> String {

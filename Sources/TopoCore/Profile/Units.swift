@@ -21,11 +21,7 @@ public struct Bytes: Hashable, Comparable, Sendable, CustomStringConvertible {
             return .failure(UnitError("\"\(text)\" is ambiguous (decimal or binary?)",
                                       fix: "write \(lower.dropLast(2))\(lower.dropLast().last!.uppercased()) for a power of 1024, or the exact byte count"))
         }
-        for (suffix, factor) in suffixes where lower.hasSuffix(suffix) {
-            let number = String(lower.dropLast(suffix.count))
-            guard let scaled = scaledInteger(number, factor: factor, roundDown: true) else { break }
-            return .success(Bytes(scaled))
-        }
+        if let scaled = parseSuffixed(lower, suffixes, roundDown: true) { return .success(Bytes(scaled)) }
         return .failure(UnitError("\"\(text)\" is not a size", fix: "write a byte count or a number with K, M, G or T (powers of 1024), e.g. 512M or 4G"))
     }
 
@@ -61,11 +57,7 @@ public struct Duration: Hashable, Comparable, Sendable, CustomStringConvertible 
     public static func parse(_ text: String) -> Result<Duration, UnitError> {
         let lower = text.trimmingSpaces().lowercased()
         if lower == "0" { return .success(.zero) }
-        for (suffix, factor) in suffixes where lower.hasSuffix(suffix) {
-            let number = String(lower.dropLast(suffix.count))
-            guard let ns = scaledInteger(number, factor: factor) else { break }
-            return .success(Duration(nanoseconds: ns))
-        }
+        if let ns = parseSuffixed(lower, suffixes) { return .success(Duration(nanoseconds: ns)) }
         return .failure(UnitError("\"\(text)\" is not a duration", fix: "write a number with ns, us, ms or s, e.g. 200us or 5ms"))
     }
 
@@ -98,11 +90,7 @@ public struct BitRate: Hashable, Comparable, Sendable, CustomStringConvertible {
             return .failure(UnitError("\"\(text)\" is ambiguous: tc reads \"bps\" as bytes per second",
                                       fix: "write the rate in bits, e.g. 100mbit or 1gbit"))
         }
-        for (suffix, factor) in suffixes where lower.hasSuffix(suffix) {
-            let number = String(lower.dropLast(suffix.count))
-            guard let bits = scaledInteger(number, factor: factor) else { break }
-            return .success(BitRate(bitsPerSecond: bits))
-        }
+        if let bits = parseSuffixed(lower, suffixes) { return .success(BitRate(bitsPerSecond: bits)) }
         return .failure(UnitError("\"\(text)\" is not a rate", fix: "write a number with bit, kbit, mbit or gbit, e.g. 100mbit"))
     }
 
@@ -154,6 +142,12 @@ public struct UnitError: Error, Equatable, Sendable {
     public var message: String
     public var fix: String
     public init(_ message: String, fix: String) { self.message = message; self.fix = fix }
+}
+
+/// A number with the first matching suffix of `suffixes` (longest first), scaled by its factor.
+func parseSuffixed(_ text: String, _ suffixes: [(String, UInt64)], roundDown: Bool = false) -> UInt64? {
+    guard let (suffix, factor) = suffixes.first(where: { text.hasSuffix($0.0) }) else { return nil }
+    return scaledInteger(String(text.dropLast(suffix.count)), factor: factor, roundDown: roundDown)
 }
 
 /// Parses a non-negative decimal like `1.5` and multiplies it by `factor` without floating point
