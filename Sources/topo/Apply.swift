@@ -22,9 +22,9 @@ struct Apply: ParsableCommand {
     var json = false
 
     func run() throws {
-        let decoded = try Loading.profile(profile).orThrow()
-        let host = try Loading.host(sysfs: "/sys").orThrow()
-        let plan = try Loading.plan(decoded.profile, on: host).orThrow()
+        let decoded = try Loading.profile(profile).get()
+        let host = try Loading.host(sysfs: "/sys").get()
+        let plan = try Loading.plan(decoded.profile, on: host).get()
         for w in decoded.warnings { printError(w.description) }
         let cgroups = CgroupFS()
         let problems = Preflight(host: host, cgroups: cgroups).problems(for: plan)
@@ -32,7 +32,7 @@ struct Apply: ParsableCommand {
             throw TopoFailure(.hostCannot, "cannot apply \(plan.name) on this host; nothing was changed:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }
         let state = StateStore()
-        let outcome = try Applier(cgroups: cgroups, state: state).apply(plan).orThrow()
+        let outcome = try Applier(cgroups: cgroups, state: state).apply(plan).get()
         if json {
             var report = StatusReport.read(state: state, cgroups: cgroups)
             report.profiles = report.profiles.filter { $0.name == plan.name }

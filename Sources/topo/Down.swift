@@ -58,7 +58,7 @@ struct Down: ParsableCommand {
     /// A profile file's name, or the argument itself when it is a profile name.
     static func name(of argument: String) throws -> String {
         if FileManager.default.fileExists(atPath: argument) {
-            return try Loading.profile(argument).orThrow().profile.name
+            return try Loading.profile(argument).get().profile.name
         }
         guard ProfileDecoder.matches(argument, first: "a"..."z", maxLength: 24) else {
             throw TopoFailure(.invalid, "\(argument) is neither a profile file nor a profile name")

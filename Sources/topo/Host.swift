@@ -18,7 +18,7 @@ struct Host: ParsableCommand {
     var json = false
 
     func run() throws {
-        let host = try Loading.host(sysfs: sysfs).orThrow()
+        let host = try Loading.host(sysfs: sysfs).get()
         if json {
             print(JSONOutput.encode(host))
             return

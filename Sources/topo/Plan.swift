@@ -24,9 +24,9 @@ struct Plan: ParsableCommand {
     var json = false
 
     func run() throws {
-        let decoded = try Loading.profile(profile).orThrow()
-        let host = try Loading.host(sysfs: sysfs).orThrow()
-        let plan = try Loading.plan(decoded.profile, on: host).orThrow()
+        let decoded = try Loading.profile(profile).get()
+        let host = try Loading.host(sysfs: sysfs).get()
+        let plan = try Loading.plan(decoded.profile, on: host).get()
         if json {
             print(JSONOutput.encode(plan))
             return

@@ -52,8 +52,3 @@ struct Topo: ParsableCommand {
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
 }
-
-extension Result where Failure == TopoFailure {
-    /// The value, or the failure thrown to `Topo.main`.
-    func orThrow() throws -> Success { try get() }
-}

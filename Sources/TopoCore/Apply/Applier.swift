@@ -193,9 +193,7 @@ public struct Applier: Sendable {
         }
         let spec = LaunchSpec.forWorkload(w, profile: profile, cgroupProcs: cgroups.path(cgroup, "cgroup.procs"),
                                           logPath: state.logPath(profile, w.name), hostsFile: hostsFile)
-        let specPath = state.launchSpecPath(profile, w.name)
-        try Sys.write(specPath, JSONOutput.encode(spec), flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
-        switch Spawn.launch(specPath: specPath, executable: executable) {
+        switch Spawn.launch(spec, specPath: state.launchSpecPath(profile, w.name), executable: executable) {
         case .success(let pid): return pid
         case .failure(let f): throw TopoFailure(.applyFailed, "launch workload \(w.name): \(f)")
         }

@@ -89,14 +89,7 @@ public struct Teardown: Sendable {
             return
         }
         do {
-            if cgroups.isPopulated(cg) {
-                try cgroups.killAll(cg)
-                if !cgroups.waitEmpty(cg) {
-                    report.problems.append("\(cgroups.path(cg)): processes \(cgroups.allProcs(cg)) still there 10s after SIGKILL")
-                    return
-                }
-            }
-            try cgroups.removeTree(cg)
+            try cgroups.removeTree(cg)  // its processes were stopped first (stopProcesses)
             report.removed.append(cgroups.path(cg))
         } catch {
             report.problems.append("\(error)")

@@ -1,5 +1,3 @@
-import Foundation
-
 /// Read-only access to kernel-provided files (sysfs, procfs) below one root directory.
 /// Tests and `--sysfs` point the root at a fixture directory holding the same files.
 public struct HostFiles: Sendable {
@@ -14,15 +12,10 @@ public struct HostFiles: Sendable {
     }
 
     /// The file's text, or nil when it is missing or unreadable.
-    public func read(_ relative: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path(relative)) else { return nil }
-        return String(decoding: data, as: UTF8.self)
-    }
+    public func read(_ relative: String) -> String? { try? Sys.read(path(relative)) }
 
     /// Entry names of a directory, sorted; empty when it is missing.
-    public func list(_ relative: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: path(relative))) ?? []).sorted()
-    }
+    public func list(_ relative: String) -> [String] { Sys.entries(path(relative)).sorted() }
 
-    public func exists(_ relative: String) -> Bool { FileManager.default.fileExists(atPath: path(relative)) }
+    public func exists(_ relative: String) -> Bool { Sys.exists(path(relative)) }
 }

@@ -125,14 +125,18 @@ public enum Sys {
     }
 
     /// Names of the subdirectories of `path`, sorted.
-    public static func subdirectories(_ path: String) -> [String] {
+    public static func subdirectories(_ path: String) -> [String] { entries(path, directoriesOnly: true).sorted() }
+
+    /// Entry names of a directory (without `.` and `..`), in the directory's order; empty when it is missing.
+    public static func entries(_ path: String, directoriesOnly: Bool = false) -> [String] {
         guard let dir = opendir(path) else { return [] }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." && entry.pointee.d_type == UInt8(DT_DIR) { names.append(name) }
+            if name == "." || name == ".." { continue }
+            if !directoriesOnly || entry.pointee.d_type == UInt8(DT_DIR) { names.append(name) }
         }
-        return names.sorted()
+        return names
     }
 }

@@ -136,7 +136,7 @@ public enum Launcher {
 
     /// Marks every descriptor above 2 close-on-exec, so the workload starts with stdin, stdout and stderr only.
     static func closeOtherDescriptors() {
-        for fd in Sys.subdirectoriesOrFiles("/proc/self/fd").compactMap(Int32.init) where fd > 2 {
+        for fd in Sys.entries("/proc/self/fd").compactMap(Int32.init) where fd > 2 {
             _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
         }
     }
@@ -148,19 +148,5 @@ public enum Launcher {
         if let path = environment.first(where: { $0.hasPrefix("PATH=") }) { setenv("PATH", String(path.dropFirst(5)), 1) }
         _ = topo_execvpe(command[0], &argv, &envp)
         fail("exec \(command[0])", errno, status: errno == ENOENT ? 127 : 126)
-    }
-}
-
-extension Sys {
-    /// Every entry name of a directory, files included.
-    static func subdirectoriesOrFiles(_ path: String) -> [String] {
-        guard let dir = opendir(path) else { return [] }
-        defer { closedir(dir) }
-        var names: [String] = []
-        while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-            if name != "." && name != ".." { names.append(name) }
-        }
-        return names
     }
 }

@@ -11,6 +11,16 @@ public enum Spawn {
         public var description: String
     }
 
+    /// Writes the spec to `specPath`, then starts the launcher on it.
+    public static func launch(_ spec: LaunchSpec, specPath: String, executable: String = selfExecutable) -> Result<pid_t, Failure> {
+        do {
+            try Sys.write(specPath, JSONOutput.encode(spec), flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
+        } catch {
+            return .failure(Failure(description: "\(error)"))
+        }
+        return launch(specPath: specPath, executable: executable)
+    }
+
     /// Starts the launcher and waits until it has exec'd the workload (the status pipe closes empty)
     /// or failed (it writes why). Returns the workload's pid.
     public static func launch(specPath: String, executable: String = selfExecutable) -> Result<pid_t, Failure> {

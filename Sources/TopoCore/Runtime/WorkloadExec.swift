@@ -19,13 +19,8 @@ public enum WorkloadExec {
         spec.command = command
         spec.newSession = false
         let specPath = "\(state.profileDir(profile))/launch/exec-\(getpid()).json"
-        do {
-            try Sys.write(specPath, JSONOutput.encode(spec), flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
-        } catch {
-            return .failure(TopoFailure(.hostCannot, "\(error)"))
-        }
         defer { try? Sys.unlink(specPath) }
-        switch Spawn.launch(specPath: specPath) {
+        switch Spawn.launch(spec, specPath: specPath) {
         case .failure(let f): return .failure(TopoFailure(.hostCannot, "\(f)"))
         case .success(let pid): return .success(Spawn.wait(pid))
         }
