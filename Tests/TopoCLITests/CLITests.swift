@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+@testable import TopoCore
 
 /// Black-box tests: run the built `topo` binary and check its output and exit code.
 @Suite struct CLITests {
@@ -114,11 +115,54 @@ import Testing
         #expect(r.status == 3 && r.stderr.contains("/nonexistent/devices/system/cpu/online"))
     }
 
+    /// Commands that read or clear state work on any host and leave no trace when nothing is applied.
+    @Test func statusDownAndExecWithNothingApplied() throws {
+        let hadState = FileManager.default.fileExists(atPath: "/run/topo")
+        let status = try topo("status", "--json")
+        #expect(status.status == 0)
+        if !hadState {
+            #expect(status.stdout.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\n", with: "") == "{\"profiles\":[]}")
+            let down = try topo("down", "no-such-profile")
+            #expect(down.status == 0 && down.stdout.contains("nothing to remove"))
+            #expect(!FileManager.default.fileExists(atPath: "/run/topo"), "down must not leave its state directory behind")
+        }
+        #expect(try topo("down").status == 2)
+        #expect(try topo("down", "x", "--all").status == 2)
+        #expect(try topo("down", "Not_A_Name").status == 2)
+        let exec = try topo("exec", "no-such-profile", "w", "--", "/bin/true")
+        #expect(exec.status == 2 && exec.stderr.contains("not applied"))
+        #expect(try topo("exec", "p", "w").status == 2)
+    }
+
     @Test func thisHostIsDiscovered() throws {
         let r = try topo("host", "--json")
         #expect(r.status == 0)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         let cpus = try #require(object["cpus"] as? [[String: Any]])
         #expect(cpus.count == ProcessInfo.processInfo.processorCount || cpus.count >= ProcessInfo.processInfo.activeProcessorCount)
+    }
+}
+
+/// The launcher run for real on this host, where it must fail before touching anything: its
+/// failure travels back over the status pipe with the operation, the path and the kernel's words.
+@Suite struct LauncherTests {
+    @Test func aFailureBeforeExecComesBackOverTheStatusPipe() throws {
+        let dir = NSTemporaryDirectory() + "topo-launcher-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let spec = LaunchSpec(command: ["/bin/true"], environment: ["PATH=/usr/bin:/bin"], workdir: nil, user: nil, capabilities: [],
+                              cgroupProcs: "\(dir)/no-such-cgroup/cgroup.procs", cpus: CPUSet([0]), memoryPolicy: .local,
+                              policyNodes: .empty, logPath: nil, newSession: true, netns: nil, hostsFile: nil)
+        let result = Spawn.launch(spec, specPath: "\(dir)/spec.json", executable: CLITests.binary)
+        guard case .failure(let failure) = result else { Issue.record("the launcher reported success"); return }
+        #expect(failure.description == "topo launcher: join cgroup: write \(dir)/no-such-cgroup/cgroup.procs \"0\": No such file or directory")
+    }
+
+    @Test func anUnreadableSpecIsReported() throws {
+        let spec = LaunchSpec(command: ["/bin/true"], environment: [], workdir: nil, user: nil, capabilities: [], cgroupProcs: "/x",
+                              cpus: .empty, memoryPolicy: .local, policyNodes: .empty, logPath: nil, newSession: false, netns: nil, hostsFile: nil)
+        let result = Spawn.launch(spec, specPath: "/nonexistent-dir/spec.json", executable: CLITests.binary)
+        guard case .failure(let failure) = result else { Issue.record("launched without a spec"); return }
+        #expect(failure.description.contains("/nonexistent-dir/spec.json"))
     }
 }
