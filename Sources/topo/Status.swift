@@ -27,6 +27,13 @@ struct Status: ParsableCommand {
                              w.cpus.description, "\(w.memoryPolicy.rawValue) \(w.mems)", w.cgroup])
             }
             print(TopologyPicture.columns(rows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+            for w in p.workloads where w.netns != nil {
+                print("  \(w.name): netns \(w.netns!), \((w.addresses ?? []).isEmpty ? "no addresses" : (w.addresses ?? []).joined(separator: " "))")
+                for s in w.shaping ?? [] {
+                    let check = s.differences.isEmpty ? "matches the kernel" : "differs from the kernel: " + s.differences.joined(separator: "; ")
+                    print("    \(s.interface) → \(s.to): netem \(s.planned) (\(check))")
+                }
+            }
         }
     }
 }

@@ -19,7 +19,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var cpus: CPUSet
         public var mems: CPUSet
         public var memoryPolicy: MemoryPolicy
-        /// `running` (processes in the cgroup), `exited` (cgroup empty), `missing` (no cgroup).
+        /// `running` (processes in the cgroup), `exited` (its command ended), `idle` (it has no command),
+        /// `missing` (no cgroup).
         public var state: String
         public var log: String?
         /// The workload's network namespace, if it is linked.
@@ -49,7 +50,7 @@ public struct StatusReport: Codable, Equatable, Sendable {
                 let pids = exists ? cgroups.allProcs(cg).sorted() : []
                 var status = WorkloadStatus(name: w.name, cgroup: cgroups.path(cg), pids: pids, cpus: w.cpus, mems: w.mems,
                                             memoryPolicy: w.memoryPolicy,
-                                            state: !exists ? "missing" : pids.isEmpty ? "exited" : "running",
+                                            state: !exists ? "missing" : !pids.isEmpty ? "running" : w.run == nil ? "idle" : "exited",
                                             log: w.run == nil ? nil : state.logPath(name, w.name))
                 if let ns = w.netns, let plan {
                     status.netns = ns
