@@ -166,3 +166,19 @@ import Testing
         #expect(failure.description.contains("/nonexistent-dir/spec.json"))
     }
 }
+
+/// The veth/netem probe on this host: it may find netem missing (this development machine has no
+/// sch_netem), but it must say so in the kernel's words and leave no namespace behind.
+@Suite(.enabled(if: getuid() == 0, "needs root to create a network namespace"))
+struct LinkProbeTests {
+    @Test func probeReportsInTheKernelsWordsAndCleansUp() throws {
+        let before = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
+        let problems = LinkProbe().problems(netem: true)
+        for p in problems {
+            #expect(p.contains("netem") || p.contains("veth") || p.contains("namespace"), "\(p)")
+        }
+        let after = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
+        #expect(after == before, "the probe left a namespace behind")
+        #expect(LinkProbe().problems(netem: false).isEmpty || !problems.isEmpty)
+    }
+}

@@ -58,9 +58,13 @@ public struct Preflight: Sendable {
             for tool in [Links.ip, Links.tc] where access(tool, X_OK) != 0 {
                 problems.append("\(tool) is missing; links need iproute2 (apt-get install iproute2)")
             }
+            let shapes = plan.links.contains { !$0.shaping.isEmpty }
             if case .unavailable(let why) = veth { problems.append("links need veth pairs, and \(why)") }
-            if plan.links.contains(where: { !$0.shaping.isEmpty }), case .unavailable(let why) = host.netem {
-                problems.append("the profile shapes links with netem, and \(why)")
+            if shapes, case .unavailable(let why) = host.netem { problems.append("the profile shapes links with netem, and \(why)") }
+            // Where the module files cannot tell, try them for real in a throwaway namespace.
+            let unknown: (Feature) -> Bool = { if case .unknown = $0 { return true } else { return false } }
+            if problems.isEmpty && (unknown(veth) || (shapes && unknown(host.netem))) && Capabilities.effective("CAP_NET_ADMIN") {
+                problems += LinkProbe().problems(netem: shapes)
             }
         }
         for w in plan.workloads {
