@@ -189,6 +189,48 @@ extension LabTests {
         #expect(Lab.leftovers(marker: "sleep 1004") == [])
     }
 
+    /// Objects removed behind topo's back (a killed workload, its cgroup, a namespace) do not stop down.
+    @Test func downToleratesObjectsAlreadyGone() throws {
+        let path = try Lab.profile("gone", """
+            version: 1
+            name: gone
+            workloads:
+              a: { cpus: { count: 1 }, run: { command: ["/bin/sleep", "1005"] } }
+              b: { cpus: { count: 1 }, run: { command: ["/bin/sleep", "1005"] } }
+            links: [{ between: [a, b] }]
+            """)
+        #expect(try Lab.topo("apply", path).status == 0)
+        let a = try pid(try applied("gone"), "a")
+        kill(a, SIGKILL)
+        var waited = 0
+        while kill(a, 0) == 0 && waited < 100 { usleep(50_000); waited += 1 }
+        #expect(rmdir("/sys/fs/cgroup/topo/gone/a") == 0, "rmdir: \(String(cString: strerror(errno)))")
+        #expect(try Lab.run("ip", ["netns", "del", "topo-gone-b"]).status == 0)
+        let down = try Lab.topo("down", "gone")
+        #expect(down.status == 0, "\(down)")
+        #expect(Lab.leftovers(marker: "sleep 1005") == [])
+        #expect(try Lab.run("ip", ["netns", "list"]).stdout == "")
+    }
+
+    /// Two applies of one profile at once: the lock lets one make it and the other find it applied.
+    @Test func concurrentAppliesOfOneProfileMakeItOnce() throws {
+        let path = try Lab.profile("twice", "version: 1\nname: twice\nworkloads:\n  w: { cpus: { count: 1 }, run: { command: [\"/bin/sleep\", \"1006\"] } }\n")
+        let group = DispatchGroup()
+        let results = ResultBox()
+        for _ in 0..<2 {
+            DispatchQueue.global().async(group: group) {
+                let r = try? Lab.topo("apply", path)
+                results.append(r?.status ?? -1)
+            }
+        }
+        group.wait()
+        defer { _ = try? Lab.topo("down", "twice") }
+        #expect(results.values == [0, 0])
+        #expect(Lab.processes(containing: "sleep 1006").count == 1)
+        #expect(try Lab.topo("down", "twice").status == 0)
+        #expect(Lab.leftovers(marker: "sleep 1006") == [])
+    }
+
     @Test func execRunsInsideTheWorkload() throws {
         #expect(try Lab.topo("apply", "Profiles/quickstart.yaml").status == 0)
         defer { _ = try? Lab.topo("down", "quickstart") }
@@ -230,4 +272,12 @@ extension LabTests {
         }
     }
 }
+}
+
+/// Collects results from concurrent closures.
+final class ResultBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var items: [Int32] = []
+    func append(_ v: Int32) { lock.lock(); items.append(v); lock.unlock() }
+    var values: [Int32] { lock.lock(); defer { lock.unlock() }; return items }
 }
