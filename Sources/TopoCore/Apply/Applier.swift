@@ -55,7 +55,7 @@ public struct Applier: Sendable {
             for w in plan.workloads {
                 for o in applied.workloads {
                     let overlap = w.cpus.intersection(o.cpus)
-                    if !overlap.isEmpty && (w.isolation != .shared || o.isolation != .shared) {
+                    if !overlap.isEmpty && !Isolation.mayShareCPUs(w.isolation, o.isolation) {
                         problems.append("workload \(w.name) would use CPU \(overlap), which applied profile \(other) gives \(o.isolation.rawValue) to its workload \(o.name)")
                     }
                 }

@@ -120,11 +120,4 @@ public struct Teardown: Sendable {
         }
         state.forgetHostChanges()
     }
-
-    /// Removes every profile with a state directory.
-    public func removeAll() -> [String: Report] {
-        var reports: [String: Report] = [:]
-        for p in state.profiles() { reports[p] = remove(p) }
-        return reports
-    }
 }

@@ -93,14 +93,7 @@ public enum Links {
     }
 
     /// A duration as tc reads it: microseconds, with decimals below one (`200us`, `0.25us`).
-    static func tcTime(_ d: Duration) -> String {
-        let whole = d.nanoseconds / 1000, frac = d.nanoseconds % 1000
-        if frac == 0 { return "\(whole)us" }
-        var digits = String(frac)
-        digits = String(repeating: "0", count: 3 - digits.count) + digits
-        while digits.hasSuffix("0") { digits.removeLast() }
-        return "\(whole).\(digits)us"
-    }
+    static func tcTime(_ d: Duration) -> String { fixedPoint(d.nanoseconds, decimals: 3) + "us" }
 
     public static func deleteBatch(_ namespaces: [String]) -> [String] {
         namespaces.map { "netns del \($0)" }

@@ -32,7 +32,7 @@ public struct Planner: Sendable {
             if let problem = checkExplicit(w, list, reserved: reserved) { problems.append(problem); continue }
             for other in profile.workloads where cpusOf[other.name] != nil {
                 let overlap = list.intersection(cpusOf[other.name]!)
-                if !overlap.isEmpty && (w.isolation != .shared || other.isolation != .shared) {
+                if !overlap.isEmpty && !Isolation.mayShareCPUs(w.isolation, other.isolation) {
                     let who = w.isolation != .shared ? w : other
                     problems.append("workloads \(other.name) and \(w.name) both ask for CPU \(overlap), but \(who.name) is \(who.isolation.rawValue); make both isolation: shared, or give them different CPUs")
                 }
@@ -117,17 +117,14 @@ public struct Planner: Sendable {
         if w.isolation == .partition { s.append(CgroupSetting("cpuset.cpus.partition", "root")) }
         if let max = w.cpu.cpuMax { s.append(CgroupSetting("cpu.max", max)) }
         if let weight = w.cpu.weight { s.append(CgroupSetting("cpu.weight", String(weight))) }
-        func bytes(_ l: Limit<Bytes>) -> String { if case .value(let b) = l { return String(b.value) } else { return "max" } }
-        if let v = w.memory.max { s.append(CgroupSetting("memory.max", bytes(v))) }
-        if let v = w.memory.high { s.append(CgroupSetting("memory.high", bytes(v))) }
-        if let v = w.memory.swap { s.append(CgroupSetting("memory.swap.max", bytes(v))) }
-        if let v = w.pids { s.append(CgroupSetting("pids.max", { if case .value(let n) = v { return String(n) } else { return "max" } }())) }
+        if let v = w.memory.max { s.append(CgroupSetting("memory.max", v.kernelValue)) }
+        if let v = w.memory.high { s.append(CgroupSetting("memory.high", v.kernelValue)) }
+        if let v = w.memory.swap { s.append(CgroupSetting("memory.swap.max", v.kernelValue)) }
+        if let v = w.pids { s.append(CgroupSetting("pids.max", v.kernelValue)) }
         for io in w.io {
             var line = io.device.description
-            for (key, limit) in [("rbps", io.rbps), ("wbps", io.wbps)] { if let limit { line += " \(key)=\(bytes(limit))" } }
-            for (key, limit) in [("riops", io.riops), ("wiops", io.wiops)] {
-                if let limit { line += " \(key)=" + ({ if case .value(let n) = limit { return String(n) } else { return "max" } }()) }
-            }
+            for (key, limit) in [("rbps", io.rbps), ("wbps", io.wbps)] { if let limit { line += " \(key)=\(limit.kernelValue)" } }
+            for (key, limit) in [("riops", io.riops), ("wiops", io.wiops)] { if let limit { line += " \(key)=\(limit.kernelValue)" } }
             s.append(CgroupSetting("io.max", line))
         }
         return s

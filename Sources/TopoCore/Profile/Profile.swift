@@ -61,6 +61,11 @@ public enum Isolation: String, Equatable, Sendable, CaseIterable, Codable {
     case partition
 }
 
+extension Isolation {
+    /// Two workloads may have CPUs in common only when both are `shared`.
+    public static func mayShareCPUs(_ a: Isolation, _ b: Isolation) -> Bool { a == .shared && b == .shared }
+}
+
 public enum MemoryPolicy: String, Equatable, Sendable, CaseIterable, Codable {
     case bind, preferred, interleave, local
 }
@@ -69,6 +74,16 @@ public enum MemoryPolicy: String, Equatable, Sendable, CaseIterable, Codable {
 public enum Limit<Value: Equatable & Sendable>: Equatable, Sendable {
     case max
     case value(Value)
+}
+
+extension Limit where Value == Bytes {
+    /// As cgroup files take it: a byte count or `max`.
+    public var kernelValue: String { if case .value(let b) = self { return String(b.value) } else { return "max" } }
+}
+
+extension Limit where Value == Int {
+    /// As cgroup files take it: a count or `max`.
+    public var kernelValue: String { if case .value(let n) = self { return String(n) } else { return "max" } }
 }
 
 public struct MemorySpec: Equatable, Sendable {

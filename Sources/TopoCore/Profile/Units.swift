@@ -129,12 +129,7 @@ public struct Percent: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        let whole = micro / 1_000_000, frac = micro % 1_000_000
-        if frac == 0 { return "\(whole)%" }
-        var digits = String(frac)
-        digits = String(repeating: "0", count: 6 - digits.count) + digits
-        while digits.hasSuffix("0") { digits.removeLast() }
-        return "\(whole).\(digits)%"
+        fixedPoint(micro, decimals: 6) + "%"
     }
 }
 
@@ -142,6 +137,18 @@ public struct UnitError: Error, Equatable, Sendable {
     public var message: String
     public var fix: String
     public init(_ message: String, fix: String) { self.message = message; self.fix = fix }
+}
+
+/// `value` / 10^decimals as a decimal without trailing zeros: `fixedPoint(1500, decimals: 3)` is `1.5`.
+func fixedPoint(_ value: UInt64, decimals: Int) -> String {
+    var unit: UInt64 = 1
+    for _ in 0..<decimals { unit *= 10 }
+    let whole = value / unit, frac = value % unit
+    if frac == 0 { return "\(whole)" }
+    var digits = String(frac)
+    digits = String(repeating: "0", count: decimals - digits.count) + digits
+    while digits.hasSuffix("0") { digits.removeLast() }
+    return "\(whole).\(digits)"
 }
 
 /// A number with the first matching suffix of `suffixes` (longest first), scaled by its factor.
