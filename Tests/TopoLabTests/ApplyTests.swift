@@ -117,9 +117,12 @@ extension LabTests {
             """)
         let apply = try Lab.topo("apply", path)
         #expect(apply.status == 0, "\(apply)")
+        // Wait for the three renamed processes themselves: a shell that only mentions a name on its
+        // command line before it execs (`bash -c "... exec -a stubborn-daemon ..."`) is not one.
+        let expected = ["stubborn-child", "stubborn-daemon", "stubborn-main"]
         var waited = 0
-        while Lab.processes(containing: "stubborn-").count < 3 && waited < 100 { usleep(100_000); waited += 1 }
-        #expect(Lab.processes(containing: "stubborn-").count == 3, "\(Lab.read("/run/topo/stubborn/logs/w.log") ?? "")")
+        while Lab.processNames(prefix: "stubborn-").sorted() != expected && waited < 300 { usleep(100_000); waited += 1 }
+        #expect(Lab.processNames(prefix: "stubborn-").sorted() == expected, "\(Lab.read("/run/topo/stubborn/logs/w.log") ?? "")")
         #expect(FileManager.default.fileExists(atPath: "/sys/fs/cgroup/topo/stubborn/w/own"))
         let down = try Lab.topo("down", path)
         #expect(down.status == 0, "\(down)")

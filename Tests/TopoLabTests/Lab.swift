@@ -110,6 +110,17 @@ extension Lab {
         }
     }
 
+    /// The argv[0] of every process whose argv[0] starts with `prefix` (a process renamed with
+    /// `exec -a`). Unlike `processes(containing:)` this never counts a shell whose command line
+    /// merely mentions the name before it execs.
+    static func processNames(prefix: String) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).compactMap { pid in
+            guard pid != getpid(), let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+            let argv0 = String(decoding: cmdline.prefix { $0 != 0 }, as: UTF8.self)
+            return argv0.hasPrefix(prefix) ? argv0 : nil
+        }
+    }
+
     /// What topo may leave behind: cgroups under its root, state, processes with `marker`. Empty when clean.
     static func leftovers(marker: String? = nil) -> [String] {
         var found: [String] = []
