@@ -27,6 +27,11 @@ struct Status: ParsableCommand {
                              w.cpus.description, "\(w.memoryPolicy.rawValue) \(w.mems)", w.cgroup])
             }
             print(TopologyPicture.columns(rows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+            for w in p.workloads {
+                if let partition = w.partition {
+                    print("  \(w.name): cpuset partition \(partition == "root" ? "holds (root)" : "does not hold: \(partition)")")
+                }
+            }
             for w in p.workloads where w.netns != nil {
                 print("  \(w.name): netns \(w.netns!), \((w.addresses ?? []).isEmpty ? "no addresses" : (w.addresses ?? []).joined(separator: " "))")
                 for s in w.shaping ?? [] {

@@ -207,3 +207,19 @@ import Testing
         ])
     }
 }
+
+@Suite struct CgroupLayoutTests {
+    /// A partition needs a partition root for a parent: the cgroup root, not topo's own cgroups.
+    @Test func partitionsSitBelowTheCgroupRootOthersBelowTopo() throws {
+        let plan = try Planner(host: try fixtureHost("2s-8c-ht")).plan(try profile("""
+            version: 1
+            name: lab
+            workloads:
+              a: { cpus: { count: 2 } }
+              b: { cpus: { count: 2 }, isolation: partition }
+            """)).get()
+        let a = try #require(plan.workload(named: "a")), b = try #require(plan.workload(named: "b"))
+        #expect(Applier.workloadCgroup("lab", a) == "topo/lab/a")
+        #expect(Applier.workloadCgroup("lab", b) == "topo.lab.b")
+    }
+}

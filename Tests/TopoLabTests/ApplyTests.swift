@@ -146,8 +146,37 @@ extension LabTests {
 
     /// The lab's kernel (6.1) has no cpuset.cpus.exclusive, so a partition under topo's cgroups reads back
     /// "root invalid"; apply must say so and roll back rather than report a partition that is not there.
-    @Test func anInvalidPartitionIsAFailureNotASilentSuccess() throws {
+    /// A partition takes its CPU from the rest of the host: the root cgroup and every process outside
+    /// the partition lose it, the workload keeps it; `down` gives it back.
+    @Test func aPartitionTakesItsCPUsFromTheRestOfTheHost() throws {
         let path = try Lab.profile("part", "version: 1\nname: part\nworkloads:\n  p: { cpus: { count: 1 }, isolation: partition, run: { command: [\"/bin/sleep\", \"1002\"] } }\n")
+        let apply = try Lab.topo("apply", path)
+        #expect(apply.status == 0, "\(apply)")
+        defer { _ = try? Lab.topo("down", "part") }
+        let status = try applied("part")
+        let w = try #require((status["workloads"] as? [[String: Any]])?.first)
+        let cpus = try #require(w["cpus"] as? String)
+        #expect(w["cgroup"] as? String == "/sys/fs/cgroup/topo.part.p")
+        #expect(w["partition"] as? String == "root")
+        #expect(Lab.read("/sys/fs/cgroup/topo.part.p/cpuset.cpus.partition") == "root\n")
+        #expect(Lab.read("/sys/fs/cgroup/topo.part.p/cpuset.cpus.effective") == cpus + "\n")
+        let p = try pid(status, "p")
+        #expect(Lab.procStatus(p, "Cpus_allowed_list") == cpus)
+        // The kernel's side: the root (and this test process in it) no longer has the CPU.
+        let online = CPUList(Lab.read("/sys/devices/system/cpu/online") ?? "")
+        let rootCPUs = CPUList(Lab.read("/sys/fs/cgroup/cpuset.cpus.effective") ?? "")
+        #expect(rootCPUs == online.subtracting(CPUList(cpus)), "root has \(rootCPUs.sorted()) of \(online.sorted())")
+        #expect(CPUList(Lab.procStatus(getpid(), "Cpus_allowed_list") ?? "").isDisjoint(with: CPUList(cpus)))
+        let down = try Lab.topo("down", "part")
+        #expect(down.status == 0, "\(down)")
+        #expect(Lab.leftovers(marker: "sleep 1002") == [])
+    }
+
+    /// The root must keep a CPU for the rest of the host: a partition of every CPU is invalid, and the
+    /// kernel's reason reaches the user with exit 4 and a rollback.
+    @Test func anInvalidPartitionIsAFailureNotASilentSuccess() throws {
+        let all = (Lab.read("/sys/devices/system/cpu/online") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let path = try Lab.profile("part", "version: 1\nname: part\nworkloads:\n  p: { cpus: \"\(all)\", isolation: partition, run: { command: [\"/bin/sleep\", \"1002\"] } }\n")
         let r = try Lab.topo("apply", path)
         #expect(r.status == 4, "\(r)")
         #expect(r.stderr.contains("reads back \"root invalid"), "\(r.stderr)")
@@ -252,7 +281,7 @@ extension LabTests {
             name: crash
             workloads:
               a: { cpus: { count: 1 }, memory: { max: 64M }, pids: 32, run: { command: ["/bin/sh", "-c", "exec sleep 1001"] } }
-              b: { cpus: { count: 1 }, run: { command: ["/bin/sh", "-c", "exec sleep 1001"] } }
+              b: { cpus: { count: 1 }, isolation: partition, run: { command: ["/bin/sh", "-c", "exec sleep 1001"] } }
             links:
               - { between: [a, b], netem: { delay: 1ms } }
             """)

@@ -128,9 +128,25 @@ extension Lab {
         if FileManager.default.fileExists(atPath: "/run/topo") {
             found.append("/run/topo exists: \((try? FileManager.default.contentsOfDirectory(atPath: "/run/topo")) ?? [])")
         }
+        let partitions = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).filter { $0.hasPrefix("topo.") }
+        if !partitions.isEmpty { found.append("partition cgroups left at the root: \(partitions.sorted())") }
+        let online = (read("/sys/devices/system/cpu/online") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let rootCPUs = (read("/sys/fs/cgroup/cpuset.cpus.effective") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        if rootCPUs != online { found.append("the root cgroup has CPUs \(rootCPUs), not every online CPU (\(online)): a partition still holds some") }
         if let marker, !processes(containing: marker).isEmpty { found.append("processes with \(marker): \(processes(containing: marker))") }
         let control = (read("/sys/fs/cgroup/cgroup.subtree_control") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
         if !control.isEmpty { found.append("root cgroup.subtree_control left as \"\(control)\"") }
         return found
     }
+}
+
+/// A kernel cpulist ("0-3,8") as a set of CPU numbers, parsed here rather than with topo's own CPUSet
+/// so that a test never checks topo's output with topo's parser.
+func CPUList(_ text: String) -> Set<Int> {
+    var cpus = Set<Int>()
+    for part in text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",") {
+        let ends = part.split(separator: "-").compactMap { Int($0) }
+        if ends.count == 1 { cpus.insert(ends[0]) } else if ends.count == 2, ends[0] <= ends[1] { cpus.formUnion(ends[0]...ends[1]) }
+    }
+    return cpus
 }

@@ -19,7 +19,16 @@ public struct Applier: Sendable {
     }
 
     public static func profileCgroup(_ profile: String) -> String { "\(topoRoot)/\(profile)" }
-    public static func workloadCgroup(_ profile: String, _ workload: String) -> String { "\(topoRoot)/\(profile)/\(workload)" }
+
+    /// Where a workload's cgroup lives: `topo/<profile>/<workload>`, or for `isolation: partition`
+    /// `topo.<profile>.<workload>` right below the cgroup root. The kernel makes a cpuset partition only
+    /// in a child of a valid partition root (before Linux 6.7 always; after it, without
+    /// `cpuset.cpus.exclusive` on every ancestor); the cgroup root is one and topo's own cgroups are not,
+    /// since making them partitions would take their CPUs from the host. Names have no dots, so
+    /// `topo.<profile>.<workload>` is unambiguous.
+    public static func workloadCgroup(_ profile: String, _ w: PlannedWorkload) -> String {
+        w.isolation == .partition ? "\(topoRoot).\(profile).\(w.name)" : "\(topoRoot)/\(profile)/\(w.name)"
+    }
 
     public enum Outcome: Equatable, Sendable {
         case applied(pids: [String: Int32])
@@ -94,7 +103,7 @@ public struct Applier: Sendable {
                 try cgroups.enable(controllers, below: profileCgroup); return nil
             }
             for w in plan.workloads {
-                let cg = Self.workloadCgroup(plan.name, w.name)
+                let cg = Self.workloadCgroup(plan.name, w)
                 try perform(.createCgroup(cg)) { try createOwned(cg, owner: plan.name); return nil }
                 for s in w.cgroup {
                     try perform(.write(cgroup: cg, file: s.file, value: s.value)) {
@@ -119,7 +128,7 @@ public struct Applier: Sendable {
             var started: [(step: Int, workload: String, pending: Spawn.Pending)] = []
             defer { for s in started { _ = Spawn.finish(s.pending) } }  // after a failure: close what is left
             for w in plan.workloads where w.run != nil {
-                let cg = Self.workloadCgroup(plan.name, w.name)
+                let cg = Self.workloadCgroup(plan.name, w)
                 step += 1
                 try journal.begin(step, .launch(workload: w.name, cgroup: cg))
                 started.append((step, w.name, try startLaunch(w, profile: plan.name, cgroup: cg)))
@@ -181,12 +190,12 @@ public struct Applier: Sendable {
     }
 
     /// The kernel accepts any partition write and says in the file whether the partition is valid:
-    /// `root invalid (Parent is not a partition root)` is a failure, not a partition.
+    /// `root invalid (Parent unable to distribute cpu downstream)` is a failure, not a partition.
     func checkPartition(_ cgroup: String) throws {
         let state = try cgroups.read(cgroup, "cpuset.cpus.partition").trimmingCharacters(in: "\n")
         guard state == "root" else {
             throw TopoFailure(.applyFailed, "\(cgroups.path(cgroup, "cpuset.cpus.partition")) reads back \"\(state)\": the kernel did not make a partition. "
-                + "Before Linux 6.7 (cpuset.cpus.exclusive) a partition needs every ancestor cgroup to be a partition root too; use isolation: exclusive here")
+                + "A partition's CPUs must be listed in no other cgroup's cpuset.cpus at the cgroup root, and the root must keep at least one CPU for the rest of the host")
         }
     }
 

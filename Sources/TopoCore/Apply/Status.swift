@@ -23,6 +23,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
         /// `missing` (no cgroup).
         public var state: String
         public var log: String?
+        /// For `isolation: partition`: the kernel's `cpuset.cpus.partition`, `root` when the partition
+        /// holds, `root invalid (why)` when the kernel has since invalidated it.
+        public var partition: String?
         /// The workload's network namespace, if it is linked.
         public var netns: String?
         /// Its IPv4 addresses as the kernel reports them inside its namespace, CIDR.
@@ -45,13 +48,16 @@ public struct StatusReport: Codable, Equatable, Sendable {
             let complete = Sys.exists("\(state.profileDir(name))/applied")
             let plan = state.plan(name)
             let workloads = (plan?.workloads ?? []).map { w -> WorkloadStatus in
-                let cg = Applier.workloadCgroup(name, w.name)
+                let cg = Applier.workloadCgroup(name, w)
                 let exists = cgroups.exists(cg)
                 let pids = exists ? cgroups.allProcs(cg).sorted() : []
                 var status = WorkloadStatus(name: w.name, cgroup: cgroups.path(cg), pids: pids, cpus: w.cpus, mems: w.mems,
                                             memoryPolicy: w.memoryPolicy,
                                             state: !exists ? "missing" : !pids.isEmpty ? "running" : w.run == nil ? "idle" : "exited",
                                             log: w.run == nil ? nil : state.logPath(name, w.name))
+                if w.isolation == .partition && exists {
+                    status.partition = (try? cgroups.read(cg, "cpuset.cpus.partition"))?.trimmingCharacters(in: .whitespacesAndNewlines)
+                }
                 if let ns = w.netns, let plan {
                     status.netns = ns
                     status.addresses = Links.exists(ns) ? addresses(in: ns, runner) : []

@@ -9,7 +9,7 @@ public enum WorkloadExec {
         guard let w = plan.workload(named: workload) else {
             return .failure(TopoFailure(.invalid, "profile \(profile) has no workload \(workload) (it has \(plan.workloads.map(\.name).joined(separator: ", ")))"))
         }
-        let cg = Applier.workloadCgroup(profile, workload)
+        let cg = Applier.workloadCgroup(profile, w)
         guard cgroups.exists(cg) else {
             return .failure(TopoFailure(.hostCannot, "\(cgroups.path(cg)) is gone; run topo down \(profile) and apply it again"))
         }
