@@ -223,3 +223,78 @@ import Testing
         #expect(Applier.workloadCgroup("lab", b) == "topo.lab.b")
     }
 }
+
+/// `/etc/netns/NS/hosts`: written for `ip netns exec`, refused when something else is there, removed
+/// by teardown together with `/etc/netns` when topo made it.
+@Suite struct NetnsHostsFileTests {
+    func linkedPlan() throws -> Plan {
+        try Planner(host: try fixtureHost("1n-2c")).plan(try profile("""
+            version: 1
+            name: demo
+            workloads:
+              a: { cpus: "0" }
+              b: { cpus: "1" }
+            links:
+              - { between: [a, b] }
+            """)).get()
+    }
+
+    @Test func aStaleDirectoryUnderEtcNetnsIsNotAdopted() throws {
+        let fake = try FakeRoot()
+        try fake.mkdir("etc-netns/topo-demo-b")
+        var applier = Applier(cgroups: CgroupFS(root: "\(fake.path)/cg"), state: StateStore(root: "\(fake.path)/run"))
+        applier.etcNetns = "\(fake.path)/etc-netns"
+        guard case .failure(let f)? = applier.checkAgainstApplied(try linkedPlan()) else {
+            Issue.record("a stale \(applier.etcNetns)/topo-demo-b must be refused")
+            return
+        }
+        #expect(f.status == .hostCannot)
+        #expect(f.message.contains("etc-netns/topo-demo-b already exists"), "\(f.message)")
+    }
+
+    @Test func writtenWorldReadableAndRemovedWithTheDirectoryTopoMade() throws {
+        let fake = try FakeRoot()
+        let state = StateStore(root: "\(fake.path)/run")
+        let plan = try linkedPlan()
+        try state.create(plan)
+        var applier = Applier(cgroups: CgroupFS(root: "\(fake.path)/cg"), state: state)
+        applier.etcNetns = "\(fake.path)/etc-netns"
+        let journal = Journal(path: state.journalPath("demo"), failpoint: nil)
+        try journal.begin(1, .prepareHost(controllers: []))
+        for (i, w) in plan.workloads.enumerated() {
+            let ns = try #require(w.netns)
+            try journal.begin(i + 2, .hostsFile(netns: ns))
+            try applier.writeHostsFile(ns, Applier.hostsFile(w))
+        }
+        #expect(state.hostChanges().createdEtcNetns)
+        #expect(fake.read("etc-netns/topo-demo-a/hosts")?.contains("10.77.0.2\tb") == true)
+        var st = stat()
+        #expect(stat("\(fake.path)/etc-netns/topo-demo-a/hosts", &st) == 0 && st.st_mode & 0o777 == 0o644)
+        try fake.seed("etc-netns/topo-demo-b/resolv.conf", "nameserver 10.0.0.1\n")  // not topo's: stays
+        var teardown = Teardown(cgroups: applier.cgroups, state: state)
+        teardown.etcNetns = applier.etcNetns
+        let report = teardown.remove("demo")
+        #expect(report.problems == [])
+        #expect(!fake.exists("etc-netns/topo-demo-a"))
+        #expect(!fake.exists("etc-netns/topo-demo-b/hosts") && fake.exists("etc-netns/topo-demo-b/resolv.conf"))
+        #expect(fake.exists("etc-netns"), "a /etc/netns that is not empty stays")
+        #expect(report.skipped.contains { $0.contains("topo-demo-b: holds files topo did not write") }, "\(report.skipped)")
+    }
+
+    @Test func anEmptyEtcNetnsTopoMadeGoesWithTheLastProfile() throws {
+        let fake = try FakeRoot()
+        let state = StateStore(root: "\(fake.path)/run")
+        let plan = try linkedPlan()
+        try state.create(plan)
+        var applier = Applier(cgroups: CgroupFS(root: "\(fake.path)/cg"), state: state)
+        applier.etcNetns = "\(fake.path)/etc-netns"
+        let journal = Journal(path: state.journalPath("demo"), failpoint: nil)
+        try journal.begin(1, .prepareHost(controllers: []))
+        try journal.begin(2, .hostsFile(netns: "topo-demo-a"))
+        try applier.writeHostsFile("topo-demo-a", "127.0.0.1\tlocalhost\n")
+        var teardown = Teardown(cgroups: applier.cgroups, state: state)
+        teardown.etcNetns = applier.etcNetns
+        #expect(teardown.remove("demo").problems == [])
+        #expect(!fake.exists("etc-netns"))
+    }
+}

@@ -221,6 +221,27 @@ extension LabTests {
         #expect(Lab.leftovers(marker: "sleep 1004") == [])
     }
 
+    /// The hosts file is readable by a workload that runs as another user.
+    @Test func aWorkloadRunningAsAnotherUserResolvesItsPeer() throws {
+        let path = try Lab.profile("users", """
+            version: 1
+            name: users
+            workloads:
+              u: { cpus: { count: 1 }, run: { command: ["/bin/sleep", "1005"], user: "65534:65534" } }
+              v: { cpus: { count: 1 } }
+            links:
+              - { between: [u, v] }
+            """)
+        let r = try Lab.topo("apply", path)
+        #expect(r.status == 0, "\(r)")
+        defer { _ = try? Lab.topo("down", "users") }
+        let lookup = try Lab.topo("exec", "users", "u", "--", "/bin/sh", "-c", "id -u; getent hosts v")
+        #expect(lookup.status == 0, "\(lookup)")
+        #expect(lookup.stdout.hasPrefix("65534\n10.77.0.2"), "\(lookup)")
+        #expect(try Lab.topo("down", "users").status == 0)
+        #expect(Lab.leftovers(marker: "sleep 1005") == [])
+    }
+
     /// Objects removed behind topo's back (a killed workload, its cgroup, a namespace) do not stop down.
     @Test func downToleratesObjectsAlreadyGone() throws {
         let path = try Lab.profile("gone", """

@@ -128,6 +128,7 @@ extension Lab {
         if FileManager.default.fileExists(atPath: "/run/topo") {
             found.append("/run/topo exists: \((try? FileManager.default.contentsOfDirectory(atPath: "/run/topo")) ?? [])")
         }
+        if FileManager.default.fileExists(atPath: "/etc/netns") { found.append("/etc/netns exists: \((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? [])") }
         let partitions = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).filter { $0.hasPrefix("topo.") }
         if !partitions.isEmpty { found.append("partition cgroups left at the root: \(partitions.sorted())") }
         let online = (read("/sys/devices/system/cpu/online") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)

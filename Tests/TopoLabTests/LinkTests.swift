@@ -57,6 +57,11 @@ extension LabTests {
         let r = try Lab.topo("exec", "names", "a", "--", "/bin/sh", "-c", "getent hosts b; echo peer=$TOPO_PEER_B; ip -br addr show to-b")
         #expect(r.status == 0, "\(r)")
         #expect(r.stdout.contains("10.77.0.2") && r.stdout.contains("peer=10.77.0.2") && r.stdout.contains("10.77.0.1/30"), "\(r.stdout)")
+        // iproute2's own way in sees the same names (/etc/netns/NS/hosts), readable by any user.
+        let viaIp = try Lab.run("ip", ["netns", "exec", "topo-names-b", "getent", "hosts", "a"])
+        #expect(viaIp.stdout.hasPrefix("10.77.0.1"), "\(viaIp)")
+        var st = stat()
+        #expect(stat("/etc/netns/topo-names-b/hosts", &st) == 0 && st.st_mode & 0o777 == 0o644)
         // The kernel's own view of one qdisc.
         let tc = try Lab.run("tc", ["-n", "topo-names-a", "-j", "qdisc", "show", "dev", "to-b"])
         let qdisc = try #require((try Lab.json(tc.stdout) as? [[String: Any]])?.first { $0["kind"] as? String == "netem" })

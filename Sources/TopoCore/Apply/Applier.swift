@@ -8,6 +8,8 @@ public struct Applier: Sendable {
     /// The topo binary the launcher runs as (`topo __launch`).
     public var executable: String
     public var runner = CommandRunner()
+    /// Where `ip netns exec` looks for per-namespace files (`/etc/netns`; a temporary directory in tests).
+    public var etcNetns = Links.etcNetnsDirectory
 
     /// The cgroup under which every profile's subtree lives.
     public static let topoRoot = "topo"
@@ -56,8 +58,13 @@ public struct Applier: Sendable {
             return .failure(TopoFailure(.hostCannot, "profile \(plan.name) \(why); run `topo down \(plan.name)` first"))
         }
         var problems: [String] = []
-        for ns in plan.workloads.compactMap(\.netns) where Links.exists(ns) {
-            problems.append("network namespace \(ns) already exists and is not in a journal of topo's; topo will not adopt it (ip netns del \(ns), if it is stale)")
+        for ns in plan.workloads.compactMap(\.netns) {
+            if Links.exists(ns) {
+                problems.append("network namespace \(ns) already exists and is not in a journal of topo's; topo will not adopt it (ip netns del \(ns), if it is stale)")
+            }
+            if Sys.exists("\(etcNetns)/\(ns)") {
+                problems.append("\(etcNetns)/\(ns) already exists and is not in a journal of topo's; topo will not adopt it (remove it, if it is stale)")
+            }
         }
         for other in state.profiles() where other != plan.name {
             guard let applied = state.plan(other) else { continue }
@@ -123,6 +130,10 @@ public struct Applier: Sendable {
                         try perform(.shape(ns)) { try Links.runBatch(runner, [Links.tc, "-n", ns], qdiscs); return nil }
                     }
                 }
+                for w in plan.workloads {
+                    guard let ns = w.netns else { continue }
+                    try perform(.hostsFile(netns: ns)) { try writeHostsFile(ns, Self.hostsFile(w)); return nil }
+                }
             }
             // Every launcher starts before any is waited for: their start-ups overlap (see docs/benchmarks.md).
             var started: [(step: Int, workload: String, pending: Spawn.Pending)] = []
@@ -147,7 +158,9 @@ public struct Applier: Sendable {
             try Sys.write("\(state.profileDir(plan.name))/applied", "\(step)\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
             return .success(.applied(pids: pids))
         } catch {
-            let rollback = Teardown(cgroups: cgroups, state: state).remove(plan.name)
+            var teardown = Teardown(cgroups: cgroups, state: state)
+            teardown.etcNetns = etcNetns
+            let rollback = teardown.remove(plan.name)
             var message = "apply of \(plan.name) failed at step \(step): \(error)\n"
             message += rollback.problems.isEmpty ? "rolled back: everything apply made is removed" :
                 "rollback left problems:\n" + rollback.problems.map { "  - \($0)" }.joined(separator: "\n")
@@ -199,6 +212,23 @@ public struct Applier: Sendable {
         }
     }
 
+    /// `/etc/netns/NS/hosts`, world-readable (a workload may run as any user). `/etc/netns` itself is
+    /// recorded host-wide when topo makes it, for the last `down` to remove.
+    func writeHostsFile(_ ns: String, _ contents: String) throws {
+        if !Sys.exists(etcNetns) {
+            var changes = state.hostChanges()
+            changes.createdEtcNetns = true
+            try state.record(changes)
+            if mkdir(etcNetns, 0o755) != 0 && errno != EEXIST { throw SystemError("mkdir", etcNetns, errno: errno) }
+        }
+        if mkdir("\(etcNetns)/\(ns)", 0o755) != 0 {
+            let e = errno
+            if e == EEXIST { throw TopoFailure(.hostCannot, "\(etcNetns)/\(ns) appeared during apply and is not topo's; topo will not adopt it") }
+            throw SystemError("mkdir", "\(etcNetns)/\(ns)", errno: e)
+        }
+        try Sys.write("\(etcNetns)/\(ns)/hosts", contents, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644, operation: "create")
+    }
+
     func createOwned(_ cgroup: String, owner: String) throws {
         if cgroups.exists(cgroup) {
             throw TopoFailure(.hostCannot, "\(cgroups.path(cgroup)) already exists and is not in this apply's journal; topo will not adopt it (remove it, or run `topo down \(owner)`)")
@@ -207,13 +237,8 @@ public struct Applier: Sendable {
     }
 
     func startLaunch(_ w: PlannedWorkload, profile: String, cgroup: String) throws -> Spawn.Pending {
-        var hostsFile: String?
-        if w.netns != nil {
-            hostsFile = state.hostsPath(profile, w.name)
-            try Sys.write(hostsFile!, Self.hostsFile(w), flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
-        }
         let spec = LaunchSpec.forWorkload(w, profile: profile, cgroupProcs: cgroups.path(cgroup, "cgroup.procs"),
-                                          logPath: state.logPath(profile, w.name), hostsFile: hostsFile)
+                                          logPath: state.logPath(profile, w.name), hostsFile: w.netns.map { "\(etcNetns)/\($0)/hosts" })
         switch Spawn.start(spec, specPath: state.launchSpecPath(profile, w.name), executable: executable) {
         case .success(let pending): return pending
         case .failure(let f): throw TopoFailure(.applyFailed, "launch workload \(w.name): \(f)")

@@ -20,6 +20,9 @@ public enum JournalAction: Codable, Equatable, Sendable {
     case configureNamespace(String)
     /// netem qdiscs added inside one namespace.
     case shape(String)
+    /// `/etc/netns/NS/hosts` written for a linked workload: `ip netns exec NS` and the workload's own
+    /// `/etc/hosts` both resolve its peers by name.
+    case hostsFile(netns: String)
 }
 
 /// A journal line: an action begun, or a step marked done (with the pid, for launches).

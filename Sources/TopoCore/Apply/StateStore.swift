@@ -19,7 +19,6 @@ public struct StateStore: Sendable {
     public func journalPath(_ name: String) -> String { "\(profileDir(name))/journal.jsonl" }
     public func logPath(_ name: String, _ workload: String) -> String { "\(profileDir(name))/logs/\(workload).log" }
     public func launchSpecPath(_ name: String, _ workload: String) -> String { "\(profileDir(name))/launch/\(workload).json" }
-    public func hostsPath(_ name: String, _ workload: String) -> String { "\(profileDir(name))/hosts/\(workload)" }
     var hostPath: String { "\(root)/host.json" }
 
     /// Names of the profiles with a state directory (applied, or left half-applied by a crash).
@@ -36,7 +35,7 @@ public struct StateStore: Sendable {
     func create(_ plan: Plan) throws(SystemError) {
         try ensureRoot()
         try Sys.mkdir(profileDir(plan.name), mode: 0o700)
-        for sub in ["logs", "launch", "hosts"] { try Sys.mkdir("\(profileDir(plan.name))/\(sub)", mode: 0o700) }
+        for sub in ["logs", "launch"] { try Sys.mkdir("\(profileDir(plan.name))/\(sub)", mode: 0o700) }
         try Sys.write(planPath(plan.name), JSONOutput.encode(plan) + "\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
     }
 
@@ -64,6 +63,22 @@ public struct StateStore: Sendable {
         public var createdRoot = false
         /// Controllers topo enabled in the cgroup root's `cgroup.subtree_control`.
         public var rootControllers: [String] = []
+        /// topo made `/etc/netns` (and removes it, if empty, when the last profile goes).
+        public var createdEtcNetns = false
+
+        public init(createdRoot: Bool = false, rootControllers: [String] = [], createdEtcNetns: Bool = false) {
+            self.createdRoot = createdRoot
+            self.rootControllers = rootControllers
+            self.createdEtcNetns = createdEtcNetns
+        }
+
+        /// Keys a older topo did not write read as their defaults: a record must never be lost.
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            createdRoot = try c.decodeIfPresent(Bool.self, forKey: .createdRoot) ?? false
+            rootControllers = try c.decodeIfPresent([String].self, forKey: .rootControllers) ?? []
+            createdEtcNetns = try c.decodeIfPresent(Bool.self, forKey: .createdEtcNetns) ?? false
+        }
     }
 
     func hostChanges() -> HostChanges {

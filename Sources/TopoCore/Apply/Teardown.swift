@@ -6,6 +6,7 @@ public struct Teardown: Sendable {
     public var cgroups: CgroupFS
     public var state: StateStore
     public var runner = CommandRunner()
+    public var etcNetns = Links.etcNetnsDirectory
 
     public init(cgroups: CgroupFS, state: StateStore) {
         self.cgroups = cgroups
@@ -35,6 +36,8 @@ public struct Teardown: Sendable {
                 releaseHost(leaving: profile, &report)
             case .createNamespaces(let names):
                 removeNamespaces(names, inodes: step.inodes, &report)
+            case .hostsFile(let ns):
+                removeHostsFile(ns, &report)
             case .launch, .write, .enableControllers, .configureNamespace, .shape:
                 break  // processes die with their cgroup; files, addresses and qdiscs go with their objects
             }
@@ -82,6 +85,19 @@ public struct Teardown: Sendable {
         }
     }
 
+    /// `/etc/netns/NS/hosts` and its directory. A directory that holds files topo did not write stays.
+    func removeHostsFile(_ ns: String, _ report: inout Report) {
+        let dir = "\(etcNetns)/\(ns)"
+        if unlink("\(dir)/hosts") != 0 && errno != ENOENT { report.problems.append("\(SystemError("unlink", "\(dir)/hosts", errno: errno))") }
+        if rmdir(dir) == 0 {
+            report.removed.append(dir)
+        } else if errno == ENOTEMPTY {
+            report.skipped.append("\(dir): holds files topo did not write, left in place")
+        } else if errno != ENOENT {
+            report.problems.append("\(SystemError("rmdir", dir, errno: errno))")
+        }
+    }
+
     func removeCgroup(_ cg: String, owner: String, _ report: inout Report) {
         guard cgroups.exists(cg) else { return }
         guard cgroups.owner(cg) == owner else {
@@ -110,6 +126,12 @@ public struct Teardown: Sendable {
             } else {
                 report.skipped.append("\(cgroups.path(Applier.topoRoot)): still has cgroups in it, left in place")
             }
+        }
+        if changes.createdEtcNetns && Sys.isDirectory(etcNetns) && Sys.entries(etcNetns).isEmpty {
+            do {
+                try Sys.rmdir(etcNetns)
+                report.removed.append(etcNetns)
+            } catch { report.skipped.append("\(etcNetns) stays: \(error)") }
         }
         for c in changes.rootControllers where cgroups.subtreeControl("").contains(c) {
             do {

@@ -41,6 +41,8 @@ public struct CommandRunner: Sendable {
 public enum Links {
     /// Where `ip netns` keeps its namespaces (NETNS_RUN_DIR; /var/run is /run on current systems).
     public static let netnsDirectory = "/run/netns"
+    /// Per-namespace files `ip netns exec` binds over /etc (iproute2's convention).
+    public static let etcNetnsDirectory = "/etc/netns"
     public static let ip = "/usr/sbin/ip"
     public static let tc = "/usr/sbin/tc"
 

@@ -52,8 +52,9 @@ public enum Sys {
     }
 
     /// Writes `value` in one write(2), as kernel interface files require.
-    public static func write(_ path: String, _ value: String, flags: Int32 = O_WRONLY | O_CLOEXEC, operation: String = "write") throws(SystemError) {
-        let fd = retrying { open(path, flags, 0o600) }
+    public static func write(_ path: String, _ value: String, flags: Int32 = O_WRONLY | O_CLOEXEC, mode: mode_t = 0o600,
+                             operation: String = "write") throws(SystemError) {
+        let fd = retrying { open(path, flags, mode) }
         guard fd >= 0 else { throw SystemError(operation, path, value: value, errno: errno) }
         defer { close(fd) }
         let bytes = Array(value.utf8)
