@@ -222,6 +222,19 @@ import Testing
         #expect(Applier.workloadCgroup("lab", a) == "topo/lab/a")
         #expect(Applier.workloadCgroup("lab", b) == "topo.lab.b")
     }
+
+    /// Before rmdir a partition becomes a member, so its CPUs are back when `down` returns (the kernel
+    /// would return them only when the removed cgroup goes offline, later).
+    @Test func aPartitionIsMadeAMemberBeforeItIsRemoved() throws {
+        let fake = try FakeRoot()
+        try fake.seed("topo.lab.b/cpuset.cpus.partition", "root invalid (Parent unable to distribute cpu downstream)\n")
+        let cgroups = CgroupFS(root: fake.path)
+        cgroups.releasePartition("topo.lab.b")
+        cgroups.releasePartition("topo/lab")  // no cpuset: nothing written
+        // cgroupfs takes the write whole; a plain file keeps the old tail after it.
+        #expect(fake.read("topo.lab.b/cpuset.cpus.partition")?.hasPrefix("member") == true)
+        #expect(!fake.exists("topo/lab/cpuset.cpus.partition"))
+    }
 }
 
 /// `/etc/netns/NS/hosts`: written for `ip netns exec`, refused when something else is there, removed

@@ -126,10 +126,19 @@ public struct CgroupFS: Sendable {
         return true
     }
 
+    /// A cpuset partition hands its CPUs back to its parent when its cgroup goes offline, which the
+    /// kernel does some time after rmdir returns; making it a `member` first hands them back at once, so
+    /// that when `down` returns the host has every CPU again and a new partition on them is valid.
+    func releasePartition(_ cgroup: String) {
+        guard let state = try? read(cgroup, "cpuset.cpus.partition"), !state.hasPrefix("member") else { return }
+        try? write(cgroup, "cpuset.cpus.partition", "member")
+    }
+
     /// Removes a cgroup and every cgroup below it, deepest first; EBUSY (a process still leaving)
     /// is retried a bounded number of times. A cgroup already gone counts as removed.
     public func removeTree(_ cgroup: String, attempts: Int = 50) throws(SystemError) {
         for child in children(cgroup) { try removeTree(child, attempts: attempts) }
+        releasePartition(cgroup)
         var delay: useconds_t = 1000
         for attempt in 1...attempts {
             do {
