@@ -120,6 +120,18 @@ import Testing
         #expect(f.problems == ["workload a binds memory to node 5, which this host does not have (it has nodes 0-1)"])
     }
 
+    /// The kernel keeps at least one CPU for the cgroup root: a profile whose partitions take them all
+    /// is a host that cannot satisfy it (exit 3), said before anything is touched.
+    @Test func partitionsMustLeaveTheHostACPU() throws {
+        let all = try #require(try plan("""
+            version: 1
+            name: x
+            workloads: { a: { cpus: "0", isolation: partition }, b: { cpus: { count: 1 }, isolation: partition } }
+            """, on: "1n-2c").failure)
+        #expect(all.problems.count == 1 && all.problems[0].hasPrefix("isolation: partition would take every online CPU (0-1)"), "\(all.problems)")
+        #expect(try plan("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", isolation: partition }, b: { cpus: \"1\" } }", on: "1n-2c").failure == nil)
+    }
+
     @Test func cgroupValuesAreTheKernelsEncoding() throws {
         let plan = try plan("""
             version: 1

@@ -172,15 +172,27 @@ extension LabTests {
         #expect(Lab.leftovers(marker: "sleep 1002") == [])
     }
 
-    /// The root must keep a CPU for the rest of the host: a partition of every CPU is invalid, and the
-    /// kernel's reason reaches the user with exit 4 and a rollback.
+    /// A partition the kernel will not make — here another cgroup at the root lists its CPU in
+    /// cpuset.cpus, so it cannot be exclusive — fails the apply with exit 4, the kernel's words and a
+    /// rollback; the cgroup that is not topo's stays.
     @Test func anInvalidPartitionIsAFailureNotASilentSuccess() throws {
-        let all = (Lab.read("/sys/devices/system/cpu/online") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        let path = try Lab.profile("part", "version: 1\nname: part\nworkloads:\n  p: { cpus: \"\(all)\", isolation: partition, run: { command: [\"/bin/sleep\", \"1002\"] } }\n")
+        let root = "/sys/fs/cgroup"
+        let hadCpuset = (Lab.read("\(root)/cgroup.subtree_control") ?? "").contains("cpuset")
+        if !hadCpuset { try "+cpuset".write(toFile: "\(root)/cgroup.subtree_control", atomically: false, encoding: .utf8) }
+        try FileManager.default.createDirectory(atPath: "\(root)/foreign", withIntermediateDirectories: false)
+        defer {
+            _ = rmdir("\(root)/foreign")
+            if !hadCpuset { try? "-cpuset".write(toFile: "\(root)/cgroup.subtree_control", atomically: false, encoding: .utf8) }
+        }
+        try "1".write(toFile: "\(root)/foreign/cpuset.cpus", atomically: false, encoding: .utf8)
+        let path = try Lab.profile("part", "version: 1\nname: part\nworkloads:\n  p: { cpus: \"1\", isolation: partition, run: { command: [\"/bin/sleep\", \"1002\"] } }\n")
         let r = try Lab.topo("apply", path)
         #expect(r.status == 4, "\(r)")
-        #expect(r.stderr.contains("reads back \"root invalid"), "\(r.stderr)")
-        #expect(Lab.leftovers(marker: "sleep 1002") == [])
+        #expect(r.stderr.contains("cpuset.cpus.partition") && r.stderr.contains("rolled back"), "\(r.stderr)")
+        #expect(FileManager.default.fileExists(atPath: "\(root)/foreign"))
+        #expect(!FileManager.default.fileExists(atPath: "\(root)/topo.part.p"))
+        #expect(!FileManager.default.fileExists(atPath: "/run/topo"))
+        #expect(Lab.processes(containing: "sleep 1002") == [])
     }
 
     @Test func changedOrOverlappingProfilesAreRefused() throws {

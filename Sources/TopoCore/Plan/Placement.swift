@@ -72,10 +72,10 @@ struct Placement {
             }
         }
         if case .node(let id) = node {
-            return .failure(.message("workload \(name) asks for \(count) CPUs on node \(id); \(describe(host.node(id)!))"))
+            return .failure(.message("workload \(name) asks for \(count) CPU\(count == 1 ? "" : "s") on node \(id); \(describe(host.node(id)!))"))
         }
         let summary = candidates.map { "node \($0.id): \(describe($0))" }.joined(separator: "; ")
-        return .failure(.message("workload \(name) asks for \(count) CPUs on one node, and no node has that many free\(smt == .wholeCores ? " whole cores" : ""): \(summary)"))
+        return .failure(.message("workload \(name) asks for \(count) CPU\(count == 1 ? "" : "s") on one node, and no node has that many free\(smt == .wholeCores ? " whole cores" : ""): \(summary)"))
     }
 
     /// What a node has, for messages: `node 1 has 2 online CPUs (2-3), none reserved, 2 free`.

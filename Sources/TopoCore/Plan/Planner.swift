@@ -87,6 +87,12 @@ public struct Planner: Sendable {
                 addresses: ends.map(\.address), peers: peers))
         }
 
+        let partitioned = planned.filter { $0.isolation == .partition }.reduce(CPUSet.empty) { $0.union($1.cpus) }
+        if !partitioned.isEmpty && host.onlineCPUs.subtracting(partitioned).isEmpty {
+            problems.append("isolation: partition would take every online CPU (\(host.onlineCPUs)) from the rest of the host; "
+                + "the kernel keeps at least one for the cgroup root, so leave one out (host.reserve: \"0\" keeps CPU 0 for housekeeping)")
+        }
+
         guard problems.isEmpty else { return .failure(PlanFailure(problems: problems)) }
         return .success(Plan(name: profile.name, workloads: planned, links: links, reserved: reserved,
                              idle: state.idle, smt: profile.host.smt, warnings: warnings))
