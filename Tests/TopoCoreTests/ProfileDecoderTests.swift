@@ -183,3 +183,75 @@ import Testing
         #expect(p.workloads[1].memory.max == .value(Bytes(1 << 30)))
     }
 }
+
+/// YAML merge keys and `x-` extension fields: shared settings written once.
+@Suite struct MergeKeyTests {
+    @Test func mergedSettingsApplyAndKeysWrittenHereWin() throws {
+        let p = try profile("""
+            version: 1
+            name: merged
+            x-defaults: &defaults
+              cpus: { count: 2 }
+              memory: { max: 1G }
+              run: { command: ["/bin/sleep", "100"] }
+            x-small: &small
+              cpus: { count: 1 }
+              pids: 64
+            workloads:
+              server:
+                <<: *defaults
+              client:
+                <<: [*small, *defaults]
+                memory: { max: 512M }
+            """)
+        let server = try #require(p.workloads.first { $0.name == "server" })
+        let client = try #require(p.workloads.first { $0.name == "client" })
+        #expect(server.cpus == .count(2, node: .auto))
+        #expect(server.memory.max == .value(Bytes(1 << 30)))
+        #expect(server.run?.command == ["/bin/sleep", "100"])
+        #expect(client.cpus == .count(1, node: .auto), "the first merged mapping wins over a later one")
+        #expect(client.pids == .value(64))
+        #expect(client.memory.max == .value(Bytes(512 << 20)), "a key written in the mapping wins over a merged one")
+        #expect(client.run?.command == ["/bin/sleep", "100"])
+    }
+
+    @Test func aMergeOfSomethingElseIsAnErrorWithItsPlace() throws {
+        let e = errors("""
+            version: 1
+            name: merged
+            x-name: &n server
+            workloads:
+              a:
+                <<: *n
+                cpus: "0"
+            """)
+        #expect(e == ["workloads.a: a merge key (<<) takes a mapping or a list of mappings, found \"server\""], "\(e)")
+    }
+
+    @Test func mergedUnknownKeysAreStillReported() throws {
+        let e = errors("""
+            version: 1
+            name: merged
+            x-defaults: &d { cpus: "0", memroy: { max: 1G } }
+            workloads:
+              a: { <<: *d }
+            """)
+        #expect(e == ["workloads.a.memroy: unknown key \"memroy\""], "\(e)")
+    }
+
+    @Test func extensionKeysAreOnlyAllowedAtTheTop() throws {
+        let e = errors("version: 1\nname: x\nworkloads:\n  a: { cpus: \"0\", x-note: hi }\n")
+        #expect(e == ["workloads.a.x-note: unknown key \"x-note\""], "\(e)")
+    }
+}
+
+@Suite struct DidYouMeanTests {
+    @Test func typosFindTheKeyMeant() {
+        #expect(editDistance(Array("hihg"), Array("high")) == 1, "two swapped neighbours are one step")
+        #expect(editDistance(Array("kitten"), Array("sitting")) == 3)
+        #expect(editDistance(Array(""), Array("abc")) == 3)
+        #expect(closest(to: "hihg", among: ["policy", "nodes", "max", "high", "swap"]) == "high")
+        #expect(closest(to: "memroy", among: ["cpus", "memory", "pids"]) == "memory")
+        #expect(closest(to: "zzzz", among: ["cpus", "memory", "pids"]) == nil)
+    }
+}

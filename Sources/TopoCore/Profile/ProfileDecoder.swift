@@ -121,7 +121,7 @@ struct ProfileReading {
     let reader: YAMLReader
 
     func profile(_ root: Node) -> Profile? {
-        guard let f = reader.fields(root, "", allowed: ["version", "name", "description", "host", "workloads", "links"]) else { return nil }
+        guard let f = reader.fields(root, "", allowed: ["version", "name", "description", "host", "workloads", "links"], extensions: true) else { return nil }
         var version: Int?
         if let v = f["version"] {
             if let n = reader.int(v, "version", in: 0...Int.max), n != 1 {

@@ -26,15 +26,17 @@ final class YAMLReader {
     }
 
     /// The fields of a mapping, with unknown keys reported (and a did-you-mean among `allowed`).
-    func fields(_ node: Node, _ path: String, allowed: [String]) -> Fields? {
+    /// With `extensions`, keys starting with `x-` are left for the user (a place for `&anchors`).
+    func fields(_ node: Node, _ path: String, allowed: [String], extensions: Bool = false) -> Fields? {
         if YAMLReader.isNull(node) { return Fields(pairs: [], path: path) }
         guard case .mapping(let mapping) = node else {
             error(node, path, "expected a mapping of \(allowed.prefix(4).joined(separator: ", "))\(allowed.count > 4 ? ", …" : ""), found \(kind(node))")
             return nil
         }
         var pairs: [(String, Node, Node)] = []
-        for (key, value) in mapping {
+        for (key, value) in expanded(mapping, path) {
             guard let name = plainKey(key, path) else { continue }
+            if extensions && name.hasPrefix("x-") { continue }
             if allowed.contains(name) {
                 pairs.append((name, key, value))
             } else {
@@ -56,7 +58,7 @@ final class YAMLReader {
             error(node, path, "expected a mapping of \(what), found \(kind(node))")
             return nil
         }
-        return mapping.compactMap { key, value in plainKey(key, path).map { ($0, key, value) } }
+        return expanded(mapping, path).compactMap { key, value in plainKey(key, path).map { ($0, key, value) } }
     }
 
     func sequence(_ node: Node, _ path: String, of what: String) -> [Node]? {
@@ -121,6 +123,49 @@ final class YAMLReader {
     func limit<T>(_ node: Node, _ path: String, _ parse: (String) -> Result<T, UnitError>) -> Limit<T>? {
         if case .scalar(let s) = node, s.string == "max" { return .max }
         return unit(node, path, parse).map { .value($0) }
+    }
+
+    /// How deep merge keys may nest (a merged mapping that merges another, …).
+    static let maxMergeDepth = 8
+
+    /// A mapping's pairs with YAML merge keys expanded (`<<: *defaults`, `<<: [*a, *b]`): a key written
+    /// in the mapping itself wins over a merged one, and an earlier merged mapping over a later one, as
+    /// the YAML merge-key spec says. YAMLGuard's alias limit keeps the expansion small.
+    private func expanded(_ mapping: Node.Mapping, _ path: String, depth: Int = 0) -> [(key: Node, value: Node)] {
+        var own: [(key: Node, value: Node)] = []
+        var merged: [(key: Node, value: Node)] = []
+        let fix = "write <<: *name, where &name marks a mapping (or <<: [*a, *b])"
+        for (key, value) in mapping {
+            guard key.tag.rawValue == Tag.Name.merge.rawValue else {
+                own.append((key, value))
+                continue
+            }
+            var sources: [Node] = []
+            switch value {
+            case .mapping: sources = [value]
+            case .sequence(let list): sources = Array(list)
+            default: error(value, path, "a merge key (<<) takes a mapping or a list of mappings, found \(kind(value))", fix: fix)
+            }
+            for source in sources {
+                guard case .mapping(let inner) = source else {
+                    error(source, path, "a merge key (<<) takes mappings, found \(kind(source))", fix: fix)
+                    continue
+                }
+                guard depth < Self.maxMergeDepth else {
+                    error(source, path, "merge keys nest more than \(Self.maxMergeDepth) deep", fix: "merge fewer levels")
+                    continue
+                }
+                for pair in expanded(inner, path, depth: depth + 1) where !merged.contains(where: { Self.sameKey($0.key, pair.key) }) {
+                    merged.append(pair)
+                }
+            }
+        }
+        return merged.filter { m in !own.contains { Self.sameKey($0.key, m.key) } } + own
+    }
+
+    private static func sameKey(_ a: Node, _ b: Node) -> Bool {
+        guard case .scalar(let x) = a, case .scalar(let y) = b else { return false }
+        return x.string == y.string
     }
 
     private func plainKey(_ key: Node, _ path: String) -> String? {
