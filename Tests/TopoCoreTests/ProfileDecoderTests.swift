@@ -239,6 +239,19 @@ import Testing
         #expect(e == ["workloads.a.memroy: unknown key \"memroy\""], "\(e)")
     }
 
+    /// Thousands of unknown keys merged into every workload: a bounded report that says how many more.
+    @Test func aHugeMergeGetsABoundedReport() throws {
+        let keys = (0..<3000).map { "  k\($0): 1" }.joined(separator: "\n")
+        let workloads = (0..<10).map { "  w\($0): { <<: *big, cpus: \"0\" }" }.joined(separator: "\n")
+        guard case .failure(let invalid) = decode("version: 1\nname: big\nx-big: &big\n\(keys)\nworkloads:\n\(workloads)\n") else {
+            Issue.record("30000 unknown keys must not validate")
+            return
+        }
+        #expect(invalid.diagnostics.count == YAMLReader.maxDiagnostics)
+        #expect(invalid.unlisted == 30_000 - YAMLReader.maxDiagnostics)
+        #expect(invalid.description.hasSuffix("(and \(30_000 - YAMLReader.maxDiagnostics) more problems not listed; fix these first)"))
+    }
+
     @Test func extensionKeysAreOnlyAllowedAtTheTop() throws {
         let e = errors("version: 1\nname: x\nworkloads:\n  a: { cpus: \"0\", x-note: hi }\n")
         #expect(e == ["workloads.a.x-note: unknown key \"x-note\""], "\(e)")

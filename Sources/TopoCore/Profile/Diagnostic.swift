@@ -38,8 +38,11 @@ public struct Diagnostic: Equatable, Sendable, Codable, CustomStringConvertible 
 public struct ProfileInvalid: Error, Sendable, CustomStringConvertible {
     /// In reading order: by line and column, those without a place first.
     public var diagnostics: [Diagnostic]
+    /// Problems found beyond those listed (the reader keeps a bounded number).
+    public var unlisted = 0
 
-    public init(diagnostics: [Diagnostic]) {
+    public init(diagnostics: [Diagnostic], unlisted: Int = 0) {
+        self.unlisted = unlisted
         self.diagnostics = diagnostics.enumerated().sorted { a, b in
             let ka = (a.element.line ?? 0, a.element.column ?? 0, a.offset)
             let kb = (b.element.line ?? 0, b.element.column ?? 0, b.offset)
@@ -50,8 +53,9 @@ public struct ProfileInvalid: Error, Sendable, CustomStringConvertible {
     public var errors: [Diagnostic] { diagnostics.filter { $0.severity == .error } }
     public var description: String {
         let n = errors.count
+        let more = unlisted > 0 ? " (and \(unlisted) more problems not listed; fix these first)" : ""
         return diagnostics.map(\.description).joined(separator: "\n")
-            + "\n\(n) error\(n == 1 ? "" : "s") in \(diagnostics.first?.file ?? "profile")"
+            + "\n\(n) error\(n == 1 ? "" : "s") in \(diagnostics.first?.file ?? "profile")\(more)"
     }
 }
 

@@ -58,7 +58,7 @@ public enum ProfileDecoder {
         let reader = YAMLReader(file: file)
         let profile = ProfileReading(reader: reader).profile(root)
         if reader.hasErrors || profile == nil {
-            return .failure(ProfileInvalid(diagnostics: reader.diagnostics))
+            return .failure(ProfileInvalid(diagnostics: reader.diagnostics, unlisted: reader.suppressed))
         }
         return .success(Decoded(profile: profile!, warnings: reader.diagnostics))
     }

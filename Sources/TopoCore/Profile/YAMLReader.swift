@@ -4,19 +4,30 @@ import Yams
 final class YAMLReader {
     let file: String
     private(set) var diagnostics: [Diagnostic] = []
+    /// Problems beyond `maxDiagnostics`, counted but not kept: a hostile profile (thousands of unknown
+    /// keys, merged into every workload) gets a bounded report, and no did-you-mean work per problem.
+    private(set) var suppressed = 0
+    static let maxDiagnostics = 200
+    private(set) var hasErrors = false
 
     init(file: String) { self.file = file }
 
-    var hasErrors: Bool { diagnostics.contains { $0.severity == .error } }
-
-    func error(_ node: Node?, _ path: String, _ message: String, fix: String? = nil) {
-        diagnostics.append(Diagnostic(.error, file: file, line: node?.mark?.line, column: node?.mark?.column,
-                                      path: path, message: message, fix: fix))
+    func error(_ node: Node?, _ path: String, _ message: @autoclosure () -> String, fix: @autoclosure () -> String? = nil) {
+        hasErrors = true
+        add(.error, node, path, message, fix)
     }
 
-    func warning(_ node: Node?, _ path: String, _ message: String, fix: String? = nil) {
-        diagnostics.append(Diagnostic(.warning, file: file, line: node?.mark?.line, column: node?.mark?.column,
-                                      path: path, message: message, fix: fix))
+    func warning(_ node: Node?, _ path: String, _ message: @autoclosure () -> String, fix: @autoclosure () -> String? = nil) {
+        add(.warning, node, path, message, fix)
+    }
+
+    private func add(_ severity: Diagnostic.Severity, _ node: Node?, _ path: String, _ message: () -> String, _ fix: () -> String?) {
+        guard diagnostics.count < Self.maxDiagnostics else {
+            suppressed += 1
+            return
+        }
+        diagnostics.append(Diagnostic(severity, file: file, line: node?.mark?.line, column: node?.mark?.column,
+                                      path: path, message: message(), fix: fix()))
     }
 
     /// True for an empty value (`key:` with nothing after it, `~`, `null`).
@@ -41,11 +52,8 @@ final class YAMLReader {
                 pairs.append((name, key, value))
             } else {
                 let at = path.isEmpty ? name : "\(path).\(name)"
-                if let guess = closest(to: name, among: allowed) {
-                    error(key, at, "unknown key \"\(name)\"", fix: "did you mean \"\(guess)\"?")
-                } else {
-                    error(key, at, "unknown key \"\(name)\"", fix: "known keys here: \(allowed.joined(separator: ", "))")
-                }
+                error(key, at, "unknown key \"\(name)\"",
+                      fix: closest(to: name, among: allowed).map { "did you mean \"\($0)\"?" } ?? "known keys here: \(allowed.joined(separator: ", "))")
             }
         }
         return Fields(pairs: pairs, path: path)
@@ -134,6 +142,7 @@ final class YAMLReader {
     private func expanded(_ mapping: Node.Mapping, _ path: String, depth: Int = 0) -> [(key: Node, value: Node)] {
         var own: [(key: Node, value: Node)] = []
         var merged: [(key: Node, value: Node)] = []
+        var mergedNames = Set<String>()
         let fix = "write <<: *name, where &name marks a mapping (or <<: [*a, *b])"
         for (key, value) in mapping {
             guard key.tag.rawValue == Tag.Name.merge.rawValue else {
@@ -155,17 +164,19 @@ final class YAMLReader {
                     error(source, path, "merge keys nest more than \(Self.maxMergeDepth) deep", fix: "merge fewer levels")
                     continue
                 }
-                for pair in expanded(inner, path, depth: depth + 1) where !merged.contains(where: { Self.sameKey($0.key, pair.key) }) {
+                for pair in expanded(inner, path, depth: depth + 1) where mergedNames.insert(Self.keyName(pair.key)).inserted {
                     merged.append(pair)
                 }
             }
         }
-        return merged.filter { m in !own.contains { Self.sameKey($0.key, m.key) } } + own
+        let ownNames = Set(own.map { Self.keyName($0.key) })
+        return merged.filter { !ownNames.contains(Self.keyName($0.key)) } + own
     }
 
-    private static func sameKey(_ a: Node, _ b: Node) -> Bool {
-        guard case .scalar(let x) = a, case .scalar(let y) = b else { return false }
-        return x.string == y.string
+    /// A key's text for merge precedence (keys that are not scalars never match one another).
+    private static func keyName(_ key: Node) -> String {
+        guard case .scalar(let s) = key else { return "\u{0}\(key.mark?.line ?? 0):\(key.mark?.column ?? 0)" }
+        return s.string
     }
 
     private func plainKey(_ key: Node, _ path: String) -> String? {
