@@ -72,7 +72,7 @@ public struct StateStore: Sendable {
             self.createdEtcNetns = createdEtcNetns
         }
 
-        /// Keys a older topo did not write read as their defaults: a record must never be lost.
+        /// Keys an older topo did not write read as their defaults: a record must never be lost.
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             createdRoot = try c.decodeIfPresent(Bool.self, forKey: .createdRoot) ?? false
