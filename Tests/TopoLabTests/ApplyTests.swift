@@ -172,6 +172,24 @@ extension LabTests {
         #expect(Lab.leftovers(marker: "sleep 1002") == [])
     }
 
+    /// The shipped partition profile: the server's CPU is its own, the busy neighbour never gets it.
+    @Test func theShippedPartitionProfileAppliesForReal() throws {
+        let r = try Lab.topo("apply", "Profiles/partition.yaml")
+        #expect(r.status == 0, "\(r)")
+        defer { _ = try? Lab.topo("down", "partition") }
+        let status = try applied("partition")
+        let workloads = try #require(status["workloads"] as? [[String: Any]])
+        let server = try #require(workloads.first { $0["name"] as? String == "server" })
+        #expect(server["partition"] as? String == "root")
+        let serverCPUs = CPUList(try #require(server["cpus"] as? String))
+        let noise = try pid(status, "noise")
+        #expect(CPUList(Lab.procStatus(noise, "Cpus_allowed_list") ?? "").isDisjoint(with: serverCPUs))
+        #expect(Lab.read("/sys/fs/cgroup/topo.partition.server/memory.max") == "268435456\n", "merged from x-common")
+        #expect(Lab.read("/sys/fs/cgroup/topo/partition/noise/pids.max") == "256\n", "merged from x-common")
+        #expect(try Lab.topo("down", "partition").status == 0)
+        #expect(Lab.leftovers(marker: "while :") == [])
+    }
+
     /// A partition the kernel will not make — here another cgroup at the root lists its CPU in
     /// cpuset.cpus, so it cannot be exclusive — fails the apply with exit 4, the kernel's words and a
     /// rollback; the cgroup that is not topo's stays.
