@@ -123,13 +123,7 @@ public struct Applier: Sendable {
             let namespaces = plan.workloads.compactMap(\.netns)
             if !namespaces.isEmpty {
                 try perform(.createNamespaces(namespaces)) { try Links.runBatch(runner, [Links.ip], Links.createBatch(plan)); return nil }
-                for ns in namespaces {
-                    try perform(.configureNamespace(ns)) { try Links.runBatch(runner, [Links.ip, "-n", ns], Links.configureBatch(ns, plan)); return nil }
-                    let qdiscs = Links.qdiscBatch(ns, plan)
-                    if !qdiscs.isEmpty {
-                        try perform(.shape(ns)) { try Links.runBatch(runner, [Links.tc, "-n", ns], qdiscs); return nil }
-                    }
-                }
+                try configureNamespaces(namespaces, plan, journal, &step)
                 for w in plan.workloads {
                     guard let ns = w.netns else { continue }
                     try perform(.hostsFile(netns: ns)) { try writeHostsFile(ns, Self.hostsFile(w)); return nil }
@@ -165,6 +159,41 @@ public struct Applier: Sendable {
             message += rollback.problems.isEmpty ? "rolled back: everything apply made is removed" :
                 "rollback left problems:\n" + rollback.problems.map { "  - \($0)" }.joined(separator: "\n")
             return .failure(TopoFailure(.applyFailed, message))
+        }
+    }
+
+    /// Inside each namespace its addresses and links (one `ip -n NS -batch`), then its qdiscs (one
+    /// `tc -n NS -batch`). Namespaces do not depend on one another, so all are configured at once:
+    /// every step is journaled before any starts and marked done in order once all have finished.
+    func configureNamespaces(_ namespaces: [String], _ plan: Plan, _ journal: Journal, _ step: inout Int) throws {
+        struct Work: Sendable { var ns: String; var configure: (step: Int, lines: [String]); var shape: (step: Int, lines: [String])? }
+        var work: [Work] = []
+        for ns in namespaces {
+            step += 1
+            try journal.begin(step, .configureNamespace(ns))
+            var w = Work(ns: ns, configure: (step, Links.configureBatch(ns, plan)), shape: nil)
+            let qdiscs = Links.qdiscBatch(ns, plan)
+            if !qdiscs.isEmpty {
+                step += 1
+                try journal.begin(step, .shape(ns))
+                w.shape = (step, qdiscs)
+            }
+            work.append(w)
+        }
+        let runner = self.runner
+        let failures = concurrentMap(work) { w -> (step: Int, error: String)? in
+            do { try Links.runBatch(runner, [Links.ip, "-n", w.ns], w.configure.lines) } catch { return (w.configure.step, "\(error)") }
+            guard let shape = w.shape else { return nil }
+            do { try Links.runBatch(runner, [Links.tc, "-n", w.ns], shape.lines) } catch { return (shape.step, "\(error)") }
+            return nil
+        }
+        if let first = failures.compactMap({ $0 }).min(by: { $0.step < $1.step }) {
+            step = first.step
+            throw TopoFailure(.applyFailed, first.error)
+        }
+        for w in work {
+            try journal.done(w.configure.step)
+            if let shape = w.shape { try journal.done(shape.step) }
         }
     }
 

@@ -47,7 +47,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
         for name in state.profiles() {
             let complete = Sys.exists("\(state.profileDir(name))/applied")
             let plan = state.plan(name)
-            let workloads = (plan?.workloads ?? []).map { w -> WorkloadStatus in
+            // Each linked workload costs an `ip` and a `tc` process: all workloads are read at once.
+            let workloads = concurrentMap(plan?.workloads ?? []) { w -> WorkloadStatus in
                 let cg = Applier.workloadCgroup(name, w)
                 let exists = cgroups.exists(cg)
                 let pids = exists ? cgroups.allProcs(cg).sorted() : []
