@@ -265,15 +265,37 @@ import Testing
         #expect(f.message.contains("etc-netns/topo-demo-b already exists"), "\(f.message)")
     }
 
+    /// An applied-looking profile in a temporary directory: state, a journal begun with prepareHost,
+    /// and an applier and a teardown that use `etc-netns` in place of /etc/netns.
+    struct Scene {
+        let fake: FakeRoot
+        let state: StateStore
+        let plan: Plan
+        let applier: Applier
+        let journal: Journal
+
+        init(_ plan: Plan) throws {
+            fake = try FakeRoot()
+            state = StateStore(root: "\(fake.path)/run")
+            self.plan = plan
+            try state.create(plan)
+            var applier = Applier(cgroups: CgroupFS(root: "\(fake.path)/cg"), state: state)
+            applier.etcNetns = "\(fake.path)/etc-netns"
+            self.applier = applier
+            journal = Journal(path: state.journalPath(plan.name), failpoint: nil)
+            try journal.begin(1, .prepareHost(controllers: []))
+        }
+
+        func teardown() -> Teardown.Report {
+            var teardown = Teardown(cgroups: applier.cgroups, state: state)
+            teardown.etcNetns = applier.etcNetns
+            return teardown.remove(plan.name)
+        }
+    }
+
     @Test func writtenWorldReadableAndRemovedWithTheDirectoryTopoMade() throws {
-        let fake = try FakeRoot()
-        let state = StateStore(root: "\(fake.path)/run")
-        let plan = try linkedPlan()
-        try state.create(plan)
-        var applier = Applier(cgroups: CgroupFS(root: "\(fake.path)/cg"), state: state)
-        applier.etcNetns = "\(fake.path)/etc-netns"
-        let journal = Journal(path: state.journalPath("demo"), failpoint: nil)
-        try journal.begin(1, .prepareHost(controllers: []))
+        let scene = try Scene(try linkedPlan())
+        let (fake, state, plan, applier, journal) = (scene.fake, scene.state, scene.plan, scene.applier, scene.journal)
         for (i, w) in plan.workloads.enumerated() {
             let ns = try #require(w.netns)
             try journal.begin(i + 2, .hostsFile(netns: ns))
@@ -284,9 +306,7 @@ import Testing
         var st = stat()
         #expect(stat("\(fake.path)/etc-netns/topo-demo-a/hosts", &st) == 0 && st.st_mode & 0o777 == 0o644)
         try fake.seed("etc-netns/topo-demo-b/resolv.conf", "nameserver 10.0.0.1\n")  // not topo's: stays
-        var teardown = Teardown(cgroups: applier.cgroups, state: state)
-        teardown.etcNetns = applier.etcNetns
-        let report = teardown.remove("demo")
+        let report = scene.teardown()
         #expect(report.problems == [])
         #expect(!fake.exists("etc-netns/topo-demo-a"))
         #expect(!fake.exists("etc-netns/topo-demo-b/hosts") && fake.exists("etc-netns/topo-demo-b/resolv.conf"))
@@ -295,19 +315,11 @@ import Testing
     }
 
     @Test func anEmptyEtcNetnsTopoMadeGoesWithTheLastProfile() throws {
-        let fake = try FakeRoot()
-        let state = StateStore(root: "\(fake.path)/run")
-        let plan = try linkedPlan()
-        try state.create(plan)
-        var applier = Applier(cgroups: CgroupFS(root: "\(fake.path)/cg"), state: state)
-        applier.etcNetns = "\(fake.path)/etc-netns"
-        let journal = Journal(path: state.journalPath("demo"), failpoint: nil)
-        try journal.begin(1, .prepareHost(controllers: []))
-        try journal.begin(2, .hostsFile(netns: "topo-demo-a"))
-        try applier.writeHostsFile("topo-demo-a", "127.0.0.1\tlocalhost\n")
-        var teardown = Teardown(cgroups: applier.cgroups, state: state)
-        teardown.etcNetns = applier.etcNetns
-        #expect(teardown.remove("demo").problems == [])
+        let scene = try Scene(try linkedPlan())
+        try scene.journal.begin(2, .hostsFile(netns: "topo-demo-a"))
+        try scene.applier.writeHostsFile("topo-demo-a", "127.0.0.1\tlocalhost\n")
+        let fake = scene.fake
+        #expect(scene.teardown().problems == [])
         #expect(!fake.exists("etc-netns"))
     }
 }
