@@ -267,4 +267,26 @@ import Testing
         #expect(closest(to: "memroy", among: ["cpus", "memory", "pids"]) == "memory")
         #expect(closest(to: "zzzz", among: ["cpus", "memory", "pids"]) == nil)
     }
+
+    /// An invalid link earlier in the list must not shift what later diagnostics name (links[i] and its line).
+    @Test func linkDiagnosticsNameTheirOwnLinkAfterAnInvalidOne() throws {
+        let yaml = """
+            version: 1
+            name: x
+            workloads: { a: { cpus: "0" }, b: { cpus: "1" }, c: { cpus: "2" } }
+            links:
+              - between: [a, nosuch]
+              - between: [a, b]
+                subnet: 10.9.0.0/30
+              - between: [b, c]
+                subnet: 10.9.0.0/29
+              - between: [b, a]
+            """
+        guard case .failure(let invalid) = decode(yaml) else { Issue.record("the profile was accepted"); return }
+        let byPath = Dictionary(invalid.errors.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
+        #expect(byPath["links[2].subnet"]?.message == "10.9.0.0/29 overlaps links[1]'s subnet 10.9.0.0/30")
+        #expect(byPath["links[2].subnet"]?.line == 8)
+        #expect(byPath["links[3]"]?.message == "b and a are already linked by links[1]")
+        #expect(byPath["links[3]"]?.line == 10)
+    }
 }

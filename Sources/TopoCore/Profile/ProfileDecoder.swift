@@ -165,10 +165,14 @@ struct ProfileReading {
         var links: [LinkSpec] = []
         if let l = f["links"], let items = reader.sequence(l, "links", of: "links") {
             let names = workloadNames
+            // Each parsed link keeps its own index and node: an invalid link earlier in the list must
+            // not shift the names and lines of the diagnostics about later ones.
+            var parsed: [(index: Int, node: Node, link: LinkSpec)] = []
             for (i, item) in items.enumerated() {
-                if let link = self.link(item, "links[\(i)]", workloads: names) { links.append(link) }
+                if let link = self.link(item, "links[\(i)]", workloads: names) { parsed.append((i, item, link)) }
             }
-            checkLinksTogether(links, items)
+            checkLinksTogether(parsed)
+            links = parsed.map(\.link)
         }
         guard let version else { return nil }
         return Profile(version: version, name: name, description: description, host: host, workloads: workloads, links: links)
@@ -483,19 +487,19 @@ struct ProfileReading {
         return n
     }
 
-    func checkLinksTogether(_ links: [LinkSpec], _ nodes: [Node]) {
+    func checkLinksTogether(_ links: [(index: Int, node: Node, link: LinkSpec)]) {
         var seen: [Set<String>: Int] = [:]
-        for (i, link) in links.enumerated() {
+        for (i, node, link) in links {
             let pair = Set(link.between)
             if let j = seen[pair] {
-                reader.error(nodes.indices.contains(i) ? nodes[i] : nil, "links[\(i)]",
+                reader.error(node, "links[\(i)]",
                              "\(link.between[0]) and \(link.between[1]) are already linked by links[\(j)]", fix: "keep one link per pair")
             } else { seen[pair] = i }
         }
-        for i in links.indices {
-            for j in links.indices where j > i {
-                if let a = links[i].subnet, let b = links[j].subnet, a.overlaps(b) {
-                    reader.error(nodes.indices.contains(j) ? nodes[j] : nil, "links[\(j)].subnet", "\(b) overlaps links[\(i)]'s subnet \(a)", fix: "give each link its own subnet")
+        for (a, first) in links.enumerated() {
+            for second in links[(a + 1)...] {
+                if let x = first.link.subnet, let y = second.link.subnet, x.overlaps(y) {
+                    reader.error(second.node, "links[\(second.index)].subnet", "\(y) overlaps links[\(first.index)]'s subnet \(x)", fix: "give each link its own subnet")
                 }
             }
         }
