@@ -26,15 +26,15 @@ struct Apply: ParsableCommand {
         let host = try Loading.host(sysfs: "/sys").get()
         let plan = try Loading.plan(decoded.profile, on: host).get()
         for w in decoded.warnings { printError(w.description) }
-        let cgroups = CgroupFS()
-        let problems = Preflight(host: host, cgroups: cgroups).problems(for: plan)
+        let state = StateStore()
+        let drivers = Drivers.host(state: state)
+        let problems = Preflight(host: host, drivers: drivers).problems(for: plan)
         if !problems.isEmpty {
             throw TopoFailure(.hostCannot, "cannot apply \(plan.name) on this host; nothing was changed:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }
-        let state = StateStore()
-        let outcome = try Applier(cgroups: cgroups, state: state).apply(plan).get()
+        let outcome = try Applier(state: state, drivers: drivers).apply(plan).get()
         if json {
-            var report = StatusReport.read(state: state, cgroups: cgroups)
+            var report = StatusReport.read(state: state, drivers: drivers)
             report.profiles = report.profiles.filter { $0.name == plan.name }
             print(JSONOutput.encode(report))
             return

@@ -25,7 +25,7 @@ struct Down: ParsableCommand {
 
     func run() throws {
         let state = StateStore()
-        let teardown = Teardown(cgroups: CgroupFS(), state: state)
+        let teardown = Teardown(state: state, drivers: .host(state: state))
         let names: [String]
         if all {
             names = state.profiles()
@@ -42,11 +42,7 @@ struct Down: ParsableCommand {
                 let report = teardown.remove(name)
                 for s in report.skipped { printError("note: \(s)") }
                 problems += report.problems
-                let namespaces = report.removed.filter { $0.hasPrefix("netns ") }.count
-                let cgroupCount = report.removed.count - namespaces
-                var what = ["\(cgroupCount) cgroup\(cgroupCount == 1 ? "" : "s")"]
-                if namespaces > 0 { what.append("\(namespaces) network namespace\(namespaces == 1 ? "" : "s")") }
-                print("removed \(name): " + what.joined(separator: ", "))
+                print("removed \(name): \(report.counts)")
             }
         }
         if names.isEmpty { print("nothing is applied; nothing to remove") }

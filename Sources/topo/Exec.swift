@@ -21,7 +21,7 @@ struct Exec: ParsableCommand {
     }
 
     func run() throws {
-        let status = try WorkloadExec.run(profile: profile, workload: workload, command: command, state: StateStore(), cgroups: CgroupFS()).get()
+        let status = try WorkloadExec.run(profile: profile, workload: workload, command: command, state: StateStore(), drivers: .host(state: StateStore())).get()
         throw ExitCode(status)
     }
 }

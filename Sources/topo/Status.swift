@@ -10,7 +10,7 @@ struct Status: ParsableCommand {
     var json = false
 
     func run() throws {
-        let report = StatusReport.read(state: StateStore(), cgroups: CgroupFS())
+        let report = StatusReport.read(state: StateStore(), drivers: .host(state: StateStore()))
         if json {
             print(JSONOutput.encode(report))
             return

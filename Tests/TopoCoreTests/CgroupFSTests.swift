@@ -70,32 +70,58 @@ import Testing
 }
 
 @Suite struct JournalTests {
-    @Test func stepsReadBackWithTheirStateAndAPidForLaunches() throws {
+    let cgroup = Resource.cgroup(CgroupResource(path: "topo/p", owner: "p", workload: nil, enable: [.cpu]))
+    let launch = Resource.launch(LaunchResource(profile: "p", workload: "w", runtime: .process, image: nil, command: ["/bin/true"],
+                                                environment: [], workdir: nil, user: nil, capabilities: [], cgroup: "topo/p/w",
+                                                cpus: CPUSet([0]), memoryPolicy: .bind, policyNodes: CPUSet([0]), logPath: nil,
+                                                netns: nil, hostsFile: nil))
+
+    @Test func stepsReadBackWithTheirStateAndFacts() throws {
         let fake = try FakeRoot()
         let journal = Journal(path: "\(fake.path)/journal.jsonl", failpoint: nil)
-        try journal.begin(1, .prepareHost(controllers: ["cpu"]))
+        try journal.begin(1, cgroup)
         try journal.done(1)
-        try journal.begin(2, .createCgroup("topo/p"))
-        try journal.done(2)
-        try journal.begin(3, .launch(workload: "w", cgroup: "topo/p/w"))
-        try journal.done(3, pid: 4242)
-        try journal.begin(4, .createCgroup("topo/p/x"))
-        let steps = Journal.read(journal.path)
-        #expect(steps.map(\.number) == [1, 2, 3, 4])
-        #expect(steps.map(\.done) == [true, true, true, false])
-        #expect(steps[2].pid == 4242)
-        #expect(steps[3].action == .createCgroup("topo/p/x"))
+        try journal.begin(2, launch)
+        try journal.done(2, facts: Facts(pid: 4242))
+        try journal.begin(3, cgroup)
+        let read = Journal.read(journal.path)
+        #expect(read.problems == [])
+        #expect(read.steps.map(\.number) == [1, 2, 3])
+        #expect(read.steps.map(\.done) == [true, true, false])
+        #expect(read.steps[1].facts.pid == 4242)
+        #expect(read.steps[2].resource == cgroup)
     }
 
-    @Test func aLineCutShortByACrashIsIgnored() throws {
+    @Test func onlyALastLineWithoutItsNewlineCountsAsTornByACrash() throws {
         let fake = try FakeRoot()
         let path = "\(fake.path)/journal.jsonl"
-        try Journal(path: path, failpoint: nil).begin(1, .createCgroup("topo/p"))
+        try Journal(path: path, failpoint: nil).begin(1, cgroup)
         let handle = try #require(FileHandle(forWritingAtPath: path))
         handle.seekToEndOfFile()
-        handle.write(Data("{\"action\":{\"createCgroup\":{\"_0\":\"to".utf8))
+        handle.write(Data("{\"format\":2,\"resource\":{\"cgroup\":{\"_0\":{\"path\":\"to".utf8))
         try handle.close()
-        #expect(Journal.read(path).map(\.action) == [.createCgroup("topo/p")])
+        let torn = Journal.read(path)
+        #expect(torn.steps.map(\.resource) == [cgroup] && torn.problems == [])
+        // The same line finished with a newline is no longer a torn write: it is a record topo cannot read.
+        try Sys.appendDurably(path, "\n")
+        let broken = Journal.read(path)
+        #expect(broken.steps.map(\.resource) == [cgroup])
+        #expect(broken.problems.count == 1 && broken.problems[0].contains("line 2: not a journal record"), "\(broken.problems)")
+    }
+
+    @Test func otherFormatsUnknownKindsAndStrayDoneLinesAreProblems() throws {
+        let fake = try FakeRoot()
+        let path = "\(fake.path)/journal.jsonl"
+        try Sys.appendDurably(path, #"{"format":1,"step":1,"action":{"createCgroup":{"_0":"topo/p"}}}"# + "\n")
+        try Sys.appendDurably(path, #"{"format":2,"step":2,"resource":{"tapDevice":{"_0":{"name":"tap0"}}}}"# + "\n")
+        try Sys.appendDurably(path, #"{"format":2,"step":7,"done":true}"# + "\n")
+        let read = Journal.read(path)
+        #expect(read.steps == [])
+        #expect(read.problems.count == 3)
+        #expect(read.problems[0].contains("line 1: journal format 1"))
+        #expect(read.problems[1].contains("line 2: not a journal record"))
+        #expect(read.problems[2].contains("line 3: marks step 7 done, but no line began it"))
+        #expect(Journal.read("\(fake.path)/none.jsonl").problems.first?.contains("without its journal") == true)
     }
 
     @Test func failpointParsing() {
@@ -105,40 +131,76 @@ import Testing
     }
 }
 
-@Suite struct StateAndTeardownTests {
-    func samplePlan(_ name: String = "demo") throws -> Plan {
-        try Planner(host: try fixtureHost("1n-2c")).plan(try profile("version: 1\nname: \(name)\nworkloads: { a: { cpus: \"0\", run: { command: [\"/bin/true\"], env: { PATH: /opt/bin, X: \"1\" } } } }")).get()
+/// A temporary host for apply, teardown and status: cgroup root, state, /etc/netns, and a plan laid out there.
+struct Scene {
+    let fake: FakeRoot
+    let state: StateStore
+    let drivers: Drivers
+    let layout: Layout
+
+    init() throws {
+        fake = try FakeRoot()
+        try fake.mkdir("cg")
+        state = StateStore(root: "\(fake.path)/run")
+        layout = Layout(stateRoot: state.root, etcNetns: "\(fake.path)/etc-netns")
+        drivers = Drivers.host(state: state, cgroupRoot: "\(fake.path)/cg", etcNetns: layout.etcNetns, executable: "/nonexistent/topo")
     }
 
+    func plan(_ yaml: String, host: String = "1n-2c") throws -> Plan {
+        try Planner(host: try fixtureHost(host), layout: layout).plan(try profile(yaml)).get()
+    }
+
+    var cgroups: CgroupFS { (drivers.cgroups as! CgroupfsManager).fs }
+    var teardown: Teardown { Teardown(state: state, drivers: drivers) }
+    var applier: Applier { Applier(state: state, drivers: drivers) }
+}
+
+@Suite struct StateAndTeardownTests {
+    static let sample = "version: 1\nname: demo\nworkloads: { a: { cpus: \"0\", run: { command: [\"/bin/true\"], env: { PATH: /opt/bin, X: \"1\" } } } }"
+
     @Test func stateDirectoriesComeAndGoLeavingNothing() throws {
-        let fake = try FakeRoot()
-        let state = StateStore(root: "\(fake.path)/run-topo")
-        let plan = try samplePlan()
+        let scene = try Scene()
+        let state = scene.state
+        let plan = try scene.plan(Self.sample)
         try state.withLock { try state.create(plan) }
         #expect(state.profiles() == ["demo"])
-        #expect(state.plan("demo") == plan)
-        var st = stat()
-        #expect(stat(state.profileDir("demo"), &st) == 0 && st.st_mode & 0o777 == 0o700)
+        #expect(try state.plan("demo").get() == plan)
+        #expect(Sys.stat(state.profileDir("demo")).map { $0.st_mode & 0o777 } == 0o700)
         try state.withLock { try state.remove("demo") }
-        #expect(!fake.exists("run-topo"), "the state root should go with the last profile")
+        #expect(!scene.fake.exists("run"), "the state root should go with the last profile")
     }
 
     @Test func hostChangesAreRecordedAndForgotten() throws {
         let fake = try FakeRoot()
         let state = StateStore(root: "\(fake.path)/s")
         try state.record(.init(createdRoot: true, rootControllers: ["cpu", "memory"]))
-        #expect(state.hostChanges() == .init(createdRoot: true, rootControllers: ["cpu", "memory"]))
+        #expect(try state.hostChanges() == .init(createdRoot: true, rootControllers: ["cpu", "memory"]))
         state.forgetHostChanges()
-        #expect(state.hostChanges() == .init())
+        #expect(try state.hostChanges() == .init())
+    }
+
+    /// A corrupt record is an error that names the file, never "nothing was changed" or "no plan".
+    @Test func corruptPlanAndHostRecordsAreErrorsNamingTheFile() throws {
+        let scene = try Scene()
+        let state = scene.state
+        try state.create(try scene.plan(Self.sample))
+        try Sys.write(state.planPath("demo"), "{\"format\": 2, \"name\": 7}", flags: O_WRONLY | O_TRUNC | O_CLOEXEC)
+        guard case .failure(let f) = state.plan("demo") else { Issue.record("a corrupt plan.json was read"); return }
+        #expect(f.message.contains("\(state.planPath("demo")) is not a plan this topo can read"), "\(f.message)")
+        try Sys.write("\(state.root)/host.json", "{\"createdRoot\": \"yes\"}", flags: O_WRONLY | O_CREAT | O_CLOEXEC)
+        #expect(throws: TopoFailure.self) { try state.hostChanges() }
+        do { _ = try state.hostChanges() } catch { #expect(error.message.contains("\(state.root)/host.json is not a record"), "\(error.message)") }
+        // An apply that must check overlaps with the unreadable plan refuses instead of skipping the check.
+        let other = try scene.plan("version: 1\nname: other\nworkloads: { b: { cpus: \"1\" } }")
+        guard case .failure(let refusal)? = scene.applier.checkAgainstApplied(other) else { Issue.record("the overlap check was skipped"); return }
+        #expect(refusal.message.contains("cannot check for overlaps with applied profile demo"))
     }
 
     @Test(.enabled(if: FakeRoot.supportsTrustedXattrs, "needs root and a filesystem with trusted.* attributes"))
     func teardownRemovesOnlyWhatTopoMadeForThisProfile() throws {
-        let fake = try FakeRoot()
-        let cgroups = CgroupFS(root: "\(fake.path)/cg")
-        try fake.mkdir("cg")
-        let state = StateStore(root: "\(fake.path)/run")
-        let plan = try samplePlan()
+        let scene = try Scene()
+        let (fake, state, cgroups) = (scene.fake, scene.state, scene.cgroups)
+        let plan = try scene.plan(Self.sample)
         try state.create(plan)
         let journal = Journal(path: state.journalPath("demo"), failpoint: nil)
         try cgroups.create("topo", owner: "topo")
@@ -146,24 +208,52 @@ import Testing
         try cgroups.create("topo/demo/a", owner: "demo")
         try fake.mkdir("cg/topo/demo/a/own")  // made by the workload itself: goes with it
         try fake.mkdir("cg/topo/other")  // not topo's: stays
-        try journal.begin(1, .createCgroup("topo/demo"))
+        func cgroup(_ path: String) -> Resource { .cgroup(CgroupResource(path: path, owner: "demo", workload: nil, enable: [])) }
+        try journal.begin(1, cgroup("topo/demo"))
         try journal.done(1)
-        try journal.begin(2, .createCgroup("topo/demo/a"))
+        try journal.begin(2, cgroup("topo/demo/a"))
         try journal.done(2)
-        try journal.begin(3, .createCgroup("topo/other"))  // a journal can never make topo remove a foreign cgroup
-        let report = Teardown(cgroups: cgroups, state: state).remove("demo")
+        try journal.begin(3, cgroup("topo/other"))  // a journal can never make topo remove a foreign cgroup
+        let report = scene.teardown.remove("demo")
         #expect(report.problems == [])
         #expect(!fake.exists("cg/topo/demo"))
         #expect(fake.exists("cg/topo/other"))
         #expect(report.skipped.count == 1 && report.skipped[0].contains("not made by topo"))
+        #expect(report.counts == "2 cgroups")
         #expect(!fake.exists("run/demo"))
     }
 
-    @Test func launchSpecCarriesTheWorkloadsEnvironmentAndPlacement() throws {
-        let w = try #require(try samplePlan().workloads.first)
-        let spec = LaunchSpec.forWorkload(w, profile: "demo", cgroupProcs: "/sys/fs/cgroup/topo/demo/a/cgroup.procs", logPath: "/run/topo/demo/logs/a.log")
-        #expect(spec.command == ["/bin/true"])
-        #expect(spec.environment == ["TOPO_PROFILE=demo", "TOPO_WORKLOAD=a", "PATH=/opt/bin", "X=1"])
+    /// A record `down` cannot understand, or an undo that fails, keeps the state and journal for a second `down`.
+    @Test(.enabled(if: FakeRoot.supportsTrustedXattrs, "needs root and a filesystem with trusted.* attributes"))
+    func aRecordDownCannotUndoKeepsTheStateUntilItIsGone() throws {
+        let scene = try Scene()
+        let (fake, state, cgroups) = (scene.fake, scene.state, scene.cgroups)
+        let plan = try scene.plan(Self.sample)
+        try state.create(plan)
+        try cgroups.create("topo", owner: "topo")
+        try cgroups.create("topo/demo", owner: "demo")
+        let journal = Journal(path: state.journalPath("demo"), failpoint: nil)
+        try journal.begin(1, .cgroup(CgroupResource(path: "topo/demo", owner: "demo", workload: nil, enable: [])))
+        try journal.done(1)
+        let good = try Sys.read(state.journalPath("demo"))
+        try Sys.appendDurably(state.journalPath("demo"), #"{"format":2,"step":2,"resource":{"tapDevice":{"_0":{"name":"tap0"}}}}"# + "\n")
+        let first = scene.teardown.remove("demo")
+        #expect(first.problems.count == 1 && first.problems[0].contains("line 3: not a journal record"), "\(first.problems)")
+        #expect(!fake.exists("cg/topo/demo"), "what down understands is still undone")
+        #expect(fake.exists("run/demo/journal.jsonl") && fake.exists("run/demo/plan.json"))
+        #expect(first.skipped.contains { $0.contains("kept, with its journal") })
+        try Sys.write(state.journalPath("demo"), good, flags: O_WRONLY | O_TRUNC | O_CLOEXEC)
+        let second = scene.teardown.remove("demo")
+        #expect(second.problems == [])
+        #expect(!fake.exists("run"))
+    }
+
+    @Test func aWorkloadsEnvironmentIsInThePlan() throws {
+        let scene = try Scene()
+        let w = try #require(try scene.plan(Self.sample).workloads.first)
+        #expect(w.environment == ["TOPO_PROFILE=demo", "TOPO_WORKLOAD=a", "PATH=/opt/bin", "X=1"])
+        let spec = LaunchSpec(Planner.launch(w, profile: "demo", command: ["/bin/true"], logPath: "/l"), cgroupProcs: "/p", newSession: true)
+        #expect(spec.command == ["/bin/true"] && spec.environment == w.environment && spec.logPath == "/l")
         #expect(spec.cpus.description == "0" && spec.policyNodes.description == "0" && spec.memoryPolicy == .bind)
         #expect(spec.newSession && spec.capabilities.isEmpty)
     }
@@ -174,10 +264,14 @@ import Testing
         try Planner(host: try fixtureHost("1n-2c")).plan(try profile(yaml)).get()
     }
 
+    func preflight(_ host: HostTopology, cgroupRoot: String = "/sys/fs/cgroup") -> Preflight {
+        Preflight(host: host, drivers: .host(state: StateStore(root: "/nonexistent"), cgroupRoot: cgroupRoot))
+    }
+
     @Test func cgroupV1HostsAreToldToUseTheLab() throws {
         var host = try fixtureHost("1n-2c")
         host.cgroup = CgroupProbe.classify(mounts: "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n")
-        let problems = Preflight(host: host, cgroups: CgroupFS()).kernelProblems(for: try plan("version: 1\nname: x\nworkloads: { a: { cpus: \"0\" } }"))
+        let problems = preflight(host).kernelProblems(for: try plan("version: 1\nname: x\nworkloads: { a: { cpus: \"0\" } }"))
         #expect(problems.count == 1)
         #expect(problems[0].contains("cgroup v1 (hybrid)") && problems[0].contains("scripts/lab"))
     }
@@ -187,13 +281,13 @@ import Testing
         try fake.seed("cgroup.controllers", "cpu pids\n")
         var host = try fixtureHost("1n-2c")
         host.cgroup = CgroupInfo(mode: .unified, mountPoint: fake.path, controllers: [], detail: "")
-        let problems = Preflight(host: host, cgroups: CgroupFS(root: fake.path)).kernelProblems(for: try plan("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { max: 1G } } }"))
+        let problems = preflight(host, cgroupRoot: fake.path).kernelProblems(for: try plan("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { max: 1G } } }"))
         #expect(problems.map { $0.prefix(60) } == ["the cgroup v2 root \(fake.path) does not offer the cpuset controller".prefix(60),
                                                    "the cgroup v2 root \(fake.path) does not offer the memory controller".prefix(60)])
     }
 
-    @Test func programsWorkdirsAndUsersMustExist() throws {
-        let problems = Preflight(host: try fixtureHost("1n-2c"), cgroups: CgroupFS()).workloadProblems(for: try plan("""
+    @Test func programsWorkdirsUsersAndRuntimesMustExist() throws {
+        let problems = preflight(try fixtureHost("1n-2c")).workloadProblems(for: try plan("""
             version: 1
             name: x
             workloads:
@@ -218,9 +312,9 @@ import Testing
               a: { cpus: { count: 2 } }
               b: { cpus: { count: 2 }, isolation: partition }
             """)).get()
-        let a = try #require(plan.workload(named: "a")), b = try #require(plan.workload(named: "b"))
-        #expect(Applier.workloadCgroup("lab", a) == "topo/lab/a")
-        #expect(Applier.workloadCgroup("lab", b) == "topo.lab.b")
+        #expect(plan.workloads.map(\.cgroupPath) == ["topo/lab/a", "topo.lab.b"])
+        let cgroups = plan.resources.compactMap { if case .cgroup(let c) = $0 { c.path } else { nil } }
+        #expect(cgroups == ["topo/lab", "topo/lab/a", "topo.lab.b"])
     }
 
     /// Before rmdir a partition becomes a member, so its CPUs are back when `down` returns (the kernel
@@ -240,73 +334,51 @@ import Testing
 /// `/etc/netns/NS/hosts`: written for `ip netns exec`, refused when something else is there, removed
 /// by teardown together with `/etc/netns` when topo made it.
 @Suite struct NetnsHostsFileTests {
-    func linkedPlan() throws -> Plan {
-        try Planner(host: try fixtureHost("1n-2c")).plan(try profile("""
-            version: 1
-            name: demo
-            workloads:
-              a: { cpus: "0" }
-              b: { cpus: "1" }
-            links:
-              - { between: [a, b] }
-            """)).get()
-    }
+    static let linked = """
+        version: 1
+        name: demo
+        workloads:
+          a: { cpus: "0" }
+          b: { cpus: "1" }
+        links:
+          - { between: [a, b] }
+        """
+
+    func hostsFiles(_ plan: Plan) -> [Resource] { plan.resources.filter { $0.kind == .hostsFile } }
 
     @Test func aStaleDirectoryUnderEtcNetnsIsNotAdopted() throws {
-        let fake = try FakeRoot()
-        try fake.mkdir("etc-netns/topo-demo-b")
-        var applier = Applier(cgroups: CgroupFS(root: "\(fake.path)/cg"), state: StateStore(root: "\(fake.path)/run"))
-        applier.etcNetns = "\(fake.path)/etc-netns"
-        guard case .failure(let f)? = applier.checkAgainstApplied(try linkedPlan()) else {
-            Issue.record("a stale \(applier.etcNetns)/topo-demo-b must be refused")
+        let scene = try Scene()
+        try scene.fake.mkdir("etc-netns/topo-demo-b")
+        guard case .failure(let f)? = scene.applier.checkAgainstApplied(try scene.plan(Self.linked)) else {
+            Issue.record("a stale etc-netns/topo-demo-b must be refused")
             return
         }
         #expect(f.status == .hostCannot)
         #expect(f.message.contains("etc-netns/topo-demo-b already exists"), "\(f.message)")
     }
 
-    /// An applied-looking profile in a temporary directory: state, a journal begun with prepareHost,
-    /// and an applier and a teardown that use `etc-netns` in place of /etc/netns.
-    struct Scene {
-        let fake: FakeRoot
-        let state: StateStore
-        let plan: Plan
-        let applier: Applier
-        let journal: Journal
-
-        init(_ plan: Plan) throws {
-            fake = try FakeRoot()
-            state = StateStore(root: "\(fake.path)/run")
-            self.plan = plan
-            try state.create(plan)
-            var applier = Applier(cgroups: CgroupFS(root: "\(fake.path)/cg"), state: state)
-            applier.etcNetns = "\(fake.path)/etc-netns"
-            self.applier = applier
-            journal = Journal(path: state.journalPath(plan.name), failpoint: nil)
-            try journal.begin(1, .prepareHost(controllers: []))
-        }
-
-        func teardown() -> Teardown.Report {
-            var teardown = Teardown(cgroups: applier.cgroups, state: state)
-            teardown.etcNetns = applier.etcNetns
-            return teardown.remove(plan.name)
-        }
+    /// Writes the plan's hosts files as apply would (journaled), with a journal begun by the cgroup root.
+    func write(_ scene: Scene, _ plan: Plan, _ resources: [Resource]) throws {
+        try scene.state.create(plan)
+        let journal = Journal(path: scene.state.journalPath(plan.name), failpoint: nil)
+        try journal.begin(1, plan.resources[0])
+        for (i, r) in resources.enumerated() { try journal.begin(i + 2, r) }
+        #expect(scene.drivers.files.apply(resources).allSatisfy { if case .success? = $0 { true } else { false } })
     }
 
-    @Test func writtenWorldReadableAndRemovedWithTheDirectoryTopoMade() throws {
-        let scene = try Scene(try linkedPlan())
-        let (fake, state, plan, applier, journal) = (scene.fake, scene.state, scene.plan, scene.applier, scene.journal)
-        for (i, w) in plan.workloads.enumerated() {
-            let ns = try #require(w.netns)
-            try journal.begin(i + 2, .hostsFile(netns: ns))
-            try applier.writeHostsFile(ns, Applier.hostsFile(w))
-        }
-        #expect(state.hostChanges().createdEtcNetns)
+    @Test func writtenWorldReadableWhateverTheUmaskAndRemovedWithTheDirectoryTopoMade() throws {
+        let scene = try Scene()
+        let plan = try scene.plan(Self.linked)
+        let fake = scene.fake
+        let old = umask(0o077)
+        defer { umask(old) }
+        try write(scene, plan, hostsFiles(plan))
+        #expect(try scene.state.hostChanges().createdEtcNetns)
         #expect(fake.read("etc-netns/topo-demo-a/hosts")?.contains("10.77.0.2\tb") == true)
-        var st = stat()
-        #expect(stat("\(fake.path)/etc-netns/topo-demo-a/hosts", &st) == 0 && st.st_mode & 0o777 == 0o644)
+        #expect(Sys.stat("\(fake.path)/etc-netns/topo-demo-a/hosts").map { $0.st_mode & 0o777 } == 0o644)
+        #expect(Sys.stat("\(fake.path)/etc-netns/topo-demo-a").map { $0.st_mode & 0o777 } == 0o755)
         try fake.seed("etc-netns/topo-demo-b/resolv.conf", "nameserver 10.0.0.1\n")  // not topo's: stays
-        let report = scene.teardown()
+        let report = scene.teardown.remove(plan.name)
         #expect(report.problems == [])
         #expect(!fake.exists("etc-netns/topo-demo-a"))
         #expect(!fake.exists("etc-netns/topo-demo-b/hosts") && fake.exists("etc-netns/topo-demo-b/resolv.conf"))
@@ -315,11 +387,65 @@ import Testing
     }
 
     @Test func anEmptyEtcNetnsTopoMadeGoesWithTheLastProfile() throws {
-        let scene = try Scene(try linkedPlan())
-        try scene.journal.begin(2, .hostsFile(netns: "topo-demo-a"))
-        try scene.applier.writeHostsFile("topo-demo-a", "127.0.0.1\tlocalhost\n")
-        let fake = scene.fake
-        #expect(scene.teardown().problems == [])
-        #expect(!fake.exists("etc-netns"))
+        let scene = try Scene()
+        let plan = try scene.plan(Self.linked)
+        try write(scene, plan, Array(hostsFiles(plan).prefix(1)))
+        let report = scene.teardown.remove(plan.name)
+        #expect(report.problems == [])
+        #expect(report.counts == "1 hosts file")
+        #expect(!scene.fake.exists("etc-netns"))
+    }
+}
+
+/// Typed settings: the kernel's encoding written, and the kernel's value read back and compared the
+/// way the kernel normalises it.
+@Suite struct CgroupSettingTests {
+    let page: UInt64 = 4096
+
+    @Test func kernelEncodings() {
+        #expect(CgroupSetting.cpuMax(quota: Duration(nanoseconds: 150_000_000), period: CPUSpec.period).kernelValue == "150000 100000")
+        #expect(CgroupSetting.memoryMax(.value(Bytes(1 << 30))).kernelValue == "1073741824")
+        #expect(CgroupSetting.swapMax(.max).kernelValue == "max")
+        let io = IOLimit(device: DeviceNumber(major: 8, minor: 0), rbps: .value(Bytes(1 << 20)), wbps: nil, riops: nil, wiops: .max)
+        #expect(CgroupSetting.ioMax(io).kernelValue == "8:0 rbps=1048576 wiops=max")
+    }
+
+    @Test func readBackKnowsTheKernelsNormalisations() {
+        // CPU lists in any order or grouping.
+        #expect(CgroupSetting.cpus(CPUSet([0, 1, 2, 5])).differences(kernel: "0-2,5", pageSize: page) == [])
+        #expect(CgroupSetting.cpus(CPUSet([0, 1])).differences(kernel: "0-2", pageSize: page) == ["cpuset.cpus: planned 0-1, kernel has \"0-2\""])
+        // Memory limits rounded down to whole pages.
+        #expect(CgroupSetting.memoryMax(.value(Bytes(10_000))).differences(kernel: "8192", pageSize: page) == [])
+        #expect(CgroupSetting.memoryMax(.value(Bytes(10_000))).differences(kernel: "max", pageSize: page).count == 1)
+        #expect(CgroupSetting.memoryHigh(.max).differences(kernel: "max", pageSize: page) == [])
+        // cpu.max with its period.
+        let quota = CgroupSetting.cpuMax(quota: Duration(nanoseconds: 50_000_000), period: CPUSpec.period)
+        #expect(quota.differences(kernel: "50000 100000", pageSize: page) == [])
+        #expect(quota.differences(kernel: "max 100000", pageSize: page) == ["cpu.max: planned 50000 100000, kernel has \"max 100000\""])
+        // io.max prints all four keys on the device's line, and no line when all are max.
+        let io = IOLimit(device: DeviceNumber(major: 8, minor: 0), rbps: .value(Bytes(1 << 20)), wbps: nil, riops: nil, wiops: nil)
+        #expect(CgroupSetting.ioMax(io).differences(kernel: "8:16 rbps=1 wbps=max riops=max wiops=max\n8:0 rbps=1048576 wbps=max riops=max wiops=max", pageSize: page) == [])
+        #expect(CgroupSetting.ioMax(io).differences(kernel: "", pageSize: page).count == 1)
+        let none = IOLimit(device: DeviceNumber(major: 8, minor: 0), rbps: .max, wbps: nil, riops: nil, wiops: nil)
+        #expect(CgroupSetting.ioMax(none).differences(kernel: "", pageSize: page) == [])
+        // A partition the kernel invalidated is a difference, in its own words.
+        #expect(CgroupSetting.partition.differences(kernel: "root invalid (Cpu list in cpuset.cpus not exclusive)", pageSize: page)
+            == ["cpuset.cpus.partition: planned root, kernel has \"root invalid (Cpu list in cpuset.cpus not exclusive)\""])
+        #expect(CgroupSetting.pidsMax(.value(64)).differences(kernel: "64", pageSize: page) == [])
+    }
+
+    /// Apply and observe through the cgroupfs manager against a directory seeded like a cgroup.
+    @Test func theManagerWritesAndObservesSettings() throws {
+        let scene = try Scene()
+        try scene.fake.mkdir("cg/topo/demo/a")
+        let manager = try #require(scene.drivers.cgroups as? CgroupfsManager)
+        let memory = Resource.cgroupSetting(CgroupSettingResource(cgroup: "topo/demo/a", workload: "a", setting: .memoryMax(.value(Bytes(268_435_456)))))
+        #expect(manager.apply([memory]).count == 1)
+        #expect(scene.fake.read("cg/topo/demo/a/memory.max") == "268435456")
+        #expect(manager.observe(memory).differences == [])
+        try scene.fake.seed("cg/topo/demo/a/memory.max", "max\n")
+        #expect(manager.observe(memory).differences == ["memory.max: planned 268435456 bytes (256M), kernel has \"max\""])
+        let missing = Resource.cgroupSetting(CgroupSettingResource(cgroup: "topo/demo/b", workload: "b", setting: .pidsMax(.max)))
+        #expect(!manager.observe(missing).found)
     }
 }

@@ -22,11 +22,11 @@ import Testing
         #expect(p.workloads.map(\.netns) == ["topo-api-gateway-server", "topo-api-gateway-client", "topo-api-gateway-other"])
         let link = p.links[0]
         #expect(link.ends.map(\.interface) == ["to-client", "to-server"])
-        #expect(link.ends.map(\.address) == ["10.77.0.1/30", "10.77.0.2/30"])
-        #expect(p.links[1].ends.map(\.address) == ["10.99.0.1/29", "10.99.0.2/29"])
+        #expect(link.ends.map { $0.address.description } == ["10.77.0.1/30", "10.77.0.2/30"])
+        #expect(p.links[1].ends.map { $0.address.description } == ["10.99.0.1/29", "10.99.0.2/29"])
         let client = try #require(p.workload(named: "client"))
-        #expect(client.addresses == ["10.77.0.2/30", "10.99.0.1/29"])
-        #expect(client.peers == [.init(name: "server", address: "10.77.0.1"), .init(name: "other", address: "10.99.0.2")])
+        #expect(client.addresses.map(\.description) == ["10.77.0.2/30", "10.99.0.1/29"])
+        #expect(client.peers.map { "\($0.name)=\($0.address)" } == ["server=10.77.0.1", "other=10.99.0.2"])
         #expect(Planner.interface(toward: "abcdefghijkl").utf8.count <= 15)
     }
 
@@ -50,52 +50,81 @@ import Testing
 
     @Test func batchesForIproute2() throws {
         let p = try plan(gateway)
-        #expect(Links.createBatch(p) == [
+        func all<T>(_ pick: (Resource) -> T?) -> [T] { p.resources.compactMap(pick) }
+        let namespaces = all { if case .namespace(let n) = $0 { n } else { nil } }
+        let veths = all { if case .veth(let v) = $0 { v } else { nil } }
+        let addresses = all { if case .address(let a) = $0 { a } else { nil } }
+        let qdiscs = all { if case .qdisc(let q) = $0 { q } else { nil } }
+        #expect(IPRoute2Links.createBatch(namespaces, veths) == [
             "netns add topo-api-gateway-server", "netns add topo-api-gateway-client", "netns add topo-api-gateway-other",
             "link add to-client netns topo-api-gateway-server mtu 9000 type veth peer name to-server netns topo-api-gateway-client mtu 9000",
             "link add to-other netns topo-api-gateway-client mtu 1500 type veth peer name to-client netns topo-api-gateway-other mtu 1500",
         ])
-        #expect(Links.configureBatch("topo-api-gateway-client", p) == [
+        #expect(IPRoute2Links.configureBatch("topo-api-gateway-client", loopback: true, addresses.filter { $0.netns == "topo-api-gateway-client" }) == [
             "link set lo up", "addr add 10.77.0.2/30 dev to-server", "link set to-server up",
             "addr add 10.99.0.1/29 dev to-other", "link set to-other up",
         ])
-        #expect(Links.qdiscBatch("topo-api-gateway-other", p) == ["qdisc add dev to-client root netem limit 5000 delay 5000us loss random 1%"])
-        #expect(Links.qdiscBatch("topo-api-gateway-client", p) == ["qdisc add dev to-server root netem limit 1000 delay 200us 200us rate 1000000000bit"])
-        #expect(Links.deleteBatch(["a", "b"]) == ["netns del a", "netns del b"])
+        #expect(IPRoute2Links.qdiscBatch(qdiscs.filter { $0.netns == "topo-api-gateway-other" }) == ["qdisc add dev to-client root netem limit 5000 delay 5000us loss random 1%"])
+        #expect(IPRoute2Links.qdiscBatch(qdiscs.filter { $0.netns == "topo-api-gateway-client" }) == ["qdisc add dev to-server root netem limit 1000 delay 200us 200us rate 1000000000bit"])
+    }
+
+    /// The plan's resources, in the order apply makes them, and what `topo plan --json` prints of them.
+    @Test func resourcesComeInApplyOrder() throws {
+        let p = try plan(gateway)
+        #expect(p.format == Plan.currentFormat)
+        // Runs of one kind, e.g. "namespace×3".
+        var runs: [String] = []
+        var last: (kind: Resource.Kind, count: Int)?
+        for r in p.resources {
+            if let l = last, l.kind == r.kind { last = (l.kind, l.count + 1); continue }
+            if let l = last { runs.append("\(l.kind.rawValue)×\(l.count)") }
+            last = (r.kind, 1)
+        }
+        if let l = last { runs.append("\(l.kind.rawValue)×\(l.count)") }
+        // topo's root, the profile's cgroup, then per workload its cgroup and cpuset.cpus, cpuset.mems.
+        #expect(runs.joined(separator: " ") == "cgroupRoot×1 cgroup×2 cgroupSetting×2 cgroup×1 cgroupSetting×2 cgroup×1 cgroupSetting×2 "
+            + "namespace×3 veth×2 address×4 qdisc×3 hostsFile×3")
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(JSONOutput.encode(p).utf8)) as? [String: Any])
+        for key in ["format", "name", "workloads", "links", "reserved", "idle", "smt", "warnings", "resources"] { #expect(json[key] != nil, "\(key)") }
+        #expect(try JSONDecoder().decode(Plan.self, from: Data(JSONOutput.encode(p).utf8)) == p)
     }
 
     @Test func netemArgumentsInTcsOrder() {
         let n = Netem(delay: Duration(nanoseconds: 1_000_250), jitter: Duration(nanoseconds: 100_000), distribution: .normal,
                       loss: Percent(micro: 500_000), duplicate: Percent(micro: 100_000), reorder: Percent(micro: 25_000_000),
                       corrupt: Percent(micro: 1_000), rate: BitRate(bitsPerSecond: 50_000_000), limit: 1234, limitChosen: false)
-        #expect(Links.netemArguments(n) == ["netem", "limit", "1234", "delay", "1000.25us", "100us", "distribution", "normal",
+        #expect(IPRoute2Links.netemArguments(n) == ["netem", "limit", "1234", "delay", "1000.25us", "100us", "distribution", "normal",
                                             "corrupt", "0.001%", "duplicate", "0.1%", "loss", "random", "0.5%", "reorder", "25%", "rate", "50000000bit"])
         var uniform = n
         uniform.distribution = .uniform
-        #expect(!Links.netemArguments(uniform).contains("distribution"))
+        #expect(!IPRoute2Links.netemArguments(uniform).contains("distribution"))
     }
 
     /// A qdisc as iproute2 6.1 prints it (`tc -j qdisc show`), recorded in the lab.
     static let sample = #"[{"kind":"netem","handle":"8001:","root":true,"refcnt":5,"options":{"limit":1000,"delay":{"delay":0.01,"jitter":0,"correlation":0},"loss-random":{"loss":0.01,"correlation":0},"rate":{"rate":6250000,"packetoverhead":0,"cellsize":0,"celloverhead":0},"ecn":false,"gap":0}}]"#
 
     @Test func readBackMatchesAPlanAndNamesEveryDifference() throws {
-        let options = try #require(NetemReadback.options(Self.sample))
+        let kernel = try #require(NetemReadback.parse(Self.sample))
+        #expect(kernel.delay == Duration(nanoseconds: 10_000_000) && kernel.rate == BitRate(bitsPerSecond: 50_000_000) && kernel.loss == Percent(micro: 1_000_000))
         var planned = Netem(delay: Duration(nanoseconds: 10_000_000), jitter: nil, distribution: nil, loss: Percent(micro: 1_000_000),
                             duplicate: nil, reorder: nil, corrupt: nil, rate: BitRate(bitsPerSecond: 50_000_000), limit: 1000, limitChosen: true)
-        #expect(NetemReadback.differences(planned: planned, kernel: options) == [])
+        #expect(NetemReadback.differences(planned: planned, kernel: kernel) == [])
         planned.rate = BitRate(bitsPerSecond: 100_000_000)
         planned.limit = 2000
-        #expect(NetemReadback.differences(planned: planned, kernel: options) == [
-            "rate: planned 12500000.0 B/s, kernel has 6250000.0 B/s", "limit: planned 2000.0 packets, kernel has 1000.0 packets",
+        #expect(NetemReadback.differences(planned: planned, kernel: kernel) == [
+            "rate: planned 100mbit, kernel has 50mbit", "limit: planned 2000, kernel has 1000",
         ])
-        #expect(NetemReadback.options("[]") == nil)
-        #expect(NetemReadback.options("not json") == nil)
+        #expect(NetemReadback.parse("[]") == nil)
+        #expect(NetemReadback.parse("not json") == nil)
     }
 
-    @Test func hostsFileNamesThePeers() throws {
-        let client = try #require(try plan(gateway).workload(named: "client"))
-        #expect(Applier.hostsFile(client) == "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.77.0.2\tclient\n10.77.0.1\tserver\n10.99.0.2\tother\n")
-        let spec = LaunchSpec.forWorkload(client, profile: "api-gateway", cgroupProcs: "/x", logPath: nil, hostsFile: "/run/topo/api-gateway/hosts/client")
+    @Test func hostsFileAndEnvironmentNameThePeers() throws {
+        let p = try plan(gateway)
+        let client = try #require(p.workload(named: "client"))
+        let hosts = p.resources.compactMap { if case .hostsFile(let h) = $0, h.workload == "client" { h } else { nil } }
+        #expect(hosts.map(\.contents) == ["127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.77.0.2\tclient\n10.77.0.1\tserver\n10.99.0.2\tother\n"])
+        #expect(hosts.map(\.path) == ["/etc/netns/topo-api-gateway-client/hosts"] && client.hostsFile == hosts.first?.path)
+        let spec = LaunchSpec(Planner.launch(client, profile: "api-gateway", command: ["/bin/true"], logPath: nil), cgroupProcs: "/x", newSession: false)
         #expect(spec.netns == "/run/netns/topo-api-gateway-client")
         #expect(spec.environment.contains("TOPO_PEER_SERVER=10.77.0.1") && spec.environment.contains("TOPO_ADDRESSES=10.77.0.2/30,10.99.0.1/29"))
     }

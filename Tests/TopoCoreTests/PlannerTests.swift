@@ -145,11 +145,11 @@ import Testing
                 pids: max
                 io: [{ device: "8:0", rbps: 1M, wiops: 100 }]
             """, on: "1s-2n-adjacent").get()
-        #expect(plan.workloads[0].cgroup.map { "\($0.file)=\($0.value)" } == [
+        #expect(plan.workloads[0].cgroup.map { "\($0.file)=\($0.kernelValue)" } == [
             "cpuset.cpus=0-1", "cpuset.mems=0", "cpuset.cpus.partition=root", "cpu.max=150000 100000", "cpu.weight=200",
             "memory.max=4294967296", "memory.high=3221225472", "memory.swap.max=0", "pids.max=max", "io.max=8:0 rbps=1048576 wiops=100",
         ])
-        #expect(plan.workloads[0].controllers == ["cpuset", "cpu", "memory", "pids", "io"])
+        #expect(plan.workloads[0].controllers.map(\.rawValue) == ["cpuset", "cpu", "io", "memory", "pids"])
     }
 
     @Test func linkSubnetsDefaultToFreeSlash30s() throws {

@@ -44,7 +44,7 @@ import Testing
         #expect(s.isolation == .partition)
         #expect(s.memory.policy == .interleave && s.memory.nodes == CPUSet([0, 1]))
         #expect(s.memory.max == .value(Bytes(4 << 30)) && s.memory.high == .value(Bytes(3 << 30)) && s.memory.swap == .value(Bytes(0)))
-        #expect(s.cpu.cpuMax == "250000 100000" && s.cpu.weight == 100)
+        #expect(s.cpu.cpuMax == .cpuMax(quota: Duration(nanoseconds: 250_000_000), period: CPUSpec.period) && s.cpu.weight == 100)
         #expect(s.pids == .value(4096))
         #expect(s.io == [IOLimit(device: DeviceNumber(major: 8, minor: 0), rbps: .value(Bytes(200 << 20)), wbps: .max, riops: .value(5000), wiops: .value(5000))])
         #expect(s.run?.command == ["/usr/local/bin/api-server", "--port", "8080"])
@@ -148,8 +148,8 @@ import Testing
     }
 
     @Test func quotasConvertExactly() throws {
-        #expect(try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 0.5 } } }").workloads[0].cpu.cpuMax == "50000 100000")
-        #expect(try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 4 } } }").workloads[0].cpu.cpuMax == "400000 100000")
+        #expect(try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 0.5 } } }").workloads[0].cpu.cpuMax == .cpuMax(quota: Duration(nanoseconds: 50_000_000), period: CPUSpec.period))
+        #expect(try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 4 } } }").workloads[0].cpu.cpuMax == .cpuMax(quota: Duration(nanoseconds: 400_000_000), period: CPUSpec.period))
         #expect(!errors("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 0.001 } } }").isEmpty)
     }
 

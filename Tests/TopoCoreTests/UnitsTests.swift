@@ -66,7 +66,7 @@ import Testing
     @Test func subnets() throws {
         let s = try IPv4Subnet.parse("10.77.0.4/30").get()
         #expect(s.description == "10.77.0.4/30")
-        #expect(s.host(1) == "10.77.0.5/30")
+        #expect(s.host(1).description == "10.77.0.5/30")
         #expect(s.overlaps(try IPv4Subnet.parse("10.77.0.0/16").get()))
         #expect(!s.overlaps(try IPv4Subnet.parse("10.77.0.8/30").get()))
         for bad in ["10.77.0.1/30", "10.77.0.0/31", "10.77.0/30", "300.1.1.0/24", "10.77.0.0", "10.77.0.0/33", "a.b.c.d/8"] {

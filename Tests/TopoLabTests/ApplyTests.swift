@@ -49,6 +49,16 @@ extension LabTests {
         // Its own session.
         #expect(getsid(app) == app)
 
+        // Status observes every setting from the kernel's side: none differs, until one is changed behind topo's back.
+        let appStatus = { () throws -> [String: Any] in
+            let workloads = try self.applied("quickstart")["workloads"] as? [[String: Any]] ?? []
+            return workloads.first { $0["name"] as? String == "app" } ?? [:]
+        }
+        #expect(try appStatus()["differences"] as? [String] == [])
+        try "max".write(toFile: "\(cg)/app/memory.max", atomically: false, encoding: .utf8)
+        #expect(try appStatus()["differences"] as? [String] == ["memory.max: planned 268435456 bytes (256M), kernel has \"max\""])
+        try "268435456".write(toFile: "\(cg)/app/memory.max", atomically: false, encoding: .utf8)
+
         let again = try Lab.topo("apply", "Profiles/quickstart.yaml")
         #expect(again.status == 0 && again.stdout.contains("nothing changed"), "\(again)")
         #expect(try pid(try applied("quickstart"), "app") == app)
@@ -353,6 +363,40 @@ extension LabTests {
             #expect(Lab.leftovers(marker: "sleep 1001") == [], "after a kill at step \(n)")
             #expect(try Lab.run("ip", ["netns", "list"]).stdout == "", "namespaces left after a kill at step \(n)")
         }
+    }
+
+    /// A journal record `down` cannot undo: `down` undoes the rest, exits 3 and keeps the state and
+    /// journal; once the record is gone, a second `down` finishes and nothing is left.
+    @Test func aRecordDownCannotUndoKeepsTheStateForASecondDown() throws {
+        let path = try Lab.profile("keep", """
+            version: 1
+            name: keep
+            workloads:
+              a: { cpus: { count: 1 }, run: { command: ["/bin/sh", "-c", "exec sleep 1003"] } }
+              b: { cpus: { count: 1 } }
+            links:
+              - { between: [a, b] }
+            """)
+        let apply = try Lab.topo("apply", path)
+        #expect(apply.status == 0, "\(apply)")
+        let journal = "/run/topo/keep/journal.jsonl"
+        let good = try #require(Lab.read(journal))
+        let foreign = #"{"format":2,"step":999,"resource":{"tapDevice":{"_0":{"name":"tap0"}}}}"#
+        try (good + foreign + "\n").write(toFile: journal, atomically: false, encoding: .utf8)
+        let first = try Lab.topo("down", "keep")
+        #expect(first.status == 3, "\(first)")
+        #expect(first.stderr.contains("not a journal record this topo understands"), "\(first)")
+        #expect(FileManager.default.fileExists(atPath: journal) && FileManager.default.fileExists(atPath: "/run/topo/keep/plan.json"))
+        // What down understood is undone all the same: no workload, no namespace, no workload cgroups.
+        #expect(Lab.processes(containing: "sleep 1003") == [])
+        #expect(try Lab.run("ip", ["netns", "list"]).stdout == "")
+        #expect(!FileManager.default.fileExists(atPath: "/sys/fs/cgroup/topo/keep"))
+        let status = try Lab.topo("status", "--json")
+        #expect(status.stdout.contains("\"keep\""), "the kept profile is still listed: \(status)")
+        try good.write(toFile: journal, atomically: false, encoding: .utf8)
+        let second = try Lab.topo("down", "keep")
+        #expect(second.status == 0, "\(second)")
+        #expect(Lab.leftovers(marker: "sleep 1003") == [])
     }
 }
 }

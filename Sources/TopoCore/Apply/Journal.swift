@@ -1,50 +1,34 @@
 import Foundation
 
-/// One thing apply does to the host. Each is journaled before it is done and marked after,
-/// so that teardown can undo exactly what was made, from the journal alone.
-public enum JournalAction: Codable, Equatable, Sendable {
-    /// The topo root cgroup and the root's controllers; recorded host-wide in `host.json`.
-    case prepareHost(controllers: [String])
-    /// A cgroup made by topo (path relative to the cgroup root).
-    case createCgroup(String)
-    /// Controllers enabled in a topo cgroup's `cgroup.subtree_control`.
-    case enableControllers(cgroup: String, controllers: [String])
-    /// One interface file written in a topo cgroup.
-    case write(cgroup: String, file: String, value: String)
-    /// A workload process started inside its cgroup.
-    case launch(workload: String, cgroup: String)
-    /// Network namespaces and the veth pairs between them (one `ip -batch`); the done line records
-    /// each namespace's inode, so that down never deletes a later namespace of the same name.
-    case createNamespaces([String])
-    /// Loopback, addresses and links set up inside one namespace.
-    case configureNamespace(String)
-    /// netem qdiscs added inside one namespace.
-    case shape(String)
-    /// `/etc/netns/NS/hosts` written for a linked workload: `ip netns exec NS` and the workload's own
-    /// `/etc/hosts` both resolve its peers by name.
-    case hostsFile(netns: String)
-}
-
-/// A journal line: an action begun, or a step marked done (with the pid, for launches).
-struct JournalLine: Codable {
+/// A journal line: a resource begun, or a step marked done with the facts apply learned.
+/// Every line carries the journal format, so that a later topo knows what it reads.
+struct JournalRecord: Codable {
+    var format: Int
     var step: Int
-    var action: JournalAction?
+    var resource: Resource?
     var done: Bool?
-    var pid: Int32?
-    var inodes: [String: UInt64]?
+    var facts: Facts?
 }
 
 /// A journaled step as read back.
 public struct JournalStep: Equatable, Sendable {
     public var number: Int
-    public var action: JournalAction
+    public var resource: Resource
     public var done: Bool
-    public var pid: Int32?
-    public var inodes: [String: UInt64]?
+    public var facts: Facts
+}
+
+/// A journal as read back: its steps, and every line `down` could not understand. A non-empty
+/// `problems` means teardown cannot prove it undid everything, so it keeps the state for another try.
+public struct JournalContents: Equatable, Sendable {
+    public var steps: [JournalStep] = []
+    public var problems: [String] = []
 }
 
 /// The append-only journal of one applied profile (`journal.jsonl` in its state directory).
 public struct Journal: Sendable {
+    /// The format of the lines this topo writes and understands.
+    public static let format = 2
     public let path: String
     /// The fault point: with TOPO_FAILPOINT=after-step:N, SIGKILL right after the N-th step is marked done.
     let killAfterStep: Int?
@@ -58,38 +42,57 @@ public struct Journal: Sendable {
         }
     }
 
-    public func begin(_ step: Int, _ action: JournalAction) throws(SystemError) {
-        try append(JournalLine(step: step, action: action))
+    public func begin(_ step: Int, _ resource: Resource) throws(SystemError) {
+        try append(JournalRecord(format: Self.format, step: step, resource: resource))
     }
 
-    public func done(_ step: Int, pid: Int32? = nil, inodes: [String: UInt64]? = nil) throws(SystemError) {
-        try append(JournalLine(step: step, done: true, pid: pid, inodes: inodes))
-        if let n = killAfterStep, n == step { Glibc.kill(getpid(), SIGKILL) }
+    public func done(_ step: Int, facts: Facts = Facts()) throws(SystemError) {
+        try append(JournalRecord(format: Self.format, step: step, done: true, facts: facts == Facts() ? nil : facts))
+        if let n = killAfterStep, n == step { try? Sys.kill(getpid(), SIGKILL) }
     }
 
-    private func append(_ line: JournalLine) throws(SystemError) {
+    private func append(_ record: JournalRecord) throws(SystemError) {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        let text = (try? encoder.encode(line)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
+        let text = (try? encoder.encode(record)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         try Sys.appendDurably(path, text + "\n")
     }
 
-    /// The steps in journal order. A line cut short by a crash is ignored: its action was never begun
-    /// as far as the journal can tell, and teardown tolerates objects that do not exist.
-    public static func read(_ path: String) -> [JournalStep] {
-        guard let text = try? Sys.read(path) else { return [] }
-        var steps: [JournalStep] = []
+    /// The steps in journal order. Only a last line without its newline may be cut short by a crash
+    /// (the write was never finished, so its step was never begun as far as anyone can tell) and is
+    /// skipped; any other line this topo cannot read — another format, a resource kind it does not know,
+    /// a done line for no step — is a problem, named with its line number.
+    public static func read(_ path: String) -> JournalContents {
+        var contents = JournalContents()
+        let text: String
+        do {
+            text = try Sys.read(path)
+        } catch {
+            contents.problems.append("\(error): without its journal topo cannot tell what it made for this profile; "
+                + "check for its cgroups, namespaces and processes by hand, then remove \(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) (rm -r)")
+            return contents
+        }
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         let decoder = JSONDecoder()
-        for line in text.split(separator: "\n") {
-            guard let entry = try? decoder.decode(JournalLine.self, from: Data(line.utf8)) else { continue }
-            if let action = entry.action {
-                steps.append(JournalStep(number: entry.step, action: action, done: false))
-            } else if entry.done == true, let i = steps.lastIndex(where: { $0.number == entry.step }) {
-                steps[i].done = true
-                steps[i].pid = entry.pid
-                steps[i].inodes = entry.inodes
+        for (i, line) in lines.enumerated() where !line.isEmpty {
+            let torn = i == lines.count - 1  // no newline after it
+            guard let record = try? decoder.decode(JournalRecord.self, from: Data(line.utf8)) else {
+                if !torn { contents.problems.append("\(path) line \(i + 1): not a journal record this topo understands: \(line.prefix(200))") }
+                continue
+            }
+            guard record.format == format else {
+                contents.problems.append("\(path) line \(i + 1): journal format \(record.format), but this topo reads format \(format); run `topo down` with the topo that applied it")
+                continue
+            }
+            if let resource = record.resource {
+                contents.steps.append(JournalStep(number: record.step, resource: resource, done: false, facts: Facts()))
+            } else if record.done == true, let s = contents.steps.lastIndex(where: { $0.number == record.step }) {
+                contents.steps[s].done = true
+                contents.steps[s].facts = record.facts ?? Facts()
+            } else {
+                contents.problems.append("\(path) line \(i + 1): marks step \(record.step) done, but no line began it")
             }
         }
-        return steps
+        return contents
     }
 }

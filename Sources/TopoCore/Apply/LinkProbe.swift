@@ -11,16 +11,17 @@ public struct LinkProbe: Sendable {
     /// Problems found; empty when veth (and netem, if asked) work.
     public func problems(netem: Bool) -> [String] {
         let ns = "topo-probe-\(getpid())"
-        guard runner.run([Links.ip, "netns", "add", ns]).status == 0 else {
-            return ["cannot create a network namespace to try veth and netem (ip netns add \(ns) failed); links need CAP_NET_ADMIN and network namespaces"]
+        let add = runner.run([IPRoute2Links.ip, "netns", "add", ns])
+        guard add.status == 0 else {
+            return ["cannot create a network namespace to try veth and netem (ip netns add \(ns): \(add.stderr.trimmingCharacters(in: "\n"))); links need CAP_NET_ADMIN and network namespaces"]
         }
-        defer { _ = runner.run([Links.ip, "netns", "del", ns]) }
-        let veth = runner.run([Links.ip, "-n", ns, "link", "add", "probe0", "type", "veth", "peer", "name", "probe1"])
+        defer { _ = runner.run([IPRoute2Links.ip, "netns", "del", ns]) }
+        let veth = runner.run([IPRoute2Links.ip, "-n", ns, "link", "add", "probe0", "type", "veth", "peer", "name", "probe1"])
         guard veth.status == 0 else {
             return ["this kernel cannot make veth pairs (ip link add type veth: \(veth.stderr.trimmingCharacters(in: "\n"))); load or build the veth module"]
         }
         guard netem else { return [] }
-        let qdisc = runner.run([Links.tc, "-n", ns, "qdisc", "add", "dev", "probe0", "root", "netem", "delay", "1ms"])
+        let qdisc = runner.run([IPRoute2Links.tc, "-n", ns, "qdisc", "add", "dev", "probe0", "root", "netem", "delay", "1ms"])
         guard qdisc.status == 0 else {
             return ["this kernel has no netem (tc qdisc add ... netem: \(qdisc.stderr.trimmingCharacters(in: "\n"))); load sch_netem or use a kernel with CONFIG_NET_SCH_NETEM"]
         }

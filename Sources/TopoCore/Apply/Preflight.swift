@@ -4,13 +4,13 @@ import Foundation
 /// kernel features and from what the plan asks for; every problem is reported, each with its fix.
 public struct Preflight: Sendable {
     public var host: HostTopology
-    public var cgroups: CgroupFS
+    public var drivers: Drivers
     /// Whether veth pairs can be made (probed like netem, from the kernel's module files).
     public var veth: Feature
 
-    public init(host: HostTopology, cgroups: CgroupFS, veth: Feature = NetemProbe.probe(module: "veth", HostFiles(root: "/"))) {
+    public init(host: HostTopology, drivers: Drivers, veth: Feature = NetemProbe.probe(module: "veth", HostFiles(root: "/"))) {
         self.host = host
-        self.cgroups = cgroups
+        self.drivers = drivers
         self.veth = veth
     }
 
@@ -41,21 +41,20 @@ public struct Preflight: Sendable {
         var problems: [String] = []
         let info = host.cgroup
         switch info.mode {
-        case .unified where info.mountPoint == cgroups.root:
-            let offered = cgroups.controllers("")
-            let needed = Set(plan.workloads.flatMap(\.controllers))
-            for c in needed.sorted() where !offered.contains(c) {
-                problems.append("the cgroup v2 root \(cgroups.root) does not offer the \(c) controller (it offers: \(offered.joined(separator: " "))); a controller still used by cgroup v1 must be released there first")
+        case .unified where info.mountPoint == drivers.cgroups.path(""):
+            let offered = drivers.cgroups.offeredControllers()
+            for c in Controller.ordered(plan.workloads.flatMap(\.controllers)).map(\.rawValue) where !offered.contains(c) {
+                problems.append("the cgroup v2 root \(drivers.cgroups.path("")) does not offer the \(c) controller (it offers: \(offered.joined(separator: " "))); a controller still used by cgroup v1 must be released there first")
             }
         case .unified:
-            problems.append("cgroup v2 is mounted at \(info.mountPoint ?? "?"), not at \(cgroups.root)")
+            problems.append("cgroup v2 is mounted at \(info.mountPoint ?? "?"), not at \(drivers.cgroups.path(""))")
         case .hybrid, .legacy:
             problems.append("this host runs cgroup v1 (\(info.mode.rawValue)): \(info.detail). topo needs the unified cgroup v2 hierarchy. Until then, try the profile in the lab: scripts/lab -- .build/debug/topo apply PROFILE")
         case .none, .unknown:
             problems.append("no cgroup v2 hierarchy found (\(info.detail)); mount one at /sys/fs/cgroup (mount -t cgroup2 none /sys/fs/cgroup)")
         }
         if !plan.links.isEmpty {
-            for tool in [Links.ip, Links.tc] where access(tool, X_OK) != 0 {
+            for tool in [IPRoute2Links.ip, IPRoute2Links.tc] where !Sys.access(tool, X_OK) {
                 problems.append("\(tool) is missing; links need iproute2 (apt-get install iproute2)")
             }
             let shapes = plan.links.contains { !$0.shaping.isEmpty }
@@ -81,16 +80,14 @@ public struct Preflight: Sendable {
         var problems: [String] = []
         for w in plan.workloads {
             guard let run = w.run else { continue }
-            if run.runtime != .process {
-                problems.append("workload \(w.name): runtime \(run.runtime.rawValue) is not supported by this topo yet; use runtime: process")
-            }
+            if case .failure(let f) = drivers.runtime(run.runtime) { problems.append("workload \(w.name): \(f.message)") }
             if let program = run.command.first, Self.resolve(program) == nil {
-                problems.append("workload \(w.name) runs \(program), which \(program.contains("/") ? "is not an executable file" : "is not found in \(LaunchSpec.defaultPath)") on this host")
+                problems.append("workload \(w.name) runs \(program), which \(program.contains("/") ? "is not an executable file" : "is not found in \(Planner.defaultPath)") on this host")
             }
             if let dir = run.workdir, !Sys.isDirectory(dir) {
                 problems.append("workload \(w.name): workdir \(dir) is not a directory on this host")
             }
-            if let user = run.user, let name = user.split(separator: ":").first, UInt32(name) == nil, getpwnam(String(name)) == nil {
+            if let user = run.user, let name = user.split(separator: ":").first, UInt32(name) == nil, Sys.user(named: String(name)) == nil {
                 problems.append("workload \(w.name): no user named \(name) on this host")
             }
         }
@@ -99,10 +96,10 @@ public struct Preflight: Sendable {
 
     /// The executable a command names, searched in the workloads' PATH as the launcher's execvpe will.
     static func resolve(_ program: String) -> String? {
-        if program.contains("/") { return access(program, X_OK) == 0 ? program : nil }
-        for dir in LaunchSpec.defaultPath.split(separator: ":") {
+        if program.contains("/") { return Sys.access(program, X_OK) ? program : nil }
+        for dir in Planner.defaultPath.split(separator: ":") {
             let candidate = "\(dir)/\(program)"
-            if access(candidate, X_OK) == 0 && !Sys.isDirectory(candidate) { return candidate }
+            if Sys.access(candidate, X_OK) && !Sys.isDirectory(candidate) { return candidate }
         }
         return nil
     }

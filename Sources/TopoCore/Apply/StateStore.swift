@@ -26,17 +26,40 @@ public struct StateStore: Sendable {
         Sys.subdirectories(root).filter { ProfileDecoder.matches($0, first: "a"..."z", maxLength: 24) }
     }
 
-    public func plan(_ name: String) -> Plan? {
-        guard let data = FileManager.default.contents(atPath: planPath(name)) else { return nil }
-        return try? JSONDecoder().decode(Plan.self, from: data)
+    /// The plan a profile was applied with. A file that is there but cannot be read as a plan is an
+    /// error that names it, never a missing plan: callers check overlaps and find workloads with it.
+    public func plan(_ name: String) -> Result<Plan, TopoFailure> {
+        let path = planPath(name)
+        let text: String
+        do { text = try Sys.read(path) } catch {
+            return .failure(TopoFailure(.hostCannot, "profile \(name) has no readable plan: \(error); run `topo down \(name)`"))
+        }
+        do {
+            return .success(try JSONDecoder().decode(Plan.self, from: Data(text.utf8)))
+        } catch {
+            return .failure(TopoFailure(.hostCannot, "\(path) is not a plan this topo can read (\(Self.reason(error))); run `topo down \(name)`, which needs only the journal"))
+        }
     }
 
-    /// Creates the profile's state directory (mode 0700) with its plan.
+    /// Creates the profile's state directory (mode 0700) with its plan and an empty journal: a state
+    /// directory without a journal is one someone else changed, and `down` refuses to guess.
     func create(_ plan: Plan) throws(SystemError) {
         try ensureRoot()
         try Sys.mkdir(profileDir(plan.name), mode: 0o700)
         for sub in ["logs", "launch"] { try Sys.mkdir("\(profileDir(plan.name))/\(sub)", mode: 0o700) }
         try Sys.write(planPath(plan.name), JSONOutput.encode(plan) + "\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+        try Sys.write(journalPath(plan.name), "", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+    }
+
+    /// A decoding error in a few words, with where in the file it is.
+    static func reason(_ error: Error) -> String {
+        switch error as? DecodingError {
+        case .dataCorrupted(let c), .keyNotFound(_, let c), .typeMismatch(_, let c), .valueNotFound(_, let c):
+            let at = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
+            return at.isEmpty ? c.debugDescription : "at \(at.hasPrefix(".") ? String(at.dropFirst()) : at): \(c.debugDescription)"
+        default:
+            return "\(error)"
+        }
     }
 
     func ensureRoot() throws(SystemError) {
@@ -45,7 +68,7 @@ public struct StateStore: Sendable {
         }
     }
 
-    /// Removes a profile's state directory and everything in it.
+    /// Removes a profile's state directory and everything in it (only once its journal is fully undone).
     func remove(_ name: String) throws(SystemError) {
         let dir = profileDir(name)
         guard Sys.exists(dir) else { return }
@@ -65,11 +88,14 @@ public struct StateStore: Sendable {
         public var rootControllers: [String] = []
         /// topo made `/etc/netns` (and removes it, if empty, when the last profile goes).
         public var createdEtcNetns = false
+        /// Where that directory is (`/etc/netns`; a temporary directory in tests).
+        public var etcNetns: String?
 
-        public init(createdRoot: Bool = false, rootControllers: [String] = [], createdEtcNetns: Bool = false) {
+        public init(createdRoot: Bool = false, rootControllers: [String] = [], createdEtcNetns: Bool = false, etcNetns: String? = nil) {
             self.createdRoot = createdRoot
             self.rootControllers = rootControllers
             self.createdEtcNetns = createdEtcNetns
+            self.etcNetns = etcNetns
         }
 
         /// Keys an older topo did not write read as their defaults: a record must never be lost.
@@ -78,12 +104,25 @@ public struct StateStore: Sendable {
             createdRoot = try c.decodeIfPresent(Bool.self, forKey: .createdRoot) ?? false
             rootControllers = try c.decodeIfPresent([String].self, forKey: .rootControllers) ?? []
             createdEtcNetns = try c.decodeIfPresent(Bool.self, forKey: .createdEtcNetns) ?? false
+            etcNetns = try c.decodeIfPresent(String.self, forKey: .etcNetns)
         }
     }
 
-    func hostChanges() -> HostChanges {
-        guard let data = FileManager.default.contents(atPath: hostPath) else { return HostChanges() }
-        return (try? JSONDecoder().decode(HostChanges.self, from: data)) ?? HostChanges()
+    /// What topo changed on the host outside its own cgroups. No file means no change; a file that
+    /// cannot be read is an error that names it — read as "no change", the last `down` would forget
+    /// what to restore.
+    func hostChanges() throws(TopoFailure) -> HostChanges {
+        let text: String
+        do { text = try Sys.read(hostPath) } catch {
+            if error.errno == ENOENT { return HostChanges() }
+            throw TopoFailure(.hostCannot, "\(error)")
+        }
+        do {
+            return try JSONDecoder().decode(HostChanges.self, from: Data(text.utf8))
+        } catch {
+            throw TopoFailure(.hostCannot, "\(hostPath) is not a record this topo can read (\(Self.reason(error))); "
+                + "it lists what topo changed at the cgroup root, so topo will not guess: fix or remove it by hand")
+        }
     }
 
     /// Records host changes before they are made (an intent; undoing one never made is harmless).
@@ -91,7 +130,7 @@ public struct StateStore: Sendable {
         try ensureRoot()
         let tmp = hostPath + ".tmp"
         try Sys.write(tmp, JSONOutput.encode(changes) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
-        guard rename(tmp, hostPath) == 0 else { throw SystemError("rename", tmp, value: hostPath, errno: errno) }
+        try Sys.rename(tmp, hostPath)
     }
 
     func forgetHostChanges() {
@@ -117,13 +156,12 @@ public struct StateStore: Sendable {
         while true {
             let fd = Sys.retrying { open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600) }
             guard fd >= 0 else { throw SystemError("open", path, errno: errno) }
-            guard Sys.retrying({ flock(fd, LOCK_EX) }) == 0 else {
-                let e = errno
+            do { try Sys.lockExclusive(fd, path: path) } catch {
                 close(fd)
-                throw SystemError("flock", path, errno: e)
+                throw error
             }
-            var held = stat(), current = stat()
-            if fstat(fd, &held) == 0, stat(path, &current) == 0, held.st_ino == current.st_ino, held.st_dev == current.st_dev {
+            var held = stat()
+            if fstat(fd, &held) == 0, let current = Sys.stat(path), held.st_ino == current.st_ino, held.st_dev == current.st_dev {
                 defer {
                     removeRootIfEmpty()  // leave no trace when nothing is applied
                     close(fd)

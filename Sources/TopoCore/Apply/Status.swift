@@ -9,6 +9,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
         /// `applied`, or `incomplete` when an apply was stopped part-way (run `topo down`).
         public var state: String
         public var workloads: [WorkloadStatus]
+        /// Why the profile's plan cannot be read, when it cannot.
+        public var problem: String?
     }
 
     public struct WorkloadStatus: Codable, Equatable, Sendable {
@@ -32,6 +34,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var addresses: [String]?
         /// Each netem qdisc on its side of a link, planned and as the kernel reports it.
         public var shaping: [ShapingStatus]?
+        /// Where its cgroup settings, addresses or hosts file differ from the plan (the kernel's words); empty when none do.
+        public var differences: [String] = []
     }
 
     public struct ShapingStatus: Codable, Equatable, Sendable {
@@ -42,53 +46,60 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var differences: [String]
     }
 
-    public static func read(state: StateStore, cgroups: CgroupFS, runner: CommandRunner = CommandRunner()) -> StatusReport {
+    /// Every applied profile, each resource observed through its driver (all at once), then grouped by workload.
+    public static func read(state: StateStore, drivers: Drivers) -> StatusReport {
         var profiles: [ProfileStatus] = []
+        let loop = ResourceLoop(drivers: drivers)
         for name in state.profiles() {
             let complete = Sys.exists("\(state.profileDir(name))/applied")
-            let plan = state.plan(name)
-            // Each linked workload costs an `ip` and a `tc` process: all workloads are read at once.
-            let workloads = concurrentMap(plan?.workloads ?? []) { w -> WorkloadStatus in
-                let cg = Applier.workloadCgroup(name, w)
-                let exists = cgroups.exists(cg)
-                let pids = exists ? cgroups.allProcs(cg).sorted() : []
-                var status = WorkloadStatus(name: w.name, cgroup: cgroups.path(cg), pids: pids, cpus: w.cpus, mems: w.mems,
-                                            memoryPolicy: w.memoryPolicy,
-                                            state: !exists ? "missing" : !pids.isEmpty ? "running" : w.run == nil ? "idle" : "exited",
-                                            log: w.run == nil ? nil : state.logPath(name, w.name))
-                if w.isolation == .partition && exists {
-                    status.partition = (try? cgroups.read(cg, "cpuset.cpus.partition"))?.trimmingCharacters(in: .whitespacesAndNewlines)
-                }
-                if let ns = w.netns, let plan {
-                    status.netns = ns
-                    status.addresses = Links.exists(ns) ? addresses(in: ns, runner) : []
-                    status.shaping = plan.links.flatMap(\.shaping).filter { $0.from == w.name }.map { s in
-                        let shown = runner.run([Links.tc, "-n", ns, "-j", "qdisc", "show", "dev", s.interface])
-                        let diffs: [String]
-                        if let options = NetemReadback.options(shown.stdout) {
-                            diffs = NetemReadback.differences(planned: s.netem, kernel: options)
-                        } else {
-                            diffs = ["no netem qdisc on \(s.interface) in \(ns)"]
-                        }
-                        return ShapingStatus(interface: s.interface, to: s.to, planned: s.netem.summary, differences: diffs)
-                    }
-                }
-                return status
+            let plan: Plan
+            switch state.plan(name) {
+            case .success(let p): plan = p
+            case .failure(let f):
+                profiles.append(ProfileStatus(name: name, state: complete ? "unreadable" : "incomplete", workloads: [], problem: f.message))
+                continue
+            }
+            let observed = loop.observe(plan.resources)
+            let workloads = plan.workloads.map { w in
+                workloadStatus(w, profile: name, observed.filter { $0.resource.workload == w.name }, cgroups: drivers.cgroups)
             }
             profiles.append(ProfileStatus(name: name, state: complete ? "applied" : "incomplete", workloads: workloads))
         }
         return StatusReport(profiles: profiles)
     }
 
-    /// IPv4 addresses in a namespace (loopback aside), from `ip -n NS -j -4 addr show`.
-    static func addresses(in ns: String, _ runner: CommandRunner) -> [String] {
-        let r = runner.run([Links.ip, "-n", ns, "-j", "-4", "addr", "show"])
-        guard let list = try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [[String: Any]] else { return [] }
-        return list.filter { $0["ifname"] as? String != "lo" }.flatMap { iface in
-            ((iface["addr_info"] as? [[String: Any]]) ?? []).compactMap { a in
-                guard let local = a["local"] as? String, let len = a["prefixlen"] as? Int else { return nil }
-                return "\(local)/\(len)"
+    static func workloadStatus(_ w: PlannedWorkload, profile: String, _ observed: [Observation], cgroups: any CgroupManager) -> WorkloadStatus {
+        let cgroup = observed.first { if case .cgroup = $0.resource { true } else { false } }
+        let exists = cgroup?.found ?? false
+        let pids = cgroup?.pids ?? []
+        let logPath = observed.compactMap { if case .launch(let l) = $0.resource { l.logPath } else { nil } }.first
+        var status = WorkloadStatus(name: w.name, cgroup: cgroups.path(w.cgroupPath), pids: pids, cpus: w.cpus, mems: w.mems,
+                                    memoryPolicy: w.memoryPolicy,
+                                    state: !exists ? "missing" : !pids.isEmpty ? "running" : w.run == nil ? "idle" : "exited",
+                                    log: logPath)
+        if w.isolation == .partition && exists {
+            status.partition = observed.first { if case .cgroupSetting(let s) = $0.resource, s.setting == .partition { true } else { false } }?.kernel
+        }
+        if let ns = w.netns {
+            status.netns = ns
+            status.addresses = observed.compactMap { o -> [String]? in
+                guard case .address = o.resource, o.found, let k = o.kernel else { return nil }
+                return k.split(separator: " ").map(String.init)
+            }.flatMap { $0 }.sorted()
+            status.shaping = observed.compactMap { o in
+                guard case .qdisc(let q) = o.resource else { return nil }
+                return ShapingStatus(interface: q.interface, to: q.to, planned: q.netem.summary,
+                                     differences: o.found ? o.differences : ["no netem qdisc on \(q.interface) in \(q.netns)"])
             }
-        }.sorted()
+        }
+        // Everything else that differs from the plan (limits, addresses, the hosts file), each in the kernel's words.
+        let others = observed.filter { o in
+            switch o.resource {
+            case .qdisc, .launch, .cgroup: false
+            default: true
+            }
+        }.flatMap(\.differences)
+        status.differences = exists ? others : []
+        return status
     }
 }

@@ -110,7 +110,7 @@ public struct CgroupFS: Sendable {
         }
         let freezable = Sys.exists(path(cgroup, "cgroup.freeze"))
         if freezable { try write(cgroup, "cgroup.freeze", "1") }
-        for pid in allProcs(cgroup) { Glibc.kill(pid, SIGKILL) }
+        for pid in allProcs(cgroup) { try Sys.kill(pid, SIGKILL) }
         if freezable { try write(cgroup, "cgroup.freeze", "0") }
     }
 

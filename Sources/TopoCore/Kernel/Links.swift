@@ -1,134 +1,99 @@
-import CTopoShim
 import Foundation
 
-/// A command's outcome as data: a non-zero exit is a result, not a throw.
-public struct CommandResult: Equatable, Sendable {
-    public var status: Int32
-    public var stdout: String
-    public var stderr: String
-}
-
-/// Runs programs without a shell, feeding `input` on stdin. The one seam for subprocesses.
-/// posix_spawn and poll(2) directly: Foundation's Process costs a thread and a run loop per command,
-/// which made `topo status` on 64 namespaces take 15 s in the lab. stdin is a socket written with
-/// MSG_NOSIGNAL, so a child that exits early cannot kill topo with SIGPIPE; every descriptor is made
-/// close-on-exec atomically, so commands run from several threads never inherit each other's pipes.
-public struct CommandRunner: Sendable {
+/// The link driver over iproute2 in batch mode: one `ip -batch` for every namespace and veth pair of
+/// the batch in the root namespace, then one `ip -n NS -batch` and one `tc -n NS -batch` per namespace
+/// (iproute2 takes no per-line namespace), all namespaces at once. Arguments come from pure functions;
+/// the runner only executes them. Namespaces are deleted in-process, as `ip netns del` does.
+public struct IPRoute2Links: LinkDriver {
+    public var runner = CommandRunner()
     public init() {}
 
-    public func run(_ argv: [String], input: String? = nil) -> CommandResult {
-        func failure(_ what: String, _ code: Int32) -> CommandResult {
-            CommandResult(status: 127, stdout: "", stderr: "cannot run \(argv.first ?? ""): \(what): \(String(cString: strerror(code)))")
-        }
-        guard let program = argv.first else { return failure("no program", EINVAL) }
-        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1], inp: [Int32] = [-1, -1]
-        guard topo_pipe_cloexec(&out) == 0 else { return failure("pipe", errno) }
-        guard topo_pipe_cloexec(&err) == 0 else {
-            let e = errno
-            out.forEach { close($0) }
-            return failure("pipe", e)
-        }
-        if input != nil, socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0, &inp) != 0 {
-            let e = errno
-            (out + err).forEach { close($0) }
-            return failure("socketpair", e)
-        }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if input != nil {
-            posix_spawn_file_actions_adddup2(&actions, inp[1], 0)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        }
-        posix_spawn_file_actions_adddup2(&actions, out[1], 1)
-        posix_spawn_file_actions_adddup2(&actions, err[1], 2)
-        var cArgs: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { cArgs.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, program, &actions, nil, &cArgs, environ)
-        for fd in [out[1], err[1], inp[1]] where fd >= 0 { close(fd) }
-        guard rc == 0 else {
-            for fd in [out[0], err[0], inp[0]] where fd >= 0 { close(fd) }
-            return failure("posix_spawn", rc)
-        }
-        var pending = Array((input ?? "").utf8)[...]
-        var stdinFD = inp[0], stdoutFD = out[0], stderrFD = err[0]
-        var stdout = [UInt8](), stderr = [UInt8]()
-        if stdinFD >= 0 && pending.isEmpty { close(stdinFD); stdinFD = -1 }
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while stdinFD >= 0 || stdoutFD >= 0 || stderrFD >= 0 {
-            var fds: [pollfd] = []
-            if stdinFD >= 0 { fds.append(pollfd(fd: stdinFD, events: Int16(POLLOUT), revents: 0)) }
-            if stdoutFD >= 0 { fds.append(pollfd(fd: stdoutFD, events: Int16(POLLIN), revents: 0)) }
-            if stderrFD >= 0 { fds.append(pollfd(fd: stderrFD, events: Int16(POLLIN), revents: 0)) }
-            if poll(&fds, nfds_t(fds.count), -1) < 0 {
-                if errno == EINTR { continue }
-                break
-            }
-            for p in fds where p.revents != 0 {
-                if p.fd == stdinFD {
-                    let n = pending.withUnsafeBytes { send(stdinFD, $0.baseAddress, min($0.count, 65536), Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
-                    if n > 0 { pending = pending.dropFirst(n) }
-                    // Done, or the child stopped reading (EPIPE): either way it gets EOF now.
-                    if pending.isEmpty || (n < 0 && errno != EAGAIN && errno != EINTR) { close(stdinFD); stdinFD = -1 }
-                    continue
-                }
-                let n = read(p.fd, &buffer, buffer.count)
-                if n < 0 && (errno == EINTR || errno == EAGAIN) { continue }
-                if n > 0 {
-                    if p.fd == stdoutFD { stdout += buffer[0..<n] } else { stderr += buffer[0..<n] }
-                    continue
-                }
-                close(p.fd)
-                if p.fd == stdoutFD { stdoutFD = -1 } else { stderrFD = -1 }
-            }
-        }
-        for fd in [stdinFD, stdoutFD, stderrFD] where fd >= 0 { close(fd) }
-        return CommandResult(status: Spawn.wait(pid), stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
-    }
-}
-
-/// Network namespaces, veth pairs, addresses and netem qdiscs through iproute2 in batch mode: one
-/// `ip -batch` for the whole profile in the root namespace, then one `ip -n NS -batch` and one
-/// `tc -n NS -batch` per namespace (iproute2 takes no per-line namespace). Arguments come from pure
-/// functions; the runner only executes them.
-public enum Links {
     /// Where `ip netns` keeps its namespaces (NETNS_RUN_DIR; /var/run is /run on current systems).
     public static let netnsDirectory = "/run/netns"
-    /// Per-namespace files `ip netns exec` binds over /etc (iproute2's convention).
-    public static let etcNetnsDirectory = "/etc/netns"
     public static let ip = "/usr/sbin/ip"
     public static let tc = "/usr/sbin/tc"
 
-    /// Root-namespace batch: every namespace, then every veth pair created straight into its two namespaces.
-    /// Equivalent to `ip netns add NS` and `ip link add to-B netns NS-A mtu M type veth peer name to-A netns NS-B mtu M`.
-    public static func createBatch(_ plan: Plan) -> [String] {
-        var lines = plan.workloads.compactMap(\.netns).map { "netns add \($0)" }
-        for link in plan.links {
-            let a = link.ends[0], b = link.ends[1]
-            lines.append("link add \(a.interface) netns \(a.netns) mtu \(link.mtu) type veth peer name \(b.interface) netns \(b.netns) mtu \(link.mtu)")
-        }
-        return lines
-    }
+    // MARK: apply
 
-    /// Inside one namespace: loopback up, each end's address, each end up.
-    public static func configureBatch(_ netns: String, _ plan: Plan) -> [String] {
-        var lines = ["link set lo up"]
-        for link in plan.links {
-            for end in link.ends where end.netns == netns {
-                lines.append("addr add \(end.address) dev \(end.interface)")
-                lines.append("link set \(end.interface) up")
+    public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
+        var results: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)
+        let namespaces = batch.enumerated().compactMap { i, r -> (Int, NamespaceResource)? in if case .namespace(let n) = r { (i, n) } else { nil } }
+        let veths = batch.enumerated().compactMap { i, r -> (Int, VethResource)? in if case .veth(let v) = r { (i, v) } else { nil } }
+        let addresses = batch.compactMap { if case .address(let a) = $0 { a } else { nil } }
+        let qdiscs = batch.compactMap { if case .qdisc(let q) = $0 { q } else { nil } }
+        if let other = batch.first(where: { ![.namespace, .veth, .address, .qdisc].contains($0.kind) }) {
+            results[0] = .failure(TopoFailure(.applyFailed, "the link driver does not make \(other.summary)"))
+            return results
+        }
+        // 1. The root namespace: every namespace, then every veth pair straight into its two namespaces.
+        do {
+            try Self.runBatch(runner, [Self.ip], Self.createBatch(namespaces.map(\.1), veths.map(\.1)))
+        } catch {
+            // Only a batch with a namespace or veth runs this step, so one of them is first.
+            results[min(namespaces.first?.0 ?? batch.count - 1, veths.first?.0 ?? batch.count - 1)] = .failure(error)
+            return results
+        }
+        for (i, n) in namespaces { results[i] = .success(Facts(inode: Self.inode(n.name))) }
+        for (i, _) in veths { results[i] = .success(Facts()) }
+        // 2. Inside each namespace, all at once: loopback, addresses and links up; then its qdiscs.
+        var names: [String] = []
+        for n in namespaces.map(\.1.name) + addresses.map(\.netns) + qdiscs.map(\.netns) where !names.contains(n) { names.append(n) }
+        let fresh = Set(namespaces.map(\.1.name))
+        let runner = self.runner
+        let failures = concurrentMap(names) { ns -> (String, TopoFailure)? in
+            do throws(TopoFailure) {
+                try Self.runBatch(runner, [Self.ip, "-n", ns], Self.configureBatch(ns, loopback: fresh.contains(ns), addresses.filter { $0.netns == ns }))
+                try Self.runBatch(runner, [Self.tc, "-n", ns], Self.qdiscBatch(qdiscs.filter { $0.netns == ns }))
+                return nil
+            } catch { return (ns, error) }
+        }
+        let failed = Dictionary(failures.compactMap { $0 }, uniquingKeysWith: { a, _ in a })
+        for (i, r) in batch.enumerated() {
+            let ns: String
+            switch r {
+            case .address(let a): ns = a.netns
+            case .qdisc(let q): ns = q.netns
+            case .namespace(let n): ns = n.name
+            default: continue
+            }
+            // A namespace's batch failing is charged to the first of its resources: the namespace itself
+            // (its loopback is set up there) or its first address.
+            if let f = failed[ns] {
+                let first = batch.firstIndex { s in
+                    switch s {
+                    case .namespace(let n): n.name == ns
+                    case .address(let a): a.netns == ns
+                    case .qdisc(let q): q.netns == ns
+                    default: false
+                    }
+                }
+                results[i] = i == first ? .failure(f) : nil
+            } else if case .namespace = r {
+                continue  // marked after step 1
+            } else {
+                results[i] = .success(Facts())
             }
         }
-        return lines
+        return results
+    }
+
+    /// Root-namespace batch: the namespaces, then each veth pair created straight into its two namespaces.
+    /// Equivalent to `ip netns add NS` and `ip link add to-B netns NS-A mtu M type veth peer name to-A netns NS-B mtu M`.
+    public static func createBatch(_ namespaces: [NamespaceResource], _ veths: [VethResource]) -> [String] {
+        namespaces.map { "netns add \($0.name)" } + veths.map { v in
+            let a = v.ends[0], b = v.ends[1]
+            return "link add \(a.interface) netns \(a.netns) mtu \(v.mtu) type veth peer name \(b.interface) netns \(b.netns) mtu \(v.mtu)"
+        }
+    }
+
+    /// Inside one namespace: loopback up (a namespace topo just made), each address, each interface up.
+    public static func configureBatch(_ netns: String, loopback: Bool, _ addresses: [AddressResource]) -> [String] {
+        (loopback ? ["link set lo up"] : []) + addresses.flatMap { ["addr add \($0.address) dev \($0.interface)", "link set \($0.interface) up"] }
     }
 
     /// Inside one namespace: a netem root qdisc on each shaped interface.
-    public static func qdiscBatch(_ netns: String, _ plan: Plan) -> [String] {
-        plan.links.flatMap(\.shaping).filter { $0.netns == netns }.map {
-            (["qdisc", "add", "dev", $0.interface, "root"] + netemArguments($0.netem)).joined(separator: " ")
-        }
+    public static func qdiscBatch(_ qdiscs: [QdiscResource]) -> [String] {
+        qdiscs.map { (["qdisc", "add", "dev", $0.interface, "root"] + netemArguments($0.netem)).joined(separator: " ") }
     }
 
     /// `netem ...` in tc's order (tc-netem(8)). A uniform jitter is netem's default and has no table to name.
@@ -152,55 +117,145 @@ public enum Links {
     /// A duration as tc reads it: microseconds, with decimals below one (`200us`, `0.25us`).
     static func tcTime(_ d: Duration) -> String { fixedPoint(d.nanoseconds, decimals: 3) + "us" }
 
-    public static func deleteBatch(_ namespaces: [String]) -> [String] {
-        namespaces.map { "netns del \($0)" }
-    }
-
-    /// The inode of a bound namespace: it tells the namespace topo made from a later one of the same name.
-    public static func inode(_ netns: String) -> UInt64? {
-        var st = stat()
-        guard stat("\(netnsDirectory)/\(netns)", &st) == 0 else { return nil }
-        return UInt64(st.st_ino)
-    }
-
-    public static func exists(_ netns: String) -> Bool { Sys.exists("\(netnsDirectory)/\(netns)") }
-
     /// Runs a batch; a failure carries the command and iproute2's own words.
-    public static func runBatch(_ runner: CommandRunner, _ argv: [String], _ lines: [String]) throws {
+    static func runBatch(_ runner: CommandRunner, _ argv: [String], _ lines: [String]) throws(TopoFailure) {
         guard !lines.isEmpty else { return }
         let r = runner.run(argv + ["-batch", "-"], input: lines.joined(separator: "\n") + "\n")
         guard r.status == 0 else {
             throw TopoFailure(.applyFailed, "\(argv.joined(separator: " ")) -batch failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: "\n").replacingOccurrences(of: "\n", with: "; "))")
         }
     }
-}
 
-/// What the kernel says about a netem qdisc (`tc -j qdisc show`), compared to the plan.
-public enum NetemReadback {
-    /// The netem options of the root qdisc on `interface`, from `tc -j qdisc show dev IF` output.
-    public static func options(_ json: String) -> [String: Any]? {
-        guard let list = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]] else { return nil }
-        return list.first { $0["kind"] as? String == "netem" && $0["root"] as? Bool == true }?["options"] as? [String: Any]
+    // MARK: undo
+
+    /// A namespace goes with everything in it (its veth ends, addresses and qdiscs): only the namespace
+    /// itself is undone. It is deleted when it is the one topo made — the inode recorded when it was made
+    /// — or when apply stopped before it could record one; a later namespace of the same name stays.
+    public func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone {
+        guard case .namespace(let n) = resource, Self.exists(n.name) else { return .nothing }
+        if let recorded = facts.inode, Self.inode(n.name) != recorded {
+            return .leftAlone("network namespace \(n.name): not the one topo made, left alone")
+        }
+        let path = "\(Self.netnsDirectory)/\(n.name)"
+        do {
+            try Sys.unmount(path, detach: true)
+            try Sys.unlink(path)
+        } catch {
+            throw TopoFailure(.hostCannot, "delete network namespace \(n.name): \(error)")
+        }
+        return .removed("netns \(n.name)")
     }
 
-    /// Where the kernel's settings differ from the plan; empty when they match.
-    /// tc reports times in seconds, the rate in bytes per second and percentages as fractions.
-    public static func differences(planned n: Netem, kernel o: [String: Any]) -> [String] {
-        var diffs: [String] = []
-        func number(_ any: Any?) -> Double? { (any as? NSNumber)?.doubleValue }
-        func check(_ name: String, _ want: Double, _ got: Double?, tolerance: Double, unit: String) {
-            let g = got ?? 0
-            if abs(g - want) > tolerance { diffs.append("\(name): planned \(want)\(unit), kernel has \(g)\(unit)") }
+    // MARK: observe
+
+    public func observe(_ resource: Resource) -> Observation {
+        switch resource {
+        case .namespace(let n):
+            return Observation(resource, found: Self.exists(n.name))
+        case .veth(let v):
+            let end = v.ends[0]
+            guard Self.exists(end.netns), let link = json(["-n", end.netns, "-j", "link", "show", "dev", end.interface]).first else {
+                return Observation(resource, found: false)
+            }
+            let mtu = link["mtu"] as? Int
+            return Observation(resource, found: true, differences: mtu == v.mtu ? [] : ["\(end.interface) in \(end.netns): planned mtu \(v.mtu), kernel has \(mtu.map(String.init) ?? "none")"])
+        case .address(let a):
+            guard Self.exists(a.netns), let link = json(["-n", a.netns, "-j", "-4", "addr", "show", "dev", a.interface]).first else {
+                return Observation(resource, found: false)
+            }
+            let have = ((link["addr_info"] as? [[String: Any]]) ?? []).compactMap { info -> IPv4Interface? in
+                guard let local = info["local"] as? String, let len = info["prefixlen"] as? Int, case .success(let a) = IPv4Address.parse(local) else { return nil }
+                return IPv4Interface(address: a, prefix: len)
+            }
+            var diffs: [String] = []
+            if !have.contains(a.address) { diffs.append("\(a.interface) in \(a.netns): planned address \(a.address), kernel has \(have.isEmpty ? "none" : have.map(\.description).joined(separator: " "))") }
+            if !((link["flags"] as? [String]) ?? []).contains("UP") { diffs.append("\(a.interface) in \(a.netns) is down") }
+            return Observation(resource, found: true, differences: diffs, kernel: have.map(\.description).joined(separator: " "))
+        case .qdisc(let q):
+            guard Self.exists(q.netns) else { return Observation(resource, found: false) }
+            let shown = runner.run([Self.tc, "-n", q.netns, "-j", "qdisc", "show", "dev", q.interface])
+            guard let kernel = NetemReadback.parse(shown.stdout) else {
+                return Observation(resource, found: true, differences: ["no netem qdisc on \(q.interface) in \(q.netns)"])
+            }
+            return Observation(resource, found: true, differences: NetemReadback.differences(planned: q.netem, kernel: kernel), kernel: kernel.summary)
+        default:
+            return Observation(resource, found: false, kernel: "not a link resource")
         }
+    }
+
+    /// `ip ARGS` as JSON objects; empty when it fails or prints something else.
+    func json(_ args: [String]) -> [[String: Any]] {
+        let r = runner.run([Self.ip] + args)
+        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]] ?? []
+    }
+
+    /// The inode of a bound namespace: it tells the namespace topo made from a later one of the same name.
+    public static func inode(_ netns: String) -> UInt64? {
+        Sys.stat("\(netnsDirectory)/\(netns)").map { UInt64($0.st_ino) }
+    }
+
+    public static func exists(_ netns: String) -> Bool { Sys.exists("\(netnsDirectory)/\(netns)") }
+}
+
+/// What the kernel says about a netem qdisc (`tc -j qdisc show`), typed, and how it differs from a plan.
+public enum NetemReadback {
+    /// A netem qdisc as the kernel reports it. tc prints times in seconds, the rate in bytes per second
+    /// and percentages as fractions; they are turned back into topo's units here.
+    public struct Kernel: Equatable, Sendable {
+        public var delay: Duration
+        public var jitter: Duration
+        public var rate: BitRate
+        public var limit: Int
+        public var loss: Percent
+        public var duplicate: Percent
+        public var reorder: Percent
+        public var corrupt: Percent
+
+        public var summary: String {
+            var n = Netem(delay: delay, jitter: jitter, distribution: nil, loss: loss.isZero ? nil : loss, duplicate: duplicate.isZero ? nil : duplicate,
+                          reorder: reorder.isZero ? nil : reorder, corrupt: corrupt.isZero ? nil : corrupt,
+                          rate: rate.bitsPerSecond == 0 ? nil : rate, limit: limit, limitChosen: false)
+            if jitter == .zero { n.jitter = nil }
+            return n.summary
+        }
+    }
+
+    /// The root netem qdisc in `tc -j qdisc show dev IF` output; nil when there is none.
+    public static func parse(_ json: String) -> Kernel? {
+        guard let list = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]],
+              let o = list.first(where: { $0["kind"] as? String == "netem" && $0["root"] as? Bool == true })?["options"] as? [String: Any]
+        else { return nil }
+        func number(_ any: Any?) -> Double { (any as? NSNumber)?.doubleValue ?? 0 }
+        func duration(_ seconds: Double) -> Duration { Duration(nanoseconds: UInt64(max(0, (seconds * 1e9).rounded()))) }
+        func percent(_ fraction: Double) -> Percent { Percent(micro: UInt64(max(0, (fraction * 1e8).rounded()))) }
         let delay = o["delay"] as? [String: Any]
-        check("delay", Double(n.delay?.nanoseconds ?? 0) / 1e9, number(delay?["delay"]), tolerance: 2e-6, unit: "s")
-        check("jitter", Double(n.jitter?.nanoseconds ?? 0) / 1e9, number(delay?["jitter"]), tolerance: 2e-6, unit: "s")
-        check("rate", Double(n.rate?.bytesPerSecond ?? 0), number((o["rate"] as? [String: Any])?["rate"]), tolerance: 1, unit: " B/s")
-        check("limit", Double(n.limit), number(o["limit"]), tolerance: 0.5, unit: " packets")
-        for (key, json) in [("loss", "loss-random"), ("duplicate", "duplicate"), ("reorder", "reorder"), ("corrupt", "corrupt")] {
-            let planned: Percent? = key == "loss" ? n.loss : key == "duplicate" ? n.duplicate : key == "reorder" ? n.reorder : n.corrupt
-            let got = number((o[json] as? [String: Any])?[key == "loss" ? "loss" : key])
-            check(key, planned?.fraction ?? 0, got, tolerance: 1e-6, unit: "")
+        return Kernel(delay: duration(number(delay?["delay"])), jitter: duration(number(delay?["jitter"])),
+                      rate: BitRate(bitsPerSecond: UInt64(max(0, number((o["rate"] as? [String: Any])?["rate"]))) * 8),
+                      limit: Int(number(o["limit"])),
+                      loss: percent(number((o["loss-random"] as? [String: Any])?["loss"])),
+                      duplicate: percent(number((o["duplicate"] as? [String: Any])?["duplicate"])),
+                      reorder: percent(number((o["reorder"] as? [String: Any])?["reorder"])),
+                      corrupt: percent(number((o["corrupt"] as? [String: Any])?["corrupt"])))
+    }
+
+    /// Where the kernel's qdisc differs from the plan; empty when they match. The kernel keeps times in
+    /// nanoseconds but tc prints them in seconds with six digits, the rate in whole bytes per second and
+    /// probabilities scaled to 2^32: each comparison allows exactly that rounding.
+    public static func differences(planned n: Netem, kernel k: Kernel) -> [String] {
+        var diffs: [String] = []
+        func check<T: CustomStringConvertible>(_ name: String, _ want: T, _ got: T, _ close: Bool) {
+            if !close { diffs.append("\(name): planned \(want), kernel has \(got)") }
+        }
+        func near(_ a: UInt64, _ b: UInt64, _ tolerance: UInt64) -> Bool { (a > b ? a - b : b - a) <= tolerance }
+        let delay = n.delay ?? .zero, jitter = n.jitter ?? .zero
+        check("delay", delay, k.delay, near(delay.nanoseconds, k.delay.nanoseconds, 2_000))
+        check("jitter", jitter, k.jitter, near(jitter.nanoseconds, k.jitter.nanoseconds, 2_000))
+        let rate = n.rate ?? BitRate(bitsPerSecond: 0)
+        check("rate", rate, k.rate, rate.bytesPerSecond == k.rate.bytesPerSecond)
+        check("limit", n.limit, k.limit, n.limit == k.limit)
+        for (name, want, got) in [("loss", n.loss, k.loss), ("duplicate", n.duplicate, k.duplicate), ("reorder", n.reorder, k.reorder), ("corrupt", n.corrupt, k.corrupt)] {
+            let w = want ?? .zero
+            check(name, w, got, near(w.micro, got.micro, 100))
         }
         return diffs
     }

@@ -104,6 +104,58 @@ public enum Sys {
         guard retrying({ Glibc.unlink(path) }) == 0 else { throw SystemError("unlink", path, errno: errno) }
     }
 
+    /// Sets a mode exactly, whatever the process's umask did to it at creation.
+    public static func chmod(_ path: String, _ mode: mode_t) throws(SystemError) {
+        guard retrying({ Glibc.chmod(path, mode) }) == 0 else { throw SystemError("chmod \(String(mode, radix: 8))", path, errno: errno) }
+    }
+
+    public static func rename(_ from: String, _ to: String) throws(SystemError) {
+        guard retrying({ Glibc.rename(from, to) }) == 0 else { throw SystemError("rename", from, value: to, errno: errno) }
+    }
+
+    /// umount2(2); `detach` is MNT_DETACH (what `ip netns del` uses). A path that is no mount point (EINVAL) is fine.
+    public static func unmount(_ path: String, detach: Bool) throws(SystemError) {
+        guard retrying({ umount2(path, detach ? Int32(MNT_DETACH) : 0) }) == 0 || errno == EINVAL else {
+            throw SystemError("umount", path, errno: errno)
+        }
+    }
+
+    /// flock(2), waiting for the lock.
+    public static func lockExclusive(_ fd: Int32, path: String) throws(SystemError) {
+        guard retrying({ flock(fd, LOCK_EX) }) == 0 else { throw SystemError("flock", path, errno: errno) }
+    }
+
+    /// kill(2); a process already gone (ESRCH) is fine.
+    public static func kill(_ pid: pid_t, _ signal: Int32) throws(SystemError) {
+        guard Glibc.kill(pid, signal) == 0 || errno == ESRCH else { throw SystemError("kill \(signal)", "pid \(pid)", errno: errno) }
+    }
+
+    /// stat(2), following links; nil when the path cannot be stat'ed.
+    public static func stat(_ path: String) -> Glibc.stat? {
+        var st = Glibc.stat()
+        return fstatat(AT_FDCWD, path, &st, 0) == 0 ? st : nil
+    }
+
+    /// Whether the path is there for `mode` (F_OK, X_OK, ...), as access(2) says.
+    public static func access(_ path: String, _ mode: Int32) -> Bool { Glibc.access(path, mode) == 0 }
+
+    /// A user from the passwd database (getpwnam_r/getpwuid_r through getpwnam/getpwuid): uid, gid, name.
+    public struct User: Equatable, Sendable {
+        public var uid: uid_t
+        public var gid: gid_t
+        public var name: String
+    }
+
+    public static func user(named name: String) -> User? {
+        guard let pw = getpwnam(name) else { return nil }
+        return User(uid: pw.pointee.pw_uid, gid: pw.pointee.pw_gid, name: String(cString: pw.pointee.pw_name))
+    }
+
+    public static func user(id: uid_t) -> User? {
+        guard let pw = getpwuid(id) else { return nil }
+        return User(uid: pw.pointee.pw_uid, gid: pw.pointee.pw_gid, name: String(cString: pw.pointee.pw_name))
+    }
+
     public static func setxattr(_ path: String, _ name: String, _ value: String) throws(SystemError) {
         let bytes = Array(value.utf8)
         let r = bytes.withUnsafeBytes { topo_setxattr(path, name, $0.baseAddress, $0.count) }
@@ -118,10 +170,11 @@ public enum Sys {
         return String(decoding: buffer[0..<n], as: UTF8.self)
     }
 
-    public static func exists(_ path: String) -> Bool { access(path, F_OK) == 0 }
+    public static func exists(_ path: String) -> Bool { access(path, F_OK) }
 
+    /// Whether the path is a directory itself (not a link to one).
     public static func isDirectory(_ path: String) -> Bool {
-        var st = stat()
+        var st = Glibc.stat()
         return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 

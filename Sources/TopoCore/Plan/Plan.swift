@@ -1,6 +1,9 @@
 /// The immutable result of resolving a profile against a host: every CPU, node and kernel value decided.
 /// Apply consumes it; nothing in it needs the profile or the host again.
 public struct Plan: Equatable, Sendable, Codable {
+    /// The version of this JSON layout (`topo plan --json`, the applied `plan.json`).
+    public var format = Plan.currentFormat
+    public static let currentFormat = 2
     public var name: String
     public var workloads: [PlannedWorkload]  // profile order
     public var links: [PlannedLink]  // profile order
@@ -10,6 +13,8 @@ public struct Plan: Equatable, Sendable, Codable {
     public var idle: CPUSet
     public var smt: SMTPolicy
     public var warnings: [String]
+    /// Every object apply makes, in the order it makes them; `down` undoes them in reverse.
+    public var resources: [Resource]
 
     public func workload(named name: String) -> PlannedWorkload? { workloads.first { $0.name == name } }
 }
@@ -25,31 +30,63 @@ public struct PlannedWorkload: Equatable, Sendable, Codable {
     /// The NUMA nodes that hold the workload's CPUs.
     public var cpuNodes: CPUSet
     public var isolation: Isolation
-    /// cgroup v2 interface files and the values to write, in the order to write them.
+    /// Its cgroup, relative to the cgroup root (`topo/PROFILE/WORKLOAD`; a partition: `topo.PROFILE.WORKLOAD`).
+    public var cgroupPath: String
+    /// cgroup v2 interface settings, in the order to write them.
     public var cgroup: [CgroupSetting]
     /// What to start, if anything (a workload without `run` only gets its cgroup).
     public var run: PlannedRun?
     /// The workload's own network namespace, when it is linked to another workload.
     public var netns: String?
-    /// Its addresses, CIDR (`10.77.0.1/30`), one per link.
-    public var addresses: [String]
-    /// The workloads it is linked to and their addresses (plain, e.g. `10.77.0.2`), for its hosts file and environment.
+    /// Its addresses, one per link.
+    public var addresses: [IPv4Interface]
+    /// The workloads it is linked to and their addresses, for its hosts file and environment.
     public var peers: [Peer]
+    /// What its processes (and `topo exec`) get as their environment, `NAME=value`.
+    public var environment: [String]
+    /// Its hosts file, bind-mounted over /etc/hosts, when it is linked.
+    public var hostsFile: String?
 
     public struct Peer: Equatable, Sendable, Codable {
         public var name: String
-        public var address: String
+        public var address: IPv4Address
     }
 
-    /// The cgroup v2 controllers the settings need, in the order `cgroup.subtree_control` takes them.
-    public var controllers: [String] {
-        var result: [String] = []
-        for s in cgroup {
-            let c = String(s.file.prefix { $0 != "." })
-            if !result.contains(c) { result.append(c) }
-        }
-        return result
+    /// The cgroup v2 controllers the settings need, in enabling order.
+    public var controllers: [Controller] { Controller.ordered(cgroup.map(\.controller)) }
+}
+
+/// Where topo keeps what it makes on a host. The planner writes these paths into the plan; tests plan
+/// with a temporary layout.
+public struct Layout: Equatable, Sendable {
+    /// topo's state: `/run/topo` (StateStore).
+    public var stateRoot: String
+    /// Per-namespace files `ip netns exec` binds over /etc (iproute2's convention).
+    public var etcNetns: String
+    /// The cgroup under which every profile's subtree lives, relative to the cgroup root.
+    public var topoCgroup: String
+
+    public init(stateRoot: String = "/run/topo", etcNetns: String = "/etc/netns", topoCgroup: String = "topo") {
+        self.stateRoot = stateRoot
+        self.etcNetns = etcNetns
+        self.topoCgroup = topoCgroup
     }
+
+    public static let standard = Layout()
+
+    public func profileCgroup(_ profile: String) -> String { "\(topoCgroup)/\(profile)" }
+
+    /// Where a workload's cgroup lives: `topo/<profile>/<workload>`, or for `isolation: partition`
+    /// `topo.<profile>.<workload>` right below the cgroup root. The kernel makes a cpuset partition only
+    /// in a child of a valid partition root (before Linux 6.7 always; after it, without
+    /// `cpuset.cpus.exclusive` on every ancestor); the cgroup root is one and topo's own cgroups are not,
+    /// since making them partitions would take their CPUs from the host. Names have no dots, so
+    /// `topo.<profile>.<workload>` is unambiguous.
+    public func workloadCgroup(_ profile: String, _ workload: String, _ isolation: Isolation) -> String {
+        isolation == .partition ? "\(topoCgroup).\(profile).\(workload)" : "\(topoCgroup)/\(profile)/\(workload)"
+    }
+
+    public func hostsDirectory(_ netns: String) -> String { "\(etcNetns)/\(netns)" }
 }
 
 /// The process a workload runs, as the launcher needs it.
@@ -74,13 +111,6 @@ public struct PlannedRun: Equatable, Sendable, Codable {
     }
 }
 
-/// One write to a cgroup interface file, e.g. `memory.max` ← `4294967296`.
-public struct CgroupSetting: Equatable, Sendable, Codable {
-    public var file: String
-    public var value: String
-    public init(_ file: String, _ value: String) { self.file = file; self.value = value }
-}
-
 public struct PlannedLink: Equatable, Sendable, Codable {
     public var between: [String]
     public var subnet: IPv4Subnet
@@ -97,8 +127,7 @@ public struct PlannedLink: Equatable, Sendable, Codable {
         public var netns: String
         /// The veth's name inside the workload's namespace: `to-PEER` (at most 15 bytes).
         public var interface: String
-        /// CIDR, e.g. `10.77.0.1/30`.
-        public var address: String
+        public var address: IPv4Interface
     }
 
     public struct Shaping: Equatable, Sendable, Codable {

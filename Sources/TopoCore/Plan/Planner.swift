@@ -3,10 +3,13 @@ public struct Planner: Sendable {
     public var host: HostTopology
     /// Link subnets already in use (by applied profiles); defaults avoid them.
     public var usedSubnets: [IPv4Subnet]
+    /// Where the plan's cgroups, state files and hosts files go.
+    public var layout: Layout
 
-    public init(host: HostTopology, usedSubnets: [IPv4Subnet] = []) {
+    public init(host: HostTopology, usedSubnets: [IPv4Subnet] = [], layout: Layout = .standard) {
         self.host = host
         self.usedSubnets = usedSubnets
+        self.layout = layout
     }
 
     /// The pool default link subnets come from.
@@ -76,15 +79,19 @@ public struct Planner: Sendable {
             let ends = links.compactMap { $0.end(w.name) }
             let peers = links.compactMap { link -> PlannedWorkload.Peer? in
                 guard link.end(w.name) != nil, let other = link.ends.first(where: { $0.workload != w.name }) else { return nil }
-                return .init(name: other.workload, address: String(other.address.prefix { $0 != "/" }))
+                return .init(name: other.workload, address: other.address.address)
             }
+            let netns = ends.isEmpty ? nil : Self.namespace(profile.name, w.name)
+            let run = w.run.map(PlannedRun.init)
             planned.append(PlannedWorkload(
                 name: w.name, cpus: cpus, mems: mems, memoryPolicy: w.memory.policy,
                 policyNodes: w.memory.policy == .local ? .empty : nodes, cpuNodes: cpuNodes,
-                isolation: w.isolation, cgroup: Self.cgroupSettings(w, cpus: cpus, mems: mems),
-                run: w.run.map(PlannedRun.init),
-                netns: ends.isEmpty ? nil : Self.namespace(profile.name, w.name),
-                addresses: ends.map(\.address), peers: peers))
+                isolation: w.isolation, cgroupPath: layout.workloadCgroup(profile.name, w.name, w.isolation),
+                cgroup: Self.cgroupSettings(w, cpus: cpus, mems: mems),
+                run: run, netns: netns, addresses: ends.map(\.address), peers: peers,
+                environment: Self.environment(profile: profile.name, workload: w.name, netns: netns,
+                                              addresses: ends.map(\.address), peers: peers, own: run?.env ?? []),
+                hostsFile: netns.map { "\(layout.hostsDirectory($0))/hosts" }))
         }
 
         let partitioned = planned.filter { $0.isolation == .partition }.reduce(CPUSet.empty) { $0.union($1.cpus) }
@@ -94,8 +101,10 @@ public struct Planner: Sendable {
         }
 
         guard problems.isEmpty else { return .failure(PlanFailure(problems: problems)) }
-        return .success(Plan(name: profile.name, workloads: planned, links: links, reserved: reserved,
-                             idle: state.idle, smt: profile.host.smt, warnings: warnings))
+        var plan = Plan(name: profile.name, workloads: planned, links: links, reserved: reserved,
+                        idle: state.idle, smt: profile.host.smt, warnings: warnings, resources: [])
+        plan.resources = Self.resources(of: plan, layout: layout)
+        return .success(plan)
     }
 
     private func checkRequirements(_ profile: Profile, _ problems: inout [String]) {
@@ -117,24 +126,40 @@ public struct Planner: Sendable {
         return nil
     }
 
-    /// cgroup v2 files and values, in the order apply writes them (cpuset first, then cpu, memory, pids, io).
+    /// cgroup v2 settings, in the order apply writes them (cpuset first, then cpu, memory, pids, io).
     static func cgroupSettings(_ w: Workload, cpus: CPUSet, mems: CPUSet) -> [CgroupSetting] {
-        var s: [CgroupSetting] = [CgroupSetting("cpuset.cpus", cpus.description), CgroupSetting("cpuset.mems", mems.description)]
-        if w.isolation == .partition { s.append(CgroupSetting("cpuset.cpus.partition", "root")) }
-        if let max = w.cpu.cpuMax { s.append(CgroupSetting("cpu.max", max)) }
-        if let weight = w.cpu.weight { s.append(CgroupSetting("cpu.weight", String(weight))) }
-        if let v = w.memory.max { s.append(CgroupSetting("memory.max", v.kernelValue)) }
-        if let v = w.memory.high { s.append(CgroupSetting("memory.high", v.kernelValue)) }
-        if let v = w.memory.swap { s.append(CgroupSetting("memory.swap.max", v.kernelValue)) }
-        if let v = w.pids { s.append(CgroupSetting("pids.max", v.kernelValue)) }
-        for io in w.io {
-            var line = io.device.description
-            for (key, limit) in [("rbps", io.rbps), ("wbps", io.wbps)] { if let limit { line += " \(key)=\(limit.kernelValue)" } }
-            for (key, limit) in [("riops", io.riops), ("wiops", io.wiops)] { if let limit { line += " \(key)=\(limit.kernelValue)" } }
-            s.append(CgroupSetting("io.max", line))
-        }
+        var s: [CgroupSetting] = [.cpus(cpus), .mems(mems)]
+        if w.isolation == .partition { s.append(.partition) }
+        if let max = w.cpu.cpuMax { s.append(max) }
+        if let weight = w.cpu.weight { s.append(.cpuWeight(weight)) }
+        if let v = w.memory.max { s.append(.memoryMax(v)) }
+        if let v = w.memory.high { s.append(.memoryHigh(v)) }
+        if let v = w.memory.swap { s.append(.swapMax(v)) }
+        if let v = w.pids { s.append(.pidsMax(v)) }
+        s += w.io.map { .ioMax($0) }
         return s
     }
+
+    /// A workload's environment: a default PATH, topo's variables (its profile, name, namespace,
+    /// addresses and each peer's address), then the profile's own, each replacing one of the same name.
+    static func environment(profile: String, workload: String, netns: String?, addresses: [IPv4Interface],
+                            peers: [PlannedWorkload.Peer], own: [String]) -> [String] {
+        var env = ["PATH=\(defaultPath)", "TOPO_PROFILE=\(profile)", "TOPO_WORKLOAD=\(workload)"]
+        if let netns {
+            env.append("TOPO_NETNS=\(netns)")
+            env.append("TOPO_ADDRESSES=\(addresses.map(\.description).joined(separator: ","))")
+            for peer in peers { env.append("TOPO_PEER_\(peer.name.uppercased().replacingOccurrences(of: "-", with: "_"))=\(peer.address)") }
+        }
+        for entry in own {
+            let name = entry.prefix { $0 != "=" }
+            env.removeAll { $0.hasPrefix(name + "=") }
+            env.append(entry)
+        }
+        return env
+    }
+
+    /// The PATH a workload gets unless its profile sets one; preflight looks for its program there too.
+    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
     static func cpuCount(_ micro: UInt64) -> String {
         micro % 1_000_000 == 0 ? "\(micro / 1_000_000)" : Percent(micro: micro).description.dropLast().description

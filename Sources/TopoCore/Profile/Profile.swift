@@ -76,16 +76,6 @@ public enum Limit<Value: Equatable & Sendable>: Equatable, Sendable {
     case value(Value)
 }
 
-extension Limit where Value == Bytes {
-    /// As cgroup files take it: a byte count or `max`.
-    public var kernelValue: String { if case .value(let b) = self { return String(b.value) } else { return "max" } }
-}
-
-extension Limit where Value == Int {
-    /// As cgroup files take it: a count or `max`.
-    public var kernelValue: String { if case .value(let n) = self { return String(n) } else { return "max" } }
-}
-
 public struct MemorySpec: Equatable, Sendable {
     public var policy: MemoryPolicy = .bind
     public var nodes: CPUSet?
@@ -101,15 +91,15 @@ public struct CPUSpec: Equatable, Sendable {
     public var weight: Int?
     public init() {}
 
-    /// The default cpu.max period in microseconds (kernel default, Documentation/admin-guide/cgroup-v2.rst).
-    public static let period: UInt64 = 100_000
-    /// `cpu.max` as the kernel reads it: "$MAX $PERIOD".
-    public var cpuMax: String? {
-        quotaMicro.map { "\($0 * CPUSpec.period / 1_000_000) \(CPUSpec.period)" }
+    /// The default cpu.max period, 100 ms (kernel default, Documentation/admin-guide/cgroup-v2.rst).
+    public static let period = Duration(nanoseconds: 100_000_000)
+    /// `cpu.max` as a quota of CPU time per period: 2.5 CPUs is 250 ms every 100 ms.
+    public var cpuMax: CgroupSetting? {
+        quotaMicro.map { .cpuMax(quota: Duration(nanoseconds: $0 * CPUSpec.period.nanoseconds / 1_000_000), period: CPUSpec.period) }
     }
 }
 
-public struct IOLimit: Equatable, Sendable {
+public struct IOLimit: Equatable, Sendable, Codable {
     public var device: DeviceNumber
     public var rbps: Limit<Bytes>?
     public var wbps: Limit<Bytes>?
@@ -117,7 +107,7 @@ public struct IOLimit: Equatable, Sendable {
     public var wiops: Limit<Int>?
 }
 
-public struct DeviceNumber: Hashable, Sendable, CustomStringConvertible {
+public struct DeviceNumber: Hashable, Sendable, Codable, CustomStringConvertible {
     public var major: Int
     public var minor: Int
     public var description: String { "\(major):\(minor)" }
@@ -213,9 +203,6 @@ public struct IPv4Subnet: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { "\(IPv4Subnet.dotted(address))/\(prefix)" }
-
-    /// The n-th host address (1-based) in CIDR form, e.g. `10.77.0.1/30`.
-    public func host(_ n: UInt32) -> String { "\(IPv4Subnet.dotted(address + n))/\(prefix)" }
 
     public func overlaps(_ other: IPv4Subnet) -> Bool {
         let m = prefix < other.prefix ? mask : other.mask

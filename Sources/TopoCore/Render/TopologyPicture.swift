@@ -73,7 +73,7 @@ public enum TopologyPicture {
         var rows = [["WORKLOAD", "CPUS", "NODES", "MEMORY", "ISOLATION", "LIMITS"]]
         for w in plan.workloads {
             let memory = w.memoryPolicy == .local ? "local" : "\(w.memoryPolicy.rawValue) \(w.policyNodes)"
-            let limits = w.cgroup.filter { !$0.file.hasPrefix("cpuset.") }.map { "\($0.file)=\(human($0))" }.joined(separator: " ")
+            let limits = w.cgroup.filter { $0.controller != .cpuset }.map { "\($0.file)=\(human($0))" }.joined(separator: " ")
             rows.append([w.name, w.cpus.description, w.cpuNodes.description, memory, w.isolation.rawValue, limits.isEmpty ? "-" : limits])
         }
         var text = columns(rows)
@@ -91,8 +91,7 @@ public enum TopologyPicture {
     }
 
     static func human(_ s: CgroupSetting) -> String {
-        if s.file.hasPrefix("memory."), let n = UInt64(s.value) { return Bytes(n).description }
-        return s.value.contains(" ") ? "\"\(s.value)\"" : s.value
+        s.humanValue.contains(" ") ? "\"\(s.humanValue)\"" : s.humanValue
     }
 
     public static func columns(_ rows: [[String]]) -> String {

@@ -21,24 +21,30 @@ public struct LaunchSpec: Codable, Equatable, Sendable {
     /// A hosts file naming the workload's peers, bind-mounted over /etc/hosts in a private mount namespace.
     public var hostsFile: String?
 
-    public static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    /// The spec for a planned launch: the cgroup joined through `cgroupProcs` (the cgroup manager's
+    /// file), the namespace by its path under `ip netns`'s directory.
+    public init(_ l: LaunchResource, cgroupProcs: String, newSession: Bool) {
+        self.init(command: l.command, environment: l.environment, workdir: l.workdir, user: l.user,
+                  capabilities: l.capabilities, cgroupProcs: cgroupProcs, cpus: l.cpus, memoryPolicy: l.memoryPolicy,
+                  policyNodes: l.policyNodes, logPath: l.logPath, newSession: newSession,
+                  netns: l.netns.map { "\(IPRoute2Links.netnsDirectory)/\($0)" }, hostsFile: l.hostsFile)
+    }
 
-    /// The spec for a planned workload.
-    public static func forWorkload(_ w: PlannedWorkload, profile: String, cgroupProcs: String, logPath: String?, hostsFile: String? = nil) -> LaunchSpec {
-        var env = ["PATH=\(defaultPath)", "TOPO_PROFILE=\(profile)", "TOPO_WORKLOAD=\(w.name)"]
-        if let ns = w.netns {
-            env.append("TOPO_NETNS=\(ns)")
-            env.append("TOPO_ADDRESSES=\(w.addresses.joined(separator: ","))")
-            for peer in w.peers { env.append("TOPO_PEER_\(peer.name.uppercased().replacingOccurrences(of: "-", with: "_"))=\(peer.address)") }
-        }
-        for entry in w.run?.env ?? [] {
-            let name = entry.prefix { $0 != "=" }
-            env.removeAll { $0.hasPrefix(name + "=") }
-            env.append(entry)
-        }
-        return LaunchSpec(command: w.run?.command ?? [], environment: env, workdir: w.run?.workdir, user: w.run?.user,
-                          capabilities: w.run?.capabilities ?? [], cgroupProcs: cgroupProcs, cpus: w.cpus,
-                          memoryPolicy: w.memoryPolicy, policyNodes: w.policyNodes, logPath: logPath, newSession: true,
-                          netns: w.netns.map { "\(Links.netnsDirectory)/\($0)" }, hostsFile: hostsFile)
+    public init(command: [String], environment: [String], workdir: String?, user: String?, capabilities: [String],
+                cgroupProcs: String, cpus: CPUSet, memoryPolicy: MemoryPolicy, policyNodes: CPUSet, logPath: String?,
+                newSession: Bool, netns: String?, hostsFile: String?) {
+        self.command = command
+        self.environment = environment
+        self.workdir = workdir
+        self.user = user
+        self.capabilities = capabilities
+        self.cgroupProcs = cgroupProcs
+        self.cpus = cpus
+        self.memoryPolicy = memoryPolicy
+        self.policyNodes = policyNodes
+        self.logPath = logPath
+        self.newSession = newSession
+        self.netns = netns
+        self.hostsFile = hostsFile
     }
 }

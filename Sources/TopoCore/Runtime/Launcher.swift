@@ -77,7 +77,19 @@ public enum Launcher {
         }
         var mode: Int32 = -1
         if get_mempolicy(&mode, nil, 0, nil, 0) != 0 { fail("get_mempolicy", errno) }
-        if mode & 0xFF != expected { fail("set_mempolicy \(policy.rawValue) \(nodes): the kernel kept mode \(mode)", 0) }
+        if mode & 0xFF != expected { fail("set_mempolicy \(policy.rawValue) \(nodes): the kernel kept the \(Self.policyName(mode & 0xFF)) policy", 0) }
+    }
+
+    /// A memory policy mode by its name in set_mempolicy(2).
+    static func policyName(_ mode: Int32) -> String {
+        switch mode {
+        case MPOL_DEFAULT: "MPOL_DEFAULT"
+        case MPOL_PREFERRED: "MPOL_PREFERRED"
+        case MPOL_BIND: "MPOL_BIND"
+        case MPOL_INTERLEAVE: "MPOL_INTERLEAVE"
+        case MPOL_LOCAL: "MPOL_LOCAL"
+        default: "mode \(mode)"
+        }
     }
 
     static func redirectOutput(_ logPath: String?) {
@@ -96,7 +108,7 @@ public enum Launcher {
         let keepValues = keep.compactMap { Capabilities.value(of: $0) }
         let last = Int32((try? Sys.read("/proc/sys/kernel/cap_last_cap")).flatMap { Int32($0.trimmingCharacters(in: "\n")) } ?? 40)
         for cap in 0...last where !keepValues.contains(Int(cap)) {
-            if topo_capbset_drop(cap) != 0 && errno != EINVAL { fail("drop capability \(cap) from the bounding set", errno) }
+            if topo_capbset_drop(cap) != 0 && errno != EINVAL { fail("drop \(Capabilities.name(of: Int(cap))) from the bounding set", errno) }
         }
         guard let user else { return }
         var uid: uid_t, gid: gid_t
@@ -104,12 +116,13 @@ public enum Launcher {
         let parts = user.split(separator: ":")
         if let u = UInt32(parts[0]) {
             uid = u
-            gid = parts.count > 1 ? UInt32(parts[1]) ?? u : (getpwuid(u)?.pointee.pw_gid ?? u)
-            name = getpwuid(u).map { String(cString: $0.pointee.pw_name) }
+            let known = Sys.user(id: u)
+            gid = parts.count > 1 ? UInt32(parts[1]) ?? u : (known?.gid ?? u)
+            name = known?.name
         } else {
-            guard let pw = getpwnam(user) else { fail("no user named \(user)", 0) }
-            uid = pw.pointee.pw_uid
-            gid = pw.pointee.pw_gid
+            guard let pw = Sys.user(named: user) else { fail("no user named \(user)", 0) }
+            uid = pw.uid
+            gid = pw.gid
             name = user
         }
         if !keepValues.isEmpty && topo_set_keepcaps(1) != 0 { fail("prctl PR_SET_KEEPCAPS", errno) }
@@ -130,7 +143,7 @@ public enum Launcher {
         }
         if cap_set_proc(caps) != 0 { fail("cap_set_proc \(keep.joined(separator: ","))", errno) }
         for v in keepValues where topo_ambient_raise(Int32(v)) != 0 {
-            fail("raise ambient capability \(Capabilities.all[v])", errno)
+            fail("raise ambient capability \(Capabilities.name(of: v))", errno)
         }
     }
 

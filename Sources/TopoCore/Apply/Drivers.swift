@@ -1,0 +1,139 @@
+/// What apply learned about an object as it made it: journaled with the step's done line and handed
+/// back to undo, which needs nothing else.
+public struct Facts: Codable, Equatable, Sendable {
+    /// A launched workload's pid.
+    public var pid: Int32?
+    /// A network namespace's nsfs inode right after topo made it.
+    public var inode: UInt64?
+
+    public init(pid: Int32? = nil, inode: UInt64? = nil) {
+        self.pid = pid
+        self.inode = inode
+    }
+}
+
+/// What undoing one resource did.
+public enum Undone: Equatable, Sendable {
+    /// Removed; the text names it (`/sys/fs/cgroup/topo/demo/app`).
+    case removed(String)
+    /// Nothing to remove: never made, already gone, or it goes with another object (an address with its namespace).
+    case nothing
+    /// Left in place, and why: it is not topo's, or something else still uses it.
+    case leftAlone(String)
+}
+
+/// The kernel's side of one resource, compared with the plan.
+public struct Observation: Equatable, Sendable {
+    public var resource: Resource
+    /// Whether the object is there.
+    public var found: Bool
+    /// Where the kernel differs from the plan, after the kernel's own normalisations; empty when it matches.
+    public var differences: [String]
+    /// The kernel's value in its own words, where it says more than `found` (a partition's state, an interface's addresses).
+    public var kernel: String?
+    /// The processes in a cgroup or a launched workload's cgroup.
+    public var pids: [Int32]
+
+    public init(_ resource: Resource, found: Bool, differences: [String] = [], kernel: String? = nil, pids: [Int32] = []) {
+        self.resource = resource
+        self.found = found
+        self.differences = found ? differences : ["missing: \(resource.summary)"]
+        self.kernel = kernel
+        self.pids = pids
+    }
+}
+
+/// The shape every driver has, for each resource kind it owns: apply, undo from the journal record
+/// alone, observe.
+public protocol ResourceDriver: Sendable {
+    /// Makes `batch` — consecutive resources of the plan that this driver owns, in plan order — and returns
+    /// one result per resource, in order: the facts to journal, the failure, or nil when it was not tried
+    /// because an earlier one failed. A driver may make the batch at once (one `ip -batch`) or concurrently.
+    func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?]
+    /// Undoes one resource from its journal record: the resource, whether apply marked it done, and the
+    /// facts it journaled. Objects already gone are fine; objects that are not topo's are left alone.
+    func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone
+    /// Reads the kernel's side of one resource.
+    func observe(_ resource: Resource) -> Observation
+}
+
+/// Cgroups, their owner mark and their interface files: cgroupfs v2 today (`CgroupfsManager`); a
+/// systemd-delegated manager later.
+public protocol CgroupManager: ResourceDriver {
+    /// What the driver works on, for messages: `cgroupfs at /sys/fs/cgroup`.
+    var description: String { get }
+    /// Absolute path of a cgroup, as status shows it.
+    func path(_ cgroup: String) -> String
+    /// The file a process writes `0` to, to move itself into `cgroup`.
+    func procsPath(_ cgroup: String) -> String
+    func exists(_ cgroup: String) -> Bool
+    /// Kills every process in `cgroup` and below, if the cgroup carries `owner`'s mark, and waits until it is empty.
+    func stopAll(in cgroup: String, owner: String) throws(TopoFailure)
+    /// The controllers the cgroup root offers.
+    func offeredControllers() -> [String]
+}
+
+/// Network namespaces, veth pairs, addresses and qdiscs: iproute2 in batch mode today (`IPRoute2Links`); rtnetlink later.
+public protocol LinkDriver: ResourceDriver {}
+
+/// Starts workloads, stops them, reads them back: the built-in process runtime today (`ProcessRuntime`); OCI runtimes later.
+public protocol WorkloadRuntime: ResourceDriver {
+    /// Runs a command inside a workload in the caller's session and terminal (`topo exec`); its exit status.
+    func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure>
+}
+
+/// The drivers for one host, chosen in one place (`Drivers.host`). The loops reach every driver through here.
+public struct Drivers: Sendable {
+    public var cgroups: any CgroupManager
+    public var links: any LinkDriver
+    public var files: NetnsHostsFiles
+    public var runtimes: [Runtime: any WorkloadRuntime]
+
+    public init(cgroups: any CgroupManager, links: any LinkDriver, files: NetnsHostsFiles, runtimes: [Runtime: any WorkloadRuntime]) {
+        self.cgroups = cgroups
+        self.links = links
+        self.files = files
+        self.runtimes = runtimes
+    }
+
+    /// This host's drivers: cgroupfs v2 at `cgroupRoot`, iproute2 batches, hosts files below
+    /// `/etc/netns`, and the built-in process runtime re-executing `executable` as its launcher.
+    public static func host(state: StateStore, cgroupRoot: String = "/sys/fs/cgroup", etcNetns: String = Layout.standard.etcNetns,
+                            executable: String = Spawn.selfExecutable) -> Drivers {
+        let cgroups = CgroupfsManager(fs: CgroupFS(root: cgroupRoot), state: state)
+        return Drivers(cgroups: cgroups, links: IPRoute2Links(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),
+                       runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state, executable: executable)])
+    }
+
+    /// Which driver owns a resource; the loops batch consecutive resources with the same key.
+    enum Key: Hashable {
+        case cgroups, links, files, runtime(Runtime)
+    }
+
+    static func key(_ r: Resource) -> Key {
+        switch r {
+        case .cgroupRoot, .cgroup, .cgroupSetting: .cgroups
+        case .namespace, .veth, .address, .qdisc: .links
+        case .hostsFile: .files
+        case .launch(let l): .runtime(l.runtime)
+        }
+    }
+
+    func driver(_ key: Key) -> (any ResourceDriver)? {
+        switch key {
+        case .cgroups: cgroups
+        case .links: links
+        case .files: files
+        case .runtime(let r): runtimes[r]
+        }
+    }
+
+    func driver(for r: Resource) -> (any ResourceDriver)? { driver(Self.key(r)) }
+
+    func runtime(_ r: Runtime) -> Result<any WorkloadRuntime, TopoFailure> {
+        guard let runtime = runtimes[r] else {
+            return .failure(TopoFailure(.hostCannot, "runtime \(r.rawValue) is not supported by this topo yet; use runtime: process"))
+        }
+        return .success(runtime)
+    }
+}

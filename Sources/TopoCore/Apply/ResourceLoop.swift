@@ -1,0 +1,117 @@
+/// The three loops over a plan's resources, each the same for every kind: apply (journal begin →
+/// driver apply → journal done), undo (the journal in reverse, each record handed to its driver),
+/// observe (each resource read back by its driver). A new kind of object is a resource type and a
+/// driver's methods for it; nothing here changes.
+public struct ResourceLoop: Sendable {
+    public var drivers: Drivers
+
+    public init(drivers: Drivers) { self.drivers = drivers }
+
+    /// Why apply stopped: the step that failed and the driver's words.
+    public struct Failure: Error, Sendable {
+        public var step: Int
+        public var error: TopoFailure
+    }
+
+    /// Makes every resource in order. Consecutive resources of one driver form a batch: all are
+    /// journaled as begun before the driver starts, and marked done in order once it returns, so a
+    /// driver may make them at once. Returns each launched workload's pid.
+    public func apply(_ resources: [Resource], journal: Journal) throws(Failure) -> [String: Int32] {
+        var pids: [String: Int32] = [:]
+        var step = 0
+        for batch in Self.batches(resources) {
+            let first = step + 1
+            for r in batch {
+                step += 1
+                do { try journal.begin(step, r) } catch { throw Failure(step: step, error: TopoFailure(.applyFailed, "\(error)")) }
+            }
+            guard let driver = drivers.driver(for: batch[0]) else {
+                throw Failure(step: first, error: TopoFailure(.applyFailed, "no driver for \(batch[0].summary)"))
+            }
+            let results = driver.apply(batch)
+            for (i, r) in batch.enumerated() {
+                switch results.indices.contains(i) ? results[i] : nil {
+                case .success(let facts):
+                    do { try journal.done(first + i, facts: facts) } catch { throw Failure(step: first + i, error: TopoFailure(.applyFailed, "\(error)")) }
+                    if case .launch(let l) = r, let pid = facts.pid { pids[l.workload] = pid }
+                case .failure(let error):
+                    throw Failure(step: first + i, error: error)
+                case nil:
+                    throw Failure(step: first + i, error: TopoFailure(.applyFailed, "\(r.summary) was not made: its driver stopped before it"))
+                }
+            }
+        }
+        return pids
+    }
+
+    /// What undoing a journal did.
+    public struct UndoReport: Equatable, Sendable {
+        /// What was removed, each with its kind.
+        public var removed: [(kind: Resource.Kind, what: String)] = []
+        public var skipped: [String] = []
+        /// What could not be undone; non-empty means the host may not be clean and the journal must stay.
+        public var problems: [String] = []
+
+        public static func == (a: UndoReport, b: UndoReport) -> Bool {
+            a.removed.map(\.kind) == b.removed.map(\.kind) && a.removed.map(\.what) == b.removed.map(\.what)
+                && a.skipped == b.skipped && a.problems == b.problems
+        }
+
+        /// `2 cgroups, 1 network namespace`, counted by kind in plan order.
+        public var counts: String {
+            let parts = Resource.Kind.allCases.compactMap { kind -> String? in
+                let n = removed.filter { $0.kind == kind }.count
+                return n == 0 ? nil : "\(n) \(kind.noun)\(n == 1 ? "" : "s")"
+            }
+            return parts.isEmpty ? "nothing" : parts.joined(separator: ", ")
+        }
+    }
+
+    /// Undoes journaled steps, last first. A resource shared by every profile (topo's root cgroup and
+    /// what it changed at the cgroup root) is released only when nothing before it was left undone:
+    /// otherwise the journal stays, and so must the record of what to restore.
+    public func undo(_ steps: [JournalStep], problems known: [String] = []) -> UndoReport {
+        var report = UndoReport(problems: known)
+        for step in steps.reversed() {
+            if case .cgroupRoot = step.resource, !report.problems.isEmpty {
+                report.skipped.append("\(step.resource.summary): kept, with its record, until a `topo down` finishes without problems")
+                continue
+            }
+            guard let driver = drivers.driver(for: step.resource) else {
+                report.problems.append("step \(step.number): no driver can undo \(step.resource.summary)")
+                continue
+            }
+            do {
+                switch try driver.undo(step.resource, done: step.done, facts: step.facts) {
+                case .removed(let what): report.removed.append((step.resource.kind, what))
+                case .leftAlone(let why): report.skipped.append(why)
+                case .nothing: break
+                }
+            } catch {
+                report.problems.append("undo \(step.resource.summary): \(error)")
+            }
+        }
+        return report
+    }
+
+    /// Reads every resource back, all at once (reading one may cost a process: `ip`, `tc`).
+    public func observe(_ resources: [Resource]) -> [Observation] {
+        let drivers = self.drivers
+        return concurrentMap(resources) { r in
+            drivers.driver(for: r)?.observe(r) ?? Observation(r, found: false, differences: [], kernel: "no driver for it")
+        }
+    }
+
+    /// Maximal runs of consecutive resources that one driver owns.
+    static func batches(_ resources: [Resource]) -> [[Resource]] {
+        var out: [[Resource]] = []
+        for r in resources {
+            if let last = out.last?.last, Drivers.key(last) == Drivers.key(r) {
+                out[out.count - 1].append(r)
+            } else {
+                out.append([r])
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,85 @@
+import Foundation
+
+/// Hosts files for linked workloads, `/etc/netns/NS/hosts`: `ip netns exec NS` binds them over
+/// /etc/hosts by iproute2's convention, and the launcher does the same in the workload's own mount
+/// namespace. topo makes the directory; a directory of that name that topo did not make is refused.
+public struct NetnsHostsFiles: ResourceDriver {
+    /// Host-wide records: topo made `/etc/netns` itself (the last `down` removes it when empty).
+    public var state: StateStore
+    public var etcNetns: String
+
+    public init(state: StateStore, etcNetns: String) {
+        self.state = state
+        self.etcNetns = etcNetns
+    }
+
+    public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
+        var results: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)
+        for (i, r) in batch.enumerated() {
+            guard case .hostsFile(let h) = r else {
+                results[i] = .failure(TopoFailure(.applyFailed, "the hosts-file writer does not make \(r.summary)"))
+                break
+            }
+            do {
+                try write(h)
+                results[i] = .success(Facts())
+            } catch let failure as TopoFailure {
+                results[i] = .failure(failure)
+                break
+            } catch {
+                results[i] = .failure(TopoFailure(.applyFailed, "\(error)"))
+                break
+            }
+        }
+        return results
+    }
+
+    /// The directory (and `/etc/netns`, recorded host-wide before it is made), then the file, mode 0644
+    /// whatever the caller's umask: a workload may run as any user.
+    func write(_ h: HostsFileResource) throws {
+        if !Sys.exists(h.parent) {
+            var changes = try state.hostChanges()
+            changes.createdEtcNetns = true
+            changes.etcNetns = h.parent
+            try state.record(changes)
+            do { try Sys.mkdir(h.parent, mode: 0o755) } catch { if error.errno != EEXIST { throw error } }
+            try Sys.chmod(h.parent, 0o755)
+        }
+        do {
+            try Sys.mkdir(h.directory, mode: 0o755)
+        } catch {
+            if error.errno == EEXIST { throw TopoFailure(.hostCannot, "\(h.directory) appeared during apply and is not topo's; topo will not adopt it") }
+            throw error
+        }
+        try Sys.chmod(h.directory, 0o755)
+        try Sys.write(h.path, h.contents, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: mode_t(HostsFileResource.mode), operation: "create")
+        try Sys.chmod(h.path, mode_t(HostsFileResource.mode))
+    }
+
+    /// The file, and its directory unless it holds files topo did not write.
+    public func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone {
+        guard case .hostsFile(let h) = resource else { return .nothing }
+        do {
+            try Sys.unlink(h.path)
+        } catch {
+            if error.errno != ENOENT { throw TopoFailure(.hostCannot, "\(error)") }
+        }
+        do {
+            try Sys.rmdir(h.directory)
+            return .removed(h.directory)
+        } catch {
+            switch error.errno {
+            case ENOENT: return .nothing
+            case ENOTEMPTY: return .leftAlone("\(h.directory): holds files topo did not write, left in place")
+            default: throw TopoFailure(.hostCannot, "\(error)")
+            }
+        }
+    }
+
+    public func observe(_ resource: Resource) -> Observation {
+        guard case .hostsFile(let h) = resource else { return Observation(resource, found: false, kernel: "not a hosts file") }
+        guard Sys.isDirectory(h.directory) else { return Observation(resource, found: false) }
+        guard let text = try? Sys.read(h.path) else { return Observation(resource, found: true, differences: ["\(h.path) is missing"]) }
+        return Observation(resource, found: true, differences: text == h.contents ? [] : ["\(h.path) differs from the plan"])
+    }
+}

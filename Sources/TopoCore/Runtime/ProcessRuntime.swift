@@ -1,0 +1,66 @@
+import Foundation
+
+/// The built-in runtime: a workload is a process that topo's launcher (`topo __launch SPEC`) turns into
+/// the workload inside its cgroup, CPUs, memory policy and namespace before it execs the command.
+public struct ProcessRuntime: WorkloadRuntime {
+    public var cgroups: any CgroupManager
+    public var state: StateStore
+    /// The topo binary re-executed as the launcher.
+    public var executable: String
+
+    public init(cgroups: any CgroupManager, state: StateStore, executable: String) {
+        self.cgroups = cgroups
+        self.state = state
+        self.executable = executable
+    }
+
+    /// Every launcher starts before any is waited for: their start-ups overlap (docs/benchmarks.md).
+    public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
+        var results: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)
+        var started: [(index: Int, workload: String, pending: Spawn.Pending)] = []
+        for (i, r) in batch.enumerated() {
+            guard case .launch(let l) = r else {
+                results[i] = .failure(TopoFailure(.applyFailed, "the process runtime does not make \(r.summary)"))
+                break
+            }
+            let spec = LaunchSpec(l, cgroupProcs: cgroups.procsPath(l.cgroup), newSession: true)
+            switch Spawn.start(spec, specPath: state.launchSpecPath(l.profile, l.workload), executable: executable) {
+            case .success(let pending): started.append((i, l.workload, pending))
+            case .failure(let f): results[i] = .failure(TopoFailure(.applyFailed, "launch workload \(l.workload): \(f)"))
+            }
+            if results[i] != nil { break }
+        }
+        for s in started {
+            switch Spawn.finish(s.pending) {
+            case .success(let pid): results[s.index] = .success(Facts(pid: pid))
+            case .failure(let f): results[s.index] = .failure(TopoFailure(.applyFailed, "launch workload \(s.workload): \(f)"))
+            }
+        }
+        return results
+    }
+
+    /// A workload is stopped with everything it started: every process in its cgroup.
+    public func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone {
+        guard case .launch(let l) = resource else { return .nothing }
+        try cgroups.stopAll(in: l.cgroup, owner: l.profile)
+        return .nothing
+    }
+
+    public func observe(_ resource: Resource) -> Observation {
+        guard case .launch(let l) = resource else { return Observation(resource, found: false, kernel: "not a launch") }
+        guard cgroups.exists(l.cgroup) else { return Observation(resource, found: false) }
+        let pids = cgroups.observe(.cgroup(CgroupResource(path: l.cgroup, owner: l.profile, workload: l.workload, enable: []))).pids
+        return Observation(resource, found: true, differences: pids.isEmpty ? ["workload \(l.workload) has exited"] : [],
+                           kernel: pids.isEmpty ? "exited" : "running", pids: pids)
+    }
+
+    public func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {
+        let spec = LaunchSpec(launch, cgroupProcs: cgroups.procsPath(launch.cgroup), newSession: false)
+        let specPath = "\(state.profileDir(profile))/launch/exec-\(getpid()).json"
+        defer { try? Sys.unlink(specPath) }
+        switch Spawn.launch(spec, specPath: specPath, executable: executable) {
+        case .failure(let f): return .failure(TopoFailure(.hostCannot, "\(f)"))
+        case .success(let pid): return .success(Spawn.wait(pid))
+        }
+    }
+}
