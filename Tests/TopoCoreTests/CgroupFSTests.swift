@@ -437,7 +437,7 @@ struct Scene {
     /// Apply and observe through the cgroupfs manager against a directory seeded like a cgroup.
     @Test func theManagerWritesAndObservesSettings() throws {
         let scene = try Scene()
-        try scene.fake.mkdir("cg/topo/demo/a")
+        try scene.fake.seed("cg/topo/demo/a/memory.max", "max\n")  // cgroupfs makes the file; a plain directory does not
         let manager = try #require(scene.drivers.cgroups as? CgroupfsManager)
         let memory = Resource.cgroupSetting(CgroupSettingResource(cgroup: "topo/demo/a", workload: "a", setting: .memoryMax(.value(Bytes(268_435_456)))))
         #expect(manager.apply([memory]).count == 1)
