@@ -21,6 +21,7 @@ import Testing
         ":", "[", "]", "{", "}", "- ", "&a ", "*a", "\"", "'", "\n", "\t", "#", "!!binary ", "? ", "%YAML 1.1\n", "---\n",
         "max", "0", "-1", "99999999999999999999", "1e308", "nan", ".inf", "0-8191", "4G", "1gbit", "200us", "100%",
         "\u{202E}", "é", "../", "$(x)", "\\", "~", "null", "count", "node", "auto", "cpus", "\r\n", "<<: *a\n", "|\n", ">-\n",
+        "&b ", "*b", "<<: [*a, *b]\n", "? *a\n", "*a: ", "<<: *b\n", "x-q: a \"\n", "&a [*a]", "{<<: *a}",
     ].map { Array($0.utf8) } + [[0], [0xFF], [0xC3], [0xE2, 0x82]]
 
     func seeds() throws -> [[UInt8]] {
@@ -73,6 +74,33 @@ import Testing
         }
         // Both outcomes must be exercised, or the mutations are too weak (or too strong) to mean anything.
         #expect(accepted > 100 && rejected > 100, "accepted \(accepted), rejected \(rejected)")
+    }
+
+    /// Documents built from anchors, aliases and merge keys in random places (keys, values, merges,
+    /// nested in one another): every one is decided quickly, each rejection says why.
+    @Test func aliasAnchorAndMergeMutationsStayBounded() {
+        var rng = SplitMix64(state: 0xA11A5)
+        let clock = ContinuousClock()
+        let start = clock.now
+        for _ in 0..<3000 {
+            var text = "version: 1\nname: fz\n"
+            let anchors = Int.random(in: 1...6, using: &rng)
+            for a in 0..<anchors {
+                let refs = (0..<Int.random(in: 0...4, using: &rng)).map { _ in "*a\(Int.random(in: 0...max(0, a - 1), using: &rng))" }
+                switch Int.random(in: 0...3, using: &rng) {
+                case 0: text += "x-\(a): &a\(a) [\((refs + ["1"]).joined(separator: ", "))]\n"
+                case 1: text += "x-\(a): &a\(a) { k\(a): v, <<: [\(refs.joined(separator: ", "))] }\n".replacingOccurrences(of: ", <<: []", with: "")
+                case 2: text += "x-\(a): &a\(a) { \(refs.first ?? "k"): v }\n"
+                default: text += "x-\(a): &a\(a) { memory: { max: 1G } }\n"
+                }
+            }
+            text += "workloads:\n  w: { <<: *a\(Int.random(in: 0..<anchors, using: &rng)), cpus: \"0\" }\n"
+            for _ in 0..<Int.random(in: 0...40, using: &rng) { text += "x-r\(Int.random(in: 0...9999, using: &rng)): *a0\n" }
+            if case .failure(let invalid) = ProfileDecoder.decode(data: Data(text.utf8), file: "alias.yaml") {
+                #expect(!invalid.errors.isEmpty, "rejected without an error: \(text)")
+            }
+        }
+        #expect(clock.now - start < .seconds(60), "3000 alias-heavy profiles took \(clock.now - start)")
     }
 
     @Test func randomBytesNeverCrash() {

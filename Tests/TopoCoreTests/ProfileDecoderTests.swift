@@ -178,6 +178,26 @@ import Testing
         #expect(errors(String(repeating: "#", count: 300_000)).first?.contains("bytes") == true)
     }
 
+    /// The guard reads libyaml's events, not the text: a quote inside a plain scalar hides nothing.
+    @Test func aQuoteInAPlainScalarHidesNoAlias() {
+        var text = "x-q: a \"\nx-a: &a [1]\n"
+        for i in 0..<20 { text += "x-\(i): *a\n" }
+        #expect(errors(text).first?.contains("more than 16 aliases") == true, "\(errors(text))")
+    }
+
+    /// Aliases as mapping keys are hashed whole by the composer (exponential work): refused outright,
+    /// and so is any key that is not a scalar.
+    @Test func mappingKeysMustBeScalars() {
+        var bomb = "x-0: &a0 {k: v}\n"
+        for i in 1...8 { bomb += "x-\(i): &a\(i) {*a\(i - 1): 1, ? *a\(i - 1) : 2}\n" }
+        let clock = ContinuousClock()
+        let start = clock.now
+        #expect(errors(bomb).first?.contains("a mapping key is an alias") == true, "\(errors(bomb))")
+        #expect(clock.now - start < .seconds(5), "an alias-key bomb must be refused before it is expanded")
+        #expect(errors("version: 1\n? [a, b]\n: c\n").first?.contains("a mapping key is a collection") == true)
+        #expect(errors("version: 1\nname: x\nworkloads: { ? {a: 1} : 2 }").first?.contains("a mapping key is a collection") == true)
+    }
+
     @Test func aFewAliasesStillWork() throws {
         let p = try profile("version: 1\nname: x\nworkloads:\n  a: { cpus: \"0\", memory: &m { max: 1G } }\n  b: { cpus: \"1\", memory: *m }\n")
         #expect(p.workloads[1].memory.max == .value(Bytes(1 << 30)))

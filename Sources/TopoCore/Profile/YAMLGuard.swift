@@ -1,80 +1,76 @@
-/// Bounds checked on a profile's raw text before it reaches the YAML parser.
+import CYaml
+
+/// Bounds checked on a profile before Yams builds its tree, from libyaml's own event stream (the
+/// parser Yams uses, run once more without building anything): what the guard counts is exactly what
+/// the composer would see, so no quote, comment or block-scalar trick can hide an alias from it.
 ///
-/// The parser builds its tree recursively and expands aliases by value, so deeply nested input
-/// (`[[[[…` or `- - - - …`) would exhaust the stack and an alias bomb would make hashing the
-/// keys exponential. A profile is a small, shallow document; these bounds are far above any real
-/// one and far below what could hurt.
+/// The composer builds its tree recursively and expands aliases by value, so deep nesting would
+/// exhaust the stack, and aliases (above all aliases used as mapping keys, which are hashed whole)
+/// make the work exponential. A profile is a small, shallow document; these bounds are far above any
+/// real one and far below what could hurt.
 enum YAMLGuard {
     static let maxBytes = 256 * 1024
     static let maxDepth = 128
     static let maxAliases = 16
 
     /// Nil when the text is within bounds, otherwise what is wrong and the line it was found on.
+    /// A syntax error is left to the decoder, which reports it with its location: up to the error
+    /// every bound was kept, and the composer stops at the same place.
     static func check(_ text: String) -> (line: Int, message: String, fix: String)? {
         let bytes = Array(text.utf8)
         if bytes.count > maxBytes {
             return (1, "the profile is \(bytes.count) bytes; topo reads profiles of at most \(maxBytes) bytes",
                     "split it into smaller profiles")
         }
-        var line = 1
-        var flowDepth = 0
-        var aliases = 0
-        var i = 0
-        var atLineStart = true
-        var indent = 0
-        var indicators = 0
-        func isBoundary(_ b: UInt8?) -> Bool {
-            guard let b else { return true }
-            return b == 0x20 || b == 0x09 || b == 0x0A || b == 0x0D || b == UInt8(ascii: "[")
-                || b == UInt8(ascii: "{") || b == UInt8(ascii: ",") || b == UInt8(ascii: ":") || b == UInt8(ascii: "-")
+        var parser = yaml_parser_t()
+        guard yaml_parser_initialize(&parser) == 1 else { return nil }
+        defer { yaml_parser_delete(&parser) }
+        return bytes.withUnsafeBufferPointer { buffer -> (line: Int, message: String, fix: String)? in
+            yaml_parser_set_input_string(&parser, buffer.baseAddress, buffer.count)
+            yaml_parser_set_encoding(&parser, YAML_UTF8_ENCODING)
+            /// Per open collection: whether it is a mapping, and whether its next node is a key.
+            var open: [(mapping: Bool, atKey: Bool)] = []
+            var aliases = 0
+            while true {
+                var event = yaml_event_t()
+                guard yaml_parser_parse(&parser, &event) == 1 else {
+                    // libyaml's scanner looks ahead and has a nesting limit of its own (1000): say it in topo's words.
+                    if let problem = parser.problem, String(cString: problem).contains("nesting level") {
+                        return (Int(parser.problem_mark.line) + 1, "the profile nests deeper than \(maxDepth) levels",
+                                "flatten it; a topo profile needs only a few levels")
+                    }
+                    return nil
+                }
+                defer { yaml_event_delete(&event) }
+                let line = Int(event.start_mark.line) + 1
+                let type = event.type
+                if type == YAML_STREAM_END_EVENT { return nil }
+                if type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT {
+                    open.removeLast()
+                    continue
+                }
+                guard type == YAML_SCALAR_EVENT || type == YAML_ALIAS_EVENT || type == YAML_SEQUENCE_START_EVENT
+                        || type == YAML_MAPPING_START_EVENT else { continue }
+                // A node: in a mapping, keys and values alternate.
+                if let top = open.last, top.mapping {
+                    if top.atKey && type != YAML_SCALAR_EVENT {
+                        return (line, "a mapping key is \(type == YAML_ALIAS_EVENT ? "an alias" : "a collection"); topo's keys are plain names",
+                                "write the key as a plain name (an alias or collection cannot name a field)")
+                    }
+                    open[open.count - 1].atKey.toggle()
+                }
+                if type == YAML_ALIAS_EVENT {
+                    aliases += 1
+                    if aliases > maxAliases {
+                        return (line, "the profile uses more than \(maxAliases) aliases", "repeat the values instead of aliasing them")
+                    }
+                } else if type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT {
+                    open.append((type == YAML_MAPPING_START_EVENT, true))
+                    if open.count > maxDepth {
+                        return (line, "the profile nests deeper than \(maxDepth) levels", "flatten it; a topo profile needs only a few levels")
+                    }
+                }
+            }
         }
-        while i < bytes.count {
-            let b = bytes[i]
-            let previous: UInt8? = i > 0 ? bytes[i - 1] : nil
-            if b == 0x0A {
-                line += 1; atLineStart = true; indent = 0; indicators = 0; i += 1; continue
-            }
-            if atLineStart {
-                if b == 0x20 { indent += 1; i += 1; continue }
-                // Compact block indicators ("- - - x", "? ? x") each open a level on one line.
-                if (b == UInt8(ascii: "-") || b == UInt8(ascii: "?") || b == UInt8(ascii: ":")),
-                   i + 1 < bytes.count, bytes[i + 1] == 0x20 {
-                    indicators += 1; i += 2; continue
-                }
-                atLineStart = false
-            }
-            if indent + indicators + flowDepth > maxDepth {
-                return (line, "the profile nests deeper than \(maxDepth) levels", "flatten it; a topo profile needs only a few levels")
-            }
-            switch b {
-            case UInt8(ascii: "#") where isBoundary(previous) && previous != UInt8(ascii: "-"):
-                while i < bytes.count, bytes[i] != 0x0A { i += 1 }
-                continue
-            case UInt8(ascii: "'") where isBoundary(previous), UInt8(ascii: "\"") where isBoundary(previous):
-                let quote = b
-                i += 1
-                while i < bytes.count, bytes[i] != quote {
-                    if bytes[i] == 0x0A { line += 1 }
-                    if quote == UInt8(ascii: "\"") && bytes[i] == UInt8(ascii: "\\") { i += 1 }
-                    i += 1
-                }
-            case UInt8(ascii: "["), UInt8(ascii: "{"):
-                flowDepth += 1
-                if indent + indicators + flowDepth > maxDepth {
-                    return (line, "the profile nests deeper than \(maxDepth) levels", "flatten it; a topo profile needs only a few levels")
-                }
-            case UInt8(ascii: "]"), UInt8(ascii: "}"):
-                flowDepth = max(0, flowDepth - 1)
-            case UInt8(ascii: "*") where isBoundary(previous):
-                aliases += 1
-                if aliases > maxAliases {
-                    return (line, "the profile uses more than \(maxAliases) aliases", "repeat the values instead of aliasing them")
-                }
-            default:
-                break
-            }
-            i += 1
-        }
-        return nil
     }
 }
