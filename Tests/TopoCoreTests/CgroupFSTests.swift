@@ -300,6 +300,23 @@ struct Scene {
             "workload a: no user named nosuchuser on this host",
         ])
     }
+
+    /// A workdir that is a symbolic link to a directory is a directory to chdir(2), and so to preflight.
+    @Test func aWorkdirThatLinksToADirectoryIsAccepted() throws {
+        let fake = try FakeRoot()
+        try fake.mkdir("real")
+        #expect(symlink("\(fake.path)/real", "\(fake.path)/link") == 0)
+        try fake.seed("file", "x")
+        #expect(symlink("\(fake.path)/file", "\(fake.path)/filelink") == 0)
+        let problems = preflight(try fixtureHost("1n-2c")).workloadProblems(for: try plan("""
+            version: 1
+            name: x
+            workloads:
+              a: { cpus: "0", run: { command: ["/bin/true"], workdir: \(fake.path)/link } }
+              b: { cpus: "1", run: { command: ["/bin/true"], workdir: \(fake.path)/filelink } }
+            """))
+        #expect(problems == ["workload b: workdir \(fake.path)/filelink is not a directory on this host"])
+    }
 }
 
 @Suite struct CgroupLayoutTests {

@@ -111,3 +111,46 @@ import Testing
         }
     }
 }
+
+/// Hostile but valid-sized inputs stay cheap. scripts/bench measures them (target: under 1 s and
+/// 100 MiB each, release build); here only a generous bound, for a debug build on a busy CI machine.
+@Suite struct HostileInputTests {
+    func decideQuickly(_ text: String, _ what: String) throws {
+        #expect(text.utf8.count <= YAMLGuard.maxBytes, "\(what) must fit the size limit to mean anything")
+        let clock = ContinuousClock()
+        let start = clock.now
+        if case .success(let decoded) = ProfileDecoder.decode(text: text, file: "\(what).yaml") {
+            _ = Planner(host: try fixtureHost("2s-8c-ht")).plan(decoded.profile)
+        }
+        #expect(clock.now - start < .seconds(20), "\(what) took \(clock.now - start)")
+    }
+
+    @Test func aCpulistOfThirtyThousandFullRangesIsABitset() throws {
+        try decideQuickly("version: 1\nname: c\nworkloads:\n  a: { cpus: \"" + Array(repeating: "0-8191", count: 30_000).joined(separator: ",") + "\", isolation: shared }\n", "cpulist")
+        let set = try CPUSet.parse(Array(repeating: "0-8191", count: 30_000).joined(separator: ",")).get()
+        #expect(set.count == 8192 && set.description == "0-8191")
+    }
+
+    @Test func aFullMeshOfAHundredWorkloadsPlansItsSubnetsInOnePass() throws {
+        var text = "version: 1\nname: mesh\nworkloads:\n"
+        for i in 0..<100 { text += "  w\(i): { cpus: \"0-1\", isolation: shared }\n" }
+        text += "links:\n"
+        for i in 0..<100 { for j in (i + 1)..<100 { text += "  - { between: [w\(i), w\(j)] }\n" } }
+        try decideQuickly(text, "mesh")
+    }
+
+    @Test func thousandsOfWorkloadsOnOneCPUListAreCheckedInOnePass() throws {
+        try decideQuickly("version: 1\nname: x\nworkloads:\n" + (0..<5800).map { "  w\($0): { cpus: \"0-3\" }\n" }.joined(), "exclusive")
+        try decideQuickly("version: 1\nname: x\nworkloads:\n" + (0..<5800).map { "  w\($0): { cpus: \"0-3\", isolation: shared }\n" }.joined(), "shared")
+    }
+
+    /// The subnet cursor skips taken ranges of any size and alignment, and never hands out one twice.
+    @Test func theSubnetCursorSkipsWhatIsTaken() throws {
+        let taken = try ["10.77.0.4/30", "10.77.0.16/28", "10.77.0.8/30", "10.77.0.20/30", "10.77.1.0/24"].map { try IPv4Subnet.parse($0).get() }
+        var cursor = Planner.SubnetCursor(pool: Planner.linkPool, avoiding: taken)
+        let first = (0..<6).compactMap { _ in cursor.next()?.description }
+        #expect(first == ["10.77.0.0/30", "10.77.0.12/30", "10.77.0.32/30", "10.77.0.36/30", "10.77.0.40/30", "10.77.0.44/30"])
+        var small = Planner.SubnetCursor(pool: try IPv4Subnet.parse("10.0.0.0/29").get(), avoiding: [])
+        #expect([small.next(), small.next(), small.next()].map { $0?.description } == ["10.0.0.0/30", "10.0.0.4/30", nil])
+    }
+}

@@ -262,7 +262,7 @@ import Testing
     /// Thousands of unknown keys merged into every workload: a bounded report that says how many more.
     @Test func aHugeMergeGetsABoundedReport() throws {
         let keys = (0..<3000).map { "  k\($0): 1" }.joined(separator: "\n")
-        let workloads = (0..<10).map { "  w\($0): { <<: *big, cpus: \"0\" }" }.joined(separator: "\n")
+        let workloads = (0..<10).map { "  w\($0): { <<: *big, cpus: \"\($0)\" }" }.joined(separator: "\n")
         guard case .failure(let invalid) = decode("version: 1\nname: big\nx-big: &big\n\(keys)\nworkloads:\n\(workloads)\n") else {
             Issue.record("30000 unknown keys must not validate")
             return
@@ -286,6 +286,43 @@ import Testing
         #expect(closest(to: "hihg", among: ["policy", "nodes", "max", "high", "swap"]) == "high")
         #expect(closest(to: "memroy", among: ["cpus", "memory", "pids"]) == "memory")
         #expect(closest(to: "zzzz", among: ["cpus", "memory", "pids"]) == nil)
+    }
+
+    /// Explicit CPU lists that overlap where isolation forbids it are refused without a host (exit 2),
+    /// each at the later workload; shared lists may overlap.
+    @Test func overlappingExclusiveOrPartitionListsAreAProfileError() throws {
+        let yaml = """
+            version: 1
+            name: x
+            workloads:
+              a: { cpus: "0-3" }
+              b: { cpus: "2", isolation: partition }
+              c: { cpus: "3", isolation: shared }
+              d: { cpus: "3", isolation: shared }
+            """
+        guard case .failure(let invalid) = decode(yaml) else { Issue.record("overlapping exclusive lists were accepted"); return }
+        #expect(invalid.errors.map { "\($0.path)@\($0.line ?? 0): \($0.message)" } == [
+            "workloads.b.cpus@5: workloads a and b both ask for CPU 2, but b is partition; make both isolation: shared, or give them different CPUs",
+            "workloads.c.cpus@6: workloads a and c both ask for CPU 3, but a is exclusive; make both isolation: shared, or give them different CPUs",
+            "workloads.d.cpus@7: workloads a and d both ask for CPU 3, but a is exclusive; make both isolation: shared, or give them different CPUs",
+        ])
+        #expect(errors("version: 1\nname: x\nworkloads: { c: { cpus: \"3\", isolation: shared }, d: { cpus: \"2-3\", isolation: shared } }") == [])
+    }
+
+    /// Names are ASCII bytes: a letter with a combining mark or a zero-width joiner looks like another
+    /// name but is not one.
+    @Test func namesAreCheckedAsASCIIBytes() {
+        #expect(!ProfileDecoder.matches("a\u{0301}", first: "a"..."z", maxLength: 12))
+        #expect(!ProfileDecoder.matches("ab\u{200D}", first: "a"..."z", maxLength: 12))
+        #expect(!ProfileDecoder.matches("é", first: "a"..."z", maxLength: 12))
+        #expect(ProfileDecoder.matches("web-1", first: "a"..."z", maxLength: 12))
+        #expect(!ProfileDecoder.matches("abcdefghijkl\u{0301}", first: "a"..."z", maxLength: 12), "12 letters and a mark are 14 bytes")
+        #expect(errors("version: 1\nname: x\u{200D}\nworkloads: { a: { cpus: \"0\" } }").first?.contains("not a valid profile name") == true)
+        #expect(errors("version: 1\nname: x\nworkloads: { \"s\u{0301}\": { cpus: \"0\" } }").first?.contains("not a valid workload name") == true)
+    }
+
+    @Test func topoStateNamesAreReserved() {
+        #expect(errors("version: 1\nname: lock\nworkloads: { a: { cpus: \"0\" } }") == ["name: \"lock\" is reserved: topo keeps its own lock file where profiles keep their state"])
     }
 
     /// An invalid link earlier in the list must not shift what later diagnostics name (links[i] and its line).

@@ -84,7 +84,7 @@ public struct Preflight: Sendable {
             if let program = run.command.first, Self.resolve(program) == nil {
                 problems.append("workload \(w.name) runs \(program), which \(program.contains("/") ? "is not an executable file" : "is not found in \(Planner.defaultPath)") on this host")
             }
-            if let dir = run.workdir, !Sys.isDirectory(dir) {
+            if let dir = run.workdir, !Sys.isDirectory(dir, followingLinks: true) {
                 problems.append("workload \(w.name): workdir \(dir) is not a directory on this host")
             }
             if let user = run.user, let name = user.split(separator: ":").first, UInt32(name) == nil, Sys.user(named: String(name)) == nil {

@@ -14,6 +14,10 @@ public struct StateStore: Sendable {
 
     public init(root: String = "/run/topo") { self.root = root }
 
+    /// Names of topo's own entries in the state root that a profile name could take (`host.json` and
+    /// its temporary file have a dot, which names never have).
+    public static let reservedNames: Set<String> = ["lock"]
+
     public func profileDir(_ name: String) -> String { "\(root)/\(name)" }
     public func planPath(_ name: String) -> String { "\(profileDir(name))/plan.json" }
     public func journalPath(_ name: String) -> String { "\(profileDir(name))/journal.jsonl" }
@@ -23,7 +27,7 @@ public struct StateStore: Sendable {
 
     /// Names of the profiles with a state directory (applied, or left half-applied by a crash).
     public func profiles() -> [String] {
-        Sys.subdirectories(root).filter { ProfileDecoder.matches($0, first: "a"..."z", maxLength: 24) }
+        Sys.subdirectories(root).filter { ProfileDecoder.matches($0, first: "a"..."z", maxLength: 24) && !Self.reservedNames.contains($0) }
     }
 
     /// The plan a profile was applied with. A file that is there but cannot be read as a plan is an

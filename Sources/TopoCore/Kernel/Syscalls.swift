@@ -172,10 +172,11 @@ public enum Sys {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) }
 
-    /// Whether the path is a directory itself (not a link to one).
-    public static func isDirectory(_ path: String) -> Bool {
+    /// Whether the path is a directory itself (not a link to one), or with `followingLinks` a directory
+    /// or a link that leads to one (what chdir(2) accepts).
+    public static func isDirectory(_ path: String, followingLinks: Bool = false) -> Bool {
         var st = Glibc.stat()
-        return lstat(path, &st) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        return fstatat(AT_FDCWD, path, &st, followingLinks ? 0 : AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// Names of the subdirectories of `path`, sorted.

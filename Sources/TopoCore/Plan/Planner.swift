@@ -30,19 +30,15 @@ public struct Planner: Sendable {
         var cpusOf: [String: CPUSet] = [:]
 
         // Explicit cpulists first: they are fixed, and count requests fill around them.
+        var explicit: [(name: String, isolation: Isolation, cpus: CPUSet)] = []
         for w in profile.workloads {
             guard case .list(let list) = w.cpus else { continue }
             if let problem = checkExplicit(w, list, reserved: reserved) { problems.append(problem); continue }
-            for other in profile.workloads where cpusOf[other.name] != nil {
-                let overlap = list.intersection(cpusOf[other.name]!)
-                if !overlap.isEmpty && !Isolation.mayShareCPUs(w.isolation, other.isolation) {
-                    let who = w.isolation != .shared ? w : other
-                    problems.append("workloads \(other.name) and \(w.name) both ask for CPU \(overlap), but \(who.name) is \(who.isolation.rawValue); make both isolation: shared, or give them different CPUs")
-                }
-            }
+            explicit.append((w.name, w.isolation, list))
             cpusOf[w.name] = list
             state.take(list, for: w.name)
         }
+        problems += Isolation.conflictMessages(explicit).map(\.message)
         if profile.host.smt == .wholeCores {
             problems += state.splitCores(profile.workloads.filter { cpusOf[$0.name] != nil })
         }
@@ -166,13 +162,13 @@ public struct Planner: Sendable {
     }
 
     private func planLinks(_ profile: Profile, _ problems: inout [String]) -> [PlannedLink] {
-        var taken = usedSubnets + profile.links.compactMap(\.subnet)
+        var free = SubnetCursor(pool: Self.linkPool, avoiding: usedSubnets + profile.links.compactMap(\.subnet))
         var links: [PlannedLink] = []
         for link in profile.links {
             var subnet = link.subnet
             if subnet == nil {
-                subnet = Self.freeSubnet(avoiding: taken)
-                if let s = subnet { taken.append(s) } else {
+                subnet = free.next()
+                if subnet == nil {
                     problems.append("no free /30 is left in \(Self.linkPool) for the link between \(link.between[0]) and \(link.between[1]); give it a subnet")
                     continue
                 }
@@ -222,16 +218,38 @@ public struct Planner: Sendable {
                      limit: n.limit ?? queueLimit(rate: n.rate, delay: delay, jitter: n.jitter, mtu: mtu), limitChosen: n.limit == nil)
     }
 
-    /// The lowest /30 of the pool that overlaps none of `taken`.
-    static func freeSubnet(avoiding taken: [IPv4Subnet]) -> IPv4Subnet? {
-        var address = linkPool.address
-        let end = linkPool.address + ~linkPool.mask
-        while address < end {
-            let candidate = IPv4Subnet(address: address, prefix: 30)
-            if !taken.contains(where: { $0.overlaps(candidate) }) { return candidate }
-            address += 4
+    /// The /30s of a pool that overlap none of the subnets taken, lowest first. The taken subnets
+    /// become sorted, merged address ranges and a cursor walks past them, so n links with k taken
+    /// subnets cost O(n + k log k), not a rescan of the pool for every link.
+    struct SubnetCursor {
+        private var ranges: [(first: UInt64, last: UInt64)] = []
+        private var cursor: UInt64
+        private var range = 0
+        private let end: UInt64
+
+        init(pool: IPv4Subnet, avoiding taken: [IPv4Subnet]) {
+            let span = { (s: IPv4Subnet) -> (UInt64, UInt64) in
+                let first = UInt64(s.address & s.mask)
+                return (first, first + UInt64(~s.mask))
+            }
+            for r in taken.map(span).sorted(by: { $0.0 < $1.0 }) {
+                if let last = ranges.last, r.0 <= last.last + 1 { ranges[ranges.count - 1].last = max(last.last, r.1) } else { ranges.append(r) }
+            }
+            (cursor, end) = span(pool)
         }
-        return nil
+
+        mutating func next() -> IPv4Subnet? {
+            while cursor + 3 <= end {
+                while range < ranges.count && ranges[range].last < cursor { range += 1 }
+                if range < ranges.count && ranges[range].first <= cursor + 3 {
+                    cursor = (ranges[range].last + 4) / 4 * 4  // the first /30 boundary after it
+                    continue
+                }
+                defer { cursor += 4 }
+                return IPv4Subnet(address: UInt32(cursor), prefix: 30)
+            }
+            return nil
+        }
     }
 
 }

@@ -64,6 +64,53 @@ public enum Isolation: String, Equatable, Sendable, CaseIterable, Codable {
 extension Isolation {
     /// Two workloads may have CPUs in common only when both are `shared`.
     public static func mayShareCPUs(_ a: Isolation, _ b: Isolation) -> Bool { a == .shared && b == .shared }
+
+    /// Two workloads whose CPU lists overlap although one of them is not `shared`.
+    public struct Conflict: Equatable, Sendable {
+        public var earlier: Int
+        public var later: Int
+        public var overlap: CPUSet
+        /// The one that is not shared (the later one when both are not).
+        public var strict: Int
+    }
+
+    /// Every pair of explicit CPU lists that overlap where isolation forbids it, in list order, at most
+    /// `limit` of them. Costs a few word operations per list, however many workloads share CPUs: the
+    /// union of the shared lists and of the others is kept, and a list is compared one by one only
+    /// with those it is known to overlap.
+    public static func conflicts(_ lists: [(isolation: Isolation, cpus: CPUSet)], limit: Int = 200) -> [Conflict] {
+        var found: [Conflict] = []
+        var sharedUnion = CPUSet(), strictUnion = CPUSet()
+        var shared: [Int] = [], strict: [Int] = []
+        for (i, list) in lists.enumerated() {
+            let isShared = list.isolation == .shared
+            let candidates = (list.cpus.intersection(strictUnion).isEmpty ? [] : strict)
+                + (isShared || list.cpus.intersection(sharedUnion).isEmpty ? [] : shared)
+            for j in candidates.sorted() {
+                let overlap = list.cpus.intersection(lists[j].cpus)
+                guard !overlap.isEmpty else { continue }
+                found.append(Conflict(earlier: j, later: i, overlap: overlap, strict: isShared ? j : i))
+                if found.count >= limit { return found }
+            }
+            if isShared {
+                shared.append(i)
+                sharedUnion = sharedUnion.union(list.cpus)
+            } else {
+                strict.append(i)
+                strictUnion = strictUnion.union(list.cpus)
+            }
+        }
+        return found
+    }
+
+    /// The conflicts among named workloads' CPU lists, each as the later workload's index and a message
+    /// that says how to fix it.
+    public static func conflictMessages(_ workloads: [(name: String, isolation: Isolation, cpus: CPUSet)], limit: Int = 200) -> [(later: Int, message: String)] {
+        conflicts(workloads.map { ($0.isolation, $0.cpus) }, limit: limit).map { c in
+            let (a, b, who) = (workloads[c.earlier], workloads[c.later], workloads[c.strict])
+            return (c.later, "workloads \(a.name) and \(b.name) both ask for CPU \(c.overlap), but \(who.name) is \(who.isolation.rawValue); make both isolation: shared, or give them different CPUs")
+        }
+    }
 }
 
 public enum MemoryPolicy: String, Equatable, Sendable, CaseIterable, Codable {

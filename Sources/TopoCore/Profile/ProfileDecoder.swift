@@ -110,9 +110,14 @@ public enum ProfileDecoder {
         return i
     }
 
+    /// Whether `name` is ASCII bytes only: a first byte in `first`, then lowercase letters, digits or
+    /// '-', at most `maxLength` bytes. Checked on bytes, not Characters: a letter followed by a
+    /// combining mark or a zero-width joiner is one Character that compares like the letter.
     public static func matches(_ name: String, first: ClosedRange<Character>, maxLength: Int) -> Bool {
-        guard let head = name.first, first.contains(head), name.count <= maxLength else { return false }
-        return name.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" }
+        let bytes = Array(name.utf8)
+        guard let head = bytes.first, let lo = first.lowerBound.asciiValue, let hi = first.upperBound.asciiValue,
+              (lo...hi).contains(head), bytes.count <= maxLength else { return false }
+        return bytes.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D }
     }
 }
 
@@ -133,7 +138,10 @@ struct ProfileReading {
         var name = ""
         if let n = f["name"] {
             if let s = reader.string(n, "name") {
-                if ProfileDecoder.matches(s, first: "a"..."z", maxLength: 24) { name = s } else {
+                if StateStore.reservedNames.contains(s) {
+                    reader.error(n, "name", "\"\(s)\" is reserved: topo keeps its own \(s) file where profiles keep their state",
+                                 fix: "choose another name")
+                } else if ProfileDecoder.matches(s, first: "a"..."z", maxLength: 24) { name = s } else {
                     reader.error(n, "name", "\"\(printable(s))\" is not a valid profile name",
                                  fix: "use 1-24 characters: a lowercase letter, then lowercase letters, digits or '-' (\(ProfileDecoder.profileNamePattern))")
                 }
@@ -145,6 +153,7 @@ struct ProfileReading {
         let host = f["host"].map { self.host($0) } ?? HostRequirements()
 
         var workloads: [Workload] = []
+        var workloadNodes: [Node] = []
         var workloadNames: [String] = []
         if let w = f["workloads"], let entries = reader.entries(w, "workloads", what: "workload names") {
             if entries.isEmpty { reader.error(w, "workloads", "no workloads", fix: "add at least one workload") }
@@ -156,7 +165,10 @@ struct ProfileReading {
                     continue
                 }
                 workloadNames.append(wname)
-                if let wl = workload(wname, value, path) { workloads.append(wl) }
+                if let wl = workload(wname, value, path) {
+                    workloads.append(wl)
+                    workloadNodes.append(value)
+                }
             }
         } else if f["workloads"] == nil {
             reader.error(root, "workloads", "missing", fix: "add a `workloads:` mapping with at least one workload")
@@ -174,6 +186,7 @@ struct ProfileReading {
             checkLinksTogether(parsed)
             links = parsed.map(\.link)
         }
+        checkCPUListsTogether(workloads, workloadNodes)
         guard let version else { return nil }
         return Profile(version: version, name: name, description: description, host: host, workloads: workloads, links: links)
     }
@@ -487,6 +500,19 @@ struct ProfileReading {
         return n
     }
 
+    /// Explicit CPU lists that overlap where isolation forbids it are a profile error, found without a
+    /// host: the planner would refuse them on any machine.
+    func checkCPUListsTogether(_ workloads: [Workload], _ nodes: [Node]) {
+        let explicit = workloads.indices.compactMap { i -> (index: Int, w: (name: String, isolation: Isolation, cpus: CPUSet))? in
+            guard case .list(let cpus) = workloads[i].cpus else { return nil }
+            return (i, (workloads[i].name, workloads[i].isolation, cpus))
+        }
+        for c in Isolation.conflictMessages(explicit.map(\.w)) {
+            let i = explicit[c.later].index
+            reader.error(nodes[i], "workloads.\(workloads[i].name).cpus", c.message)
+        }
+    }
+
     func checkLinksTogether(_ links: [(index: Int, node: Node, link: LinkSpec)]) {
         var seen: [Set<String>: Int] = [:]
         for (i, node, link) in links {
@@ -496,11 +522,11 @@ struct ProfileReading {
                              "\(link.between[0]) and \(link.between[1]) are already linked by links[\(j)]", fix: "keep one link per pair")
             } else { seen[pair] = i }
         }
-        for (a, first) in links.enumerated() {
-            for second in links[(a + 1)...] {
-                if let x = first.link.subnet, let y = second.link.subnet, x.overlaps(y) {
-                    reader.error(second.node, "links[\(second.index)].subnet", "\(y) overlaps links[\(first.index)]'s subnet \(x)", fix: "give each link its own subnet")
-                }
+        // Only links with a subnet, as plain values: every pair is compared, so nothing heavy is copied per pair.
+        let subnets = links.indices.compactMap { k in links[k].link.subnet.map { (k, $0) } }
+        for (a, (k, x)) in subnets.enumerated() {
+            for (l, y) in subnets[(a + 1)...] where x.overlaps(y) {
+                reader.error(links[l].node, "links[\(links[l].index)].subnet", "\(y) overlaps links[\(links[k].index)]'s subnet \(x)", fix: "give each link its own subnet")
             }
         }
     }
