@@ -22,10 +22,5 @@ int topo_enter_netns(const char *path) {
     return r;
 }
 
-int topo_private_hosts(const char *hosts) {
-    if (unshare(CLONE_NEWNS) != 0) return -1;
-    if (mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) return -1;
-    return mount(hosts, "/etc/hosts", NULL, MS_BIND, NULL);
-}
 
 int topo_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }

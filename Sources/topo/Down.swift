@@ -13,7 +13,7 @@ struct Down: ParsableCommand {
             """
     )
 
-    @Argument(help: "A profile file, or the name of an applied profile.")
+    @Argument(help: "The name of an applied profile, or a profile file (an applied profile's name wins over a file of that name).")
     var profile: String?
 
     @Flag(help: "Tear down every applied profile.")
@@ -30,7 +30,7 @@ struct Down: ParsableCommand {
         if all {
             names = state.profiles()
         } else {
-            names = [try Self.name(of: profile!)]
+            names = [try Loading.appliedName(profile!, applied: state.profiles()).get()]
         }
         var problems: [String] = []
         try state.withLock {
@@ -49,16 +49,5 @@ struct Down: ParsableCommand {
         if !problems.isEmpty {
             throw TopoFailure(.hostCannot, "down could not undo everything:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }
-    }
-
-    /// A profile file's name, or the argument itself when it is a profile name.
-    static func name(of argument: String) throws -> String {
-        if FileManager.default.fileExists(atPath: argument) {
-            return try Loading.profile(argument).get().profile.name
-        }
-        guard ProfileDecoder.matches(argument, first: "a"..."z", maxLength: 24) else {
-            throw TopoFailure(.invalid, "\(argument) is neither a profile file nor a profile name")
-        }
-        return argument
     }
 }

@@ -148,21 +148,25 @@ import Testing
 /// The launcher run for real on this host, where it must fail before touching anything: its
 /// failure travels back over the status pipe with the operation, the path and the kernel's words.
 @Suite struct LauncherTests {
+    static func spec(cgroupProcs: String) -> LaunchSpec {
+        let launch = LaunchResource(profile: "p", workload: "w", runtime: .process, image: nil, command: ["/bin/true"],
+                                    environment: ["PATH=/usr/bin:/bin"], workdir: nil, user: nil, capabilities: [], cgroup: "x",
+                                    cpus: CPUSet([0]), memoryPolicy: .local, policyNodes: .empty, logPath: nil, netns: nil, hostsFile: nil)
+        return LaunchSpec(launch, cgroupProcs: cgroupProcs, cgroupMount: nil, readOnly: [], newSession: true, keepStdin: false)
+    }
+
     @Test func aFailureBeforeExecComesBackOverTheStatusPipe() throws {
         let dir = NSTemporaryDirectory() + "topo-launcher-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let spec = LaunchSpec(command: ["/bin/true"], environment: ["PATH=/usr/bin:/bin"], workdir: nil, user: nil, capabilities: [],
-                              cgroupProcs: "\(dir)/no-such-cgroup/cgroup.procs", cpus: CPUSet([0]), memoryPolicy: .local,
-                              policyNodes: .empty, logPath: nil, newSession: true, netns: nil, hostsFile: nil)
+        let spec = Self.spec(cgroupProcs: "\(dir)/no-such-cgroup/cgroup.procs")
         let result = Spawn.launch(spec, specPath: "\(dir)/spec.json", executable: CLITests.binary)
         guard case .failure(let failure) = result else { Issue.record("the launcher reported success"); return }
         #expect(failure.description == "topo launcher: join cgroup: write \(dir)/no-such-cgroup/cgroup.procs \"0\": No such file or directory")
     }
 
     @Test func anUnreadableSpecIsReported() throws {
-        let spec = LaunchSpec(command: ["/bin/true"], environment: [], workdir: nil, user: nil, capabilities: [], cgroupProcs: "/x",
-                              cpus: .empty, memoryPolicy: .local, policyNodes: .empty, logPath: nil, newSession: false, netns: nil, hostsFile: nil)
+        let spec = Self.spec(cgroupProcs: "/x")
         let result = Spawn.launch(spec, specPath: "/nonexistent-dir/spec.json", executable: CLITests.binary)
         guard case .failure(let failure) = result else { Issue.record("launched without a spec"); return }
         #expect(failure.description.contains("/nonexistent-dir/spec.json"))

@@ -252,7 +252,8 @@ struct Scene {
         let scene = try Scene()
         let w = try #require(try scene.plan(Self.sample).workloads.first)
         #expect(w.environment == ["TOPO_PROFILE=demo", "TOPO_WORKLOAD=a", "PATH=/opt/bin", "X=1"])
-        let spec = LaunchSpec(Planner.launch(w, profile: "demo", command: ["/bin/true"], logPath: "/l"), cgroupProcs: "/p", newSession: true)
+        let spec = LaunchSpec(Planner.launch(w, profile: "demo", command: ["/bin/true"], logPath: "/l"), cgroupProcs: "/p", cgroupMount: "/sys/fs/cgroup",
+                              readOnly: ["/run/topo"], newSession: true, keepStdin: false)
         #expect(spec.command == ["/bin/true"] && spec.environment == w.environment && spec.logPath == "/l")
         #expect(spec.cpus.description == "0" && spec.policyNodes.description == "0" && spec.memoryPolicy == .bind)
         #expect(spec.newSession && spec.capabilities.isEmpty)
@@ -365,13 +366,13 @@ struct Scene {
 
     @Test func aStaleDirectoryUnderEtcNetnsIsNotAdopted() throws {
         let scene = try Scene()
-        try scene.fake.mkdir("etc-netns/topo-demo-b")
+        try scene.fake.mkdir("etc-netns/topo.demo.b")
         guard case .failure(let f)? = scene.applier.checkAgainstApplied(try scene.plan(Self.linked)) else {
-            Issue.record("a stale etc-netns/topo-demo-b must be refused")
+            Issue.record("a stale etc-netns/topo.demo.b must be refused")
             return
         }
         #expect(f.status == .hostCannot)
-        #expect(f.message.contains("etc-netns/topo-demo-b already exists"), "\(f.message)")
+        #expect(f.message.contains("etc-netns/topo.demo.b already exists"), "\(f.message)")
     }
 
     /// Writes the plan's hosts files as apply would (journaled), with a journal begun by the cgroup root.
@@ -391,16 +392,34 @@ struct Scene {
         defer { umask(old) }
         try write(scene, plan, hostsFiles(plan))
         #expect(try scene.state.hostChanges().createdEtcNetns)
-        #expect(fake.read("etc-netns/topo-demo-a/hosts")?.contains("10.77.0.2\tb") == true)
-        #expect(Sys.stat("\(fake.path)/etc-netns/topo-demo-a/hosts").map { $0.st_mode & 0o777 } == 0o644)
-        #expect(Sys.stat("\(fake.path)/etc-netns/topo-demo-a").map { $0.st_mode & 0o777 } == 0o755)
-        try fake.seed("etc-netns/topo-demo-b/resolv.conf", "nameserver 10.0.0.1\n")  // not topo's: stays
+        #expect(fake.read("etc-netns/topo.demo.a/hosts")?.contains("10.77.0.2\tb") == true)
+        #expect(Sys.stat("\(fake.path)/etc-netns/topo.demo.a/hosts").map { $0.st_mode & 0o777 } == 0o644)
+        #expect(Sys.stat("\(fake.path)/etc-netns/topo.demo.a").map { $0.st_mode & 0o777 } == 0o755)
+        try fake.seed("etc-netns/topo.demo.b/resolv.conf", "nameserver 10.0.0.1\n")  // not topo's: stays
         let report = scene.teardown.remove(plan.name)
         #expect(report.problems == [])
-        #expect(!fake.exists("etc-netns/topo-demo-a"))
-        #expect(!fake.exists("etc-netns/topo-demo-b/hosts") && fake.exists("etc-netns/topo-demo-b/resolv.conf"))
+        #expect(!fake.exists("etc-netns/topo.demo.a"))
+        #expect(!fake.exists("etc-netns/topo.demo.b/hosts") && fake.exists("etc-netns/topo.demo.b/resolv.conf"))
         #expect(fake.exists("etc-netns"), "a /etc/netns that is not empty stays")
-        #expect(report.skipped.contains { $0.contains("topo-demo-b: holds files topo did not write") }, "\(report.skipped)")
+        #expect(report.skipped.contains { $0.contains("topo.demo.b: holds files topo did not write") }, "\(report.skipped)")
+    }
+
+    /// A directory apply refused to adopt (it appeared between the check and mkdir) is begun in the
+    /// journal but not topo's: the rollback leaves it and its file alone.
+    @Test func aDirectoryApplyRefusedIsLeftAloneByTheRollback() throws {
+        let scene = try Scene()
+        let plan = try scene.plan(Self.linked)
+        let b = hostsFiles(plan)[1]
+        try scene.fake.seed("etc-netns/topo.demo.b/hosts", "10.0.0.9\tsomeone-elses\n")
+        try scene.state.create(plan)
+        let journal = Journal(path: scene.state.journalPath(plan.name), failpoint: nil)
+        try journal.begin(1, b)
+        guard case .failure(let refused)? = scene.drivers.files.apply([b]).first else { Issue.record("apply adopted a foreign directory"); return }
+        #expect(refused.message.contains("appeared during apply and is not topo's"))
+        let report = scene.teardown.remove(plan.name)
+        #expect(report.problems == [])
+        #expect(scene.fake.read("etc-netns/topo.demo.b/hosts") == "10.0.0.9\tsomeone-elses\n")
+        #expect(report.skipped.contains { $0.contains("topo.demo.b: not made by topo for demo") }, "\(report.skipped)")
     }
 
     @Test func anEmptyEtcNetnsTopoMadeGoesWithTheLastProfile() throws {

@@ -19,7 +19,7 @@ import Testing
 
     @Test func namespacesInterfacesAndAddresses() throws {
         let p = try plan(gateway)
-        #expect(p.workloads.map(\.netns) == ["topo-api-gateway-server", "topo-api-gateway-client", "topo-api-gateway-other"])
+        #expect(p.workloads.map(\.netns) == ["topo.api-gateway.server", "topo.api-gateway.client", "topo.api-gateway.other"])
         let link = p.links[0]
         #expect(link.ends.map(\.interface) == ["to-client", "to-server"])
         #expect(link.ends.map { $0.address.description } == ["10.77.0.1/30", "10.77.0.2/30"])
@@ -56,16 +56,17 @@ import Testing
         let addresses = all { if case .address(let a) = $0 { a } else { nil } }
         let qdiscs = all { if case .qdisc(let q) = $0 { q } else { nil } }
         #expect(IPRoute2Links.createBatch(namespaces, veths) == [
-            "netns add topo-api-gateway-server", "netns add topo-api-gateway-client", "netns add topo-api-gateway-other",
-            "link add to-client netns topo-api-gateway-server mtu 9000 type veth peer name to-server netns topo-api-gateway-client mtu 9000",
-            "link add to-other netns topo-api-gateway-client mtu 1500 type veth peer name to-client netns topo-api-gateway-other mtu 1500",
+            "netns add topo.api-gateway.server", "netns add topo.api-gateway.client", "netns add topo.api-gateway.other",
+            "link add to-client netns topo.api-gateway.server mtu 9000 type veth peer name to-server netns topo.api-gateway.client mtu 9000",
+            "link add to-other netns topo.api-gateway.client mtu 1500 type veth peer name to-client netns topo.api-gateway.other mtu 1500",
         ])
-        #expect(IPRoute2Links.configureBatch("topo-api-gateway-client", loopback: true, addresses.filter { $0.netns == "topo-api-gateway-client" }) == [
-            "link set lo up", "addr add 10.77.0.2/30 dev to-server", "link set to-server up",
+        let client = "topo.api-gateway.client"
+        #expect(IPRoute2Links.configureBatch(client, fresh: namespaces.first { $0.name == client }, addresses.filter { $0.netns == client }) == [
+            "link set lo alias topo:api-gateway", "link set lo up", "addr add 10.77.0.2/30 dev to-server", "link set to-server up",
             "addr add 10.99.0.1/29 dev to-other", "link set to-other up",
         ])
-        #expect(IPRoute2Links.qdiscBatch(qdiscs.filter { $0.netns == "topo-api-gateway-other" }) == ["qdisc add dev to-client root netem limit 5000 delay 5000us loss random 1%"])
-        #expect(IPRoute2Links.qdiscBatch(qdiscs.filter { $0.netns == "topo-api-gateway-client" }) == ["qdisc add dev to-server root netem limit 1000 delay 200us 200us rate 1000000000bit"])
+        #expect(IPRoute2Links.qdiscBatch(qdiscs.filter { $0.netns == "topo.api-gateway.other" }) == ["qdisc add dev to-client root netem limit 5000 delay 5000us loss random 1%"])
+        #expect(IPRoute2Links.qdiscBatch(qdiscs.filter { $0.netns == "topo.api-gateway.client" }) == ["qdisc add dev to-server root netem limit 1000 delay 200us 200us rate 1000000000bit"])
     }
 
     /// The plan's resources, in the order apply makes them, and what `topo plan --json` prints of them.
@@ -123,9 +124,9 @@ import Testing
         let client = try #require(p.workload(named: "client"))
         let hosts = p.resources.compactMap { if case .hostsFile(let h) = $0, h.workload == "client" { h } else { nil } }
         #expect(hosts.map(\.contents) == ["127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.77.0.2\tclient\n10.77.0.1\tserver\n10.99.0.2\tother\n"])
-        #expect(hosts.map(\.path) == ["/etc/netns/topo-api-gateway-client/hosts"] && client.hostsFile == hosts.first?.path)
-        let spec = LaunchSpec(Planner.launch(client, profile: "api-gateway", command: ["/bin/true"], logPath: nil), cgroupProcs: "/x", newSession: false)
-        #expect(spec.netns == "/run/netns/topo-api-gateway-client")
+        #expect(hosts.map(\.path) == ["/etc/netns/topo.api-gateway.client/hosts"] && client.hostsFile == hosts.first?.path)
+        let spec = LaunchSpec(Planner.launch(client, profile: "api-gateway", command: ["/bin/true"], logPath: nil), cgroupProcs: "/x", cgroupMount: nil, readOnly: [], newSession: false, keepStdin: true)
+        #expect(spec.netns == "/run/netns/topo.api-gateway.client")
         #expect(spec.environment.contains("TOPO_PEER_SERVER=10.77.0.1") && spec.environment.contains("TOPO_ADDRESSES=10.77.0.2/30,10.99.0.1/29"))
     }
 }

@@ -347,3 +347,18 @@ import Testing
         #expect(byPath["links[3]"]?.line == 10)
     }
 }
+
+/// `topo down ARG`: an applied profile's name wins over a file or directory of that name.
+@Suite struct AppliedNameTests {
+    @Test func anAppliedNameWinsOverAFileOfThatName() throws {
+        let fake = try FakeRoot()
+        try fake.seed("web/x", "not a profile")
+        try fake.seed("p.yaml", "version: 1\nname: fromfile\nworkloads: { a: { cpus: \"0\" } }\n")
+        // (The current directory is the process's, shared by tests running at once: absolute paths here.)
+        #expect(try Loading.appliedName("web", applied: ["web"]).get() == "web")
+        #expect(Loading.appliedName("\(fake.path)/web", applied: []).failure != nil, "a directory that is not a profile file")
+        #expect(try Loading.appliedName("\(fake.path)/p.yaml", applied: ["web"]).get() == "fromfile")
+        #expect(try Loading.appliedName("other", applied: []).get() == "other")
+        #expect(Loading.appliedName("Not/A name", applied: []).failure?.status == .invalid)
+    }
+}

@@ -123,7 +123,7 @@ extension LabTests {
             version: 1
             name: stubborn
             workloads:
-              w: { cpus: { count: 1 }, run: { command: ["\(Lab.repo)/Tests/Fixtures/lab/stubborn.sh"] } }
+              w: { cpus: { count: 1 }, run: { command: ["\(Lab.repo)/Tests/Fixtures/lab/stubborn.sh"], capabilities: [SYS_ADMIN] } }
             """)
         let apply = try Lab.topo("apply", path)
         #expect(apply.status == 0, "\(apply)")
@@ -261,7 +261,7 @@ extension LabTests {
         #expect(Lab.leftovers(marker: "sleep 1004") == [])
     }
 
-    /// The hosts file is readable by a workload that runs as another user.
+    /// The hosts file is readable by a workload that runs as another user, whatever the caller's umask.
     @Test func aWorkloadRunningAsAnotherUserResolvesItsPeer() throws {
         let path = try Lab.profile("users", """
             version: 1
@@ -272,9 +272,11 @@ extension LabTests {
             links:
               - { between: [u, v] }
             """)
-        let r = try Lab.topo("apply", path)
+        let r = try Lab.run("/bin/sh", ["-c", "umask 077; exec \(Lab.topo) apply \(path)"])
         #expect(r.status == 0, "\(r)")
         defer { _ = try? Lab.topo("down", "users") }
+        var st = stat()
+        #expect(stat("/etc/netns/topo.users.u/hosts", &st) == 0 && st.st_mode & 0o777 == 0o644)
         let lookup = try Lab.topo("exec", "users", "u", "--", "/bin/sh", "-c", "id -u; getent hosts v")
         #expect(lookup.status == 0, "\(lookup)")
         #expect(lookup.stdout.hasPrefix("65534\n10.77.0.2"), "\(lookup)")
@@ -298,7 +300,7 @@ extension LabTests {
         var waited = 0
         while kill(a, 0) == 0 && waited < 100 { usleep(50_000); waited += 1 }
         #expect(rmdir("/sys/fs/cgroup/topo/gone/a") == 0, "rmdir: \(String(cString: strerror(errno)))")
-        #expect(try Lab.run("ip", ["netns", "del", "topo-gone-b"]).status == 0)
+        #expect(try Lab.run("ip", ["netns", "del", "topo.gone.b"]).status == 0)
         let down = try Lab.topo("down", "gone")
         #expect(down.status == 0, "\(down)")
         #expect(Lab.leftovers(marker: "sleep 1005") == [])
@@ -327,9 +329,16 @@ extension LabTests {
     @Test func execRunsInsideTheWorkload() throws {
         #expect(try Lab.topo("apply", "Profiles/quickstart.yaml").status == 0)
         defer { _ = try? Lab.topo("down", "quickstart") }
-        let r = try Lab.topo("exec", "quickstart", "load", "--", "/bin/sh", "-c", "cat /proc/self/cgroup; grep Cpus_allowed_list /proc/self/status; exit 3")
+        // Inside, the workload's cgroup is the root of its cgroup namespace and of its read-only cgroup
+        // mount: /proc/self/cgroup says "/", and /sys/fs/cgroup holds load's own limits and processes.
+        let r = try Lab.topo("exec", "quickstart", "load", "--", "/bin/sh", "-c",
+                             "cat /proc/self/cgroup; grep Cpus_allowed_list /proc/self/status; cat /sys/fs/cgroup/cpu.max; grep -qx $$ /sys/fs/cgroup/cgroup.procs && echo joined; exit 3")
         #expect(r.status == 3)
-        #expect(r.stdout.contains("0::/topo/quickstart/load"))
+        #expect(r.stdout.hasPrefix("0::/\n"), "\(r.stdout)")
+        #expect(r.stdout.contains("50000 100000\njoined\n"), "\(r.stdout)")
+        // exec passes its stdin through.
+        let piped = try Lab.run("/bin/sh", ["-c", "echo through | \(Lab.topo) exec quickstart load -- /bin/cat"])
+        #expect(piped.status == 0 && piped.stdout == "through\n", "\(piped)")
         let workloads = try #require(try applied("quickstart")["workloads"] as? [[String: Any]])
         let load = try #require(workloads.first { $0["name"] as? String == "load" })
         #expect(r.stdout.contains("Cpus_allowed_list:\t\(load["cpus"] as? String ?? "?")\n"), "\(r.stdout)")

@@ -35,7 +35,7 @@ extension LabTests {
             let r = try Lab.run("ip", ["-n", ns, "-j", "link", "show", "dev", dev])
             return try #require(((try Lab.json(r.stdout) as? [[String: Any]])?.first?["address"]) as? String, "\(r)")
         }
-        let a = "topo-\(profile)-a", b = "topo-\(profile)-b"
+        let a = "topo.\(profile).a", b = "topo.\(profile).b"
         let macA = try mac(a, "to-b"), macB = try mac(b, "to-a")
         for (ns, dev, peer, lladdr) in [(a, "to-b", "10.77.0.2", macB), (b, "to-a", "10.77.0.1", macA)] {
             let r = try Lab.run("ip", ["-n", ns, "neigh", "replace", peer, "lladdr", lladdr, "dev", dev, "nud", "permanent"])
@@ -60,7 +60,7 @@ extension LabTests {
         let profile = try #require((status["profiles"] as? [[String: Any]])?.first { $0["name"] as? String == "names" })
         let workloads = try #require(profile["workloads"] as? [[String: Any]])
         for w in workloads {
-            #expect((w["netns"] as? String) == "topo-names-\(w["name"] as? String ?? "")")
+            #expect((w["netns"] as? String) == "topo.names.\(w["name"] as? String ?? "")")
             #expect((w["addresses"] as? [String])?.count == 1)
             let shaping = try #require(w["shaping"] as? [[String: Any]])
             #expect(shaping.count == 1)
@@ -72,12 +72,12 @@ extension LabTests {
         #expect(r.status == 0, "\(r)")
         #expect(r.stdout.contains("10.77.0.2") && r.stdout.contains("peer=10.77.0.2") && r.stdout.contains("10.77.0.1/30"), "\(r.stdout)")
         // iproute2's own way in sees the same names (/etc/netns/NS/hosts), readable by any user.
-        let viaIp = try Lab.run("ip", ["netns", "exec", "topo-names-b", "getent", "hosts", "a"])
+        let viaIp = try Lab.run("ip", ["netns", "exec", "topo.names.b", "getent", "hosts", "a"])
         #expect(viaIp.stdout.hasPrefix("10.77.0.1"), "\(viaIp)")
         var st = stat()
-        #expect(stat("/etc/netns/topo-names-b/hosts", &st) == 0 && st.st_mode & 0o777 == 0o644)
+        #expect(stat("/etc/netns/topo.names.b/hosts", &st) == 0 && st.st_mode & 0o777 == 0o644)
         // The kernel's own view of one qdisc.
-        let tc = try Lab.run("tc", ["-n", "topo-names-a", "-j", "qdisc", "show", "dev", "to-b"])
+        let tc = try Lab.run("tc", ["-n", "topo.names.a", "-j", "qdisc", "show", "dev", "to-b"])
         let qdisc = try #require((try Lab.json(tc.stdout) as? [[String: Any]])?.first { $0["kind"] as? String == "netem" })
         let options = try #require(qdisc["options"] as? [String: Any])
         #expect((options["rate"] as? [String: Any])?["rate"] as? Int == 12_500_000)
@@ -150,13 +150,13 @@ extension LabTests {
     }
 
     @Test func aNamespaceThatIsNotTopoIsNeverAdoptedOrDeleted() throws {
-        #expect(try Lab.run("ip", ["netns", "add", "topo-squat-a"]).status == 0)
-        defer { _ = try? Lab.run("ip", ["netns", "del", "topo-squat-a"]) }
+        #expect(try Lab.run("ip", ["netns", "add", "topo.squat.a"]).status == 0)
+        defer { _ = try? Lab.run("ip", ["netns", "del", "topo.squat.a"]) }
         let path = try Lab.profile("squat", "version: 1\nname: squat\nworkloads: { a: { cpus: { count: 1 } }, b: { cpus: { count: 1 } } }\nlinks: [{ between: [a, b] }]\n")
         let r = try Lab.topo("apply", path)
-        #expect(r.status == 3 && r.stderr.contains("topo-squat-a"), "\(r)")
+        #expect(r.status == 3 && r.stderr.contains("topo.squat.a"), "\(r)")
         #expect(Lab.leftovers() == [])
-        #expect(try Lab.run("ip", ["netns", "list"]).stdout.contains("topo-squat-a"))
+        #expect(try Lab.run("ip", ["netns", "list"]).stdout.contains("topo.squat.a"))
     }
 }
 }

@@ -11,8 +11,20 @@ int topo_setxattr(const char *path, const char *name, const void *value, size_t 
 ssize_t topo_getxattr(const char *path, const char *name, void *value, size_t size);
 /// Moves the calling thread into the network namespace bound at `path` (setns CLONE_NEWNET). 0 or -1 with errno.
 int topo_enter_netns(const char *path);
-/// Gives the process a private mount namespace (slave to the host's) and bind-mounts `hosts` over /etc/hosts.
-int topo_private_hosts(const char *hosts);
 /// pipe2(fds, O_CLOEXEC): both ends close-on-exec from the start (GNU, so Swift cannot import it).
 int topo_pipe_cloexec(int fds[2]);
+/// Unblocks every signal and sets every disposition back to its default (an ignored SIGHUP survives exec otherwise).
+int topo_reset_signals(void);
+/// A new cgroup namespace rooted at the caller's cgroup (unshare CLONE_NEWCGROUP).
+int topo_unshare_cgroup(void);
+/// A private mount namespace, slave to the host's, so nothing mounted here propagates back.
+int topo_private_mounts(void);
+int topo_bind(const char *source, const char *target);
+/// Binds `source` over `target` read-only (nosuid, nodev), recursively; the same path for both makes it read-only in place.
+int topo_bind_read_only(const char *source, const char *target);
+/// Makes the mount at `path` read-only in this mount namespace only.
+int topo_remount_read_only(const char *path);
+int topo_set_no_new_privs(void);
+int topo_set_securebits(unsigned long bits);
+int topo_ambient_clear_all(void);
 #endif

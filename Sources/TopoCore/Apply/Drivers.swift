@@ -102,7 +102,8 @@ public struct Drivers: Sendable {
                             executable: String = Spawn.selfExecutable) -> Drivers {
         let cgroups = CgroupfsManager(fs: CgroupFS(root: cgroupRoot), state: state)
         return Drivers(cgroups: cgroups, links: IPRoute2Links(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),
-                       runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state, executable: executable)])
+                       runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state, executable: executable,
+                                                           protected: [state.root, etcNetns, IPRoute2Links.netnsDirectory])])
     }
 
     /// Which driver owns a resource; the loops batch consecutive resources with the same key.

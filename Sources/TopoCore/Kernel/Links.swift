@@ -29,6 +29,11 @@ public struct IPRoute2Links: LinkDriver {
         do {
             try Self.runBatch(runner, [Self.ip], Self.createBatch(namespaces.map(\.1), veths.map(\.1)))
         } catch {
+            // The batch stopped part-way: the namespaces it did add are topo's (none existed before apply,
+            // and `netns add` refuses one that does); mark them, so that the rollback may delete them.
+            for (_, n) in namespaces where Self.exists(n.name) {
+                _ = runner.run([Self.ip, "-n", n.name, "link", "set", "lo", "alias", Self.mark(n.owner)])
+            }
             // Only a batch with a namespace or veth runs this step, so one of them is first.
             results[min(namespaces.first?.0 ?? batch.count - 1, veths.first?.0 ?? batch.count - 1)] = .failure(error)
             return results
@@ -38,11 +43,11 @@ public struct IPRoute2Links: LinkDriver {
         // 2. Inside each namespace, all at once: loopback, addresses and links up; then its qdiscs.
         var names: [String] = []
         for n in namespaces.map(\.1.name) + addresses.map(\.netns) + qdiscs.map(\.netns) where !names.contains(n) { names.append(n) }
-        let fresh = Set(namespaces.map(\.1.name))
+        let fresh = Dictionary(namespaces.map { ($0.1.name, $0.1) }, uniquingKeysWith: { a, _ in a })
         let runner = self.runner
         let failures = concurrentMap(names) { ns -> (String, TopoFailure)? in
             do throws(TopoFailure) {
-                try Self.runBatch(runner, [Self.ip, "-n", ns], Self.configureBatch(ns, loopback: fresh.contains(ns), addresses.filter { $0.netns == ns }))
+                try Self.runBatch(runner, [Self.ip, "-n", ns], Self.configureBatch(ns, fresh: fresh[ns], addresses.filter { $0.netns == ns }))
                 try Self.runBatch(runner, [Self.tc, "-n", ns], Self.qdiscBatch(qdiscs.filter { $0.netns == ns }))
                 return nil
             } catch { return (ns, error) }
@@ -86,9 +91,23 @@ public struct IPRoute2Links: LinkDriver {
         }
     }
 
-    /// Inside one namespace: loopback up (a namespace topo just made), each address, each interface up.
-    public static func configureBatch(_ netns: String, loopback: Bool, _ addresses: [AddressResource]) -> [String] {
-        (loopback ? ["link set lo up"] : []) + addresses.flatMap { ["addr add \($0.address) dev \($0.interface)", "link set \($0.interface) up"] }
+    /// Inside one namespace: for a namespace topo just made, first its owner mark (the loopback's alias)
+    /// and loopback up; then each address, each interface up.
+    public static func configureBatch(_ netns: String, fresh: NamespaceResource?, _ addresses: [AddressResource]) -> [String] {
+        (fresh.map { ["link set lo alias \(mark($0.owner))", "link set lo up"] } ?? [])
+            + addresses.flatMap { ["addr add \($0.address) dev \($0.interface)", "link set \($0.interface) up"] }
+    }
+
+    /// topo's mark on a namespace it made for `owner`: its loopback's alias (IFLA_IFALIAS), which lives
+    /// and dies with the namespace. nsfs has no extended attributes, and a namespace's inode is reused
+    /// once it is gone, so neither the name nor the inode alone proves a namespace is topo's.
+    public static func mark(_ owner: String) -> String { "topo:\(owner)" }
+
+    /// The alias of the namespace's loopback; nil when the namespace cannot be read.
+    func loopbackAlias(_ netns: String) -> String?? {
+        let r = runner.run([Self.ip, "-n", netns, "-j", "link", "show", "dev", "lo"])
+        guard r.status == 0, let list = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]], let lo = list.first else { return nil }
+        return .some(lo["ifalias"] as? String)
     }
 
     /// Inside one namespace: a netem root qdisc on each shaped interface.
@@ -129,12 +148,19 @@ public struct IPRoute2Links: LinkDriver {
     // MARK: undo
 
     /// A namespace goes with everything in it (its veth ends, addresses and qdiscs): only the namespace
-    /// itself is undone. It is deleted when it is the one topo made — the inode recorded when it was made
-    /// — or when apply stopped before it could record one; a later namespace of the same name stays.
+    /// itself is undone, and only when it carries topo's mark for this profile (and, once apply recorded
+    /// it, the inode it had then). A namespace of the same name that someone else made — before apply
+    /// finished its batch, or after topo's was gone — stays.
     public func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone {
         guard case .namespace(let n) = resource, Self.exists(n.name) else { return .nothing }
         if let recorded = facts.inode, Self.inode(n.name) != recorded {
-            return .leftAlone("network namespace \(n.name): not the one topo made, left alone")
+            return .leftAlone("network namespace \(n.name): not the one topo made (another inode), left alone")
+        }
+        guard let alias = loopbackAlias(n.name) else {
+            throw TopoFailure(.hostCannot, "network namespace \(n.name): cannot read its owner mark (ip -n \(n.name) link show lo failed); left in place")
+        }
+        guard alias == Self.mark(n.owner) else {
+            return .leftAlone("network namespace \(n.name): no topo mark for \(n.owner) (its loopback's alias is \(alias.map { "\"\($0)\"" } ?? "unset")), left alone; ip netns del \(n.name) if it is yours")
         }
         let path = "\(Self.netnsDirectory)/\(n.name)"
         do {
@@ -151,7 +177,9 @@ public struct IPRoute2Links: LinkDriver {
     public func observe(_ resource: Resource) -> Observation {
         switch resource {
         case .namespace(let n):
-            return Observation(resource, found: Self.exists(n.name))
+            guard Self.exists(n.name) else { return Observation(resource, found: false) }
+            let alias = loopbackAlias(n.name)
+            return Observation(resource, found: true, differences: alias == .some(Self.mark(n.owner)) ? [] : ["network namespace \(n.name) lacks topo's mark for \(n.owner)"])
         case .veth(let v):
             let end = v.ends[0]
             guard Self.exists(end.netns), let link = json(["-n", end.netns, "-j", "link", "show", "dev", end.interface]).first else {

@@ -51,14 +51,26 @@ public struct NetnsHostsFiles: ResourceDriver {
             if error.errno == EEXIST { throw TopoFailure(.hostCannot, "\(h.directory) appeared during apply and is not topo's; topo will not adopt it") }
             throw error
         }
+        // topo's owner mark, as on its cgroups. A filesystem without extended attributes gets none; the
+        // file's exact contents are the proof there.
+        do {
+            try Sys.setxattr(h.directory, CgroupFS.ownerAttribute, h.owner)
+        } catch {
+            if error.errno != ENOTSUP && error.errno != EOPNOTSUPP { throw error }
+        }
         try Sys.chmod(h.directory, 0o755)
         try Sys.write(h.path, h.contents, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: mode_t(HostsFileResource.mode), operation: "create")
         try Sys.chmod(h.path, mode_t(HostsFileResource.mode))
     }
 
-    /// The file, and its directory unless it holds files topo did not write.
+    /// The file, and its directory unless it holds files topo did not write — only when the directory
+    /// is provably topo's: it carries topo's mark for this profile, or (no mark: a filesystem without
+    /// extended attributes) its `hosts` is exactly the planned one. A directory apply refused to adopt
+    /// is left alone, also by the rollback of that apply.
     public func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone {
-        guard case .hostsFile(let h) = resource else { return .nothing }
+        guard case .hostsFile(let h) = resource, Sys.isDirectory(h.directory) else { return .nothing }
+        let ours = Sys.getxattr(h.directory, CgroupFS.ownerAttribute).map { $0 == h.owner } ?? ((try? Sys.read(h.path)) == h.contents)
+        guard ours else { return .leftAlone("\(h.directory): not made by topo for \(h.owner), left alone") }
         do {
             try Sys.unlink(h.path)
         } catch {

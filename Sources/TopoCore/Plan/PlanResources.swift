@@ -12,7 +12,7 @@ extension Planner {
             out += w.cgroup.map { .cgroupSetting(CgroupSettingResource(cgroup: w.cgroupPath, workload: w.name, setting: $0)) }
         }
         for w in plan.workloads {
-            if let ns = w.netns { out.append(.namespace(NamespaceResource(name: ns, workload: w.name))) }
+            if let ns = w.netns { out.append(.namespace(NamespaceResource(name: ns, workload: w.name, owner: plan.name))) }
         }
         for link in plan.links {
             out.append(.veth(VethResource(ends: link.ends.map { .init(netns: $0.netns, interface: $0.interface) }, mtu: link.mtu)))
@@ -25,7 +25,7 @@ extension Planner {
         }
         for w in plan.workloads {
             guard let ns = w.netns else { continue }
-            out.append(.hostsFile(HostsFileResource(netns: ns, workload: w.name, directory: layout.hostsDirectory(ns), contents: hostsFile(w))))
+            out.append(.hostsFile(HostsFileResource(netns: ns, workload: w.name, owner: plan.name, directory: layout.hostsDirectory(ns), contents: hostsFile(w))))
         }
         let state = StateStore(root: layout.stateRoot)
         for w in plan.workloads {

@@ -193,8 +193,10 @@ public struct Planner: Sendable {
         return links
     }
 
-    /// A workload's network namespace, as `ip netns` lists it.
-    public static func namespace(_ profile: String, _ workload: String) -> String { "topo-\(profile)-\(workload)" }
+    /// A workload's network namespace, as `ip netns` lists it: `topo.PROFILE.WORKLOAD`. Names hold no
+    /// dots, so no two (profile, workload) pairs give one name (with `-` as the separator, profile `a-b`
+    /// workload `c` and profile `a` workload `b-c` did). At most 42 bytes.
+    public static func namespace(_ profile: String, _ workload: String) -> String { "topo.\(profile).\(workload)" }
 
     /// The veth inside a namespace that leads to `peer`: `to-` and the peer's name, at most 15 bytes
     /// (IFNAMSIZ - 1) for the longest workload name of 12.

@@ -181,9 +181,12 @@ public enum CgroupSetting: Equatable, Sendable, Codable {
 }
 
 public struct NamespaceResource: Equatable, Sendable, Codable {
-    /// As `ip netns` lists it: `topo-PROFILE-WORKLOAD`.
+    /// As `ip netns` lists it: `topo.PROFILE.WORKLOAD`.
     public var name: String
     public var workload: String
+    /// The profile: topo marks the namespace as its own with it (its loopback's alias), and `down`
+    /// deletes only a namespace that carries that mark.
+    public var owner: String
 }
 
 public struct VethResource: Equatable, Sendable, Codable {
@@ -215,6 +218,8 @@ public struct QdiscResource: Equatable, Sendable, Codable {
 public struct HostsFileResource: Equatable, Sendable, Codable {
     public var netns: String
     public var workload: String
+    /// The profile: the directory carries topo's owner mark with it.
+    public var owner: String
     /// `/etc/netns/NS`: made by topo, removed by `down` when only topo's file is in it.
     public var directory: String
     public var contents: String

@@ -26,6 +26,9 @@ public enum Launcher {
         }
         guard !spec.command.isEmpty else { fail("launch: the workload has no command", 0) }
 
+        // Nothing of the caller's signal state survives: an ignored SIGHUP or a blocked SIGTERM would.
+        if topo_reset_signals() != 0 { fail("reset signal dispositions and mask", errno) }
+        // A new session has no controlling terminal; `topo exec` at a terminal stays in the caller's.
         if spec.newSession && setsid() < 0 { fail("setsid", errno) }
         do {
             try Sys.write(spec.cgroupProcs, "0", operation: "join cgroup: write")
@@ -33,14 +36,69 @@ public enum Launcher {
             fail(error.description, 0)
         }
         if let ns = spec.netns, topo_enter_netns(ns) != 0 { fail("enter network namespace \(ns)", errno) }
-        if let hosts = spec.hostsFile, topo_private_hosts(hosts) != 0 { fail("bind-mount \(hosts) over /etc/hosts", errno) }
+        // The log lives in topo's state, which the workload sees read-only: open it first.
+        redirectOutput(spec.logPath, keepStdin: spec.keepStdin)
+        confine(spec)
         setAffinity(spec.cpus)
         setMemoryPolicy(spec.memoryPolicy, spec.policyNodes)
-        redirectOutput(spec.logPath)
-        if let dir = spec.workdir, chdir(dir) != 0 { fail("chdir \(dir)", errno) }
+        let dir = spec.workdir ?? "/"
+        if chdir(dir) != 0 { fail("chdir \(dir)", errno) }
         switchUser(spec.user, keeping: spec.capabilities)
         closeOtherDescriptors()
         exec(spec.command, spec.environment)
+    }
+
+    /// Whoever the workload runs as, it cannot change its own limits, leave its cgroup or touch topo's
+    /// state: a cgroup namespace rooted at its cgroup, and a private mount namespace (slave to the
+    /// host's, so nothing here propagates back) in which the cgroup hierarchy's mount point shows its own
+    /// cgroup read-only, every other cgroup mount is read-only, and so are topo's files. Its hosts file
+    /// is bound over /etc/hosts there too.
+    static func confine(_ spec: LaunchSpec) {
+        if topo_unshare_cgroup() != 0 { fail("unshare the cgroup namespace", errno) }
+        if topo_private_mounts() != 0 { fail("make a private mount namespace", errno) }
+        if let hosts = spec.hostsFile, topo_bind(hosts, "/etc/hosts") != 0 { fail("bind-mount \(hosts) over /etc/hosts", errno) }
+        for mount in cgroupMounts() where mount != spec.cgroupMount {
+            if topo_remount_read_only(mount) != 0 { fail("remount \(mount) read-only", errno) }
+        }
+        // The workload's own cgroup, bound read-only over the hierarchy's mount point: it sees its limits
+        // and its processes, nothing above. (A fresh cgroup2 mount there is refused with EBUSY: the
+        // kernel will not mount a filesystem's root over the same filesystem's root.)
+        if let root = spec.cgroupMount {
+            let own = String(spec.cgroupProcs.dropLast("/cgroup.procs".count))
+            if topo_bind_read_only(own, root) != 0 { fail("bind \(own) read-only over \(root)", errno) }
+        }
+        for path in spec.readOnly where Sys.exists(path) {
+            if topo_bind_read_only(path, path) != 0 { fail("bind \(path) read-only", errno) }
+        }
+    }
+
+    /// Mount points of every cgroup (v1 or v2) hierarchy in this mount namespace, from /proc/self/mountinfo
+    /// (proc(5): the fifth field is the mount point, octal-escaped; the type follows the " - " separator).
+    static func cgroupMounts() -> [String] {
+        guard let info = try? Sys.read("/proc/self/mountinfo") else { fail("read /proc/self/mountinfo", errno) }
+        return info.split(separator: "\n").compactMap { line in
+            let halves = line.components(separatedBy: " - ")
+            guard halves.count == 2, let type = halves[1].split(separator: " ").first, type == "cgroup" || type == "cgroup2" else { return nil }
+            let fields = halves[0].split(separator: " ")
+            return fields.count > 4 ? unescapeMountPath(String(fields[4])) : nil
+        }
+    }
+
+    /// `\040` and the like back to their bytes.
+    static func unescapeMountPath(_ s: String) -> String {
+        var bytes: [UInt8] = []
+        let u = Array(s.utf8)
+        var i = 0
+        while i < u.count {
+            if u[i] == UInt8(ascii: "\\"), i + 3 < u.count, let v = UInt8(String(decoding: u[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
+                bytes.append(v)
+                i += 4
+            } else {
+                bytes.append(u[i])
+                i += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func fail(_ message: String, _ err: Int32, status: Int32 = 126) -> Never {
@@ -92,58 +150,89 @@ public enum Launcher {
         }
     }
 
-    static func redirectOutput(_ logPath: String?) {
-        let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-        if null < 0 || dup2(null, 0) < 0 { fail("open /dev/null as stdin", errno) }
+    static func redirectOutput(_ logPath: String?, keepStdin: Bool) {
+        if !keepStdin {
+            let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
+            if null < 0 || dup2(null, 0) < 0 { fail("open /dev/null as stdin", errno) }
+        }
         guard let logPath else { return }
         let fd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
         if fd < 0 { fail("open \(logPath)", errno) }
         if dup2(fd, 1) < 0 || dup2(fd, 2) < 0 { fail("dup2 \(logPath)", errno) }
     }
 
-    /// Switches to the profile's user (if any) and limits capabilities to those listed: dropped
-    /// from the bounding set, so that even a root workload cannot regain them across exec; for a
-    /// non-root user the kept ones are raised as ambient capabilities so that they survive exec.
+    /// The securebits a workload that is not root runs with, locked (capabilities(7)): root is not
+    /// special to it (a setuid-root program gains nothing), and it cannot turn keep-caps or the
+    /// setuid fix-up back on.
+    static let lockedSecurebits: UInt = 1 << 0 | 1 << 1 | 1 << 3 | 1 << 5  // NOROOT, NOROOT_LOCKED, NO_SETUID_FIXUP_LOCKED, KEEP_CAPS_LOCKED
+
+    /// Switches to the profile's user (if any) and leaves the workload exactly the capabilities listed,
+    /// in all five sets: the bounding set loses every other one (so exec cannot bring it back), the
+    /// permitted, effective and inheritable sets hold the listed ones only (the kernel never fills the
+    /// inheritable set itself; a caller's inheritable capabilities would pass to the workload:
+    /// CVE-2022-24769, CVE-2022-29162), the ambient set is cleared and, for a user other than root,
+    /// holds the listed ones, so that they survive exec. no_new_privs is set last: no setuid program or
+    /// file capability gives the workload more.
     static func switchUser(_ user: String?, keeping keep: [String]) {
         let keepValues = keep.compactMap { Capabilities.value(of: $0) }
         let last = Int32((try? Sys.read("/proc/sys/kernel/cap_last_cap")).flatMap { Int32($0.trimmingCharacters(in: "\n")) } ?? 40)
         for cap in 0...last where !keepValues.contains(Int(cap)) {
             if topo_capbset_drop(cap) != 0 && errno != EINVAL { fail("drop \(Capabilities.name(of: Int(cap))) from the bounding set", errno) }
         }
-        guard let user else { return }
-        var uid: uid_t, gid: gid_t
-        var name: String?
-        let parts = user.split(separator: ":")
-        if let u = UInt32(parts[0]) {
-            uid = u
-            let known = Sys.user(id: u)
-            gid = parts.count > 1 ? UInt32(parts[1]) ?? u : (known?.gid ?? u)
-            name = known?.name
-        } else {
-            guard let pw = Sys.user(named: user) else { fail("no user named \(user)", 0) }
-            uid = pw.uid
-            gid = pw.gid
-            name = user
+        if topo_ambient_clear_all() != 0 { fail("clear the ambient capabilities", errno) }
+        var uid: uid_t = 0
+        if let user {
+            var gid: gid_t
+            var name: String?
+            let parts = user.split(separator: ":")
+            if let u = UInt32(parts[0]) {
+                uid = u
+                let known = Sys.user(id: u)
+                gid = parts.count > 1 ? UInt32(parts[1]) ?? u : (known?.gid ?? u)
+                name = known?.name
+            } else {
+                guard let pw = Sys.user(named: user) else { fail("no user named \(user)", 0) }
+                uid = pw.uid
+                gid = pw.gid
+                name = user
+            }
+            // Keep the permitted set across setuid, to set the workload's sets and securebits below.
+            if topo_set_keepcaps(1) != 0 { fail("prctl PR_SET_KEEPCAPS", errno) }
+            if let name, parts.count == 1 {
+                if initgroups(name, gid) != 0 { fail("initgroups \(name)", errno) }
+            } else {
+                var g = gid
+                if setgroups(1, &g) != 0 { fail("setgroups \(gid)", errno) }
+            }
+            if setgid(gid) != 0 { fail("setgid \(gid)", errno) }
+            if setuid(uid) != 0 { fail("setuid \(uid)", errno) }
+            if topo_set_keepcaps(0) != 0 { fail("prctl PR_SET_KEEPCAPS", errno) }
         }
-        if !keepValues.isEmpty && topo_set_keepcaps(1) != 0 { fail("prctl PR_SET_KEEPCAPS", errno) }
-        if let name, parts.count == 1 {
-            if initgroups(name, gid) != 0 { fail("initgroups \(name)", errno) }
-        } else {
-            var g = gid
-            if setgroups(1, &g) != 0 { fail("setgroups \(gid)", errno) }
+        if uid != 0 {
+            // Setting securebits takes CAP_SETPCAP in the effective set, for one call.
+            setCapabilities(effective: [Capabilities.value(of: "CAP_SETPCAP")!], permitted: nil, inheritable: keepValues)
+            if topo_set_securebits(lockedSecurebits) != 0 { fail("prctl PR_SET_SECUREBITS", errno) }
         }
-        if setgid(gid) != 0 { fail("setgid \(gid)", errno) }
-        if setuid(uid) != 0 { fail("setuid \(uid)", errno) }
-        guard uid != 0, !keepValues.isEmpty else { return }
-        guard let caps = cap_init() else { fail("cap_init", errno) }
+        setCapabilities(effective: keepValues, permitted: keepValues, inheritable: keepValues)
+        if uid != 0 {
+            for v in keepValues where topo_ambient_raise(Int32(v)) != 0 {
+                fail("raise ambient capability \(Capabilities.name(of: v))", errno)
+            }
+        }
+        if topo_set_no_new_privs() != 0 { fail("prctl PR_SET_NO_NEW_PRIVS", errno) }
+    }
+
+    /// capset through libcap: exactly these sets (`permitted` nil keeps the current permitted set).
+    static func setCapabilities(effective: [Int], permitted: [Int]?, inheritable: [Int]) {
+        guard let caps = permitted == nil ? cap_get_proc() : cap_init() else { fail("cap_init", errno) }
         defer { cap_free(UnsafeMutableRawPointer(caps)) }
-        var values = keepValues.map { cap_value_t($0) }
-        for flag in [CAP_PERMITTED, CAP_EFFECTIVE, CAP_INHERITABLE] {
-            if cap_set_flag(caps, flag, Int32(values.count), &values, CAP_SET) != 0 { fail("cap_set_flag", errno) }
+        if cap_clear_flag(caps, CAP_EFFECTIVE) != 0 || cap_clear_flag(caps, CAP_INHERITABLE) != 0 { fail("cap_clear_flag", errno) }
+        for (flag, values) in [(CAP_EFFECTIVE, effective), (CAP_PERMITTED, permitted ?? []), (CAP_INHERITABLE, inheritable)] where !values.isEmpty {
+            var v = values.map { cap_value_t($0) }
+            if cap_set_flag(caps, flag, Int32(v.count), &v, CAP_SET) != 0 { fail("cap_set_flag", errno) }
         }
-        if cap_set_proc(caps) != 0 { fail("cap_set_proc \(keep.joined(separator: ","))", errno) }
-        for v in keepValues where topo_ambient_raise(Int32(v)) != 0 {
-            fail("raise ambient capability \(Capabilities.name(of: v))", errno)
+        if cap_set_proc(caps) != 0 {
+            fail("cap_set_proc (keep \(effective.map { Capabilities.name(of: $0) }.joined(separator: ",")))", errno)
         }
     }
 

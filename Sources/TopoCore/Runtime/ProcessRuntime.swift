@@ -7,11 +7,22 @@ public struct ProcessRuntime: WorkloadRuntime {
     public var state: StateStore
     /// The topo binary re-executed as the launcher.
     public var executable: String
+    /// What a workload sees read-only besides its cgroup: topo's state and the namespaces' files.
+    public var protected: [String]
 
-    public init(cgroups: any CgroupManager, state: StateStore, executable: String) {
+    public init(cgroups: any CgroupManager, state: StateStore, executable: String, protected: [String]) {
         self.cgroups = cgroups
         self.state = state
         self.executable = executable
+        self.protected = protected
+    }
+
+    /// The launcher's spec for a launch: inside its cgroup (a namespace of its own, read-only), with
+    /// topo's files read-only; `foreground` for `topo exec`, which keeps the caller's stdin and, at a
+    /// terminal, its session.
+    func spec(_ l: LaunchResource, foreground: Bool) -> LaunchSpec {
+        LaunchSpec(l, cgroupProcs: cgroups.procsPath(l.cgroup), cgroupMount: cgroups.path(""), readOnly: protected,
+                   newSession: !foreground || isatty(0) == 0, keepStdin: foreground)
     }
 
     /// Every launcher starts before any is waited for: their start-ups overlap (docs/benchmarks.md).
@@ -23,8 +34,7 @@ public struct ProcessRuntime: WorkloadRuntime {
                 results[i] = .failure(TopoFailure(.applyFailed, "the process runtime does not make \(r.summary)"))
                 break
             }
-            let spec = LaunchSpec(l, cgroupProcs: cgroups.procsPath(l.cgroup), newSession: true)
-            switch Spawn.start(spec, specPath: state.launchSpecPath(l.profile, l.workload), executable: executable) {
+            switch Spawn.start(spec(l, foreground: false), specPath: state.launchSpecPath(l.profile, l.workload), executable: executable) {
             case .success(let pending): started.append((i, l.workload, pending))
             case .failure(let f): results[i] = .failure(TopoFailure(.applyFailed, "launch workload \(l.workload): \(f)"))
             }
@@ -55,10 +65,9 @@ public struct ProcessRuntime: WorkloadRuntime {
     }
 
     public func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {
-        let spec = LaunchSpec(launch, cgroupProcs: cgroups.procsPath(launch.cgroup), newSession: false)
         let specPath = "\(state.profileDir(profile))/launch/exec-\(getpid()).json"
         defer { try? Sys.unlink(specPath) }
-        switch Spawn.launch(spec, specPath: specPath, executable: executable) {
+        switch Spawn.launch(spec(launch, foreground: true), specPath: specPath, executable: executable) {
         case .failure(let f): return .failure(TopoFailure(.hostCannot, "\(f)"))
         case .success(let pid): return .success(Spawn.wait(pid))
         }

@@ -15,4 +15,16 @@ public enum Loading {
                 + failure.problems.map { "  - \($0)" }.joined(separator: "\n"))
         }
     }
+
+    /// The applied profile an argument names (`topo down ARG`): an applied profile's name first, even
+    /// when a file or directory of that name is in the current directory; else a profile file's `name`;
+    /// else the argument itself when it could be a profile name (then nothing is applied by that name).
+    public static func appliedName(_ argument: String, applied: [String]) -> Result<String, TopoFailure> {
+        if applied.contains(argument) { return .success(argument) }
+        if Sys.exists(argument) { return profile(argument).map(\.profile.name) }
+        guard ProfileDecoder.matches(argument, first: "a"..."z", maxLength: 24) else {
+            return .failure(TopoFailure(.invalid, "\(argument) is neither a profile file nor a profile name"))
+        }
+        return .success(argument)
+    }
 }

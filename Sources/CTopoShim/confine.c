@@ -1,0 +1,65 @@
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#include "topo_shim.h"
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+int topo_reset_signals(void) {
+    sigset_t none;
+    sigemptyset(&none);
+    if (sigprocmask(SIG_SETMASK, &none, NULL) != 0) return -1;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig == SIGKILL || sig == SIGSTOP) continue;
+#if defined(__x86_64__)
+        // The raw system call: glibc's sigaction refuses the signals it keeps for itself (32, 33) with
+        // EINVAL, and an ignored disposition of those survives exec like any other.
+        struct { void *handler; unsigned long flags; void *restorer; unsigned long mask; } dfl = { SIG_DFL, 0, NULL, 0 };
+        if (syscall(SYS_rt_sigaction, sig, &dfl, NULL, sizeof dfl.mask) != 0 && errno != EINVAL) return -1;
+#else
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        sigemptyset(&dfl.sa_mask);
+        if (sigaction(sig, &dfl, NULL) != 0 && errno != EINVAL) return -1;
+#endif
+    }
+    return 0;
+}
+
+int topo_unshare_cgroup(void) { return unshare(CLONE_NEWCGROUP); }
+
+int topo_private_mounts(void) {
+    if (unshare(CLONE_NEWNS) != 0) return -1;
+    // Nothing done below propagates back to the host's mounts.
+    return mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
+}
+
+int topo_bind(const char *source, const char *target) { return mount(source, target, NULL, MS_BIND, NULL); }
+
+int topo_bind_read_only(const char *source, const char *target) {
+    if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
+    // A bind remount changes this mount's flags only, never the filesystem's (cgroup2 has one
+    // superblock for the whole host).
+    return mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL);
+}
+
+int topo_remount_read_only(const char *path) {
+    return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+}
+
+int topo_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
+int topo_set_securebits(unsigned long bits) { return prctl(PR_SET_SECUREBITS, bits, 0, 0, 0); }
+int topo_ambient_clear_all(void) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); }
