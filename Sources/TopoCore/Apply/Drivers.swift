@@ -57,6 +57,23 @@ public protocol ResourceDriver: Sendable {
     func observe(_ resource: Resource) -> Observation
 }
 
+extension ResourceDriver {
+    /// `apply` for a driver that makes its resources one after another: each through `make`, stopping
+    /// at the first failure (the rest are not tried).
+    func applyEach(_ batch: [Resource], _ make: (Resource) throws -> Facts) -> [Result<Facts, TopoFailure>?] {
+        var results: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)
+        for (i, r) in batch.enumerated() {
+            do {
+                results[i] = .success(try make(r))
+            } catch {
+                results[i] = .failure(error as? TopoFailure ?? TopoFailure(.applyFailed, "\(error)"))
+                break
+            }
+        }
+        return results
+    }
+}
+
 /// Cgroups, their owner mark and their interface files: cgroupfs v2 today (`CgroupfsManager`); a
 /// systemd-delegated manager later.
 public protocol CgroupManager: ResourceDriver {

@@ -23,25 +23,15 @@ public struct CgroupfsManager: CgroupManager {
     // MARK: apply
 
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
-        var results: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)
-        for (i, r) in batch.enumerated() {
-            do {
-                switch r {
-                case .cgroupRoot(let root): try prepareRoot(root)
-                case .cgroup(let c): try create(c)
-                case .cgroupSetting(let s): try write(s)
-                default: throw TopoFailure(.applyFailed, "the cgroup manager does not make \(r.summary)")
-                }
-                results[i] = .success(Facts())
-            } catch let failure as TopoFailure {
-                results[i] = .failure(failure)
-                break
-            } catch {
-                results[i] = .failure(TopoFailure(.applyFailed, "\(error)"))
-                break
+        applyEach(batch) { r in
+            switch r {
+            case .cgroupRoot(let root): try prepareRoot(root)
+            case .cgroup(let c): try create(c)
+            case .cgroupSetting(let s): try write(s)
+            default: throw TopoFailure(.applyFailed, "the cgroup manager does not make \(r.summary)")
             }
+            return Facts()
         }
-        return results
     }
 
     /// The topo root cgroup and the controllers along the path to it. What this changes outside

@@ -14,24 +14,11 @@ public struct NetnsHostsFiles: ResourceDriver {
     }
 
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
-        var results: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)
-        for (i, r) in batch.enumerated() {
-            guard case .hostsFile(let h) = r else {
-                results[i] = .failure(TopoFailure(.applyFailed, "the hosts-file writer does not make \(r.summary)"))
-                break
-            }
-            do {
-                try write(h)
-                results[i] = .success(Facts())
-            } catch let failure as TopoFailure {
-                results[i] = .failure(failure)
-                break
-            } catch {
-                results[i] = .failure(TopoFailure(.applyFailed, "\(error)"))
-                break
-            }
+        applyEach(batch) { r in
+            guard case .hostsFile(let h) = r else { throw TopoFailure(.applyFailed, "the hosts-file writer does not make \(r.summary)") }
+            try write(h)
+            return Facts()
         }
-        return results
     }
 
     /// The directory (and `/etc/netns`, recorded host-wide before it is made), then the file, mode 0644
