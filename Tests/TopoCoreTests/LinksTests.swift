@@ -119,6 +119,31 @@ import Testing
         #expect(NetemReadback.parse("not json") == nil)
     }
 
+    /// `ip -j -d addr show` and `tc -j qdisc show` in a namespace as iproute2 6.1 prints them (recorded;
+    /// the qdisc is the sample above with its device).
+    static let addrSample = #"[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"mtu":65536,"ifalias":"topo:demo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8},{"family":"inet6","local":"::1","prefixlen":128}]},{"ifindex":2,"link_index":2,"ifname":"to-b","flags":["NO-CARRIER","BROADCAST","MULTICAST","UP"],"mtu":9000,"addr_info":[{"family":"inet","local":"10.77.0.1","prefixlen":30,"scope":"global","label":"to-b"}]}]"#
+
+    /// One read per namespace serves its namespace, veth, address and qdisc resources.
+    @Test func oneNamespaceReadServesEveryResourceInIt() throws {
+        let qdiscs = Self.sample.replacingOccurrences(of: #""root":true"#, with: #""dev":"to-b","root":true"#)
+        let state = IPRoute2Links.NamespaceState.parse(addresses: Self.addrSample, qdiscs: qdiscs)
+        let states = ["topo.demo.a": state]
+        let ns = Resource.namespace(NamespaceResource(name: "topo.demo.a", workload: "a", owner: "demo"))
+        #expect(IPRoute2Links.observation(ns, states).differences == [])
+        let other = Resource.namespace(NamespaceResource(name: "topo.demo.a", workload: "a", owner: "else"))
+        #expect(IPRoute2Links.observation(other, states).differences == ["network namespace topo.demo.a lacks topo's mark for else"])
+        let veth = Resource.veth(VethResource(ends: [.init(netns: "topo.demo.a", interface: "to-b"), .init(netns: "topo.demo.b", interface: "to-a")], mtu: 1500))
+        #expect(IPRoute2Links.observation(veth, states).differences == ["to-b in topo.demo.a: planned mtu 1500, kernel has 9000"])
+        let address = try IPv4Interface.parse("10.77.0.1/30").get()
+        let addr = Resource.address(AddressResource(netns: "topo.demo.a", interface: "to-b", workload: "a", address: address))
+        #expect(IPRoute2Links.observation(addr, states).differences == [] && IPRoute2Links.observation(addr, states).kernel == "10.77.0.1/30")
+        let netem = Netem(delay: Duration(nanoseconds: 10_000_000), jitter: nil, distribution: nil, loss: Percent(micro: 1_000_000),
+                          duplicate: nil, reorder: nil, corrupt: nil, rate: BitRate(bitsPerSecond: 50_000_000), limit: 1000, limitChosen: true)
+        let qdisc = Resource.qdisc(QdiscResource(netns: "topo.demo.a", interface: "to-b", from: "a", to: "b", netem: netem))
+        #expect(IPRoute2Links.observation(qdisc, states).differences == [])
+        #expect(!IPRoute2Links.observation(addr, [:]).found)
+    }
+
     @Test func hostsFileAndEnvironmentNameThePeers() throws {
         let p = try plan(gateway)
         let client = try #require(p.workload(named: "client"))

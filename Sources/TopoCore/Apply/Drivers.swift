@@ -55,9 +55,14 @@ public protocol ResourceDriver: Sendable {
     func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone
     /// Reads the kernel's side of one resource.
     func observe(_ resource: Resource) -> Observation
+    /// Reads the kernel's side of several, in order; a driver may share one read among them (one
+    /// `ip -j addr show` for every object in a namespace).
+    func observe(_ batch: [Resource]) -> [Observation]
 }
 
 extension ResourceDriver {
+    public func observe(_ batch: [Resource]) -> [Observation] { batch.map { observe($0) } }
+
     /// `apply` for a driver that makes its resources one after another: each through `make`, stopping
     /// at the first failure (the rest are not tried).
     func applyEach(_ batch: [Resource], _ make: (Resource) throws -> Facts) -> [Result<Facts, TopoFailure>?] {

@@ -94,12 +94,26 @@ public struct ResourceLoop: Sendable {
         return report
     }
 
-    /// Reads every resource back, all at once (reading one may cost a process: `ip`, `tc`).
+    /// Reads every resource back: each driver gets all of its resources at once (it may share one
+    /// read among several), the drivers all at once; observations come back in the resources' order.
     public func observe(_ resources: [Resource]) -> [Observation] {
-        let drivers = self.drivers
-        return concurrentMap(resources) { r in
-            drivers.driver(for: r)?.observe(r) ?? Observation(r, found: false, differences: [], kernel: "no driver for it")
+        var keys: [Drivers.Key] = []
+        var indices: [Drivers.Key: [Int]] = [:]
+        for (i, r) in resources.enumerated() {
+            let key = Drivers.key(r)
+            if indices[key] == nil { keys.append(key) }
+            indices[key, default: []].append(i)
         }
+        let drivers = self.drivers
+        let groups = keys.map { ($0, indices[$0]!.map { resources[$0] }) }
+        let seen = concurrentMap(groups) { key, batch in
+            drivers.driver(key)?.observe(batch) ?? batch.map { Observation($0, found: false, kernel: "no driver for it") }
+        }
+        var out = resources.map { Observation($0, found: false) }
+        for (g, (key, _)) in groups.enumerated() {
+            for (i, o) in zip(indices[key]!, seen[g]) { out[i] = o }
+        }
+        return out
     }
 
     /// Maximal runs of consecutive resources that one driver owns.

@@ -174,47 +174,92 @@ public struct IPRoute2Links: LinkDriver {
 
     // MARK: observe
 
-    public func observe(_ resource: Resource) -> Observation {
+    public func observe(_ resource: Resource) -> Observation { observe([resource])[0] }
+
+    /// One `ip -j addr show` per namespace (its links with their MTU, state, alias and addresses) and one
+    /// `tc -j qdisc show` per namespace that has qdiscs to read, all namespaces at once: the same two
+    /// processes per namespace whatever the number of objects in it.
+    public func observe(_ batch: [Resource]) -> [Observation] {
+        var wanted: [String: Bool] = [:]  // namespace -> whether its qdiscs are needed
+        for r in batch {
+            switch r {
+            case .namespace(let n): wanted[n.name] = wanted[n.name] ?? false
+            case .veth(let v): wanted[v.ends[0].netns] = wanted[v.ends[0].netns] ?? false
+            case .address(let a): wanted[a.netns] = wanted[a.netns] ?? false
+            case .qdisc(let q): wanted[q.netns] = true
+            default: break
+            }
+        }
+        let runner = self.runner
+        let read = concurrentMap(Array(wanted)) { ns, qdiscs in (ns, NamespaceState.read(ns, qdiscs: qdiscs, runner)) }
+        let states = Dictionary(read, uniquingKeysWith: { a, _ in a })
+        return batch.map { Self.observation($0, states) }
+    }
+
+    /// What a namespace holds, as the kernel reports it.
+    struct NamespaceState: Sendable {
+        struct Link: Sendable {
+            var mtu: Int?
+            var up: Bool
+            var alias: String?
+            var addresses: [IPv4Interface]
+        }
+        var exists: Bool
+        var links: [String: Link] = [:]
+        /// The root netem qdisc per device.
+        var netem: [String: NetemReadback.Kernel] = [:]
+
+        /// `ip -j -d addr show` (`-d` for the alias) and, when qdiscs are wanted, `tc -j qdisc show`, in the namespace.
+        static func read(_ ns: String, qdiscs: Bool, _ runner: CommandRunner) -> NamespaceState {
+            guard IPRoute2Links.exists(ns) else { return NamespaceState(exists: false) }
+            return parse(addresses: runner.run([IPRoute2Links.ip, "-n", ns, "-j", "-d", "addr", "show"]).stdout,
+                         qdiscs: qdiscs ? runner.run([IPRoute2Links.tc, "-n", ns, "-j", "qdisc", "show"]).stdout : nil)
+        }
+
+        static func parse(addresses: String, qdiscs: String?) -> NamespaceState {
+            var state = NamespaceState(exists: true)
+            let list = (try? JSONSerialization.jsonObject(with: Data(addresses.utf8))) as? [[String: Any]] ?? []
+            for link in list {
+                guard let name = link["ifname"] as? String else { continue }
+                let addresses = ((link["addr_info"] as? [[String: Any]]) ?? []).compactMap { info -> IPv4Interface? in
+                    guard info["family"] as? String == "inet", let local = info["local"] as? String, let len = info["prefixlen"] as? Int,
+                          case .success(let a) = IPv4Address.parse(local) else { return nil }
+                    return IPv4Interface(address: a, prefix: len)
+                }
+                state.links[name] = Link(mtu: link["mtu"] as? Int, up: ((link["flags"] as? [String]) ?? []).contains("UP"),
+                                         alias: link["ifalias"] as? String, addresses: addresses)
+            }
+            if let qdiscs { state.netem = NetemReadback.parseAll(qdiscs) }
+            return state
+        }
+    }
+
+    /// One resource's observation from its namespace's state. Pure.
+    static func observation(_ resource: Resource, _ states: [String: NamespaceState]) -> Observation {
         switch resource {
         case .namespace(let n):
-            guard Self.exists(n.name) else { return Observation(resource, found: false) }
-            let alias = loopbackAlias(n.name)
-            return Observation(resource, found: true, differences: alias == .some(Self.mark(n.owner)) ? [] : ["network namespace \(n.name) lacks topo's mark for \(n.owner)"])
+            guard let s = states[n.name], s.exists else { return Observation(resource, found: false) }
+            let marked = s.links["lo"]?.alias == mark(n.owner)
+            return Observation(resource, found: true, differences: marked ? [] : ["network namespace \(n.name) lacks topo's mark for \(n.owner)"])
         case .veth(let v):
             let end = v.ends[0]
-            guard Self.exists(end.netns), let link = json(["-n", end.netns, "-j", "link", "show", "dev", end.interface]).first else {
-                return Observation(resource, found: false)
-            }
-            let mtu = link["mtu"] as? Int
-            return Observation(resource, found: true, differences: mtu == v.mtu ? [] : ["\(end.interface) in \(end.netns): planned mtu \(v.mtu), kernel has \(mtu.map(String.init) ?? "none")"])
+            guard let link = states[end.netns]?.links[end.interface] else { return Observation(resource, found: false) }
+            return Observation(resource, found: true, differences: link.mtu == v.mtu ? [] : ["\(end.interface) in \(end.netns): planned mtu \(v.mtu), kernel has \(link.mtu.map(String.init) ?? "none")"])
         case .address(let a):
-            guard Self.exists(a.netns), let link = json(["-n", a.netns, "-j", "-4", "addr", "show", "dev", a.interface]).first else {
-                return Observation(resource, found: false)
-            }
-            let have = ((link["addr_info"] as? [[String: Any]]) ?? []).compactMap { info -> IPv4Interface? in
-                guard let local = info["local"] as? String, let len = info["prefixlen"] as? Int, case .success(let a) = IPv4Address.parse(local) else { return nil }
-                return IPv4Interface(address: a, prefix: len)
-            }
+            guard let link = states[a.netns]?.links[a.interface] else { return Observation(resource, found: false) }
             var diffs: [String] = []
-            if !have.contains(a.address) { diffs.append("\(a.interface) in \(a.netns): planned address \(a.address), kernel has \(have.isEmpty ? "none" : have.map(\.description).joined(separator: " "))") }
-            if !((link["flags"] as? [String]) ?? []).contains("UP") { diffs.append("\(a.interface) in \(a.netns) is down") }
-            return Observation(resource, found: true, differences: diffs, kernel: have.map(\.description).joined(separator: " "))
-        case .qdisc(let q):
-            guard Self.exists(q.netns) else { return Observation(resource, found: false) }
-            let shown = runner.run([Self.tc, "-n", q.netns, "-j", "qdisc", "show", "dev", q.interface])
-            guard let kernel = NetemReadback.parse(shown.stdout) else {
-                return Observation(resource, found: true, differences: ["no netem qdisc on \(q.interface) in \(q.netns)"])
+            if !link.addresses.contains(a.address) {
+                diffs.append("\(a.interface) in \(a.netns): planned address \(a.address), kernel has \(link.addresses.isEmpty ? "none" : link.addresses.map(\.description).joined(separator: " "))")
             }
+            if !link.up { diffs.append("\(a.interface) in \(a.netns) is down") }
+            return Observation(resource, found: true, differences: diffs, kernel: link.addresses.map(\.description).joined(separator: " "))
+        case .qdisc(let q):
+            guard let s = states[q.netns], s.exists else { return Observation(resource, found: false) }
+            guard let kernel = s.netem[q.interface] else { return Observation(resource, found: true, differences: ["no netem qdisc on \(q.interface) in \(q.netns)"]) }
             return Observation(resource, found: true, differences: NetemReadback.differences(planned: q.netem, kernel: kernel), kernel: kernel.summary)
         default:
             return Observation(resource, found: false, kernel: "not a link resource")
         }
-    }
-
-    /// `ip ARGS` as JSON objects; empty when it fails or prints something else.
-    func json(_ args: [String]) -> [[String: Any]] {
-        let r = runner.run([Self.ip] + args)
-        return (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]] ?? []
     }
 
     /// The inode of a bound namespace: it tells the namespace topo made from a later one of the same name.
@@ -253,6 +298,20 @@ public enum NetemReadback {
         guard let list = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]],
               let o = list.first(where: { $0["kind"] as? String == "netem" && $0["root"] as? Bool == true })?["options"] as? [String: Any]
         else { return nil }
+        return kernel(o)
+    }
+
+    /// Every root netem qdisc in `tc -j qdisc show` output (all devices), by device.
+    public static func parseAll(_ json: String) -> [String: Kernel] {
+        let list = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]] ?? []
+        var out: [String: Kernel] = [:]
+        for q in list where q["kind"] as? String == "netem" && q["root"] as? Bool == true {
+            if let dev = q["dev"] as? String, let o = q["options"] as? [String: Any] { out[dev] = kernel(o) }
+        }
+        return out
+    }
+
+    static func kernel(_ o: [String: Any]) -> Kernel {
         func number(_ any: Any?) -> Double { (any as? NSNumber)?.doubleValue ?? 0 }
         func duration(_ seconds: Double) -> Duration { Duration(nanoseconds: UInt64(max(0, (seconds * 1e9).rounded()))) }
         func percent(_ fraction: Double) -> Percent { Percent(micro: UInt64(max(0, (fraction * 1e8).rounded()))) }
