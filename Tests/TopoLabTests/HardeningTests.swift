@@ -24,9 +24,9 @@ extension LabTests {
             version: 1
             name: privs
             workloads:
-              root: { cpus: { count: 1 }, run: { command: ["/bin/sleep", "1007"] } }
-              raw: { cpus: { count: 1 }, run: { command: ["/bin/sleep", "1007"], capabilities: [NET_RAW] } }
-              nobody: { cpus: { count: 1 }, run: { command: ["/bin/sleep", "1007"], user: "65534:65534", capabilities: [NET_BIND_SERVICE] } }
+              root: { cpus: "0", isolation: shared, run: { command: ["/bin/sleep", "1007"] } }
+              raw: { cpus: "0", isolation: shared, run: { command: ["/bin/sleep", "1007"], capabilities: [NET_RAW] } }
+              nobody: { cpus: "0", isolation: shared, run: { command: ["/bin/sleep", "1007"], user: "65534:65534", capabilities: [NET_BIND_SERVICE] } }
             """)
         // python3 blocks SIGUSR1 and ignores SIGHUP, then execs setpriv, which adds inheritable and
         // ambient capabilities, then execs topo: what a careless or hostile caller could hand on.
@@ -105,8 +105,8 @@ extension LabTests {
     /// behind its back (nsfs may even hand it the same inode), also when the journal holds no inode
     /// for it (apply killed inside its namespace batch): only topo's mark counts then.
     @Test func downDeletesOnlyNamespacesThatCarryItsMark() throws {
-        let first = try Lab.profile("a-b", "version: 1\nname: a-b\nworkloads: { c: { cpus: { count: 1 }, isolation: shared }, d: { cpus: { count: 1 }, isolation: shared } }\nlinks: [{ between: [c, d] }]\n")
-        let second = try Lab.profile("a", "version: 1\nname: a\nworkloads: { b-c: { cpus: { count: 1 }, isolation: shared }, e: { cpus: { count: 1 }, isolation: shared } }\nlinks: [{ between: [b-c, e] }]\n")
+        let first = try Lab.profile("a-b", "version: 1\nname: a-b\nworkloads: { c: { cpus: \"0\", isolation: shared }, d: { cpus: \"0\", isolation: shared } }\nlinks: [{ between: [c, d] }]\n")
+        let second = try Lab.profile("a", "version: 1\nname: a\nworkloads: { b-c: { cpus: \"0\", isolation: shared }, e: { cpus: \"0\", isolation: shared } }\nlinks: [{ between: [b-c, e] }]\n")
         #expect(try Lab.topo("apply", first).status == 0)
         let both = try Lab.topo("apply", second)
         #expect(both.status == 0, "\(both)")
