@@ -485,3 +485,15 @@ struct Scene {
         #expect(!manager.observe(missing).found)
     }
 }
+
+/// The verifier's readings of /proc and cgroup files.
+@Suite struct VerifierParsingTests {
+    @Test func procStatusAndCgroupCounters() {
+        let status = "Name:\tsleep\nCpus_allowed_list:\t2-3\nMems_allowed_list:\t0\nVmSize:\t  8000 kB\n"
+        #expect(Verifier.fields(status)["Cpus_allowed_list"] == "2-3" && Verifier.fields(status)["Name"] == "sleep")
+        #expect(Verifier.pairs("low 0\nhigh 2\nmax 0\noom 1\noom_kill 1\n")["oom_kill"] == "1")
+        #expect(Verifier.numaMapsPolicy(.bind, CPUSet([1])) == ["bind:1"])
+        #expect(Verifier.numaMapsPolicy(.interleave, CPUSet([0, 1])) == ["interleave:0-1"])
+        #expect(Verifier.numaMapsPolicy(.local, .empty).contains("default"))
+    }
+}

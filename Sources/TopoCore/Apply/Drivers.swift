@@ -93,6 +93,13 @@ public protocol CgroupManager: ResourceDriver {
     func stopAll(in cgroup: String, owner: String) throws(TopoFailure)
     /// The controllers the cgroup root offers.
     func offeredControllers() -> [String]
+    /// An interface file's contents, trimmed; nil when it cannot be read (verify reads what the kernel
+    /// derives: `cpuset.cpus.effective`, `cpu.stat`, `memory.events`).
+    func read(_ cgroup: String, _ file: String) -> String?
+    /// Every thread id in the cgroup and below (`cgroup.threads`).
+    func threads(_ cgroup: String) -> [Int32]
+    /// Every process id in the cgroup and below (`cgroup.procs`).
+    func processes(_ cgroup: String) -> [Int32]
 }
 
 /// Network namespaces, veth pairs, addresses and qdiscs: iproute2 in batch mode today (`IPRoute2Links`); rtnetlink later.

@@ -19,6 +19,13 @@ public struct CgroupfsManager: CgroupManager {
     public func procsPath(_ cgroup: String) -> String { fs.path(cgroup, "cgroup.procs") }
     public func exists(_ cgroup: String) -> Bool { fs.exists(cgroup) }
     public func offeredControllers() -> [String] { fs.controllers("") }
+    public func read(_ cgroup: String, _ file: String) -> String? { (try? fs.read(cgroup, file))?.trimmingCharacters(in: .whitespacesAndNewlines) }
+    public func processes(_ cgroup: String) -> [Int32] { fs.allProcs(cgroup) }
+
+    public func threads(_ cgroup: String) -> [Int32] {
+        ((try? fs.read(cgroup, "cgroup.threads")) ?? "").split(separator: "\n").compactMap { Int32($0) }
+            + fs.children(cgroup).flatMap { threads($0) }
+    }
 
     // MARK: apply
 

@@ -1,0 +1,251 @@
+import Foundation
+
+/// One verification: a stable id, what it is about, and what was expected and found.
+public struct Check: Codable, Equatable, Sendable {
+    public enum Status: String, Codable, Sendable, Comparable {
+        case pass, warn, fail
+        public static func < (a: Status, b: Status) -> Bool { [pass, warn, fail].firstIndex(of: a)! < [pass, warn, fail].firstIndex(of: b)! }
+    }
+    public var id: String
+    /// `workload NAME`, `link A<->B`, or the profile.
+    public var subject: String
+    public var status: Status
+    public var expected: String
+    public var found: String
+    public var message: String
+}
+
+/// The static checks of `topo verify`: each reads what the kernel reports — the observe loop for the
+/// plan's objects, cgroup files the kernel derives, and every task's /proc entries, found through the
+/// cgroup (never through a pid list) — and compares it with the plan.
+public struct Verifier: Sendable {
+    public var state: StateStore
+    public var drivers: Drivers
+    /// `/proc`, or a directory shaped like it in tests.
+    public var proc: String
+
+    public init(state: StateStore, drivers: Drivers, proc: String = "/proc") {
+        self.state = state
+        self.drivers = drivers
+        self.proc = proc
+    }
+
+    public struct ProfileResult: Codable, Equatable, Sendable {
+        public var name: String
+        public var checks: [Check]
+        public var summary: [String: Int]
+    }
+
+    public func verify(_ profile: String, online: CPUSet) -> Result<ProfileResult, TopoFailure> {
+        guard state.profiles().contains(profile) else {
+            return .failure(TopoFailure(.hostCannot, "profile \(profile) is not applied (see topo status)"))
+        }
+        let plan: Plan
+        switch state.plan(profile) {
+        case .success(let p): plan = p
+        case .failure(let f): return .failure(f)
+        }
+        let observed = ResourceLoop(drivers: drivers).observe(plan.resources)
+        let launched = Journal.read(state.journalPath(profile)).steps.compactMap { step -> (String, Int32)? in
+            guard case .launch(let l) = step.resource, let pid = step.facts.pid else { return nil }
+            return (l.workload, pid)
+        }
+        var checks: [Check] = []
+        for w in plan.workloads {
+            let mine = observed.filter { $0.resource.workload == w.name && ($0.resource.kind == .cgroup || $0.resource.kind == .cgroupSetting) }
+            checks += workloadChecks(w, mine, launched: launched.filter { $0.0 == w.name }.map(\.1))
+        }
+        checks += linkChecks(plan, observed)
+        checks += intruderChecks(plan, online: online)
+        var summary = ["pass": 0, "warn": 0, "fail": 0]
+        for c in checks { summary[c.status.rawValue, default: 0] += 1 }
+        return .success(ProfileResult(name: profile, checks: checks, summary: summary))
+    }
+
+    // MARK: per workload
+
+    func workloadChecks(_ w: PlannedWorkload, _ observed: [Observation], launched: [Int32]) -> [Check] {
+        let subject = "workload \(w.name)"
+        let cgroups = drivers.cgroups
+        var checks: [Check] = []
+        // cgroup.settings: the planned values, as the observe step reads and compares them; and the CPUs
+        // the kernel actually gives (anything less than planned means it took some away).
+        let diffs = observed.flatMap(\.differences)
+        let effective = cgroups.read(w.cgroupPath, "cpuset.cpus.effective").flatMap { try? CPUSet.parse($0).get() }
+        var settingProblems = diffs
+        if effective != w.cpus { settingProblems.append("cpuset.cpus.effective: planned \(w.cpus), kernel has \(effective?.description ?? "nothing")") }
+        checks.append(Check(id: "cgroup.settings", subject: subject, status: settingProblems.isEmpty ? .pass : .fail,
+                            expected: w.cgroup.map { "\($0.file)=\($0.humanValue)" }.joined(separator: " "),
+                            found: settingProblems.isEmpty ? "as planned" : settingProblems.joined(separator: "; "),
+                            message: settingProblems.isEmpty ? "every setting holds" : settingProblems.joined(separator: "; ")))
+        guard cgroups.exists(w.cgroupPath) else { return checks }
+        // tasks.cpus, tasks.mems: every thread, found through the cgroup.
+        let threads = cgroups.threads(w.cgroupPath)
+        var wrongCPUs: [String] = [], wrongMems: [String] = []
+        for tid in threads {
+            guard let status = try? Sys.read("\(proc)/\(tid)/status") else { continue }  // gone meanwhile
+            let fields = Self.fields(status)
+            if let cpus = fields["Cpus_allowed_list"].flatMap({ try? CPUSet.parse($0).get() }), !cpus.isSubset(of: w.cpus) {
+                wrongCPUs.append("\(tid) (\(fields["Name"] ?? "?")) allowed on \(cpus)")
+            }
+            if let mems = fields["Mems_allowed_list"].flatMap({ try? CPUSet.parse($0).get() }), !mems.isSubset(of: w.mems) {
+                wrongMems.append("\(tid) (\(fields["Name"] ?? "?")) allowed on nodes \(mems)")
+            }
+        }
+        checks.append(Check(id: "tasks.cpus", subject: subject, status: wrongCPUs.isEmpty ? .pass : .fail, expected: "within \(w.cpus)",
+                            found: wrongCPUs.isEmpty ? "\(threads.count) thread\(threads.count == 1 ? "" : "s") within \(w.cpus)" : wrongCPUs.joined(separator: "; "),
+                            message: wrongCPUs.isEmpty ? "every thread on its CPUs" : "threads allowed off the workload's CPUs: " + wrongCPUs.joined(separator: "; ")))
+        checks.append(Check(id: "tasks.mems", subject: subject, status: wrongMems.isEmpty ? .pass : .fail, expected: "within nodes \(w.mems)",
+                            found: wrongMems.isEmpty ? "\(threads.count) thread\(threads.count == 1 ? "" : "s") within nodes \(w.mems)" : wrongMems.joined(separator: "; "),
+                            message: wrongMems.isEmpty ? "every thread on its memory nodes" : "threads allowed off the workload's nodes: " + wrongMems.joined(separator: "; ")))
+        // tasks.policy: each process's memory policy, as numa_maps shows it for its first mapping (the
+        // program's text, which takes the process's policy; a region the program mbind()s itself may differ).
+        let expectedPolicy = Self.numaMapsPolicy(w.memoryPolicy, w.policyNodes)
+        var wrongPolicy: [String] = []
+        for pid in cgroups.processes(w.cgroupPath) {
+            guard let maps = try? Sys.read("\(proc)/\(pid)/numa_maps"),
+                  let policy = maps.split(separator: "\n").first?.split(separator: " ").dropFirst().first.map(String.init) else { continue }
+            if !expectedPolicy.contains(policy) {
+                let name = (try? Sys.read("\(proc)/\(pid)/comm"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+                wrongPolicy.append("\(pid) (\(name)) has \(policy)")
+            }
+        }
+        checks.append(Check(id: "tasks.policy", subject: subject, status: wrongPolicy.isEmpty ? .pass : .fail, expected: expectedPolicy.joined(separator: " or "),
+                            found: wrongPolicy.isEmpty ? expectedPolicy[0] : wrongPolicy.joined(separator: "; "),
+                            message: wrongPolicy.isEmpty ? "every process has the planned memory policy" : "processes without the planned memory policy: " + wrongPolicy.joined(separator: "; ")))
+        // tasks.escaped: the process apply started, alive but no longer below the workload's cgroup.
+        var escaped: [String] = []
+        for pid in launched {
+            guard let line = (try? Sys.read("\(proc)/\(pid)/cgroup"))?.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { continue }
+            let path = String(line.dropFirst(3))
+            if path != "/\(w.cgroupPath)" && !path.hasPrefix("/\(w.cgroupPath)/") { escaped.append("\(pid) is in \(path)") }
+        }
+        checks.append(Check(id: "tasks.escaped", subject: subject, status: escaped.isEmpty ? .pass : .fail, expected: "below /\(w.cgroupPath)",
+                            found: escaped.isEmpty ? "below /\(w.cgroupPath)" : escaped.joined(separator: "; "),
+                            message: escaped.isEmpty ? "what apply started is still in its cgroup" : "left its cgroup: " + escaped.joined(separator: "; ")))
+        // partition.state: still a valid partition, and the cgroup root no longer holds its CPUs.
+        if w.isolation == .partition {
+            let partition = cgroups.read(w.cgroupPath, "cpuset.cpus.partition") ?? "unreadable"
+            let rootCPUs = cgroups.read("", "cpuset.cpus.effective").flatMap { try? CPUSet.parse($0).get() } ?? .empty
+            let shared = rootCPUs.intersection(w.cpus)
+            let ok = partition == "root" && shared.isEmpty
+            checks.append(Check(id: "partition.state", subject: subject, status: ok ? .pass : .fail, expected: "root, CPUs \(w.cpus) outside the cgroup root",
+                                found: "\(partition)\(shared.isEmpty ? "" : ", the cgroup root still has CPU \(shared)")",
+                                message: ok ? "the partition holds" : "the partition does not hold: \(partition)\(shared.isEmpty ? "" : "; the cgroup root has CPU \(shared)")"))
+        }
+        // counters: what the kernel counted against the limits; an OOM kill is a warning.
+        var counters: [String] = []
+        var oomKills = 0
+        if let stat = cgroups.read(w.cgroupPath, "cpu.stat") {
+            let f = Self.pairs(stat)
+            counters.append("nr_throttled=\(f["nr_throttled"] ?? "0") throttled_usec=\(f["throttled_usec"] ?? "0")")
+        }
+        if let events = cgroups.read(w.cgroupPath, "memory.events") {
+            let f = Self.pairs(events)
+            oomKills = Int(f["oom_kill"] ?? "0") ?? 0
+            counters.append(["high", "max", "oom", "oom_kill"].map { "memory.\($0)=\(f[$0] ?? "0")" }.joined(separator: " "))
+        }
+        if let events = cgroups.read(w.cgroupPath, "pids.events") { counters.append("pids.max=\(Self.pairs(events)["max"] ?? "0")") }
+        checks.append(Check(id: "counters", subject: subject, status: oomKills > 0 ? .warn : .pass, expected: "no OOM kill",
+                            found: counters.joined(separator: " "),
+                            message: oomKills > 0 ? "the kernel OOM-killed \(oomKills) process\(oomKills == 1 ? "" : "es") in the workload" : counters.joined(separator: " ")))
+        return checks
+    }
+
+    /// How numa_maps may name a policy (mm/mempolicy.c, mpol_to_str): `bind:0-1`, `interleave:0-1`,
+    /// `prefer:0`; local allocation is `local`, or `default` where libnuma sets it as the default policy.
+    static func numaMapsPolicy(_ policy: MemoryPolicy, _ nodes: CPUSet) -> [String] {
+        switch policy {
+        case .bind: ["bind:\(nodes)"]
+        case .interleave: ["interleave:\(nodes)"]
+        case .preferred: ["prefer:\(nodes)"]
+        case .local: ["local", "default"]
+        }
+    }
+
+    // MARK: links
+
+    func linkChecks(_ plan: Plan, _ observed: [Observation]) -> [Check] {
+        plan.links.map { link in
+            let names = Set(link.ends.map(\.netns))
+            let mine = observed.filter { o in
+                switch o.resource {
+                case .namespace(let n): names.contains(n.name)
+                case .veth(let v): Set(v.ends.map(\.netns)) == names
+                case .address(let a): names.contains(a.netns) && link.ends.contains { $0.netns == a.netns && $0.interface == a.interface }
+                case .qdisc(let q): link.shaping.contains { $0.netns == q.netns && $0.interface == q.interface }
+                default: false
+                }
+            }
+            let problems = mine.flatMap(\.differences)
+            return Check(id: "links", subject: "link \(link.between[0])<->\(link.between[1])", status: problems.isEmpty ? .pass : .fail,
+                         expected: "\(link.subnet), mtu \(link.mtu)" + link.shaping.map { "; \($0.from)→\($0.to) \($0.netem.summary)" }.joined(),
+                         found: problems.isEmpty ? "as planned" : problems.joined(separator: "; "),
+                         message: problems.isEmpty ? "namespaces, veth, addresses and qdiscs as planned" : problems.joined(separator: "; "))
+        }
+    }
+
+    // MARK: intruders
+
+    /// Tasks outside the profile's workloads pinned onto an exclusive or partition workload's CPUs (their
+    /// allowed CPUs are fewer than the online ones and include one of the workload's), and interrupts whose
+    /// effective affinity includes one: warnings for `exclusive`, failures for `partition`. Per-CPU kernel
+    /// threads are counted apart and never fail.
+    func intruderChecks(_ plan: Plan, online: CPUSet) -> [Check] {
+        let strict = plan.workloads.filter { $0.isolation != .shared }
+        guard !strict.isEmpty else { return [] }
+        let ours = Set(plan.workloads.flatMap { drivers.cgroups.threads($0.cgroupPath) })
+        struct Task { var tid: Int32; var name: String; var cpus: CPUSet; var kernel: Bool }
+        var tasks: [Task] = []
+        for pid in Sys.entries(proc).compactMap(Int32.init) {
+            for tid in Sys.entries("\(proc)/\(pid)/task").compactMap(Int32.init) where !ours.contains(tid) {
+                guard let status = try? Sys.read("\(proc)/\(pid)/task/\(tid)/status") else { continue }
+                let f = Self.fields(status)
+                guard let cpus = f["Cpus_allowed_list"].flatMap({ try? CPUSet.parse($0).get() }), cpus.count < online.count else { continue }
+                // Kernel threads have no memory map (no VmSize line).
+                tasks.append(Task(tid: tid, name: f["Name"] ?? "?", cpus: cpus, kernel: f["VmSize"] == nil))
+            }
+        }
+        var irqs: [(irq: String, cpus: CPUSet)] = []
+        for irq in Sys.entries("\(proc)/irq") where Int(irq) != nil {
+            if let text = try? Sys.read("\(proc)/irq/\(irq)/effective_affinity_list"), let cpus = try? CPUSet.parse(text).get() { irqs.append((irq, cpus)) }
+        }
+        var checks: [Check] = []
+        for w in strict {
+            let bad: Check.Status = w.isolation == .partition ? .fail : .warn
+            let pinned = tasks.filter { !$0.cpus.intersection(w.cpus).isEmpty }
+            let users = pinned.filter { !$0.kernel }, kernels = pinned.filter(\.kernel)
+            let listed = users.prefix(20).map { "\($0.tid) (\($0.name)) on \($0.cpus)" }.joined(separator: "; ") + (users.count > 20 ? "; \(users.count - 20) more" : "")
+            checks.append(Check(id: "cpus.intruders", subject: "workload \(w.name)", status: users.isEmpty ? .pass : bad, expected: "no other task pinned onto \(w.cpus)",
+                                found: "\(users.count) pinned task\(users.count == 1 ? "" : "s")\(users.isEmpty ? "" : ": " + listed); \(kernels.count) per-CPU kernel thread\(kernels.count == 1 ? "" : "s")",
+                                message: users.isEmpty ? "no other task is pinned onto its CPUs" : "tasks pinned onto its CPUs: " + listed))
+            let onIt = irqs.filter { !$0.cpus.intersection(w.cpus).isEmpty }
+            let irqList = onIt.map { "IRQ \($0.irq) on \($0.cpus)" }.joined(separator: "; ")
+            checks.append(Check(id: "irqs.affinity", subject: "workload \(w.name)", status: onIt.isEmpty ? .pass : bad, expected: "no interrupt on \(w.cpus)",
+                                found: onIt.isEmpty ? "none" : irqList, message: onIt.isEmpty ? "no interrupt is delivered to its CPUs" : "interrupts delivered to its CPUs: " + irqList))
+        }
+        return checks
+    }
+
+    // MARK: parsing
+
+    /// `Key:\tvalue` lines of /proc/PID/status.
+    static func fields(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            guard let colon = line.firstIndex(of: ":") else { continue }
+            out[String(line[..<colon])] = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+        }
+        return out
+    }
+
+    /// `key value` lines of cgroup event and stat files.
+    static func pairs(_ text: String) -> [String: String] {
+        var out: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let kv = line.split(separator: " ", maxSplits: 1)
+            if kv.count == 2 { out[String(kv[0])] = String(kv[1]) }
+        }
+        return out
+    }
+}
