@@ -177,6 +177,21 @@ import Testing
 /// sch_netem), but it must say so in the kernel's words and leave no namespace behind.
 @Suite(.enabled(if: getuid() == 0, "needs root to create a network namespace"))
 struct LinkProbeTests {
+    /// topo's namespace mark, read in-process over rtnetlink from a socket opened inside the namespace.
+    @Test func theLoopbackAliasIsReadInsideTheNamespace() throws {
+        let ns = "topo-marktest-\(getpid())"
+        let runner = CommandRunner()
+        #expect(runner.run([IPRoute2Links.ip, "netns", "add", ns]).status == 0)
+        defer { _ = runner.run([IPRoute2Links.ip, "netns", "del", ns]) }
+        #expect(try IPRoute2Links.loopbackAlias(ns).get() == nil)
+        #expect(runner.run([IPRoute2Links.ip, "-n", ns, "link", "set", "lo", "alias", "topo:demo"]).status == 0)
+        #expect(try IPRoute2Links.loopbackAlias(ns).get() == "topo:demo")
+        // The host's own loopback is not what was read.
+        #expect(runner.run([IPRoute2Links.ip, "-j", "link", "show", "lo"]).stdout.contains("topo:demo") == false)
+        guard case .failure(let e) = IPRoute2Links.loopbackAlias("no-such-\(getpid())") else { Issue.record("read a missing namespace"); return }
+        #expect(e.errno == ENOENT && e.description.contains("no-such-"))
+    }
+
     @Test func probeReportsInTheKernelsWordsAndCleansUp() throws {
         let before = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
         let problems = LinkProbe().problems(netem: true)

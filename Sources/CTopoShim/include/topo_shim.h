@@ -27,4 +27,8 @@ int topo_remount_read_only(const char *path);
 int topo_set_no_new_privs(void);
 int topo_set_securebits(unsigned long bits);
 int topo_ambient_clear_all(void);
+/// The alias (IFLA_IFALIAS) of the loopback device in the network namespace bound at `netns_path`, read
+/// over rtnetlink from a socket opened in that namespace by a short-lived thread: 1 and `alias` set,
+/// 0 when it has none, -1 with errno.
+int topo_netns_loopback_alias(const char *netns_path, char *alias, size_t size);
 #endif

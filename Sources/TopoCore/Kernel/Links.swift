@@ -1,3 +1,4 @@
+import CTopoShim
 import Foundation
 
 /// The link driver over iproute2 in batch mode: one `ip -batch` for every namespace and veth pair of
@@ -103,11 +104,16 @@ public struct IPRoute2Links: LinkDriver {
     /// once it is gone, so neither the name nor the inode alone proves a namespace is topo's.
     public static func mark(_ owner: String) -> String { "topo:\(owner)" }
 
-    /// The alias of the namespace's loopback; nil when the namespace cannot be read.
-    func loopbackAlias(_ netns: String) -> String?? {
-        let r = runner.run([Self.ip, "-n", netns, "-j", "link", "show", "dev", "lo"])
-        guard r.status == 0, let list = (try? JSONSerialization.jsonObject(with: Data(r.stdout.utf8))) as? [[String: Any]], let lo = list.first else { return nil }
-        return .some(lo["ifalias"] as? String)
+    /// The alias of the namespace's loopback, read in-process over rtnetlink (no `ip` per namespace on
+    /// `down`); `.success(nil)` when it has none.
+    static func loopbackAlias(_ netns: String) -> Result<String?, SystemError> {
+        var buffer = [CChar](repeating: 0, count: 512)
+        let path = "\(netnsDirectory)/\(netns)"
+        switch topo_netns_loopback_alias(path, &buffer, buffer.count) {
+        case 1: return .success(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        case 0: return .success(nil)
+        default: return .failure(SystemError("read the loopback alias (RTM_GETLINK) in network namespace", path, errno: errno))
+        }
     }
 
     /// Inside one namespace: a netem root qdisc on each shaped interface.
@@ -156,8 +162,10 @@ public struct IPRoute2Links: LinkDriver {
         if let recorded = facts.inode, Self.inode(n.name) != recorded {
             return .leftAlone("network namespace \(n.name): not the one topo made (another inode), left alone")
         }
-        guard let alias = loopbackAlias(n.name) else {
-            throw TopoFailure(.hostCannot, "network namespace \(n.name): cannot read its owner mark (ip -n \(n.name) link show lo failed); left in place")
+        let alias: String?
+        switch Self.loopbackAlias(n.name) {
+        case .success(let a): alias = a
+        case .failure(let e): throw TopoFailure(.hostCannot, "network namespace \(n.name): cannot read its owner mark, left in place: \(e)")
         }
         guard alias == Self.mark(n.owner) else {
             return .leftAlone("network namespace \(n.name): no topo mark for \(n.owner) (its loopback's alias is \(alias.map { "\"\($0)\"" } ?? "unset")), left alone; ip netns del \(n.name) if it is yours")
