@@ -222,17 +222,10 @@ public struct IPv4Subnet: Hashable, Sendable, CustomStringConvertible {
 
     public static func parse(_ text: String) -> Result<IPv4Subnet, UnitError> {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
-        let octets = parts.first.map { $0.split(separator: ".", omittingEmptySubsequences: false) } ?? []
-        guard parts.count == 2, octets.count == 4,
-              let prefix = Int(parts[1]), (0...32).contains(prefix), parts[1].count <= 2
+        guard parts.count == 2, let prefix = Int(parts[1]), (0...32).contains(prefix), parts[1].count <= 2,
+              case .success(let parsed) = IPv4Address.parse(String(parts[0]))
         else { return .failure(UnitError("\"\(text)\" is not an IPv4 subnet", fix: "write an address and prefix, e.g. 10.77.0.0/30")) }
-        var address: UInt32 = 0
-        for o in octets {
-            guard o.count <= 3, o.allSatisfy({ $0.isASCII && $0.isNumber }), let v = UInt32(o), v <= 255 else {
-                return .failure(UnitError("\"\(text)\" is not an IPv4 subnet", fix: "write an address and prefix, e.g. 10.77.0.0/30"))
-            }
-            address = address << 8 | v
-        }
+        let address = parsed.value
         let subnet = IPv4Subnet(address: address, prefix: prefix)
         guard prefix <= 30 else {
             return .failure(UnitError("\(text) has no room for two host addresses", fix: "use a prefix of /30 or shorter"))
