@@ -27,6 +27,10 @@ struct Status: ParsableCommand {
                              w.cpus.description, "\(w.memoryPolicy.rawValue) \(w.mems)", w.cgroup])
             }
             print(TopologyPicture.columns(rows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+            if let problem = p.problem { print("  \(problem)") }
+            for w in p.workloads where !w.differences.isEmpty {
+                print("  \(w.name): differs from the plan: " + w.differences.joined(separator: "; "))
+            }
             for w in p.workloads {
                 if let partition = w.partition {
                     print("  \(w.name): cpuset partition \(partition == "root" ? "holds (root)" : "does not hold: \(partition)")")
