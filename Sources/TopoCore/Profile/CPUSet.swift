@@ -21,7 +21,6 @@ public struct CPUSet: Hashable, Sendable, Sequence, CustomStringConvertible {
     public var ids: [Int] { Array(self) }
     public var isEmpty: Bool { words.isEmpty }
     public var count: Int { words.reduce(0) { $0 + $1.nonzeroBitCount } }
-    public var first: Int? { var it = makeIterator(); return it.next() }
 
     public func contains(_ id: Int) -> Bool {
         guard id >= 0, id / 64 < words.count else { return false }
