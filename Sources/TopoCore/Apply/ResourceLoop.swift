@@ -67,13 +67,12 @@ public struct ResourceLoop: Sendable {
         }
     }
 
-    /// Undoes journaled steps, last first. A resource shared by every profile (topo's root cgroup and
-    /// what it changed at the cgroup root) is released only when nothing before it was left undone:
-    /// otherwise the journal stays, and so must the record of what to restore.
+    /// Undoes journaled steps, last first. A shared resource (`Resource.isShared`) is released only when
+    /// nothing before it was left undone: otherwise the journal stays, and so must the record of what to restore.
     public func undo(_ steps: [JournalStep], problems known: [String] = []) -> UndoReport {
         var report = UndoReport(problems: known)
         for step in steps.reversed() {
-            if case .cgroupRoot = step.resource, !report.problems.isEmpty {
+            if step.resource.isShared, !report.problems.isEmpty {
                 report.skipped.append("\(step.resource.summary): kept, with its record, until a `topo down` finishes without problems")
                 continue
             }

@@ -59,6 +59,14 @@ public enum Resource: Equatable, Sendable, Codable {
         }
     }
 
+    /// Whether every applied profile shares the object (topo's root cgroup and what it changed at the
+    /// cgroup root): undo releases it only when nothing before it was left undone, or the record of what
+    /// to restore would go while the journal that needs it stays.
+    public var isShared: Bool {
+        if case .cgroupRoot = self { return true }
+        return false
+    }
+
     /// The workload the resource belongs to, if one does (status groups observations by it).
     public var workload: String? {
         switch self {
