@@ -192,6 +192,27 @@ struct LinkProbeTests {
         #expect(e.errno == ENOENT && e.description.contains("no-such-"))
     }
 
+    /// `status` and `verify` read each namespace in-process: links, MTU, up, alias and IPv4 addresses.
+    @Test func aNamespaceIsReadOverRtnetlink() throws {
+        let ns = "topo-readtest-\(getpid())"
+        let runner = CommandRunner()
+        #expect(runner.run([IPRoute2Links.ip, "netns", "add", ns]).status == 0)
+        defer { _ = runner.run([IPRoute2Links.ip, "netns", "del", ns]) }
+        let setup = ["link set lo alias topo:demo", "link set lo up", "link add to-b mtu 9000 type veth peer name to-a mtu 9000",
+                     "addr add 10.77.0.1/30 dev to-b", "addr add 10.77.0.2/30 dev to-a", "link set to-b up"]
+        let r = runner.run([IPRoute2Links.ip, "-n", ns, "-batch", "-"], input: setup.joined(separator: "\n") + "\n")
+        #expect(r.status == 0, "\(r.stderr)")
+        let state = IPRoute2Links.NamespaceState.read(ns, qdiscs: true)
+        #expect(state.exists && state.problem == nil)
+        #expect(state.links["lo"]?.alias == "topo:demo" && state.links["lo"]?.up == true)
+        #expect(state.links["lo"]?.addresses == [try IPv4Interface.parse("127.0.0.1/8").get()])
+        #expect(state.links["to-b"]?.mtu == 9000 && state.links["to-b"]?.up == true && state.links["to-a"]?.up == false)
+        #expect(state.links["to-b"]?.addresses == [try IPv4Interface.parse("10.77.0.1/30").get()])
+        #expect(state.links["to-a"]?.addresses == [try IPv4Interface.parse("10.77.0.2/30").get()])
+        #expect(state.netem.isEmpty)  // no netem qdisc here (and this host has no sch_netem)
+        #expect(!IPRoute2Links.NamespaceState.read("no-such-\(getpid())", qdiscs: false).exists)
+    }
+
     @Test func probeReportsInTheKernelsWordsAndCleansUp() throws {
         let before = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
         let problems = LinkProbe().problems(netem: true)

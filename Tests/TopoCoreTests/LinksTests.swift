@@ -1,3 +1,4 @@
+import CTopoShim
 import Foundation
 import Testing
 @testable import TopoCore
@@ -101,11 +102,16 @@ import Testing
         #expect(!IPRoute2Links.netemArguments(uniform).contains("distribution"))
     }
 
-    /// A qdisc as iproute2 6.1 prints it (`tc -j qdisc show`), recorded in the lab.
-    static let sample = #"[{"kind":"netem","handle":"8001:","root":true,"refcnt":5,"options":{"limit":1000,"delay":{"delay":0.01,"jitter":0,"correlation":0},"loss-random":{"loss":0.01,"correlation":0},"rate":{"rate":6250000,"packetoverhead":0,"cellsize":0,"celloverhead":0},"ecn":false,"gap":0}}]"#
+    /// netem's options as the kernel dumps them for `delay 10ms loss random 1% rate 50mbit limit 1000`:
+    /// ns, bytes per second, probabilities scaled to 2^32 - 1 (tc rounds 1% to 42949673).
+    static var sample: topo_nl_netem {
+        var q = topo_nl_netem()
+        q.index = 2; q.limit = 1000; q.latency_ns = 10_000_000; q.rate_bytes = 6_250_000; q.loss = 42_949_673
+        return q
+    }
 
     @Test func readBackMatchesAPlanAndNamesEveryDifference() throws {
-        let kernel = try #require(NetemReadback.parse(Self.sample))
+        let kernel = NetemReadback.kernel(Self.sample)
         #expect(kernel.delay == Duration(nanoseconds: 10_000_000) && kernel.rate == BitRate(bitsPerSecond: 50_000_000) && kernel.loss == Percent(micro: 1_000_000))
         var planned = Netem(delay: Duration(nanoseconds: 10_000_000), jitter: nil, distribution: nil, loss: Percent(micro: 1_000_000),
                             duplicate: nil, reorder: nil, corrupt: nil, rate: BitRate(bitsPerSecond: 50_000_000), limit: 1000, limitChosen: true)
@@ -115,18 +121,15 @@ import Testing
         #expect(NetemReadback.differences(planned: planned, kernel: kernel) == [
             "rate: planned 100mbit, kernel has 50mbit", "limit: planned 2000, kernel has 1000",
         ])
-        #expect(NetemReadback.parse("[]") == nil)
-        #expect(NetemReadback.parse("not json") == nil)
     }
-
-    /// `ip -j -d addr show` and `tc -j qdisc show` in a namespace as iproute2 6.1 prints them (recorded;
-    /// the qdisc is the sample above with its device).
-    static let addrSample = #"[{"ifindex":1,"ifname":"lo","flags":["LOOPBACK","UP","LOWER_UP"],"mtu":65536,"ifalias":"topo:demo","addr_info":[{"family":"inet","local":"127.0.0.1","prefixlen":8},{"family":"inet6","local":"::1","prefixlen":128}]},{"ifindex":2,"link_index":2,"ifname":"to-b","flags":["NO-CARRIER","BROADCAST","MULTICAST","UP"],"mtu":9000,"addr_info":[{"family":"inet","local":"10.77.0.1","prefixlen":30,"scope":"global","label":"to-b"}]}]"#
 
     /// One read per namespace serves its namespace, veth, address and qdisc resources.
     @Test func oneNamespaceReadServesEveryResourceInIt() throws {
-        let qdiscs = Self.sample.replacingOccurrences(of: #""root":true"#, with: #""dev":"to-b","root":true"#)
-        let state = IPRoute2Links.NamespaceState.parse(addresses: Self.addrSample, qdiscs: qdiscs)
+        let address = try IPv4Interface.parse("10.77.0.1/30").get()
+        var state = IPRoute2Links.NamespaceState(exists: true)
+        state.links["lo"] = .init(mtu: 65536, up: true, alias: "topo:demo", addresses: [try IPv4Interface.parse("127.0.0.1/8").get()])
+        state.links["to-b"] = .init(mtu: 9000, up: true, alias: nil, addresses: [address])
+        state.netem["to-b"] = NetemReadback.kernel(Self.sample)
         let states = ["topo.demo.a": state]
         let ns = Resource.namespace(NamespaceResource(name: "topo.demo.a", workload: "a", owner: "demo"))
         #expect(IPRoute2Links.observation(ns, states).differences == [])
@@ -134,7 +137,6 @@ import Testing
         #expect(IPRoute2Links.observation(other, states).differences == ["network namespace topo.demo.a lacks topo's mark for else"])
         let veth = Resource.veth(VethResource(ends: [.init(netns: "topo.demo.a", interface: "to-b"), .init(netns: "topo.demo.b", interface: "to-a")], mtu: 1500))
         #expect(IPRoute2Links.observation(veth, states).differences == ["to-b in topo.demo.a: planned mtu 1500, kernel has 9000"])
-        let address = try IPv4Interface.parse("10.77.0.1/30").get()
         let addr = Resource.address(AddressResource(netns: "topo.demo.a", interface: "to-b", workload: "a", address: address))
         #expect(IPRoute2Links.observation(addr, states).differences == [] && IPRoute2Links.observation(addr, states).kernel == "10.77.0.1/30")
         let netem = Netem(delay: Duration(nanoseconds: 10_000_000), jitter: nil, distribution: nil, loss: Percent(micro: 1_000_000),
@@ -142,6 +144,9 @@ import Testing
         let qdisc = Resource.qdisc(QdiscResource(netns: "topo.demo.a", interface: "to-b", from: "a", to: "b", netem: netem))
         #expect(IPRoute2Links.observation(qdisc, states).differences == [])
         #expect(!IPRoute2Links.observation(addr, [:]).found)
+        let unreadable = ["topo.demo.a": IPRoute2Links.NamespaceState(exists: true, problem: "read ...: Permission denied")]
+        #expect(IPRoute2Links.observation(ns, unreadable).differences == ["read ...: Permission denied"])
+        #expect(IPRoute2Links.observation(addr, unreadable).differences == ["read ...: Permission denied"])
     }
 
     @Test func hostsFileAndEnvironmentNameThePeers() throws {

@@ -31,4 +31,23 @@ int topo_ambient_clear_all(void);
 /// over rtnetlink from a socket opened in that namespace by a short-lived thread: 1 and `alias` set,
 /// 0 when it has none, -1 with errno.
 int topo_netns_loopback_alias(const char *netns_path, char *alias, size_t size);
+
+/// What one network namespace holds, read over rtnetlink by `topo_netns_read`: the caller gives the
+/// arrays and their capacities; the counts say how many were filled.
+struct topo_nl_link { int index; unsigned mtu; int up; char name[16]; char alias[256]; };
+struct topo_nl_address { int index; unsigned char prefix; unsigned char address[4]; };
+/// A root netem qdisc: times in ns, probabilities scaled to 2^32 - 1 as the kernel keeps them, the rate in bytes per second.
+struct topo_nl_netem {
+    int index; unsigned limit; unsigned long long latency_ns, jitter_ns, rate_bytes;
+    unsigned loss, duplicate, reorder, corrupt;
+};
+struct topo_netns_state {
+    struct topo_nl_link *links; int link_capacity, link_count;
+    struct topo_nl_address *addresses; int address_capacity, address_count;
+    struct topo_nl_netem *netems; int netem_capacity, netem_count;
+};
+/// Dumps the links (name, MTU, up, alias), IPv4 addresses and, when `qdiscs`, root netem qdiscs of the
+/// namespace bound at `netns_path`, from a route socket opened there by a short-lived thread. 0, or -1
+/// with errno (E2BIG when an array is too small).
+int topo_netns_read(const char *netns_path, int qdiscs, struct topo_netns_state *state);
 #endif

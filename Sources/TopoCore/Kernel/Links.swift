@@ -184,9 +184,9 @@ public struct IPRoute2Links: LinkDriver {
 
     public func observe(_ resource: Resource) -> Observation { observe([resource])[0] }
 
-    /// One `ip -j addr show` per namespace (its links with their MTU, state, alias and addresses) and one
-    /// `tc -j qdisc show` per namespace that has qdiscs to read, all namespaces at once: the same two
-    /// processes per namespace whatever the number of objects in it.
+    /// Each namespace read in-process over rtnetlink (links, addresses and, where wanted, root qdiscs),
+    /// all namespaces at once: no process per namespace, so `status`, `verify` and each `verify --watch`
+    /// round cost a few syscalls per namespace.
     public func observe(_ batch: [Resource]) -> [Observation] {
         var wanted: [String: Bool] = [:]  // namespace -> whether its qdiscs are needed
         for r in batch {
@@ -198,8 +198,7 @@ public struct IPRoute2Links: LinkDriver {
             default: break
             }
         }
-        let runner = self.runner
-        let read = concurrentMap(Array(wanted)) { ns, qdiscs in (ns, NamespaceState.read(ns, qdiscs: qdiscs, runner)) }
+        let read = concurrentMap(Array(wanted)) { ns, qdiscs in (ns, NamespaceState.read(ns, qdiscs: qdiscs)) }
         let states = Dictionary(read, uniquingKeysWith: { a, _ in a })
         return batch.map { Self.observation($0, states) }
     }
@@ -216,34 +215,69 @@ public struct IPRoute2Links: LinkDriver {
         var links: [String: Link] = [:]
         /// The root netem qdisc per device.
         var netem: [String: NetemReadback.Kernel] = [:]
+        /// Why the namespace could not be read, when it exists and could not.
+        var problem: String?
 
-        /// `ip -j -d addr show` (`-d` for the alias) and, when qdiscs are wanted, `tc -j qdisc show`, in the namespace.
-        static func read(_ ns: String, qdiscs: Bool, _ runner: CommandRunner) -> NamespaceState {
-            guard IPRoute2Links.exists(ns) else { return NamespaceState(exists: false) }
-            return parse(addresses: runner.run([IPRoute2Links.ip, "-n", ns, "-j", "-d", "addr", "show"]).stdout,
-                         qdiscs: qdiscs ? runner.run([IPRoute2Links.tc, "-n", ns, "-j", "qdisc", "show"]).stdout : nil)
+        /// How many links, addresses and qdiscs one namespace may hold for topo to read it: a workload
+        /// has one veth per link, and `validate` bounds links per profile well below this.
+        static let capacity = 4096
+
+        /// The namespace bound at `/run/netns/NS`, read over rtnetlink (`topo_netns_read`).
+        static func read(_ ns: String, qdiscs: Bool, directory: String = IPRoute2Links.netnsDirectory) -> NamespaceState {
+            let path = "\(directory)/\(ns)"
+            guard Sys.exists(path) else { return NamespaceState(exists: false) }
+            var links = [topo_nl_link](repeating: topo_nl_link(), count: capacity)
+            var addresses = [topo_nl_address](repeating: topo_nl_address(), count: capacity)
+            var netems = [topo_nl_netem](repeating: topo_nl_netem(), count: qdiscs ? capacity : 0)
+            var raw = topo_netns_state()
+            let rc = links.withUnsafeMutableBufferPointer { l in
+                addresses.withUnsafeMutableBufferPointer { a in
+                    netems.withUnsafeMutableBufferPointer { q in
+                        raw.links = l.baseAddress; raw.link_capacity = Int32(l.count)
+                        raw.addresses = a.baseAddress; raw.address_capacity = Int32(a.count)
+                        raw.netems = q.baseAddress; raw.netem_capacity = Int32(q.count)
+                        return topo_netns_read(path, qdiscs ? 1 : 0, &raw)
+                    }
+                }
+            }
+            guard rc == 0 else {
+                return NamespaceState(exists: true, problem: "\(SystemError("read links, addresses and qdiscs (rtnetlink) in network namespace", path, errno: errno))")
+            }
+            var names: [Int32: String] = [:]
+            var state = NamespaceState(exists: true)
+            for l in links.prefix(Int(raw.link_count)) {
+                let name = cString(l.name), alias = cString(l.alias)
+                names[l.index] = name
+                state.links[name] = Link(mtu: Int(l.mtu), up: l.up != 0, alias: alias.isEmpty ? nil : alias, addresses: [])
+            }
+            for a in addresses.prefix(Int(raw.address_count)) {
+                guard let name = names[a.index] else { continue }
+                let b = a.address  // network byte order
+                let value = UInt32(b.0) << 24 | UInt32(b.1) << 16 | UInt32(b.2) << 8 | UInt32(b.3)
+                state.links[name]?.addresses.append(IPv4Interface(address: IPv4Address(value), prefix: Int(a.prefix)))
+            }
+            for q in netems.prefix(Int(raw.netem_count)) {
+                if let name = names[q.index] { state.netem[name] = NetemReadback.kernel(q) }
+            }
+            return state
         }
 
-        static func parse(addresses: String, qdiscs: String?) -> NamespaceState {
-            var state = NamespaceState(exists: true)
-            let list = (try? JSONSerialization.jsonObject(with: Data(addresses.utf8))) as? [[String: Any]] ?? []
-            for link in list {
-                guard let name = link["ifname"] as? String else { continue }
-                let addresses = ((link["addr_info"] as? [[String: Any]]) ?? []).compactMap { info -> IPv4Interface? in
-                    guard info["family"] as? String == "inet", let local = info["local"] as? String, let len = info["prefixlen"] as? Int,
-                          case .success(let a) = IPv4Address.parse(local) else { return nil }
-                    return IPv4Interface(address: a, prefix: len)
-                }
-                state.links[name] = Link(mtu: link["mtu"] as? Int, up: ((link["flags"] as? [String]) ?? []).contains("UP"),
-                                         alias: link["ifalias"] as? String, addresses: addresses)
-            }
-            if let qdiscs { state.netem = NetemReadback.parseAll(qdiscs) }
-            return state
+        /// A fixed-size C string field (a tuple of CChar) as a String.
+        static func cString<T>(_ field: T) -> String {
+            withUnsafeBytes(of: field) { raw in String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self) }
         }
     }
 
     /// One resource's observation from its namespace's state. Pure.
     static func observation(_ resource: Resource, _ states: [String: NamespaceState]) -> Observation {
+        let netns: String? = switch resource {
+        case .namespace(let n): n.name
+        case .veth(let v): v.ends[0].netns
+        case .address(let a): a.netns
+        case .qdisc(let q): q.netns
+        default: nil
+        }
+        if let netns, let problem = states[netns]?.problem { return Observation(resource, found: true, differences: [problem]) }
         switch resource {
         case .namespace(let n):
             guard let s = states[n.name], s.exists else { return Observation(resource, found: false) }
@@ -278,10 +312,9 @@ public struct IPRoute2Links: LinkDriver {
     public static func exists(_ netns: String) -> Bool { Sys.exists("\(netnsDirectory)/\(netns)") }
 }
 
-/// What the kernel says about a netem qdisc (`tc -j qdisc show`), typed, and how it differs from a plan.
+/// What the kernel says about a netem qdisc (its rtnetlink dump), typed, and how it differs from a plan.
 public enum NetemReadback {
-    /// A netem qdisc as the kernel reports it. tc prints times in seconds, the rate in bytes per second
-    /// and percentages as fractions; they are turned back into topo's units here.
+    /// A netem qdisc as the kernel reports it, in topo's units.
     public struct Kernel: Equatable, Sendable {
         public var delay: Duration
         public var jitter: Duration
@@ -301,41 +334,18 @@ public enum NetemReadback {
         }
     }
 
-    /// The root netem qdisc in `tc -j qdisc show dev IF` output; nil when there is none.
-    public static func parse(_ json: String) -> Kernel? {
-        guard let list = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [[String: Any]],
-              let o = list.first(where: { $0["kind"] as? String == "netem" && $0["root"] as? Bool == true })?["options"] as? [String: Any]
-        else { return nil }
-        return kernel(o)
+    /// The kernel's netem options: times in nanoseconds, probabilities scaled to 2^32 - 1 (tc's
+    /// `percent / 100 * UINT32_MAX`), the rate in bytes per second.
+    static func kernel(_ q: topo_nl_netem) -> Kernel {
+        func percent(_ p: UInt32) -> Percent { Percent(micro: UInt64((Double(p) / Double(UInt32.max) * 1e8).rounded())) }
+        return Kernel(delay: Duration(nanoseconds: q.latency_ns), jitter: Duration(nanoseconds: q.jitter_ns),
+                      rate: BitRate(bitsPerSecond: q.rate_bytes.multipliedReportingOverflow(by: 8).partialValue), limit: Int(q.limit),
+                      loss: percent(q.loss), duplicate: percent(q.duplicate), reorder: percent(q.reorder), corrupt: percent(q.corrupt))
     }
 
-    /// Every root netem qdisc in `tc -j qdisc show` output (all devices), by device.
-    public static func parseAll(_ json: String) -> [String: Kernel] {
-        let list = (try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [[String: Any]] ?? []
-        var out: [String: Kernel] = [:]
-        for q in list where q["kind"] as? String == "netem" && q["root"] as? Bool == true {
-            if let dev = q["dev"] as? String, let o = q["options"] as? [String: Any] { out[dev] = kernel(o) }
-        }
-        return out
-    }
-
-    static func kernel(_ o: [String: Any]) -> Kernel {
-        func number(_ any: Any?) -> Double { (any as? NSNumber)?.doubleValue ?? 0 }
-        func duration(_ seconds: Double) -> Duration { Duration(nanoseconds: UInt64(max(0, (seconds * 1e9).rounded()))) }
-        func percent(_ fraction: Double) -> Percent { Percent(micro: UInt64(max(0, (fraction * 1e8).rounded()))) }
-        let delay = o["delay"] as? [String: Any]
-        return Kernel(delay: duration(number(delay?["delay"])), jitter: duration(number(delay?["jitter"])),
-                      rate: BitRate(bitsPerSecond: UInt64(max(0, number((o["rate"] as? [String: Any])?["rate"]))) * 8),
-                      limit: Int(number(o["limit"])),
-                      loss: percent(number((o["loss-random"] as? [String: Any])?["loss"])),
-                      duplicate: percent(number((o["duplicate"] as? [String: Any])?["duplicate"])),
-                      reorder: percent(number((o["reorder"] as? [String: Any])?["reorder"])),
-                      corrupt: percent(number((o["corrupt"] as? [String: Any])?["corrupt"])))
-    }
-
-    /// Where the kernel's qdisc differs from the plan; empty when they match. The kernel keeps times in
-    /// nanoseconds but tc prints them in seconds with six digits, the rate in whole bytes per second and
-    /// probabilities scaled to 2^32: each comparison allows exactly that rounding.
+    /// Where the kernel's qdisc differs from the plan; empty when they match. tc hands the kernel times
+    /// in microseconds with three decimals, the rate in whole bytes per second and probabilities scaled
+    /// to 2^32: each comparison allows that rounding.
     public static func differences(planned n: Netem, kernel k: Kernel) -> [String] {
         var diffs: [String] = []
         func check<T: CustomStringConvertible>(_ name: String, _ want: T, _ got: T, _ close: Bool) {
