@@ -1,5 +1,10 @@
 import ArgumentParser
+import Foundation
+import Synchronization
 import TopoCore
+
+/// Set by SIGINT or SIGTERM during `verify --watch`: the round in progress finishes and the summary prints.
+private let stopWatching = Atomic<Bool>(false)
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -16,19 +21,40 @@ struct Verify: ParsableCommand {
               links            namespaces (with topo's mark), veths (MTU), addresses and netem qdiscs as planned
               cpus.intruders   other tasks pinned onto an exclusive (warn) or partition (fail) workload's CPUs
               irqs.affinity    interrupts delivered to those CPUs (warn for exclusive, fail for partition)
-            Exits 0 when nothing failed, 1 when a check failed (with --strict, a warning too), 3 when the
-            profile is not applied.
+
+            --watch SECONDS repeats these checks every SECONDS beside a running benchmark and prints only
+            what changed, each with its time and round; Ctrl-C ends it with a summary. A round reads files
+            and netlink and starts no process; the watcher runs on CPUs no exclusive workload holds.
+              topo verify api-gateway --watch 1
+              topo verify --watch 5 --count 12 --json     (one JSON object per line)
+
+            Exits 0 when nothing failed, 1 when a check failed (in any round; with --strict, a warning
+            too), 3 when the profile is not applied.
             """
     )
 
     @Argument(help: "An applied profile's name, or a profile file; every applied profile when left out.")
     var profile: String?
 
-    @Flag(help: "Print {\"profiles\": [{\"name\", \"checks\": [{\"id\", \"subject\", \"status\", \"expected\", \"found\", \"message\"}], \"summary\"}]}.")
+    @Flag(help: "Print {\"profiles\": [{\"name\", \"checks\": [{\"id\", \"subject\", \"status\", \"expected\", \"found\", \"message\"}], \"summary\"}]}; with --watch, one object per line.")
     var json = false
 
     @Flag(help: "Count warnings as failures.")
     var strict = false
+
+    @Option(help: ArgumentHelp("Repeat the checks every SECONDS (0.1 to 3600), printing only changes.", valueName: "seconds"))
+    var watch: Double?
+
+    @Option(help: ArgumentHelp("With --watch: stop after N rounds.", valueName: "n"))
+    var count: Int?
+
+    func validate() throws {
+        if let watch, !(0.1...3600).contains(watch) { throw ValidationError("--watch takes 0.1 to 3600 seconds, not \(watch)") }
+        if let count {
+            guard watch != nil else { throw ValidationError("--count needs --watch, e.g. --watch 1 --count \(count)") }
+            guard count >= 1 else { throw ValidationError("--count takes a number of rounds, 1 or more, not \(count)") }
+        }
+    }
 
     struct Report: Encodable {
         var profiles: [Verifier.ProfileResult]
@@ -36,24 +62,111 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         let state = StateStore()
-        let names = try profile.map { [try Loading.appliedName($0, applied: state.profiles()).get()] } ?? state.profiles()
-        let host = try Loading.host(sysfs: "/sys").get()
         let verifier = Verifier(state: state, drivers: .host(state: state))
-        var results: [Verifier.ProfileResult] = []
-        for name in names { results.append(try verifier.verify(name, online: host.onlineCPUs).get()) }
-        let failed = results.flatMap(\.checks).contains { $0.status == .fail || (strict && $0.status == .warn) }
+        let online = try Loading.host(sysfs: "/sys").get().onlineCPUs
+        if let watch { return try watchRounds(every: watch, verifier, online: online) }
+        let results = try profileNames(state).map { try verifier.verify($0, online: online).get() }
         if json {
             print(JSONOutput.encode(Report(profiles: results)))
         } else if results.isEmpty {
             print("nothing is applied; nothing to verify")
         } else {
             for r in results {
-                for c in r.checks where c.status != .pass {
-                    print("\(c.status.rawValue.uppercased()) \(c.id) \(c.subject): \(c.message)")
-                }
-                print("\(r.name): \(r.summary["pass"] ?? 0) passed, \(r.summary["warn"] ?? 0) warned, \(r.summary["fail"] ?? 0) failed")
+                for c in r.checks where c.status != .pass { print(line(c)) }
+                print("\(r.name): \(summary(r))")
             }
         }
-        if failed { throw ExitCode(ExitStatus.verifyFailed.rawValue) }
+        if failed(results) { throw ExitCode(ExitStatus.verifyFailed.rawValue) }
+    }
+
+    func profileNames(_ state: StateStore) throws -> [String] {
+        try profile.map { [try Loading.appliedName($0, applied: state.profiles()).get()] } ?? state.profiles()
+    }
+
+    func failed(_ results: [Verifier.ProfileResult]) -> Bool {
+        results.flatMap(\.checks).contains { $0.status == .fail || (strict && $0.status == .warn) }
+    }
+
+    func line(_ c: Check) -> String { "\(c.status.rawValue.uppercased()) \(c.id) \(c.subject): \(c.message)" }
+
+    func summary(_ r: Verifier.ProfileResult) -> String {
+        "\(r.summary["pass"] ?? 0) passed, \(r.summary["warn"] ?? 0) warned, \(r.summary["fail"] ?? 0) failed"
+    }
+
+    // MARK: --watch
+
+    /// One round's heartbeat in --json: the watcher is alive, and how long the round took.
+    struct Round: Encodable {
+        var round: Int
+        var time: String
+        var seconds: Double
+        var summary: [String: [String: Int]]
+    }
+
+    func watchRounds(every interval: Double, _ verifier: Verifier, online: CPUSet) throws {
+        let state = verifier.state
+        let named: [String]? = profile == nil ? nil : try profileNames(state)
+        for s in [SIGINT, SIGTERM] { signal(s) { _ in stopWatching.store(true, ordering: .relaxed) } }
+        // Off the exclusive workloads' CPUs, of every applied profile (a watcher must not be the intruder).
+        let plans = state.profiles().compactMap { try? state.plan($0).get() }
+        let quiet = Watch.quietCPUs(plans, online: online)
+        let pinned = !quiet.isEmpty && (try? Watch.pin(quiet).get()) != nil
+        FileHandle.standardError.write(Data((pinned
+            ? "topo verify: watching every \(interval) s from CPU \(quiet), which no exclusive workload holds\n"
+            : "topo verify: watching every \(interval) s unpinned: every CPU is held by an exclusive workload\n").utf8))
+        var previous: [Verifier.ProfileResult]? = nil
+        var everFailed = false, changes = 0, rounds = 0, busy = 0.0
+        let start = Date()
+        while !stopWatching.load(ordering: .relaxed) {
+            rounds += 1
+            if pinned { _ = Watch.pin(quiet) }
+            let began = Date()
+            var results: [Verifier.ProfileResult] = []
+            for name in named ?? state.profiles() {
+                switch verifier.verify(name, online: online) {
+                case .success(let r): results.append(r)
+                case .failure where named == nil: continue  // taken down meanwhile: reported as gone
+                case .failure(let f): throw f
+                }
+            }
+            let took = Date().timeIntervalSince(began)
+            busy += took
+            everFailed = everFailed || failed(results)
+            let time = Watch.timestamp(began)
+            let baseline = previous ?? results.map { Verifier.ProfileResult(name: $0.name, checks: [], summary: [:]) }
+            let found = Watch.changes(round: rounds, time: time, from: baseline, to: results)
+            changes += previous == nil ? 0 : found.count
+            if json {
+                for c in found { print(JSONOutput.line(c)) }
+                print(JSONOutput.line(Round(round: rounds, time: time, seconds: (took * 1e6).rounded() / 1e6, summary: Dictionary(results.map { ($0.name, $0.summary) }, uniquingKeysWith: { a, _ in a }))))
+            } else if previous == nil {
+                for r in results {
+                    for c in r.checks where c.status != .pass { print("\(time) round 1 \(r.name): \(line(c))") }
+                    print("\(time) round 1 \(r.name): \(summary(r))")
+                }
+                if results.isEmpty { print("\(time) round 1: nothing is applied") }
+            } else {
+                for c in found {
+                    if let check = c.check {
+                        print("\(time) round \(rounds) \(c.profile): \(line(check))\(c.previous.map { " (was \($0.rawValue))" } ?? " (new)")")
+                    } else {
+                        print("\(time) round \(rounds) \(c.profile): \(c.event == "gone" ? "no longer applied" : "applied")")
+                    }
+                }
+            }
+            fflush(nil)  // every line out before the wait, for a reader at the other end of a pipe
+            previous = results
+            if let count, rounds >= count { break }
+            // The next round starts on the interval's grid; one that ran long starts the next at once.
+            let next = start.addingTimeInterval(interval * Double(rounds))
+            while !stopWatching.load(ordering: .relaxed), next.timeIntervalSinceNow > 0 {
+                var ts = timespec(tv_sec: Int(next.timeIntervalSinceNow), tv_nsec: Int(next.timeIntervalSinceNow.truncatingRemainder(dividingBy: 1) * 1e9))
+                _ = nanosleep(&ts, nil)  // a signal ends it early (EINTR)
+            }
+        }
+        let average = rounds > 0 ? busy / Double(rounds) * 1000 : 0
+        let closing = "watched \(rounds) round\(rounds == 1 ? "" : "s") from \(Watch.timestamp(start)) to \(Watch.timestamp()): \(changes) change\(changes == 1 ? "" : "s"); a round took \(String(format: "%.1f", average)) ms on average"
+        if json { FileHandle.standardError.write(Data("topo verify: \(closing)\n".utf8)) } else { print(closing) }
+        if everFailed { throw ExitCode(ExitStatus.verifyFailed.rawValue) }
     }
 }

@@ -497,3 +497,37 @@ struct Scene {
         #expect(Verifier.numaMapsPolicy(.local, .empty).contains("default"))
     }
 }
+
+/// `verify --watch`: what counts as a change between two rounds, and where the watcher may run.
+@Suite struct WatchTests {
+    func check(_ id: String, _ status: Check.Status, found: String = "x") -> Check {
+        Check(id: id, subject: "workload a", status: status, expected: "e", found: found, message: "m")
+    }
+    func result(_ name: String, _ checks: [Check]) -> Verifier.ProfileResult { .init(name: name, checks: checks, summary: [:]) }
+
+    @Test func onlyStatusChangesNewChecksAndMovingFailuresAreReported() {
+        let before = [result("p", [check("cgroup.settings", .pass), check("counters", .pass, found: "nr_throttled=1"), check("cpus.intruders", .warn, found: "1 (sleep)")]),
+                      result("gone", [])]
+        let after = [result("p", [check("cgroup.settings", .fail), check("counters", .pass, found: "nr_throttled=9"), check("cpus.intruders", .warn, found: "2 (stress)"),
+                                  check("tasks.cpus", .pass)]),
+                     result("new", [check("links", .pass)])]
+        let changes = Watch.changes(round: 3, time: "t", from: before, to: after)
+        #expect(changes.map { "\($0.profile) \($0.check?.id ?? $0.event ?? "") \($0.previous?.rawValue ?? "-")" } == [
+            "p cgroup.settings pass", "p cpus.intruders warn", "p tasks.cpus -", "new applied -", "gone gone -",
+        ])
+        #expect(changes.allSatisfy { $0.round == 3 && $0.time == "t" })
+        #expect(Watch.changes(round: 4, time: "t", from: after, to: after).isEmpty)
+    }
+
+    @Test func theWatcherRunsWhereNoExclusiveWorkloadDoes() throws {
+        let host = try fixtureHost("2s-8c-ht")
+        let plan = try Planner(host: host).plan(try profile("""
+            version: 1
+            name: w
+            workloads:
+              a: { cpus: "1", isolation: exclusive }
+              b: { cpus: "2-3", isolation: shared }
+            """)).get()
+        #expect(Watch.quietCPUs([plan], online: host.onlineCPUs) == host.onlineCPUs.subtracting(CPUSet([1])))
+    }
+}

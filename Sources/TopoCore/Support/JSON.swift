@@ -11,4 +11,15 @@ public enum JSONOutput {
             return "{\"error\": \"cannot encode output: \(error)\"}"
         }
     }
+
+    /// One value on one line (JSON Lines), keys sorted: for output that streams, such as `verify --watch --json`.
+    public static func line<T: Encodable>(_ value: T) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        do {
+            return String(decoding: try encoder.encode(value), as: UTF8.self)
+        } catch {
+            return "{\"error\": \"cannot encode output: \(error)\"}"
+        }
+    }
 }

@@ -34,6 +34,12 @@ public struct Verifier: Sendable {
         public var name: String
         public var checks: [Check]
         public var summary: [String: Int]
+
+        public init(name: String, checks: [Check], summary: [String: Int]) {
+            self.name = name
+            self.checks = checks
+            self.summary = summary
+        }
     }
 
     public func verify(_ profile: String, online: CPUSet) -> Result<ProfileResult, TopoFailure> {
