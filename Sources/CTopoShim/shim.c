@@ -24,3 +24,5 @@ int topo_enter_netns(const char *path) {
 
 
 int topo_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
+
+int topo_sched_getcpu(void) { return sched_getcpu(); }

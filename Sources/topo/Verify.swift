@@ -28,6 +28,15 @@ struct Verify: ParsableCommand {
               topo verify api-gateway --watch 1
               topo verify --watch 5 --count 12 --json     (one JSON object per line)
 
+            --active adds probes started inside each workload the way topo exec starts a command (its
+            cgroup, CPUs, memory policy, namespace and user), each bounded in time and memory:
+              memory.placement a touched buffer's pages lie on the planned nodes (move_pages)
+              cpu.placement    the probe is allowed only on the planned CPUs and runs only there
+              link.latency     median round trip of 500 datagrams against the planned delays
+              link.loss        their round-trip loss against the planned loss
+              link.rate        TCP throughput of each shaped direction against its planned rate
+            The tolerances are in the README (Verify). A probe that cannot run is a warning.
+
             Exits 0 when nothing failed, 1 when a check failed (in any round; with --strict, a warning
             too), 3 when the profile is not applied.
             """
@@ -42,6 +51,9 @@ struct Verify: ParsableCommand {
     @Flag(help: "Count warnings as failures.")
     var strict = false
 
+    @Flag(help: "Also probe from inside each workload: where its memory lands, where it runs, and each link's latency, loss and rate.")
+    var active = false
+
     @Option(help: ArgumentHelp("Repeat the checks every SECONDS (0.1 to 3600), printing only changes.", valueName: "seconds"))
     var watch: Double?
 
@@ -49,6 +61,7 @@ struct Verify: ParsableCommand {
     var count: Int?
 
     func validate() throws {
+        if active && watch != nil { throw ValidationError("--active probes run once; --watch repeats the static checks only (run them apart)") }
         if let watch, !(0.1...3600).contains(watch) { throw ValidationError("--watch takes 0.1 to 3600 seconds, not \(watch)") }
         if let count {
             guard watch != nil else { throw ValidationError("--count needs --watch, e.g. --watch 1 --count \(count)") }
@@ -65,7 +78,7 @@ struct Verify: ParsableCommand {
         let verifier = Verifier(state: state, drivers: .host(state: state))
         let online = try Loading.host(sysfs: "/sys").get().onlineCPUs
         if let watch { return try watchRounds(every: watch, verifier, online: online) }
-        let results = try profileNames(state).map { try verifier.verify($0, online: online).get() }
+        let results = try profileNames(state).map { try verifier.verify($0, online: online, active: active).get() }
         if json {
             print(JSONOutput.encode(Report(profiles: results)))
         } else if results.isEmpty {

@@ -82,6 +82,18 @@ enum Lab {
     }
 
     static func json(_ text: String) throws -> Any { try JSONSerialization.jsonObject(with: Data(text.utf8)) }
+
+    /// Starts a program that outlives this call, in a session of its own, with every descriptor above 2
+    /// closed and its output in `output` (or /dev/null), and returns at once. Foundation's `Process`
+    /// would wait in `run` for EOF on a pipe such a child still held, and lose the exits of later children.
+    static func detach(_ argv: [String], output: String? = nil) throws {
+        let script = "import subprocess, sys; out = open(sys.argv[1], 'w') if sys.argv[1] else subprocess.DEVNULL; "
+            + "subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, close_fds=True, start_new_session=True)"
+        let r = try run("/usr/bin/python3", ["-c", script, output ?? ""] + argv)
+        guard r.status == 0 else { throw DetachFailed(description: "\(argv): \(r)") }
+    }
+
+    struct DetachFailed: Error, CustomStringConvertible { var description: String }
 }
 
 extension Lab {

@@ -13,6 +13,8 @@ ssize_t topo_getxattr(const char *path, const char *name, void *value, size_t si
 int topo_enter_netns(const char *path);
 /// pipe2(fds, O_CLOEXEC): both ends close-on-exec from the start (GNU, so Swift cannot import it).
 int topo_pipe_cloexec(int fds[2]);
+/// The CPU the calling thread runs on (GNU sched_getcpu).
+int topo_sched_getcpu(void);
 /// Unblocks every signal and sets every disposition back to its default (an ignored SIGHUP survives exec otherwise).
 int topo_reset_signals(void);
 /// A new cgroup namespace rooted at the caller's cgroup (unshare CLONE_NEWCGROUP).

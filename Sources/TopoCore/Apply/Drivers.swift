@@ -109,6 +109,10 @@ public protocol LinkDriver: ResourceDriver {}
 public protocol WorkloadRuntime: ResourceDriver {
     /// Runs a command inside a workload in the caller's session and terminal (`topo exec`); its exit status.
     func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure>
+    /// Starts a command inside a workload detached from the caller: a session of its own, stdin
+    /// /dev/null, stdout and stderr to `launch.logPath`. Returns its pid once the command runs; the
+    /// caller waits for it (`verify --active` probes).
+    func start(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure>
 }
 
 /// The drivers for one host, chosen in one place (`Drivers.host`). The loops reach every driver through here.

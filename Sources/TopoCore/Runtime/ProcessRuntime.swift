@@ -64,6 +64,13 @@ public struct ProcessRuntime: WorkloadRuntime {
                            kernel: pids.isEmpty ? "exited" : "running", pids: pids)
     }
 
+    public func start(_ launch: LaunchResource, profile: String) -> Result<pid_t, TopoFailure> {
+        let specPath = "\(state.profileDir(profile))/launch/detached-\(getpid())-\(launch.workload).json"
+        defer { try? Sys.unlink(specPath) }
+        return Spawn.launch(spec(launch, foreground: false), specPath: specPath, executable: executable)
+            .mapError { TopoFailure(.hostCannot, "start \(launch.command.joined(separator: " ")) in workload \(launch.workload): \($0)") }
+    }
+
     public func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {
         let specPath = "\(state.profileDir(profile))/launch/exec-\(getpid()).json"
         defer { try? Sys.unlink(specPath) }

@@ -67,6 +67,29 @@ public enum Spawn {
         return .failure(Failure(description: String(decoding: message, as: UTF8.self).trimmingCharacters(in: "\n")))
     }
 
+    /// Waits for a child at most `timeout` seconds, then kills it (SIGKILL) and reaps it: its exit
+    /// status, or nil when it had to be killed.
+    public static func wait(_ pid: pid_t, timeout: Double) -> Int32? {
+        var ts = timespec()
+        clock_gettime(CLOCK_MONOTONIC, &ts)
+        let deadline = Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 + timeout
+        var status: Int32 = 0
+        while true {
+            let r = waitpid(pid, &status, WNOHANG)
+            if r == pid { break }
+            if r < 0 && errno != EINTR { return nil }
+            clock_gettime(CLOCK_MONOTONIC, &ts)
+            if Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9 >= deadline {
+                _ = Glibc.kill(pid, SIGKILL)
+                while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+                return nil
+            }
+            usleep(5_000)
+        }
+        let signal = status & 0x7F
+        return signal == 0 ? (status >> 8) & 0xFF : 128 + signal
+    }
+
     /// Waits for a child and returns its exit status (128 + signal for a killed one).
     public static func wait(_ pid: pid_t) -> Int32 {
         var status: Int32 = 0

@@ -15,8 +15,15 @@ public enum WorkloadExec {
         guard drivers.cgroups.exists(w.cgroupPath) else {
             return .failure(TopoFailure(.hostCannot, "\(drivers.cgroups.path(w.cgroupPath)) is gone; run topo down \(profile) and apply it again"))
         }
-        var launch = Planner.launch(w, profile: profile, command: command, logPath: nil)
-        if let hosts = launch.hostsFile, !Sys.exists(hosts) { launch.hostsFile = nil }
+        let launch = Self.launch(w, profile: profile, command: command, logPath: nil)
         return drivers.runtime(launch.runtime).flatMap { $0.runInForeground(launch, profile: profile) }
+    }
+
+    /// A command inside an applied workload, as its launch would start it (its hosts file only where
+    /// apply wrote one). `exec` and the `verify --active` probes start theirs from here.
+    public static func launch(_ w: PlannedWorkload, profile: String, command: [String], logPath: String?) -> LaunchResource {
+        var launch = Planner.launch(w, profile: profile, command: command, logPath: logPath)
+        if let hosts = launch.hostsFile, !Sys.exists(hosts) { launch.hostsFile = nil }
+        return launch
     }
 }

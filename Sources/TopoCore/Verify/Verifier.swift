@@ -42,7 +42,8 @@ public struct Verifier: Sendable {
         }
     }
 
-    public func verify(_ profile: String, online: CPUSet) -> Result<ProfileResult, TopoFailure> {
+    /// The static checks of an applied profile; with `active`, the probes of `ActiveChecks` after them.
+    public func verify(_ profile: String, online: CPUSet, active: Bool = false) -> Result<ProfileResult, TopoFailure> {
         guard state.profiles().contains(profile) else {
             return .failure(TopoFailure(.hostCannot, "profile \(profile) is not applied (see topo status)"))
         }
@@ -63,6 +64,7 @@ public struct Verifier: Sendable {
         }
         checks += linkChecks(plan, observed)
         checks += intruderChecks(plan, online: online)
+        if active { checks += ActiveChecks(state: state, drivers: drivers).checks(plan, profile: profile) }
         var summary = ["pass": 0, "warn": 0, "fail": 0]
         for c in checks { summary[c.status.rawValue, default: 0] += 1 }
         return .success(ProfileResult(name: profile, checks: checks, summary: summary))
