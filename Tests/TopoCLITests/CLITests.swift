@@ -175,7 +175,7 @@ import Testing
 
 /// The veth/netem probe on this host: it may find netem missing (this development machine has no
 /// sch_netem), but it must say so in the kernel's words and leave no namespace behind.
-@Suite(.enabled(if: getuid() == 0, "needs root to create a network namespace"))
+@Suite(.enabled(if: getuid() == 0, "needs root to create a network namespace"), .serialized)  // one counts the others' namespaces
 struct LinkProbeTests {
     /// topo's namespace mark, read in-process over rtnetlink from a socket opened inside the namespace.
     @Test func theLoopbackAliasIsReadInsideTheNamespace() throws {

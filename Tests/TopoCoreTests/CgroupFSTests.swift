@@ -260,6 +260,24 @@ struct Scene {
     }
 }
 
+/// Removing topo's state never follows a link or crosses into another filesystem.
+@Suite struct RemoveTreeTests {
+    @Test func aTreeGoesButWhatItsLinksPointAtStays() throws {
+        let base = NSTemporaryDirectory() + "topo-rmtree-\(getpid())"
+        let outside = base + "-outside"
+        try FileManager.default.createDirectory(atPath: base + "/a/b", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: outside, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: outside) }
+        try "x".write(toFile: outside + "/keep", atomically: false, encoding: .utf8)
+        try "y".write(toFile: base + "/a/b/file", atomically: false, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: base + "/a/link", withDestinationPath: outside)
+        #expect(try Sys.removeTree(base) == [])
+        #expect(!FileManager.default.fileExists(atPath: base))
+        #expect(FileManager.default.fileExists(atPath: outside + "/keep"))
+        #expect(try Sys.removeTree(base) == [])  // already gone
+    }
+}
+
 @Suite struct PreflightTests {
     func plan(_ yaml: String) throws -> Plan {
         try Planner(host: try fixtureHost("1n-2c")).plan(try profile(yaml)).get()

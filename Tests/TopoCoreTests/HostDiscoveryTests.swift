@@ -46,6 +46,20 @@ import Testing
         #expect(throws: HostDiscovery.Failure.self) { try HostDiscovery(sysfsRoot: Repo.path("Profiles")).discover().get() }
     }
 
+    @Test func mountinfoLinesGiveMountPointsAndTypes() {
+        let info = """
+            22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+            35 22 0:30 / /run rw,nosuid shared:5 - tmpfs tmpfs rw
+            90 35 0:44 / /run/topo/p/bundles/a\\040b/rootfs ro master:1 - ext4 /dev/sda1 ro
+            91 35 0:45 / /run/topology rw - tmpfs tmpfs rw
+            """
+        let entries = Mounts.parse(mountinfo: info)
+        #expect(entries.map(\.type) == ["ext4", "tmpfs", "ext4", "tmpfs"])
+        #expect(Mounts.at(orBelow: "/run/topo/p", in: entries) == ["/run/topo/p/bundles/a b/rootfs"])
+        #expect(Mounts.at(orBelow: "/run/topo", in: entries) == ["/run/topo/p/bundles/a b/rootfs"])
+        #expect(Mounts.at(orBelow: "/run", in: entries).count == 3)
+    }
+
     @Test func cgroupModesFromMountTables() {
         let unified = "sysfs /sys sysfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate 0 0\n"
         #expect(CgroupProbe.classify(mounts: unified).mode == .unified)
@@ -60,7 +74,7 @@ import Testing
         let legacy = "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\n"
         #expect(CgroupProbe.classify(mounts: legacy).mode == .legacy)
         #expect(CgroupProbe.classify(mounts: "proc /proc proc rw 0 0\n").mode == .none)
-        #expect(CgroupProbe.unescapeMountPath("/mnt/a\\040b") == "/mnt/a b")
+        #expect(Mounts.unescape("/mnt/a\\040b") == "/mnt/a b")
     }
 
     @Test func memTotalFromNodeMeminfo() {

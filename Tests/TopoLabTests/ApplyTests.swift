@@ -407,6 +407,36 @@ extension LabTests {
         #expect(second.status == 0, "\(second)")
         #expect(Lab.leftovers(marker: "sleep 1003") == [])
     }
+
+    /// A mount under a profile's state (as a container root bound from the host's would be, left by a
+    /// crash): `down` deletes nothing through it, names it and keeps the state; once it is unmounted,
+    /// a second `down` finishes.
+    @Test func downNeverDeletesThroughAMount() throws {
+        let path = try Lab.profile("mnt", """
+            version: 1
+            name: mnt
+            workloads:
+              a: { cpus: { count: 1 }, isolation: shared, run: { command: ["/bin/sleep", "1023"] } }
+            """)
+        #expect(try Lab.topo("apply", path).status == 0)
+        let scratch = "/tmp/topo-scratch-\(getpid())", plant = "/run/topo/mnt/plant"
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try "precious\n".write(toFile: "\(scratch)/keep", atomically: false, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: plant, withIntermediateDirectories: true)
+        #expect(try Lab.run("mount", ["--bind", scratch, plant]).status == 0)
+        let first = try Lab.topo("down", "mnt")
+        #expect(first.status == 3, "\(first)")
+        #expect(first.stderr.contains(plant) && first.stderr.contains("never deletes through a mount"), "\(first)")
+        #expect(Lab.read("\(scratch)/keep") == "precious\n")
+        #expect(FileManager.default.fileExists(atPath: "/run/topo/mnt/journal.jsonl"))
+        #expect(Lab.processes(containing: "sleep 1023") == [])
+        #expect(try Lab.run("umount", [plant]).status == 0)
+        let second = try Lab.topo("down", "mnt")
+        #expect(second.status == 0, "\(second)")
+        #expect(Lab.read("\(scratch)/keep") == "precious\n")
+        #expect(Lab.leftovers(marker: "sleep 1023") == [])
+    }
 }
 }
 

@@ -72,14 +72,27 @@ public struct StateStore: Sendable {
         }
     }
 
-    /// Removes a profile's state directory and everything in it (only once its journal is fully undone).
-    func remove(_ name: String) throws(SystemError) {
+    /// Removes a profile's state directory and everything in it (only once its journal is fully undone),
+    /// never through a mount: with anything mounted below it (a container's root bind-mounted from the
+    /// host's, left by a crash), nothing is removed and the mounts are named; and the removal itself
+    /// does not cross into another filesystem. A recursive removal through a bind of `/` would delete
+    /// the host's own files.
+    func remove(_ name: String) throws(TopoFailure) {
         let dir = profileDir(name)
         guard Sys.exists(dir) else { return }
-        do {
-            try FileManager.default.removeItem(atPath: dir)
-        } catch {
-            throw SystemError("remove", dir, errno: (error as NSError).code == 0 ? EIO : Int32((error as NSError).code))
+        let mounts: [String]
+        switch Mounts.read() {
+        case .success(let table): mounts = Mounts.at(orBelow: dir, in: table)
+        case .failure(let e): throw TopoFailure(.hostCannot, "\(dir) kept: cannot tell whether anything is mounted below it: \(e)")
+        }
+        guard mounts.isEmpty else {
+            throw TopoFailure(.hostCannot, "\(dir) kept: \(mounts.joined(separator: ", ")) \(mounts.count == 1 ? "is" : "are") mounted below it, and topo never deletes through a mount; "
+                + "unmount \(mounts.count == 1 ? "it" : "them") (umount -R \(mounts[0])) and run topo down \(name) again")
+        }
+        let left: [String]
+        do { left = try Sys.removeTree(dir) } catch { throw TopoFailure(.hostCannot, "remove \(dir): \(error)") }
+        if !left.isEmpty {
+            throw TopoFailure(.hostCannot, "\(dir) partly kept: \(left.joined(separator: ", ")) \(left.count == 1 ? "is" : "are") on another filesystem (mounted there meanwhile), left in place")
         }
     }
 

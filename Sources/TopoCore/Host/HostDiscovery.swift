@@ -115,7 +115,7 @@ public enum CgroupProbe {
         for line in mounts.split(separator: "\n") {
             let f = line.split(separator: " ")
             guard f.count >= 4 else { continue }
-            let point = unescapeMountPath(String(f[1]))
+            let point = Mounts.unescape(String(f[1]))
             if f[2] == "cgroup2" { if v2 == nil || point == "/sys/fs/cgroup" { v2 = point } }
             if f[2] == "cgroup" {
                 let controllers = f[3].split(separator: ",").filter { !$0.hasPrefix("name=") && !["rw", "ro", "relatime", "nosuid", "nodev", "noexec"].contains($0) }
@@ -135,20 +135,6 @@ public enum CgroupProbe {
         case (nil, true):
             return CgroupInfo(mode: .none, mountPoint: nil, controllers: [], detail: "no cgroup filesystem is mounted")
         }
-    }
-
-    /// /proc/self/mounts escapes space, tab, newline and backslash as octal (\040).
-    static func unescapeMountPath(_ s: String) -> String {
-        guard s.contains("\\") else { return s }
-        var out = [UInt8]()
-        let b = Array(s.utf8)
-        var i = 0
-        while i < b.count {
-            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count, let v = UInt8(String(decoding: b[i + 1...i + 3], as: UTF8.self), radix: 8) {
-                out.append(v); i += 4
-            } else { out.append(b[i]); i += 1 }
-        }
-        return String(decoding: out, as: UTF8.self)
     }
 }
 

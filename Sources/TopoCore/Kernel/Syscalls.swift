@@ -136,6 +136,12 @@ public enum Sys {
         return fstatat(AT_FDCWD, path, &st, 0) == 0 ? st : nil
     }
 
+    /// The link itself, for a symbolic link (lstat).
+    public static func lstat(_ path: String) -> Glibc.stat? {
+        var st = Glibc.stat()
+        return fstatat(AT_FDCWD, path, &st, AT_SYMLINK_NOFOLLOW) == 0 ? st : nil
+    }
+
     /// Whether the path is there for `mode` (F_OK, X_OK, ...), as access(2) says.
     public static func access(_ path: String, _ mode: Int32) -> Bool { Glibc.access(path, mode) == 0 }
 
@@ -177,6 +183,35 @@ public enum Sys {
     public static func isDirectory(_ path: String, followingLinks: Bool = false) -> Bool {
         var st = Glibc.stat()
         return fstatat(AT_FDCWD, path, &st, followingLinks ? 0 : AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+    }
+
+    /// Removes `path` and everything below it without crossing into another filesystem (`rm -r
+    /// --one-file-system`): a directory on another device is left in place, with the directories above
+    /// it, and returned. Symbolic links are removed, never followed.
+    public static func removeTree(_ path: String) throws(SystemError) -> [String] {
+        guard let top = lstat(path) else { return [] }
+        var left: [String] = []
+        func remove(_ dir: String) throws(SystemError) {
+            for name in entries(dir) {
+                let child = "\(dir)/\(name)"
+                guard let st = lstat(child) else { continue }
+                if st.st_mode & S_IFMT == S_IFDIR {
+                    if st.st_dev != top.st_dev { left.append(child); continue }
+                    try remove(child)
+                    if left.contains(where: { $0.hasPrefix(child + "/") }) { continue }
+                    try rmdir(child)
+                } else {
+                    try unlink(child)
+                }
+            }
+        }
+        if top.st_mode & S_IFMT != S_IFDIR {
+            try unlink(path)
+            return []
+        }
+        try remove(path)
+        if left.isEmpty { try rmdir(path) }
+        return left
     }
 
     /// Names of the subdirectories of `path`, sorted.

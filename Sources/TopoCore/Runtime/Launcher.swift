@@ -72,33 +72,12 @@ public enum Launcher {
         }
     }
 
-    /// Mount points of every cgroup (v1 or v2) hierarchy in this mount namespace, from /proc/self/mountinfo
-    /// (proc(5): the fifth field is the mount point, octal-escaped; the type follows the " - " separator).
+    /// Mount points of every cgroup (v1 or v2) hierarchy in this mount namespace.
     static func cgroupMounts() -> [String] {
-        guard let info = try? Sys.read("/proc/self/mountinfo") else { fail("read /proc/self/mountinfo", errno) }
-        return info.split(separator: "\n").compactMap { line in
-            let halves = line.components(separatedBy: " - ")
-            guard halves.count == 2, let type = halves[1].split(separator: " ").first, type == "cgroup" || type == "cgroup2" else { return nil }
-            let fields = halves[0].split(separator: " ")
-            return fields.count > 4 ? unescapeMountPath(String(fields[4])) : nil
+        switch Mounts.read() {
+        case .failure(let e): fail("\(e)", 0)
+        case .success(let mounts): return mounts.filter { $0.type == "cgroup" || $0.type == "cgroup2" }.map(\.point)
         }
-    }
-
-    /// `\040` and the like back to their bytes.
-    static func unescapeMountPath(_ s: String) -> String {
-        var bytes: [UInt8] = []
-        let u = Array(s.utf8)
-        var i = 0
-        while i < u.count {
-            if u[i] == UInt8(ascii: "\\"), i + 3 < u.count, let v = UInt8(String(decoding: u[(i + 1)...(i + 3)], as: UTF8.self), radix: 8) {
-                bytes.append(v)
-                i += 4
-            } else {
-                bytes.append(u[i])
-                i += 1
-            }
-        }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     static func fail(_ message: String, _ err: Int32, status: Int32 = 126) -> Never {

@@ -1,0 +1,45 @@
+/// The mount table of this mount namespace, from /proc/self/mountinfo (proc(5): the fifth field is the
+/// mount point, octal-escaped; the filesystem type is the first field after the " - " separator).
+public enum Mounts {
+    public struct Entry: Equatable, Sendable {
+        public var point: String
+        public var type: String
+    }
+
+    public static func read(_ path: String = "/proc/self/mountinfo") -> Result<[Entry], SystemError> {
+        do { return .success(parse(mountinfo: try Sys.read(path))) } catch { return .failure(error) }
+    }
+
+    public static func parse(mountinfo: String) -> [Entry] {
+        mountinfo.split(separator: "\n").compactMap { line in
+            let halves = line.components(separatedBy: " - ")
+            let fields = halves[0].split(separator: " ")
+            guard halves.count == 2, fields.count > 4, let type = halves[1].split(separator: " ").first else { return nil }
+            return Entry(point: unescape(String(fields[4])), type: String(type))
+        }
+    }
+
+    /// Mount points at `path` or below it.
+    public static func at(orBelow path: String, in entries: [Entry]) -> [String] {
+        let prefix = path.hasSuffix("/") ? path : path + "/"
+        return entries.map(\.point).filter { $0 == path || $0.hasPrefix(prefix) }
+    }
+
+    /// The kernel escapes space, tab, newline and backslash in mount paths as octal (`\040`).
+    public static func unescape(_ s: String) -> String {
+        guard s.contains("\\") else { return s }
+        var out = [UInt8]()
+        let b = Array(s.utf8)
+        var i = 0
+        while i < b.count {
+            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count, let v = UInt8(String(decoding: b[i + 1...i + 3], as: UTF8.self), radix: 8) {
+                out.append(v)
+                i += 4
+            } else {
+                out.append(b[i])
+                i += 1
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
