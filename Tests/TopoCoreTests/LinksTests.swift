@@ -192,3 +192,38 @@ import Testing
         #expect(runner.run(["/bin/sh", "-c", "kill -9 $$"]).status == 128 + SIGKILL)
     }
 }
+
+/// The OCI bundle topo writes for a container workload, as a value.
+@Suite struct OCIBundleTests {
+    func launch(user: String? = nil, caps: [String] = ["CAP_NET_RAW"]) -> LaunchResource {
+        LaunchResource(profile: "p", workload: "c", runtime: .crun, image: "/", command: ["/usr/bin/iperf3", "-s"], environment: ["PATH=/usr/bin", "TOPO_WORKLOAD=c"],
+                       workdir: nil, user: user, capabilities: caps, cgroup: "topo/p/c", cpus: CPUSet([2, 3]), memoryPolicy: .bind, policyNodes: CPUSet([1]),
+                       logPath: "/run/topo/p/logs/c.log", netns: "topo.p.c", hostsFile: "/etc/netns/topo.p.c/hosts")
+    }
+
+    @Test func theConfigHoldsThePlanAndNothingTheWorkloadCgroupAlreadyEnforces() throws {
+        let c = OCIBundle.config(launch(), rootfs: "/run/topo/p/bundles/c/rootfs", uid: 0, gid: 0, nofile: 4096)
+        #expect(c.linux.cgroupsPath == "/topo/p/c/ctr")
+        #expect(c.linux.namespaces.contains(OCIConfig.Namespace(type: "network", path: "/run/netns/topo.p.c")))
+        #expect(c.mounts.contains { $0.destination == "/etc/hosts" && $0.source == "/etc/netns/topo.p.c/hosts" && $0.options.contains("ro") })
+        #expect(c.mounts.contains { $0.destination == "/sys" && $0.options.contains("ro") })
+        #expect(c.root == OCIConfig.Root(path: "/run/topo/p/bundles/c/rootfs", readonly: true))
+        #expect(c.process.args == ["/usr/bin/iperf3", "-s"] && c.process.cwd == "/" && c.process.noNewPrivileges)
+        // Exactly the listed capabilities, in every set; ambient only for a user other than root.
+        let caps = c.process.capabilities
+        #expect([caps.bounding, caps.effective, caps.inheritable, caps.permitted] == Array(repeating: ["CAP_NET_RAW"], count: 4) && caps.ambient.isEmpty)
+        #expect(OCIBundle.config(launch(user: "65534"), rootfs: "/r", uid: 65534, gid: 65534, nofile: 1024).process.capabilities.ambient == ["CAP_NET_RAW"])
+        #expect(OCIBundle.config(launch(caps: []), rootfs: "/r", uid: 0, gid: 0, nofile: 1024).process.capabilities.bounding.isEmpty)
+        // No linux.resources and no memoryPolicy in the JSON: the workload cgroup and the inherited policy hold them.
+        let json = JSONOutput.encode(c)
+        #expect(!json.contains("\"resources\"") && !json.contains("memoryPolicy") && json.contains("\"ociVersion\" : \"1.0.2\""))
+        #expect(OCIBundle.containerID(launch()) == "topo.p.c")
+    }
+
+    @Test func usersAreNumbersOrNamesOfThisHost() throws {
+        #expect(try OCIBundle.user(nil).get() == (0, 0))
+        #expect(try OCIBundle.user("1000:1001").get() == (1000, 1001))
+        #expect(try OCIBundle.user("root").get() == (0, 0))
+        #expect(throws: TopoFailure.self) { try OCIBundle.user("no-such-user-here").get() }
+    }
+}

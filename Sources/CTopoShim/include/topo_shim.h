@@ -26,6 +26,9 @@ int topo_bind(const char *source, const char *target);
 int topo_bind_read_only(const char *source, const char *target);
 /// Makes the mount at `path` read-only in this mount namespace only.
 int topo_remount_read_only(const char *path);
+/// A read-only, nosuid, private copy of the whole mount tree at `source`, attached at `target`
+/// (open_tree + mount_setattr + move_mount; Linux 5.12). 0 or -1 with errno.
+int topo_attach_read_only_tree(const char *source, const char *target);
 int topo_set_no_new_privs(void);
 int topo_set_securebits(unsigned long bits);
 int topo_ambient_clear_all(void);

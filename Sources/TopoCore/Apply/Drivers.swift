@@ -113,6 +113,12 @@ public protocol WorkloadRuntime: ResourceDriver {
     /// /dev/null, stdout and stderr to `launch.logPath`. Returns its pid once the command runs; the
     /// caller waits for it (`verify --active` probes).
     func start(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure>
+    /// What this host lacks to start the launch (a runtime's binary, an image), for preflight.
+    func problems(_ launch: LaunchResource) -> [String]
+}
+
+extension WorkloadRuntime {
+    public func problems(_ launch: LaunchResource) -> [String] { [] }
 }
 
 /// The drivers for one host, chosen in one place (`Drivers.host`). The loops reach every driver through here.
@@ -136,7 +142,9 @@ public struct Drivers: Sendable {
         let cgroups = CgroupfsManager(fs: CgroupFS(root: cgroupRoot), state: state)
         return Drivers(cgroups: cgroups, links: IPRoute2Links(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),
                        runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state, executable: executable,
-                                                           protected: [state.root, etcNetns, IPRoute2Links.netnsDirectory])])
+                                                           protected: [state.root, etcNetns, IPRoute2Links.netnsDirectory]),
+                                  .crun: OCIRuntime(.crun, binary: OCIRuntime.binaries[.crun]!, cgroups: cgroups, state: state),
+                                  .runc: OCIRuntime(.runc, binary: OCIRuntime.binaries[.runc]!, cgroups: cgroups, state: state)])
     }
 
     /// Which driver owns a resource; the loops batch consecutive resources with the same key.

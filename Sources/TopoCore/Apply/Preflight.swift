@@ -80,12 +80,20 @@ public struct Preflight: Sendable {
         var problems: [String] = []
         for w in plan.workloads {
             guard let run = w.run else { continue }
-            if case .failure(let f) = drivers.runtime(run.runtime) { problems.append("workload \(w.name): \(f.message)") }
-            if let program = run.command.first, Self.resolve(program) == nil {
-                problems.append("workload \(w.name) runs \(program), which \(program.contains("/") ? "is not an executable file" : "is not found in \(Planner.defaultPath)") on this host")
+            switch drivers.runtime(run.runtime) {
+            case .failure(let f): problems.append("workload \(w.name): \(f.message)")
+            case .success(let runtime):
+                let launch = Planner.launch(w, profile: plan.name, command: run.command, logPath: nil)
+                problems += runtime.problems(launch).map { "workload \(w.name): \($0)" }
             }
-            if let dir = run.workdir, !Sys.isDirectory(dir, followingLinks: true) {
-                problems.append("workload \(w.name): workdir \(dir) is not a directory on this host")
+            // A container's program and workdir are looked up in its image; the host's root is image `/`.
+            let root = run.runtime == .process || run.image == nil || run.image == "/" ? "" : run.image!
+            let within = root.isEmpty ? "on this host" : "in image \(root)"
+            if let program = run.command.first, Self.resolve(program, root: root) == nil {
+                problems.append("workload \(w.name) runs \(program), which \(program.contains("/") ? "is not an executable file" : "is not found in \(Planner.defaultPath)") \(within)")
+            }
+            if let dir = run.workdir, !Sys.isDirectory(root + dir, followingLinks: true) {
+                problems.append("workload \(w.name): workdir \(dir) is not a directory \(within)")
             }
             if let user = run.user, let name = user.split(separator: ":").first, UInt32(name) == nil, Sys.user(named: String(name)) == nil {
                 problems.append("workload \(w.name): no user named \(name) on this host")
@@ -95,10 +103,10 @@ public struct Preflight: Sendable {
     }
 
     /// The executable a command names, searched in the workloads' PATH as the launcher's execvpe will.
-    static func resolve(_ program: String) -> String? {
-        if program.contains("/") { return Sys.access(program, X_OK) ? program : nil }
+    static func resolve(_ program: String, root: String = "") -> String? {
+        if program.contains("/") { return Sys.access(root + program, X_OK) ? program : nil }
         for dir in Planner.defaultPath.split(separator: ":") {
-            let candidate = "\(dir)/\(program)"
+            let candidate = "\(root)\(dir)/\(program)"
             if Sys.access(candidate, X_OK) && !Sys.isDirectory(candidate) { return candidate }
         }
         return nil

@@ -56,7 +56,10 @@ public struct ProcessRuntime: WorkloadRuntime {
         return .nothing
     }
 
-    public func observe(_ resource: Resource) -> Observation {
+    public func observe(_ resource: Resource) -> Observation { Self.observeLaunch(resource, cgroups) }
+
+    /// A launched workload, whatever its runtime, is what runs in its cgroup and below.
+    static func observeLaunch(_ resource: Resource, _ cgroups: any CgroupManager) -> Observation {
         guard case .launch(let l) = resource else { return Observation(resource, found: false, kernel: "not a launch") }
         guard cgroups.exists(l.cgroup) else { return Observation(resource, found: false) }
         let pids = cgroups.observe(.cgroup(CgroupResource(path: l.cgroup, owner: l.profile, workload: l.workload, enable: []))).pids

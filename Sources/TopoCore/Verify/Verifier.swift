@@ -24,10 +24,51 @@ public struct Verifier: Sendable {
     /// `/proc`, or a directory shaped like it in tests.
     public var proc: String
 
+    /// The plan and the launched pids, decoded once while their files stay the same (`--watch` rounds).
+    public let cache = Cache()
+
     public init(state: StateStore, drivers: Drivers, proc: String = "/proc") {
         self.state = state
         self.drivers = drivers
         self.proc = proc
+    }
+
+    /// A profile's plan and the pids its journal records for each launch, kept while `plan.json` and
+    /// the journal keep their inode, size and modification time: a watch round then decodes no JSON.
+    public final class Cache: @unchecked Sendable {
+        struct Entry {
+            var stamps: [String]
+            var plan: Plan
+            var launched: [(String, Int32)]
+        }
+        private let lock = NSLock()
+        private var entries: [String: Entry] = [:]
+
+        static func stamp(_ path: String) -> String {
+            guard let st = Sys.stat(path) else { return "missing" }
+            return "\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
+        }
+
+        func read(_ profile: String, _ state: StateStore) -> Result<(plan: Plan, launched: [(String, Int32)]), TopoFailure> {
+            let stamps = [Self.stamp(state.planPath(profile)), Self.stamp(state.journalPath(profile))]
+            lock.lock()
+            let cached = entries[profile]
+            lock.unlock()
+            if let cached, cached.stamps == stamps { return .success((cached.plan, cached.launched)) }
+            let plan: Plan
+            switch state.plan(profile) {
+            case .success(let p): plan = p
+            case .failure(let f): return .failure(f)
+            }
+            let launched = Journal.read(state.journalPath(profile)).steps.compactMap { step -> (String, Int32)? in
+                guard case .launch(let l) = step.resource, let pid = step.facts.pid else { return nil }
+                return (l.workload, pid)
+            }
+            lock.lock()
+            entries[profile] = Entry(stamps: stamps, plan: plan, launched: launched)
+            lock.unlock()
+            return .success((plan, launched))
+        }
     }
 
     public struct ProfileResult: Codable, Equatable, Sendable {
@@ -47,16 +88,12 @@ public struct Verifier: Sendable {
         guard state.profiles().contains(profile) else {
             return .failure(TopoFailure(.hostCannot, "profile \(profile) is not applied (see topo status)"))
         }
-        let plan: Plan
-        switch state.plan(profile) {
-        case .success(let p): plan = p
+        let plan: Plan, launched: [(String, Int32)]
+        switch cache.read(profile, state) {
+        case .success(let read): (plan, launched) = (read.plan, read.launched)
         case .failure(let f): return .failure(f)
         }
         let observed = ResourceLoop(drivers: drivers).observe(plan.resources)
-        let launched = Journal.read(state.journalPath(profile)).steps.compactMap { step -> (String, Int32)? in
-            guard case .launch(let l) = step.resource, let pid = step.facts.pid else { return nil }
-            return (l.workload, pid)
-        }
         var checks: [Check] = []
         for w in plan.workloads {
             let mine = observed.filter { $0.resource.workload == w.name && ($0.resource.kind == .cgroup || $0.resource.kind == .cgroupSetting) }

@@ -1,0 +1,112 @@
+import Foundation
+import Testing
+
+/// Container workloads under crun and runc: inside exactly the plan a process workload gets, checked
+/// from the kernel's side, and gone after `down` with nothing left in the runtime's state.
+extension LabTests {
+@Suite struct ContainerTests {
+    static let runtimes = ["crun", "runc"].filter { name in ["/usr/bin/crun", "/usr/sbin/runc"].contains { $0.hasSuffix("/" + name) && FileManager.default.isExecutableFile(atPath: $0) } }
+
+    /// Nothing of topo's or the runtime's is left: no container, no runtime state, no bundle mount.
+    func nothingLeft(_ runtime: String) throws -> [String] {
+        var found = Lab.leftovers()
+        let list = try Lab.run(runtime, ["list", "--quiet"]).stdout.split(separator: "\n").filter { $0.hasPrefix("topo.") }
+        if !list.isEmpty { found.append("\(runtime) list: \(list)") }
+        let state = "/run/\(runtime)"
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: state)) ?? []).filter { $0.hasPrefix("topo.") }
+        if !entries.isEmpty { found.append("\(state): \(entries)") }
+        let mounts = (Lab.read("/proc/self/mountinfo") ?? "").split(separator: "\n").filter { $0.contains("/run/topo") }
+        if !mounts.isEmpty { found.append("mounts: \(mounts)") }
+        return found
+    }
+
+    @Test(.enabled(if: !runtimes.isEmpty, "needs crun or runc (scripts/test installs them)"), arguments: runtimes)
+    func aContainerLandsInThePlanAndLeavesNothing(_ runtime: String) throws {
+        let node = Lab.shape.nodes - 1
+        let path = try Lab.profile("ctr", """
+            version: 1
+            name: ctr
+            workloads:
+              p: { cpus: { count: 1, node: 0 }, isolation: shared, run: { command: ["/bin/sleep", "1027"] } }
+              c:
+                cpus: { count: 1, node: \(node) }
+                isolation: shared
+                memory: { max: 96M, policy: bind }
+                run: { command: ["/bin/sleep", "1029"], runtime: \(runtime), image: /, capabilities: [NET_RAW] }
+            links:
+              - { between: [p, c] }
+            """)
+        let apply = try Lab.topo("apply", path)
+        #expect(apply.status == 0, "\(apply)")
+        defer { _ = try? Lab.topo("down", "ctr") }
+        let cg = "/sys/fs/cgroup/topo/ctr/c"
+        let pids = Lab.pids(inCgroup: cg + "/ctr")
+        let pid = try #require(pids.first, "no process in \(cg)/ctr: \(apply)")
+        // What the kernel says about the container's process.
+        let cpus = (Lab.read(cg + "/cpuset.cpus") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(Lab.procStatus(pid, "Cpus_allowed_list") == cpus)
+        #expect(Lab.procStatus(pid, "Mems_allowed_list") == "\(node)")
+        #expect((Lab.read("/proc/\(pid)/numa_maps") ?? "").split(separator: "\n").first?.contains("bind:\(node)") == true)
+        #expect(Lab.read(cg + "/memory.max")?.trimmingCharacters(in: .whitespacesAndNewlines) == "\(96 << 20)", "the runtime changed the plan's limit")
+        #expect(Lab.procStatus(pid, "CapEff") == "0000000000002000" && Lab.procStatus(pid, "CapBnd") == "0000000000002000")
+        #expect(Lab.procStatus(pid, "NoNewPrivs") == "1")
+        let netns = try #require(try? FileManager.default.attributesOfItem(atPath: "/run/netns/topo.ctr.c")[.systemFileNumber] as? UInt64)
+        let inner = try #require(try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net"))
+        #expect(inner == "net:[\(netns)]")
+        // Its peer by name, through the runtime's exec.
+        let peer = try Lab.topo("exec", "ctr", "c", "--", "getent", "hosts", "p")
+        #expect(peer.status == 0 && peer.stdout.contains(" p"), "\(peer)")
+        // verify treats it as it treats a process, and sees a changed limit.
+        let verify = try Lab.topo("verify", "ctr")
+        #expect(verify.status == 0, "\(verify)")
+        try "max".write(toFile: cg + "/memory.max", atomically: false, encoding: .utf8)
+        let changed = try Lab.topo("verify", "ctr")
+        #expect(changed.status == 1 && changed.stdout.contains("cgroup.settings workload c"), "\(changed)")
+        let down = try Lab.topo("down", "ctr")
+        #expect(down.status == 0, "\(down)")
+        let left = try nothingLeft(runtime)
+        #expect(left == [], "\(left)")
+    }
+
+    /// A container whose start fails is rolled back whole: exit 4, and no cgroup, bundle, mount or
+    /// runtime state left.
+    @Test(.enabled(if: !runtimes.isEmpty, "needs crun or runc (scripts/test installs them)"), arguments: runtimes)
+    func aFailedStartRollsBackEverything(_ runtime: String) throws {
+        // A program that exists on the host (preflight passes) but not in the container, whose /tmp is
+        // a fresh tmpfs: the runtime's start fails.
+        let program = "/tmp/topo-ctr-true-\(getpid())"
+        try FileManager.default.copyItem(atPath: "/bin/true", toPath: program)
+        defer { try? FileManager.default.removeItem(atPath: program) }
+        let path = try Lab.profile("bad", """
+            version: 1
+            name: bad
+            workloads:
+              c: { cpus: { count: 1 }, isolation: shared, run: { command: ["\(program)"], runtime: \(runtime), image: / } }
+            """)
+        let apply = try Lab.topo("apply", path)
+        #expect(apply.status == 4, "\(apply)")
+        #expect(apply.stderr.contains("container topo.bad.c"), "\(apply)")
+        let left = try nothingLeft(runtime)
+        #expect(left == [], "\(left)")
+    }
+
+    /// The reference topology as crun containers: iperf3 runs across the shaped link.
+    @Test(.enabled(if: runtimes.contains("crun") && Lab.shape.nodes >= 2 && Lab.shape.cpus >= 8, "needs crun, 2 NUMA nodes and 8 CPUs"))
+    func theReferenceTopologyRunsAsContainers() throws {
+        let apply = try Lab.topo("apply", Lab.repo + "/Profiles/api-gateway-containers.yaml")
+        #expect(apply.status == 0, "\(apply)")
+        defer { _ = try? Lab.topo("down", "api-gateway-containers") }
+        let client = "/sys/fs/cgroup/topo/api-gateway-containers/client"
+        let deadline = Date().addingTimeInterval(90)
+        while !Lab.pids(inCgroup: client + "/ctr").isEmpty && Date() < deadline { sleep(1) }
+        let log = Lab.read("/run/topo/api-gateway-containers/logs/client.log") ?? ""
+        let receiver = log.split(separator: "\n").last { $0.contains("receiver") }
+        print("measured: api-gateway-containers iperf3: \(receiver ?? "no receiver line")")
+        #expect(receiver?.contains("bits/sec") == true, "\(log)")
+        let down = try Lab.topo("down", "api-gateway-containers")
+        #expect(down.status == 0, "\(down)")
+        let left = try nothingLeft("crun")
+        #expect(left == [], "\(left)")
+    }
+}
+}
