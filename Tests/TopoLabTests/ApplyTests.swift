@@ -355,11 +355,36 @@ extension LabTests {
             links:
               - { between: [a, b], netem: { delay: 1ms } }
             """)
-        // A full apply tells how many steps there are.
+        try killAtEveryStep(path, name: "crash", marker: "sleep 1001", atLeast: 12)
+    }
+
+    /// The same with a crun container linked to a process: after a kill at any step, `down` leaves no
+    /// container, runtime state, bundle or mount.
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/crun"), "needs crun (scripts/test installs it)"))
+    func killedAtEveryContainerStepDownStillLeavesNothing() throws {
+        let path = try Lab.profile("crashc", """
+            version: 1
+            name: crashc
+            workloads:
+              p: { cpus: { count: 1 }, isolation: shared, run: { command: ["/bin/sleep", "1031"] } }
+              c: { cpus: { count: 1 }, isolation: shared, memory: { max: 64M }, run: { command: ["/bin/sleep", "1031"], runtime: crun, image: / } }
+            links:
+              - { between: [p, c] }
+            """)
+        try killAtEveryStep(path, name: "crashc", marker: "sleep 1031", atLeast: 8) {
+            let ids = try Lab.run("crun", ["list", "--quiet"]).stdout.split(separator: "\n").filter { $0.hasPrefix("topo.") }
+            let mounts = (Lab.read("/proc/self/mountinfo") ?? "").split(separator: "\n").filter { $0.contains("/run/topo") }
+            return ids.map { "container \($0)" } + mounts.map { "mount \($0)" }
+        }
+    }
+
+    /// Applies once to count the journaled steps, then for each step: apply killed right after it,
+    /// `status` says incomplete, a second apply is refused, `down` exits 0 and nothing is left.
+    func killAtEveryStep(_ path: String, name: String, marker: String, atLeast: Int, extra: () throws -> [String] = { [] }) throws {
         #expect(try Lab.topo("apply", path).status == 0)
-        let steps = (Lab.read("/run/topo/crash/journal.jsonl") ?? "").split(separator: "\n").filter { $0.contains("\"done\"") }.count
-        #expect(steps >= 12)
-        #expect(try Lab.topo("down", "crash").status == 0)
+        let steps = (Lab.read("/run/topo/\(name)/journal.jsonl") ?? "").split(separator: "\n").filter { $0.contains("\"done\"") }.count
+        #expect(steps >= atLeast)
+        #expect(try Lab.topo("down", name).status == 0)
         for n in 1...steps {
             let r = try Lab.run(Lab.topo, ["apply", path], environment: ["TOPO_FAILPOINT": "after-step:\(n)"])
             #expect(r.status == 128 + SIGKILL || r.status == -1 || r.status == 9, "step \(n): \(r)")
@@ -367,10 +392,12 @@ extension LabTests {
             #expect(st.stdout.contains("\"incomplete\""), "step \(n): status should say incomplete")
             let refused = try Lab.topo("apply", path)
             #expect(refused.status == 3, "step \(n): a half-applied profile must be refused: \(refused)")
-            let down = try Lab.topo("down", "crash")
+            let down = try Lab.topo("down", name)
             #expect(down.status == 0, "step \(n): \(down)")
-            #expect(Lab.leftovers(marker: "sleep 1001") == [], "after a kill at step \(n)")
+            #expect(Lab.leftovers(marker: marker) == [], "after a kill at step \(n)")
             #expect(try Lab.run("ip", ["netns", "list"]).stdout == "", "namespaces left after a kill at step \(n)")
+            let more = try extra()
+            #expect(more == [], "after a kill at step \(n)")
         }
     }
 
