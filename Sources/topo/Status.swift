@@ -36,6 +36,9 @@ struct Status: ParsableCommand {
                     print("  \(w.name): cpuset partition \(partition == "root" ? "holds (root)" : "does not hold: \(partition)")")
                 }
             }
+            for w in p.workloads {
+                if let runtime = w.runtime { print("  \(w.name): \(runtime) container \(w.container ?? "?") from image \(w.image ?? "/")") }
+            }
             for w in p.workloads where w.netns != nil {
                 print("  \(w.name): netns \(w.netns!), \((w.addresses ?? []).isEmpty ? "no addresses" : (w.addresses ?? []).joined(separator: " "))")
                 for s in w.shaping ?? [] {

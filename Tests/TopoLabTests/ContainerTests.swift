@@ -56,6 +56,8 @@ extension LabTests {
         // Its peer by name, through the runtime's exec.
         let peer = try Lab.topo("exec", "ctr", "c", "--", "getent", "hosts", "p")
         #expect(peer.status == 0 && peer.stdout.contains(" p"), "\(peer)")
+        let status = try Lab.topo("status", "--json")
+        #expect(status.stdout.contains("\"container\" : \"topo.ctr.c\"") && status.stdout.contains("\"runtime\" : \"\(runtime)\""), "\(status)")
         // verify treats it as it treats a process, and sees a changed limit.
         let verify = try Lab.topo("verify", "ctr")
         #expect(verify.status == 0, "\(verify)")

@@ -36,6 +36,10 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var shaping: [ShapingStatus]?
         /// Where its cgroup settings, addresses or hosts file differ from the plan (the kernel's words); empty when none do.
         public var differences: [String] = []
+        /// For a container workload: its runtime (`crun`, `runc`), container id and image.
+        public var runtime: String?
+        public var container: String?
+        public var image: String?
     }
 
     public struct ShapingStatus: Codable, Equatable, Sendable {
@@ -77,6 +81,11 @@ public struct StatusReport: Codable, Equatable, Sendable {
                                     memoryPolicy: w.memoryPolicy,
                                     state: !exists ? "missing" : !pids.isEmpty ? "running" : w.run == nil ? "idle" : "exited",
                                     log: logPath)
+        if let run = w.run, run.runtime != .process, let l = observed.compactMap({ if case .launch(let l) = $0.resource { l } else { nil } }).first {
+            status.runtime = run.runtime.rawValue
+            status.container = OCIBundle.containerID(l)
+            status.image = run.image ?? "/"
+        }
         if w.isolation == .partition && exists {
             status.partition = observed.first { if case .cgroupSetting(let s) = $0.resource, s.setting == .partition { true } else { false } }?.kernel
         }
