@@ -211,6 +211,11 @@ struct LinkProbeTests {
         #expect(state.links["to-a"]?.addresses == [try IPv4Interface.parse("10.77.0.2/30").get()])
         #expect(state.netem.isEmpty)  // no netem qdisc here (and this host has no sch_netem)
         #expect(!IPRoute2Links.NamespaceState.read("no-such-\(getpid())", qdiscs: false).exists)
+        // More links than the first read has room for: it reads again with all of it.
+        let many = (0..<20).map { "link add x\($0) type veth peer name y\($0)" }
+        #expect(runner.run([IPRoute2Links.ip, "-n", ns, "-batch", "-"], input: many.joined(separator: "\n") + "\n").status == 0)
+        let crowded = IPRoute2Links.NamespaceState.read(ns, qdiscs: true)
+        #expect(crowded.problem == nil && crowded.links.count == 43 && crowded.links["y19"] != nil, "\(crowded.links.keys.sorted())")
     }
 
     @Test func probeReportsInTheKernelsWordsAndCleansUp() throws {

@@ -219,13 +219,26 @@ public struct IPRoute2Links: LinkDriver {
         var problem: String?
 
         /// How many links, addresses and qdiscs one namespace may hold for topo to read it: a workload
-        /// has one veth per link, and `validate` bounds links per profile well below this.
-        static let capacity = 4096
+        /// has one veth per link, and `validate` bounds links per profile well below this. A read
+        /// starts with room for a few and retries with all of it when the kernel has more (E2BIG).
+        static let capacities = [32, 4096]
 
         /// The namespace bound at `/run/netns/NS`, read over rtnetlink (`topo_netns_read`).
         static func read(_ ns: String, qdiscs: Bool, directory: String = IPRoute2Links.netnsDirectory) -> NamespaceState {
             let path = "\(directory)/\(ns)"
             guard Sys.exists(path) else { return NamespaceState(exists: false) }
+            var state = NamespaceState(exists: true)
+            for capacity in capacities {
+                state = read(path, qdiscs: qdiscs, capacity: capacity)
+                if state.problem == nil || !(state.tooMany) { break }
+            }
+            return state
+        }
+
+        /// Whether the last read ran out of room (E2BIG).
+        var tooMany = false
+
+        static func read(_ path: String, qdiscs: Bool, capacity: Int) -> NamespaceState {
             var links = [topo_nl_link](repeating: topo_nl_link(), count: capacity)
             var addresses = [topo_nl_address](repeating: topo_nl_address(), count: capacity)
             var netems = [topo_nl_netem](repeating: topo_nl_netem(), count: qdiscs ? capacity : 0)
@@ -241,7 +254,10 @@ public struct IPRoute2Links: LinkDriver {
                 }
             }
             guard rc == 0 else {
-                return NamespaceState(exists: true, problem: "\(SystemError("read links, addresses and qdiscs (rtnetlink) in network namespace", path, errno: errno))")
+                let e = errno
+                var failed = NamespaceState(exists: true, problem: "\(SystemError("read links, addresses and qdiscs (rtnetlink) in network namespace", path, errno: e))")
+                failed.tooMany = e == E2BIG
+                return failed
             }
             var names: [Int32: String] = [:]
             var state = NamespaceState(exists: true)

@@ -77,18 +77,19 @@ public enum Sys {
         let fd = retrying { open(path, O_RDONLY | O_CLOEXEC) }
         guard fd >= 0 else { throw SystemError("read", path, errno: errno) }
         defer { close(fd) }
+        // Most files topo reads (cgroup and /proc entries) are a few hundred bytes: a page-sized buffer
+        // on the stack, never zero-filled, read until EOF (a watch round reads thousands of them).
         var out = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = buffer.withUnsafeMutableBytes { b in
-                var r: Int
-                repeat { r = Glibc.read(fd, b.baseAddress, b.count) } while r < 0 && errno == EINTR
-                return r
+        let failed: Int32? = withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 4096) { buffer in
+            while true {
+                var n: Int
+                repeat { n = Glibc.read(fd, buffer.baseAddress, buffer.count) } while n < 0 && errno == EINTR
+                if n < 0 { return errno }
+                if n == 0 { return nil }
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<n]))
             }
-            if n < 0 { throw SystemError("read", path, errno: errno) }
-            if n == 0 { break }
-            out += buffer[0..<n]
         }
+        if let failed { throw SystemError("read", path, errno: failed) }
         return String(decoding: out, as: UTF8.self)
     }
 
