@@ -125,6 +125,7 @@ public enum Probe {
                 var from = sockaddr_in()
                 var length = socklen_t(MemoryLayout<sockaddr_in>.size)
                 let n = withUnsafeMutablePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(udp, &buffer, buffer.count, 0, $0, &length) } }
+                if n == Self.bye.count && Array(buffer[0..<n]) == Self.bye { exit(0) }  // the near end is done
                 if n > 0 {
                     _ = withUnsafePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(udp, buffer, n, Int32(MSG_NOSIGNAL), $0, length) } }
                 }
@@ -150,6 +151,10 @@ public enum Probe {
             }
         }
     }
+
+    /// The datagram that ends a far end (its alarm ends it otherwise): a runtime's `exec` may not pass
+    /// on the kill its caller gets.
+    static let bye = Array("topo-probe-bye".utf8)
 
     /// Counts what a receiver gets after a warm-up from its first byte (TCP's slow start left out).
     struct Sink {
@@ -216,6 +221,7 @@ public enum Probe {
             _ = send(fd, packet, packet.count, Int32(MSG_NOSIGNAL))
         }
         receive(until: monotonicNanoseconds() + max(1_000_000_000, 4 * maxRTT))
+        defer { for _ in 0..<3 { _ = send(fd, Self.bye, Self.bye.count, Int32(MSG_NOSIGNAL)) } }
         let got = rtts.compactMap { $0 }.sorted()
         func percentile(_ q: Double) -> Double { got.isEmpty ? 0 : Double(got[min(got.count - 1, Int(Double(got.count) * q))]) / 1000 }
         var result = LinkResult(sent: count, received: got.count, rttMicroseconds: [percentile(0.1), percentile(0.5), percentile(0.9)])
