@@ -320,6 +320,29 @@ struct Scene {
         ])
     }
 
+    /// Containers: the runtime must be installed, the image a directory; docker and podman are refused
+    /// saying why; the program and workdir are looked up in the image.
+    @Test func containerRuntimesAndImagesMustExist() throws {
+        let fake = try FakeRoot()
+        try fake.mkdir("rootfs/bin")
+        try fake.mkdir("layout")
+        try fake.seed("layout/oci-layout", "{}")
+        let problems = preflight(try fixtureHost("1n-2c")).workloadProblems(for: try plan("""
+            version: 1
+            name: x
+            workloads:
+              a: { cpus: "0", isolation: shared, run: { command: ["/bin/true"], runtime: docker } }
+              b: { cpus: "0", isolation: shared, run: { command: ["/bin/true"], runtime: crun, image: \(fake.path)/rootfs } }
+              c: { cpus: "1", isolation: shared, run: { command: ["/bin/true"], runtime: runc, image: \(fake.path)/layout } }
+            """))
+        #expect(problems.contains { $0.hasPrefix("workload a: runtime docker cannot join a network namespace by its path") })
+        #expect(problems.contains("workload b runs /bin/true, which is not an executable file in image \(fake.path)/rootfs"))
+        #expect(problems.contains { $0.hasPrefix("workload c: image \(fake.path)/layout is an OCI image layout") && $0.contains("umoci unpack") })
+        for (runtime, binary) in OCIRuntime.binaries where !FileManager.default.isExecutableFile(atPath: binary) {
+            #expect(problems.contains { $0.contains("runtime \(runtime.rawValue) is not installed") })
+        }
+    }
+
     /// A workdir that is a symbolic link to a directory is a directory to chdir(2), and so to preflight.
     @Test func aWorkdirThatLinksToADirectoryIsAccepted() throws {
         let fake = try FakeRoot()
