@@ -61,6 +61,17 @@ extension LabTests {
         // verify treats it as it treats a process, and sees a changed limit.
         let verify = try Lab.topo("verify", "ctr")
         #expect(verify.status == 0, "\(verify)")
+        // The active probes reach the container through the runtime's exec: its memory lands on its
+        // node, it runs on its CPU, and the link to the process workload carries datagrams.
+        let active = try Lab.topo("verify", "ctr", "--active", "--json")
+        #expect(active.status == 0, "\(active)")
+        for id in ["memory.placement", "cpu.placement"] {
+            #expect(active.stdout.contains("\"id\" : \"\(id)\""), "\(id) missing: \(active.stdout)")
+        }
+        #expect(!active.stdout.contains("\"status\" : \"warn\"") && !active.stdout.contains("\"status\" : \"fail\""), "\(active.stdout)")
+        let settle = Date().addingTimeInterval(3)  // the far end exits on the near end's goodbye
+        while Lab.pids(inCgroup: cg + "/ctr").count > 1 && Date() < settle { usleep(50_000) }
+        #expect(Lab.pids(inCgroup: cg + "/ctr").count == 1, "a probe outlived verify --active: \(Lab.pids(inCgroup: cg + "/ctr"))")
         try "max".write(toFile: cg + "/memory.max", atomically: false, encoding: .utf8)
         let changed = try Lab.topo("verify", "ctr")
         #expect(changed.status == 1 && changed.stdout.contains("cgroup.settings workload c"), "\(changed)")
