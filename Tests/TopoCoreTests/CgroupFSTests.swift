@@ -337,10 +337,24 @@ struct Scene {
             """))
         #expect(problems.contains { $0.hasPrefix("workload a: runtime docker cannot join a network namespace by its path") })
         #expect(problems.contains("workload b runs /bin/true, which is not an executable file in image \(fake.path)/rootfs"))
-        #expect(problems.contains { $0.hasPrefix("workload c: image \(fake.path)/layout is an OCI image layout") && $0.contains("umoci unpack") })
+        #expect(problems.contains("workload c: image layout \(fake.path)/layout has no tagged image: name one, image: \(fake.path)/layout:TAG"), "\(problems)")
         for (runtime, binary) in OCIRuntime.binaries where !FileManager.default.isExecutableFile(atPath: binary) {
             #expect(problems.contains { $0.contains("runtime \(runtime.rawValue) is not installed") })
         }
+    }
+
+    /// An OCI image layout is `DIR` (its only tag) or `DIR:TAG`.
+    @Test func imageLayoutsAreNamedByDirectoryAndTag() throws {
+        let fake = try FakeRoot()
+        try fake.seed("one/oci-layout", #"{"imageLayoutVersion":"1.0.0"}"#)
+        try fake.seed("one/index.json", #"{"schemaVersion":2,"manifests":[{"digest":"sha256:aa","annotations":{"org.opencontainers.image.ref.name":"t"}}]}"#)
+        try fake.seed("two/oci-layout", #"{"imageLayoutVersion":"1.0.0"}"#)
+        try fake.seed("two/index.json", #"{"schemaVersion":2,"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"a"}},{"annotations":{"org.opencontainers.image.ref.name":"b"}}]}"#)
+        #expect(OCIRuntime.reference("\(fake.path)/one").reference == "\(fake.path)/one:t")
+        #expect(OCIRuntime.reference("\(fake.path)/two:b").reference == "\(fake.path)/two:b")
+        #expect(OCIRuntime.reference("\(fake.path)/two").problem == "image layout \(fake.path)/two has several tags (a, b): name one, image: \(fake.path)/two:TAG")
+        #expect(OCIRuntime.reference("\(fake.path)/one:nope").problem == "image layout \(fake.path)/one has no tag nope (it has t)")
+        #expect(OCIRuntime.layout("/") == nil && OCIRuntime.layout(fake.path) == nil)
     }
 
     /// A workdir that is a symbolic link to a directory is a directory to chdir(2), and so to preflight.

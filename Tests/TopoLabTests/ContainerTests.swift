@@ -121,5 +121,41 @@ extension LabTests {
         let left = try nothingLeft("crun")
         #expect(left == [], "\(left)")
     }
+
+    /// An OCI image layout (made here with umoci from busybox) is unpacked into the bundle: the
+    /// container runs the image's programs, sees its peer in its hosts file, and nothing is left.
+    @Test(.enabled(if: runtimes.contains("crun") && FileManager.default.isExecutableFile(atPath: "/usr/bin/umoci") && FileManager.default.fileExists(atPath: "/bin/busybox"),
+                   "needs crun, umoci and busybox-static (scripts/test installs them)"))
+    func anImageLayoutIsUnpackedIntoTheBundle() throws {
+        let layout = "/tmp/topo-layout-\(getpid())", work = "/tmp/topo-layout-work-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: layout); try? FileManager.default.removeItem(atPath: work) }
+        for args in [["init", "--layout", layout], ["new", "--image", "\(layout):bench"], ["unpack", "--image", "\(layout):bench", work]] {
+            let r = try Lab.run("/usr/bin/umoci", args)
+            #expect(r.status == 0, "umoci \(args): \(r)")
+        }
+        try FileManager.default.createDirectory(atPath: "\(work)/rootfs/bin", withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: "\(work)/rootfs/bin/busybox")
+        for tool in ["sh", "sleep", "cat"] { try FileManager.default.createSymbolicLink(atPath: "\(work)/rootfs/bin/\(tool)", withDestinationPath: "busybox") }
+        #expect(try Lab.run("/usr/bin/umoci", ["repack", "--image", "\(layout):bench", work]).status == 0)
+        let path = try Lab.profile("img", """
+            version: 1
+            name: img
+            workloads:
+              p: { cpus: { count: 1 }, isolation: shared, run: { command: ["/bin/sleep", "1035"] } }
+              c: { cpus: { count: 1 }, isolation: shared, run: { command: ["/bin/sleep", "1037"], runtime: crun, image: "\(layout)" } }
+            links:
+              - { between: [p, c] }
+            """)
+        let apply = try Lab.topo("apply", path)
+        #expect(apply.status == 0, "\(apply)")
+        defer { _ = try? Lab.topo("down", "img") }
+        let pid = try #require(Lab.pids(inCgroup: "/sys/fs/cgroup/topo/img/c/ctr").first, "\(apply)")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe"))?.hasSuffix("/bin/busybox") == true)
+        let hosts = try Lab.topo("exec", "img", "c", "--", "/bin/cat", "/etc/hosts")
+        #expect(hosts.status == 0 && hosts.stdout.contains("\tp\n"), "\(hosts)")
+        #expect(try Lab.topo("down", "img").status == 0)
+        let left = try nothingLeft("crun")
+        #expect(left == [], "\(left)")
+    }
 }
 }

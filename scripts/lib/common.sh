@@ -18,8 +18,8 @@ ensure_packages() {
 
 # Packages topo needs to build (libnuma, libcap) and to run its lab (qemu, busybox, cpio) and
 # what the lab's tests call (numactl, iproute2, ping, iperf3, python3 for a memory-filling workload,
-# crun and runc for container workloads).
+# crun, runc and umoci for container workloads).
 TOPO_BUILD_PACKAGES=(libnuma-dev libcap-dev pkg-config)
-TOPO_LAB_PACKAGES=(qemu-system-x86 busybox-static cpio numactl iproute2 iputils-ping iperf3 python3 crun runc)
+TOPO_LAB_PACKAGES=(qemu-system-x86 busybox-static cpio numactl iproute2 iputils-ping iperf3 python3 crun runc umoci)
 
 step() { printf '\n==> %s\n' "$*" >&2; }

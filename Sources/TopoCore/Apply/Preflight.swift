@@ -89,10 +89,12 @@ public struct Preflight: Sendable {
             // A container's program and workdir are looked up in its image; the host's root is image `/`.
             let root = run.runtime == .process || run.image == nil || run.image == "/" ? "" : run.image!
             let within = root.isEmpty ? "on this host" : "in image \(root)"
-            if let program = run.command.first, Self.resolve(program, root: root) == nil {
+            // An image layout's files are known once it is unpacked: the runtime reports a missing program then.
+            let packed = run.runtime != .process && OCIRuntime.layout(run.image) != nil
+            if !packed, let program = run.command.first, Self.resolve(program, root: root) == nil {
                 problems.append("workload \(w.name) runs \(program), which \(program.contains("/") ? "is not an executable file" : "is not found in \(Planner.defaultPath)") \(within)")
             }
-            if let dir = run.workdir, !Sys.isDirectory(root + dir, followingLinks: true) {
+            if !packed, let dir = run.workdir, !Sys.isDirectory(root + dir, followingLinks: true) {
                 problems.append("workload \(w.name): workdir \(dir) is not a directory \(within)")
             }
             if let user = run.user, let name = user.split(separator: ":").first, UInt32(name) == nil, Sys.user(named: String(name)) == nil {

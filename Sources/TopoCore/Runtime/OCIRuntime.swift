@@ -27,21 +27,56 @@ public struct OCIRuntime: WorkloadRuntime {
 
     func bundle(_ l: LaunchResource) -> String { "\(state.profileDir(l.profile))/bundles/\(l.workload)" }
 
-    /// `image: /` (or none) is the host's root, attached read-only under the bundle; a directory is used as it is.
+    /// `image: /` (or none) is the host's root, attached read-only under the bundle; an OCI image layout
+    /// is unpacked into the bundle with umoci; a directory is used as it is.
     func usesHostRoot(_ l: LaunchResource) -> Bool { l.image == nil || l.image == "/" }
-    func rootfs(_ l: LaunchResource) -> String { usesHostRoot(l) ? "\(bundle(l))/rootfs" : l.image! }
+    func rootfs(_ l: LaunchResource) -> String {
+        if usesHostRoot(l) { return "\(bundle(l))/rootfs" }
+        if Self.layout(l.image) != nil { return "\(bundle(l))/image/rootfs" }
+        return l.image!
+    }
+
+    public static let umoci = "/usr/bin/umoci"
+
+    /// An OCI image layout named by `image`: `DIR` or `DIR:TAG`, where DIR holds an `oci-layout` file.
+    public static func layout(_ image: String?) -> (dir: String, tag: String?)? {
+        guard let image, image != "/" else { return nil }
+        if Sys.exists("\(image)/oci-layout") { return (image, nil) }
+        if let colon = image.lastIndex(of: ":"), Sys.exists("\(image[..<colon])/oci-layout") {
+            return (String(image[..<colon]), String(image[image.index(after: colon)...]))
+        }
+        return nil
+    }
+
+    /// The tags of a layout's images (`org.opencontainers.image.ref.name` in its index.json).
+    static func tags(_ dir: String) -> [String] {
+        guard let text = try? Sys.read("\(dir)/index.json"), let index = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [] }
+        return ((index["manifests"] as? [[String: Any]]) ?? []).compactMap { ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String }
+    }
+
+    /// `DIR:TAG` for umoci: the tag given, or the layout's only one; nil and why when there is none.
+    static func reference(_ image: String?) -> (reference: String?, problem: String?) {
+        guard let (dir, tag) = layout(image) else { return (nil, "\(image ?? "") is not an OCI image layout") }
+        let tags = Self.tags(dir)
+        if let tag {
+            return tags.contains(tag) ? ("\(dir):\(tag)", nil) : (nil, "image layout \(dir) has no tag \(tag) (it has \(tags.isEmpty ? "none" : tags.joined(separator: ", ")))")
+        }
+        guard tags.count == 1 else {
+            return (nil, "image layout \(dir) has \(tags.isEmpty ? "no tagged image" : "several tags (\(tags.joined(separator: ", ")))"): name one, image: \(dir):TAG")
+        }
+        return ("\(dir):\(tags[0])", nil)
+    }
 
     public func problems(_ l: LaunchResource) -> [String] {
         var problems: [String] = []
         if !Sys.access(binary, X_OK) {
             problems.append("runtime \(runtime.rawValue) is not installed (\(binary) is missing): apt-get install \(runtime.rawValue)")
         }
-        if let image = l.image, image != "/" {
-            if Sys.exists("\(image)/oci-layout") {
-                problems.append("image \(image) is an OCI image layout, which this topo does not unpack yet: unpack it (umoci unpack --image \(image) DIR) and give DIR/rootfs")
-            } else if !Sys.isDirectory(image, followingLinks: true) {
-                problems.append("image \(image) is not a directory (a container's root filesystem)")
-            }
+        if Self.layout(l.image) != nil {
+            if let why = Self.reference(l.image).problem { problems.append(why) }
+            if !Sys.access(Self.umoci, X_OK) { problems.append("image \(l.image!) is an OCI image layout, and umoci, which unpacks it, is not installed: apt-get install umoci") }
+        } else if let image = l.image, image != "/", !Sys.isDirectory(image, followingLinks: true) {
+            problems.append("image \(image) is neither a directory (a container's root filesystem) nor an OCI image layout (DIR or DIR:TAG)")
         }
         return problems
     }
@@ -65,6 +100,13 @@ public struct OCIRuntime: WorkloadRuntime {
                 if topo_attach_read_only_tree("/", rootfs(l)) != 0 { throw SystemError("attach a read-only copy of / at", rootfs(l), errno: errno) }
             }
         } catch { throw failed("\(error)") }
+        if Self.layout(l.image) != nil {
+            // Unpacked per workload, into the bundle (and gone with it).
+            let resolved = Self.reference(l.image)
+            guard let reference = resolved.reference else { throw failed(resolved.problem ?? "no image") }
+            let r = runner.run([Self.umoci, "unpack", "--image", reference, "\(dir)/image"])
+            guard r.status == 0 else { throw failed("umoci unpack --image \(reference) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        }
         let user: (uid: UInt32, gid: UInt32)
         switch OCIBundle.user(l.user) {
         case .success(let u): user = u
