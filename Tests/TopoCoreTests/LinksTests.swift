@@ -206,7 +206,12 @@ import Testing
         #expect(c.linux.cgroupsPath == "/topo/p/c/ctr")
         #expect(c.linux.namespaces.contains(OCIConfig.Namespace(type: "network", path: "/run/netns/topo.p.c")))
         #expect(c.mounts.contains { $0.destination == "/etc/hosts" && $0.source == "/etc/netns/topo.p.c/hosts" && $0.options.contains("ro") })
-        #expect(c.mounts.contains { $0.destination == "/sys" && $0.options.contains("ro") })
+        #expect(c.mounts.contains { $0.destination == "/sys" && $0.type == "sysfs" && $0.options.contains("ro") })
+        var unlinked = launch()
+        unlinked.netns = nil
+        let shared = OCIBundle.config(unlinked, rootfs: "/r", uid: 0, gid: 0, nofile: 1024)
+        #expect(shared.mounts.contains { $0.destination == "/sys" && $0.type == "bind" && $0.options.contains("ro") })
+        #expect(!shared.linux.namespaces.contains { $0.type == "network" })
         #expect(c.root == OCIConfig.Root(path: "/run/topo/p/bundles/c/rootfs", readonly: true))
         #expect(c.process.args == ["/usr/bin/iperf3", "-s"] && c.process.cwd == "/" && c.process.noNewPrivileges)
         // Exactly the listed capabilities, in every set; ambient only for a user other than root.

@@ -81,6 +81,26 @@ extension LabTests {
         #expect(left == [], "\(left)")
     }
 
+    /// A container without a link shares the host's network namespace (as a process workload does),
+    /// and still starts under both runtimes.
+    @Test(.enabled(if: !runtimes.isEmpty, "needs crun or runc (scripts/test installs them)"), arguments: runtimes)
+    func aContainerWithoutALinkRuns(_ runtime: String) throws {
+        let path = try Lab.profile("solo", """
+            version: 1
+            name: solo
+            workloads:
+              c: { cpus: { count: 1 }, isolation: shared, memory: { max: 64M }, run: { command: ["/bin/sleep", "1039"], runtime: \(runtime) } }
+            """)
+        let apply = try Lab.topo("apply", path)
+        #expect(apply.status == 0, "\(apply)")
+        let pid = try #require(Lab.pids(inCgroup: "/sys/fs/cgroup/topo/solo/c/ctr").first, "\(apply)")
+        let host = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/ns/net")
+        #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")) == host)
+        #expect(try Lab.topo("down", "solo").status == 0)
+        let left = try nothingLeft(runtime)
+        #expect(left == [], "\(left)")
+    }
+
     /// A container whose start fails is rolled back whole: exit 4, and no cgroup, bundle, mount or
     /// runtime state left.
     @Test(.enabled(if: !runtimes.isEmpty, "needs crun or runc (scripts/test installs them)"), arguments: runtimes)
