@@ -16,9 +16,10 @@ extension LabTests {
         return out
     }
 
-    /// A caller with inheritable and ambient capabilities, an ignored SIGHUP and a blocked SIGUSR1
-    /// hands none of it on: each workload holds exactly its listed capabilities in all five sets,
-    /// with no_new_privs, default signal dispositions and mask, no terminal, in `/`.
+    /// A caller with inheritable and ambient capabilities, an ignored SIGHUP, a blocked SIGUSR1 and an
+    /// open descriptor hands none of it on: each workload holds exactly its listed capabilities in all
+    /// five sets, with no_new_privs, default signal dispositions and mask, no terminal, only its
+    /// standard streams open, in `/`.
     @Test func workloadsGetExactlyTheCapabilitiesListedWhateverTheCaller() throws {
         let path = try Lab.profile("privs", """
             version: 1
@@ -34,6 +35,7 @@ extension LabTests {
             import os, signal, sys
             signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
             signal.signal(signal.SIGHUP, signal.SIG_IGN)
+            os.set_inheritable(os.open("/etc/hostname", os.O_RDONLY), True)
             os.execv("/usr/bin/setpriv", ["setpriv", "--inh-caps", "+sys_admin,+net_admin", "--ambient-caps", "+sys_admin,+net_admin", sys.argv[1], "apply", sys.argv[2]])
             """
         let r = try Lab.run("/usr/bin/python3", ["-c", caller, Lab.topo, path])
@@ -54,6 +56,7 @@ extension LabTests {
             #expect(Lab.procStatus(pid, "SigIgn") == "0000000000000000", "\(name) SigIgn")
             #expect(Lab.procStatus(pid, "SigBlk") == "0000000000000000", "\(name) SigBlk")
             #expect(try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/cwd") == "/", "\(name) cwd")
+            #expect(Set(try FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) == ["0", "1", "2"], "\(name) holds a descriptor of its caller's")
             // Its own session, and no controlling terminal (field 7 of /proc/PID/stat, after the command).
             #expect(getsid(pid) == pid)
             let stat = try #require(Lab.read("/proc/\(pid)/stat"))

@@ -67,6 +67,7 @@ enum Lab {
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         p.standardOutput = out
         p.standardError = err
+        p.standardInput = FileHandle.nullDevice  // never the test runner's own, which does not end (podman exec -i waits for it)
         try p.run()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()

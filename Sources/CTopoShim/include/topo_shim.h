@@ -7,12 +7,15 @@ int topo_ambient_raise(int cap);
 int topo_execvpe(const char *file, char *const argv[], char *const envp[]);
 #include <stddef.h>
 #include <sys/types.h>
+#include <spawn.h>
 int topo_setxattr(const char *path, const char *name, const void *value, size_t size);
 ssize_t topo_getxattr(const char *path, const char *name, void *value, size_t size);
 /// Moves the calling thread into the network namespace bound at `path` (setns CLONE_NEWNET). 0 or -1 with errno.
 int topo_enter_netns(const char *path);
 /// pipe2(fds, O_CLOEXEC): both ends close-on-exec from the start (GNU, so Swift cannot import it).
 int topo_pipe_cloexec(int fds[2]);
+/// posix_spawn closes every descriptor from `from` up in the child (glibc 2.34's addclosefrom_np).
+int topo_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 /// The CPU the calling thread runs on (GNU sched_getcpu).
 int topo_sched_getcpu(void);
 /// Unblocks every signal and sets every disposition back to its default (an ignored SIGHUP survives exec otherwise).

@@ -1,3 +1,4 @@
+import CTopoShim
 import Foundation
 
 /// Starting the launcher: `topo __launch SPEC` through posix_spawn, with a status pipe on descriptor 3.
@@ -36,6 +37,8 @@ public enum Spawn {
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_adddup2(&actions, fds[1], Launcher.statusFD)
+        // Nothing the caller left open reaches the launcher, and so the workload: only stdio and the status pipe.
+        topo_spawn_close_from(&actions, Launcher.statusFD + 1)
         let args = [executable, "__launch", specPath]
         var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
         defer { argv.forEach { free($0) } }
@@ -65,6 +68,42 @@ public enum Spawn {
         var status: Int32 = 0
         _ = waitpid(pending.pid, &status, 0)  // the launcher exits right after reporting
         return .failure(Failure(description: String(decoding: message, as: UTF8.self).trimmingCharacters(in: "\n")))
+    }
+
+    /// Starts `argv` (argv[0] a path) with this process's environment. With `output`, stdin is
+    /// /dev/null and stdout and stderr are appended to `output`; without, the caller's streams are
+    /// kept (`topo exec`). `detached`: a session of its own, every signal at its default and none
+    /// blocked, and no descriptor above 2 (a runtime's monitor, podman's conmon, lives on and must
+    /// not hold what topo's caller left open: a pipe someone waits on to end). `prepare` runs on the spawning thread around the spawn (it sets CPUs and memory policy
+    /// for the child to inherit).
+    public static func child(_ argv: [String], output: String?, detached: Bool,
+                             prepare: (() -> Int32) -> Int32 = { $0() }) -> Result<pid_t, Failure> {
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        if let output {
+            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+            posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
+            posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        var attr = posix_spawnattr_t()
+        posix_spawnattr_init(&attr)
+        defer { posix_spawnattr_destroy(&attr) }
+        if detached {
+            topo_spawn_close_from(&actions, 3)
+            var all = sigset_t(), none = sigset_t()
+            sigfillset(&all)
+            sigemptyset(&none)
+            posix_spawnattr_setsigdefault(&attr, &all)
+            posix_spawnattr_setsigmask(&attr, &none)
+            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | 0x80))  // 0x80: glibc's POSIX_SPAWN_SETSID, not imported
+        }
+        var args: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
+        defer { args.forEach { free($0) } }
+        var pid: pid_t = 0
+        let rc = prepare { posix_spawn(&pid, argv[0], &actions, &attr, &args, environ) }
+        guard rc == 0 else { return .failure(Failure(description: "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))")) }
+        return .success(pid)
     }
 
     /// Waits for a child at most `timeout` seconds, then kills it (SIGKILL) and reaps it: its exit
