@@ -248,6 +248,24 @@ import Testing
         #expect(e == ["workloads.a: a merge key (<<) takes a mapping or a list of mappings, found \"server\""], "\(e)")
     }
 
+    @Test func podmanNeedsAnImageFromItsStorage() throws {
+        let e = errors("""
+            version: 1
+            name: pm
+            workloads:
+              a: { cpus: "0", run: { command: ["/bin/true"], runtime: podman } }
+              b: { cpus: "1", run: { command: ["/bin/true"], runtime: podman, image: / } }
+            """)
+        #expect(e == ["workloads.a.run.runtime: runtime podman runs an image from its own storage, and no image is named",
+                      "workloads.b.run.image: runtime podman runs an image from its own storage, and no image is named"], "\(e)")
+        #expect(try profile("""
+            version: 1
+            name: pm
+            workloads:
+              a: { cpus: "0", run: { command: ["/bin/true"], runtime: podman, image: localhost/bench:1 } }
+            """).workloads[0].run?.image == "localhost/bench:1")
+    }
+
     @Test func mergedUnknownKeysAreStillReported() throws {
         let e = errors("""
             version: 1
@@ -322,7 +340,8 @@ import Testing
     }
 
     @Test func topoStateNamesAreReserved() {
-        #expect(errors("version: 1\nname: lock\nworkloads: { a: { cpus: \"0\" } }") == ["name: \"lock\" is reserved: topo keeps its own lock file where profiles keep their state"])
+        #expect(errors("version: 1\nname: lock\nworkloads: { a: { cpus: \"0\" } }") == ["name: \"lock\" is reserved: topo keeps its own lock there, beside the profiles' state"])
+        #expect(errors("version: 1\nname: images\nworkloads: { a: { cpus: \"0\" } }") == ["name: \"images\" is reserved: topo keeps its own images there, beside the profiles' state"])
     }
 
     /// An invalid link earlier in the list must not shift what later diagnostics name (links[i] and its line).

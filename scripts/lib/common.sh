@@ -20,6 +20,6 @@ ensure_packages() {
 # what the lab's tests call (numactl, iproute2, ping, iperf3, python3 for a memory-filling workload,
 # crun, runc and umoci for container workloads).
 TOPO_BUILD_PACKAGES=(libnuma-dev libcap-dev pkg-config)
-TOPO_LAB_PACKAGES=(qemu-system-x86 busybox-static cpio numactl iproute2 iputils-ping iperf3 python3 crun runc umoci)
+TOPO_LAB_PACKAGES=(qemu-system-x86 busybox-static cpio numactl iproute2 iputils-ping iperf3 python3 crun runc umoci podman)
 
 step() { printf '\n==> %s\n' "$*" >&2; }

@@ -115,10 +115,14 @@ public protocol WorkloadRuntime: ResourceDriver {
     func start(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure>
     /// What this host lacks to start the launch (a runtime's binary, an image), for preflight.
     func problems(_ launch: LaunchResource) -> [String]
+    /// Where the running topo binary is seen inside the workload, when not at its own path (a
+    /// container's): `verify --active` starts its probes as that.
+    var probeExecutable: String? { get }
 }
 
 extension WorkloadRuntime {
     public func problems(_ launch: LaunchResource) -> [String] { [] }
+    public var probeExecutable: String? { nil }
 }
 
 /// The drivers for one host, chosen in one place (`Drivers.host`). The loops reach every driver through here.
@@ -136,15 +140,17 @@ public struct Drivers: Sendable {
     }
 
     /// This host's drivers: cgroupfs v2 at `cgroupRoot`, iproute2 batches, hosts files below
-    /// `/etc/netns`, and the built-in process runtime re-executing `executable` as its launcher.
+    /// `/etc/netns`, the built-in process runtime re-executing `executable` as its launcher, and the
+    /// container runtimes crun, runc and podman (each binding `executable` in for the probes).
     public static func host(state: StateStore, cgroupRoot: String = "/sys/fs/cgroup", etcNetns: String = Layout.standard.etcNetns,
                             executable: String = Spawn.selfExecutable) -> Drivers {
         let cgroups = CgroupfsManager(fs: CgroupFS(root: cgroupRoot), state: state)
         return Drivers(cgroups: cgroups, links: IPRoute2Links(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),
                        runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state, executable: executable,
                                                            protected: [state.root, etcNetns, IPRoute2Links.netnsDirectory]),
-                                  .crun: OCIRuntime(.crun, binary: OCIRuntime.binaries[.crun]!, cgroups: cgroups, state: state),
-                                  .runc: OCIRuntime(.runc, binary: OCIRuntime.binaries[.runc]!, cgroups: cgroups, state: state)])
+                                  .crun: OCIRuntime(.crun, binary: OCIRuntime.binaries[.crun]!, cgroups: cgroups, state: state, executable: executable),
+                                  .runc: OCIRuntime(.runc, binary: OCIRuntime.binaries[.runc]!, cgroups: cgroups, state: state, executable: executable),
+                                  .podman: PodmanRuntime(cgroups: cgroups, state: state, executable: executable)])
     }
 
     /// Which driver owns a resource; the loops batch consecutive resources with the same key.
@@ -178,7 +184,7 @@ public struct Drivers: Sendable {
             case .docker:
                 return .failure(TopoFailure(.hostCannot, "runtime docker cannot join a network namespace by its path (docker run --network ns:/run/netns/NS answers \"not found\"), so it cannot put a workload on its links; use runtime: crun or runc, with image: / or a root filesystem directory"))
             default:
-                return .failure(TopoFailure(.hostCannot, "runtime \(r.rawValue) is not supported by this topo yet; use runtime: crun or runc (image: / or a root filesystem directory), or process"))
+                return .failure(TopoFailure(.hostCannot, "runtime \(r.rawValue) is not supported by this topo; use runtime: process, crun, runc or podman"))
             }
         }
         return .success(runtime)

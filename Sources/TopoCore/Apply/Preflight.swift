@@ -89,8 +89,9 @@ public struct Preflight: Sendable {
             // A container's program and workdir are looked up in its image; the host's root is image `/`.
             let root = run.runtime == .process || run.image == nil || run.image == "/" ? "" : run.image!
             let within = root.isEmpty ? "on this host" : "in image \(root)"
-            // An image layout's files are known once it is unpacked: the runtime reports a missing program then.
-            let packed = run.runtime != .process && OCIRuntime.layout(run.image) != nil
+            // An image layout's files, and those of an image in podman's storage, are known once the
+            // container has its root: the runtime reports a missing program then.
+            let packed = run.runtime == .podman || (run.runtime != .process && OCIRuntime.layout(run.image) != nil)
             if !packed, let program = run.command.first, Self.resolve(program, root: root) == nil {
                 problems.append("workload \(w.name) runs \(program), which \(program.contains("/") ? "is not an executable file" : "is not found in \(Planner.defaultPath)") \(within)")
             }

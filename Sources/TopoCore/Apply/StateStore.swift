@@ -9,6 +9,7 @@ import Foundation
 ///     /run/topo/<profile>/journal.jsonl
 ///     /run/topo/<profile>/logs/<workload>.log
 ///     /run/topo/<profile>/launch/<workload>.json
+///     /run/topo/images/              image layouts unpacked for containers (`ImageCache`)
 public struct StateStore: Sendable {
     public let root: String
 
@@ -16,7 +17,7 @@ public struct StateStore: Sendable {
 
     /// Names of topo's own entries in the state root that a profile name could take (`host.json` and
     /// its temporary file have a dot, which names never have).
-    public static let reservedNames: Set<String> = ["lock"]
+    public static let reservedNames: Set<String> = ["lock", ImageCache.directoryName]
 
     public func profileDir(_ name: String) -> String { "\(root)/\(name)" }
     public func planPath(_ name: String) -> String { "\(profileDir(name))/plan.json" }

@@ -41,7 +41,7 @@ extension Planner {
                        environment: w.environment, workdir: w.run?.workdir, user: w.run?.user,
                        capabilities: w.run?.capabilities ?? [], cgroup: w.cgroupPath, cpus: w.cpus,
                        memoryPolicy: w.memoryPolicy, policyNodes: w.policyNodes, logPath: logPath,
-                       netns: w.netns, hostsFile: w.hostsFile)
+                       netns: w.netns, hostsFile: w.hostsFile, settings: w.cgroup)
     }
 
     /// The /etc/hosts a linked workload sees: localhost, itself, and each peer by name.

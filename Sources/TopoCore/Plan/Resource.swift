@@ -263,6 +263,9 @@ public struct LaunchResource: Equatable, Sendable, Codable {
     public var netns: String?
     /// Bind-mounted over /etc/hosts in the workload's own mount namespace.
     public var hostsFile: String?
+    /// The workload cgroup's settings: a front-end that makes its own cgroup below it (podman) is
+    /// given them in its own options too.
+    public var settings: [CgroupSetting]? = nil
 }
 
 /// An interface address: an IPv4 address and its prefix length, spelled `10.77.0.1/30`.

@@ -139,7 +139,7 @@ struct ProfileReading {
         if let n = f["name"] {
             if let s = reader.string(n, "name") {
                 if StateStore.reservedNames.contains(s) {
-                    reader.error(n, "name", "\"\(s)\" is reserved: topo keeps its own \(s) file where profiles keep their state",
+                    reader.error(n, "name", "\"\(s)\" is reserved: topo keeps its own \(s) there, beside the profiles' state",
                                  fix: "choose another name")
                 } else if ProfileDecoder.matches(s, first: "a"..."z", maxLength: 24) { name = s } else {
                     reader.error(n, "name", "\"\(printable(s))\" is not a valid profile name",
@@ -405,6 +405,10 @@ struct ProfileReading {
                 reader.error(i, f.path("image"), "image has no meaning for runtime process, which runs on the host's root",
                              fix: "remove image, or set runtime to crun, runc, podman or docker")
             } else { spec.image = image }
+        }
+        if spec.runtime == .podman, let r = f["runtime"], spec.image == nil || spec.image == "/" {
+            reader.error(f["image"] ?? r, f.path(f["image"] == nil ? "runtime" : "image"), "runtime podman runs an image from its own storage, and no image is named",
+                         fix: "set image: to an image podman has (podman images), or use runtime: crun or runc for the host root")
         }
         return spec
     }

@@ -85,8 +85,10 @@ public enum OCIBundle {
     static let readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
     /// The bundle's configuration. `rootfs` is the root the container sees (read-only); `uid`/`gid`
-    /// the user it runs as; `nofile` the open-files limit a process workload would inherit.
-    public static func config(_ l: LaunchResource, rootfs: String, uid: UInt32, gid: UInt32, nofile: UInt64) -> OCIConfig {
+    /// the user it runs as; `nofile` the open-files limit a process workload would inherit; `probe` the
+    /// topo binary, bound read-only at `ContainerSupport.probePath` inside the container's own /tmp for
+    /// `verify --active` (an image need not hold topo, and a host path under /tmp is hidden there).
+    public static func config(_ l: LaunchResource, rootfs: String, uid: UInt32, gid: UInt32, nofile: UInt64, probe: String? = nil) -> OCIConfig {
         let caps = l.capabilities.sorted()
         let capabilities = OCIConfig.Capabilities(bounding: caps, effective: caps, inheritable: caps, permitted: caps, ambient: uid == 0 ? [] : caps)
         var mounts = [
@@ -104,6 +106,9 @@ public enum OCIBundle {
             // The root is read-only; a benchmark still gets a scratch /tmp of its own.
             OCIConfig.Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"]),
         ]
+        if let probe {
+            mounts.append(OCIConfig.Mount(destination: ContainerSupport.probePath, type: "bind", source: probe, options: ["bind", "ro", "nosuid", "nodev"]))
+        }
         if let hosts = l.hostsFile {
             mounts.append(OCIConfig.Mount(destination: "/etc/hosts", type: "bind", source: hosts, options: ["bind", "ro", "nosuid", "nodev", "noexec"]))
         }

@@ -1,4 +1,3 @@
-import CNuma
 import CTopoShim
 import Foundation
 
@@ -14,13 +13,22 @@ public struct OCIRuntime: WorkloadRuntime {
     public var cgroups: any CgroupManager
     public var state: StateStore
     public var runner = CommandRunner()
+    /// Image layouts, unpacked once per digest and shared.
+    public var images: ImageCache
+    /// The topo binary bound into each container for `verify --active`'s probes.
+    public var executable: String
+    var support: ContainerSupport { ContainerSupport(runtime: runtime, cgroups: cgroups, state: state) }
 
-    public init(_ runtime: Runtime, binary: String, cgroups: any CgroupManager, state: StateStore) {
+    public init(_ runtime: Runtime, binary: String, cgroups: any CgroupManager, state: StateStore, executable: String = Spawn.selfExecutable) {
         self.runtime = runtime
         self.binary = binary
         self.cgroups = cgroups
         self.state = state
+        self.images = ImageCache(state: state, unpack: ImageCache.umoci())
+        self.executable = executable
     }
+
+    public var probeExecutable: String? { ContainerSupport.probePath }
 
     /// Where the Debian packages install each runtime.
     public static let binaries: [Runtime: String] = [.crun: "/usr/bin/crun", .runc: "/usr/sbin/runc"]
@@ -28,13 +36,11 @@ public struct OCIRuntime: WorkloadRuntime {
     func bundle(_ l: LaunchResource) -> String { "\(state.profileDir(l.profile))/bundles/\(l.workload)" }
 
     /// `image: /` (or none) is the host's root, attached read-only under the bundle; an OCI image layout
-    /// is unpacked into the bundle with umoci; a directory is used as it is.
+    /// is unpacked once per digest into topo's image cache; a directory is used as it is.
     func usesHostRoot(_ l: LaunchResource) -> Bool { l.image == nil || l.image == "/" }
-    func rootfs(_ l: LaunchResource) -> String {
-        if usesHostRoot(l) { return "\(bundle(l))/rootfs" }
-        if Self.layout(l.image) != nil { return "\(bundle(l))/image/rootfs" }
-        return l.image!
-    }
+
+    /// The cache's name for the container's use of an image.
+    static func imageUser(_ l: LaunchResource) -> String { "\(l.profile).\(l.workload)" }
 
     public static let umoci = "/usr/bin/umoci"
 
@@ -73,7 +79,12 @@ public struct OCIRuntime: WorkloadRuntime {
             problems.append("runtime \(runtime.rawValue) is not installed (\(binary) is missing): apt-get install \(runtime.rawValue)")
         }
         if Self.layout(l.image) != nil {
-            if let why = Self.reference(l.image).problem { problems.append(why) }
+            let resolved = Self.reference(l.image)
+            if let why = resolved.problem { problems.append(why) }
+            if let reference = resolved.reference, let dir = Self.layout(l.image)?.dir,
+               ImageCache.digest(layout: dir, tag: String(reference.dropFirst(dir.count + 1))) == nil {
+                problems.append("image layout \(dir): its index.json gives \(reference) no sha256 manifest digest")
+            }
             if !Sys.access(Self.umoci, X_OK) { problems.append("image \(l.image!) is an OCI image layout, and umoci, which unpacks it, is not installed: apt-get install umoci") }
         } else if let image = l.image, image != "/", !Sys.isDirectory(image, followingLinks: true) {
             problems.append("image \(image) is neither a directory (a container's root filesystem) nor an OCI image layout (DIR or DIR:TAG)")
@@ -93,28 +104,31 @@ public struct OCIRuntime: WorkloadRuntime {
     func start(container l: LaunchResource) throws(TopoFailure) -> Int32 {
         let id = OCIBundle.containerID(l), dir = bundle(l)
         func failed(_ what: String) -> TopoFailure { TopoFailure(.applyFailed, "container \(id) (\(runtime.rawValue)) for workload \(l.workload): \(what)") }
+        var rootfs = l.image ?? "/"
         do {
             for d in ["\(state.profileDir(l.profile))/bundles", dir] where !Sys.isDirectory(d) { try Sys.mkdir(d, mode: 0o700) }
             if usesHostRoot(l) {
-                try Sys.mkdir(rootfs(l), mode: 0o755)
-                if topo_attach_read_only_tree("/", rootfs(l)) != 0 { throw SystemError("attach a read-only copy of / at", rootfs(l), errno: errno) }
+                rootfs = "\(dir)/rootfs"
+                try Sys.mkdir(rootfs, mode: 0o755)
+                if topo_attach_read_only_tree("/", rootfs) != 0 { throw SystemError("attach a read-only copy of / at", rootfs, errno: errno) }
             }
         } catch { throw failed("\(error)") }
-        if Self.layout(l.image) != nil {
-            // Unpacked per workload, into the bundle (and gone with it).
+        if let layout = Self.layout(l.image) {
             let resolved = Self.reference(l.image)
             guard let reference = resolved.reference else { throw failed(resolved.problem ?? "no image") }
-            let r = runner.run([Self.umoci, "unpack", "--image", reference, "\(dir)/image"])
-            guard r.status == 0 else { throw failed("umoci unpack --image \(reference) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))") }
+            guard let digest = ImageCache.digest(layout: layout.dir, tag: String(reference.dropFirst(layout.dir.count + 1))) else {
+                throw failed("image layout \(layout.dir): no sha256 manifest digest for \(reference) in its index.json")
+            }
+            switch images.acquire(reference: reference, digest: digest, user: Self.imageUser(l)) {
+            case .success(let path): rootfs = path
+            case .failure(let f): throw failed(f.message)
+            }
         }
-        let user: (uid: UInt32, gid: UInt32)
-        switch OCIBundle.user(l.user) {
-        case .success(let u): user = u
+        let config: OCIConfig
+        switch self.config(l, rootfs: rootfs) {
+        case .success(let c): config = c
         case .failure(let f): throw failed(f.message)
         }
-        var limit = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        let config = OCIBundle.config(l, rootfs: rootfs(l), uid: user.uid, gid: user.gid, nofile: UInt64(limit.rlim_cur))
         do {
             try Sys.write("\(dir)/config.json", JSONOutput.encode(config) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
         } catch { throw failed("\(error)") }
@@ -122,76 +136,27 @@ public struct OCIRuntime: WorkloadRuntime {
         // the log (a pipe would never close). What the runtime says on failure is the log's new tail.
         let log = l.logPath ?? "/dev/null"
         let before = Sys.stat(log).map { Int($0.st_size) } ?? 0
-        let rootBefore = rootControllers()
-        let status = Self.spawnWaiting([binary, "run", "--detach", "--bundle", dir, id], output: log, cpus: l.cpus, policy: l.memoryPolicy, nodes: l.policyNodes)
-        try recordControllers(enabledSince: rootBefore)
-        guard status == 0 else {
-            let said = ((try? Sys.read(log)) ?? "").utf8.dropFirst(before)
-            throw failed("\(binary) run exited \(status): \(String(decoding: said, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n", with: "; "))")
-        }
+        let rootBefore = support.rootControllers()
+        let status = ContainerSupport.runWaiting([binary, "run", "--detach", "--bundle", dir, id], output: log, placement: l)
+        try support.recordControllers(enabledSince: rootBefore)
+        guard status == 0 else { throw failed("\(binary) run exited \(status): \(ContainerSupport.said(log, after: before))") }
         let out = runner.run([binary, "state", id])
         guard out.status == 0, let json = try? JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any],
               let pid = (json["pid"] as? NSNumber)?.int32Value, pid > 0 else {
             throw failed("\(binary) state: \(out.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
-        // The runtimes ignore linux.memoryPolicy; the container inherits the policy it was started
-        // under. Read it back: a runtime that set another one fails the apply.
-        let expected = Verifier.numaMapsPolicy(l.memoryPolicy, l.policyNodes)
-        if let maps = try? Sys.read("/proc/\(pid)/numa_maps"), let policy = maps.split(separator: "\n").first?.split(separator: " ").dropFirst().first.map(String.init),
-           !expected.contains(policy) {
-            throw failed("its process \(pid) has memory policy \(policy), not \(expected[0])")
-        }
+        if let problem = ContainerSupport.policyProblem(pid, l) { throw failed(problem) }
         return pid
     }
 
-    func rootControllers() -> Set<String> {
-        Set((cgroups.read("", "cgroup.subtree_control") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
-    }
-
-    /// The runtimes enable every controller they know in each ancestor's `cgroup.subtree_control`, up to
-    /// the cgroup root (runc adds rdma and misc): those at the root are recorded as topo's host changes,
-    /// which the last `down` turns off again, as it does the ones topo enabled itself.
-    func recordControllers(enabledSince before: Set<String>) throws(TopoFailure) {
-        let added = rootControllers().subtracting(before)
-        guard !added.isEmpty else { return }
-        do {
-            var changes = try state.hostChanges()
-            changes.rootControllers = Array(Set(changes.rootControllers).union(added)).sorted()
-            try state.record(changes)
-        } catch let e as TopoFailure {
-            throw e
-        } catch {
-            throw TopoFailure(.applyFailed, "record the controllers \(runtime.rawValue) enabled at the cgroup root (\(added.sorted().joined(separator: " "))): \(error)")
+    /// The bundle's configuration for the launch: its user looked up on this host, the open-files
+    /// limit topo has (as a process workload inherits it), and this topo binary bound for the probes.
+    func config(_ l: LaunchResource, rootfs: String) -> Result<OCIConfig, TopoFailure> {
+        OCIBundle.user(l.user).map { user in
+            var limit = rlimit()
+            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            return OCIBundle.config(l, rootfs: rootfs, uid: user.uid, gid: user.gid, nofile: UInt64(limit.rlim_cur), probe: executable)
         }
-    }
-
-    /// Starts `argv` with stdin /dev/null and stdout and stderr appended to `output`, every signal at its
-    /// default and none blocked, on `cpus` under the memory policy (set on this thread for the spawn,
-    /// then put back), and waits for it.
-    static func spawnWaiting(_ argv: [String], output: String, cpus: CPUSet, policy: MemoryPolicy, nodes: CPUSet) -> Int32 {
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        posix_spawn_file_actions_adddup2(&actions, 1, 2)
-        var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
-        defer { posix_spawnattr_destroy(&attr) }
-        var all = sigset_t(), none = sigset_t()
-        sigfillset(&all)
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | 0x80))  // 0x80: glibc's POSIX_SPAWN_SETSID, not imported
-        var args: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-        defer { args.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = NUMALibrary.onThisThread(cpus: cpus, policy: policy, nodes: nodes) {
-            posix_spawn(&pid, argv[0], &actions, &attr, &args, environ)
-        }
-        guard rc == 0 else { return 127 }
-        return Spawn.wait(pid)
     }
 
     // MARK: undo
@@ -210,12 +175,12 @@ public struct OCIRuntime: WorkloadRuntime {
             }
         }
         try cgroups.stopAll(in: l.cgroup, owner: l.profile)
-        let dir = bundle(l)
-        if usesHostRoot(l), Sys.exists(rootfs(l)) {
-            let mounted = { (try? Mounts.read().get()).map { Mounts.at(orBelow: self.rootfs(l), in: $0) } ?? [self.rootfs(l)] }
+        let dir = bundle(l), rootfs = "\(dir)/rootfs"
+        if usesHostRoot(l), Sys.exists(rootfs) {
+            let mounted = { (try? Mounts.read().get()).map { Mounts.at(orBelow: rootfs, in: $0) } ?? [rootfs] }
             if !mounted().isEmpty {
-                do { try Sys.unmount(rootfs(l), detach: true) } catch {
-                    throw TopoFailure(.hostCannot, "container \(id): unmount its root \(rootfs(l)): \(error); the bundle is kept")
+                do { try Sys.unmount(rootfs, detach: true) } catch {
+                    throw TopoFailure(.hostCannot, "container \(id): unmount its root \(rootfs): \(error); the bundle is kept")
                 }
             }
             let still = mounted()
@@ -227,7 +192,9 @@ public struct OCIRuntime: WorkloadRuntime {
                 if !left.isEmpty { throw SystemError("remove the bundle", dir, errno: EBUSY, diagnosis: "\(left.joined(separator: ", ")) is another filesystem") }
             } catch { throw TopoFailure(.hostCannot, "container \(id): \(error)") }
         }
-        return known ? .removed("container \(id)") : .nothing
+        // Its use of a cached image, found by name (a crash may have come before the facts were journaled).
+        let released = try images.release(user: Self.imageUser(l))
+        return known ? .removed("container \(id)" + released.map { " and image \($0)" }.joined()) : released.isEmpty ? .nothing : .removed("image \(released.joined(separator: ", "))")
     }
 
     // MARK: observe, exec
@@ -237,48 +204,31 @@ public struct OCIRuntime: WorkloadRuntime {
     /// The container's own process spec for a command run inside it: its user, capabilities and
     /// environment, written beside the bundle.
     func processFile(_ launch: LaunchResource, name: String) -> Result<String, TopoFailure> {
-        let user: (uid: UInt32, gid: UInt32)
-        switch OCIBundle.user(launch.user) {
-        case .success(let u): user = u
-        case .failure(let f): return .failure(f)
+        config(launch, rootfs: "/").flatMap { config in
+            let path = "\(bundle(launch))/\(name).json"
+            do {
+                try Sys.write(path, JSONOutput.encode(config.process) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
+            } catch { return .failure(TopoFailure(.hostCannot, "\(error)")) }
+            return .success(path)
         }
-        var limit = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        let process = OCIBundle.config(launch, rootfs: rootfs(launch), uid: user.uid, gid: user.gid, nofile: UInt64(limit.rlim_cur)).process
-        let path = "\(bundle(launch))/\(name).json"
-        do {
-            try Sys.write(path, JSONOutput.encode(process) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
-        } catch { return .failure(TopoFailure(.hostCannot, "\(error)")) }
-        return .success(path)
+    }
+
+    func execArguments(_ launch: LaunchResource, process: String) -> [String] {
+        [binary, "exec", "--process", process, OCIBundle.containerID(launch)]
     }
 
     public func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {
-        processFile(launch, name: "exec-\(getpid())").map { path in
+        processFile(launch, name: "exec-\(getpid())").flatMap { path in
             defer { try? Sys.unlink(path) }
-            let argv: [String] = [binary, "exec", "--process", path, OCIBundle.containerID(launch)]
-            var args: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-            defer { args.forEach { free($0) } }
-            var pid: pid_t = 0
-            guard posix_spawn(&pid, binary, nil, nil, &args, environ) == 0 else { return 127 }
-            return Spawn.wait(pid)
+            return Spawn.child(execArguments(launch, process: path), output: nil, detached: false)
+                .map { Spawn.wait($0) }.mapError { TopoFailure(.hostCannot, $0.description) }
         }
     }
 
     public func start(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {
         processFile(launch, name: "probe-\(launch.workload)").flatMap { path in
-            var actions = posix_spawn_file_actions_t()
-            posix_spawn_file_actions_init(&actions)
-            defer { posix_spawn_file_actions_destroy(&actions) }
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-            posix_spawn_file_actions_addopen(&actions, 1, launch.logPath ?? "/dev/null", O_WRONLY | O_CREAT | O_APPEND, 0o600)
-            posix_spawn_file_actions_adddup2(&actions, 1, 2)
-            let argv = [binary, "exec", "--process", path, OCIBundle.containerID(launch)]
-            var args: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
-            defer { args.forEach { free($0) } }
-            var pid: pid_t = 0
-            let rc = posix_spawn(&pid, binary, &actions, nil, &args, environ)
-            guard rc == 0 else { return .failure(TopoFailure(.hostCannot, "posix_spawn \(binary): \(String(cString: strerror(rc)))")) }
-            return .success(pid)
+            Spawn.child(execArguments(launch, process: path), output: launch.logPath ?? "/dev/null", detached: true)
+                .mapError { TopoFailure(.hostCannot, $0.description) }
         }
     }
 }

@@ -67,10 +67,11 @@ public struct ActiveChecks: Sendable {
 
     func start(_ w: PlannedWorkload, profile: String, dir: String, name: String, _ arguments: [String]) -> Result<Started, Unmeasured> {
         let output = "\(dir)/\(name).out"
-        let launch = WorkloadExec.launch(w, profile: profile, command: [executable, "__probe"] + arguments, logPath: output)
         guard drivers.cgroups.exists(w.cgroupPath) else { return .failure(Unmeasured("the workload's cgroup is gone")) }
-        return drivers.runtime(launch.runtime).flatMap { $0.start(launch, profile: profile) }
-            .map { Started(pid: $0, output: output) }.mapError { Unmeasured($0.message) }
+        return drivers.runtime(w.run?.runtime ?? .process).flatMap { runtime in
+            let command = [runtime.probeExecutable ?? executable, "__probe"] + arguments
+            return runtime.start(WorkloadExec.launch(w, profile: profile, command: command, logPath: output), profile: profile)
+        }.map { Started(pid: $0, output: output) }.mapError { Unmeasured($0.message) }
     }
 
     /// The probe's JSON line, or why there is none (its stderr, its exit, or the time it overran).

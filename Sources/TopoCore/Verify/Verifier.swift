@@ -148,8 +148,7 @@ public struct Verifier: Sendable {
         let expectedPolicy = Self.numaMapsPolicy(w.memoryPolicy, w.policyNodes)
         var wrongPolicy: [String] = []
         for pid in cgroups.processes(w.cgroupPath) {
-            guard let maps = try? Sys.read("\(proc)/\(pid)/numa_maps"),
-                  let policy = maps.split(separator: "\n").first?.split(separator: " ").dropFirst().first.map(String.init) else { continue }
+            guard let policy = Self.memoryPolicy(of: pid, proc: proc) else { continue }
             if !expectedPolicy.contains(policy) {
                 let name = (try? Sys.read("\(proc)/\(pid)/comm"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
                 wrongPolicy.append("\(pid) (\(name)) has \(policy)")
@@ -195,6 +194,12 @@ public struct Verifier: Sendable {
                             found: counters.joined(separator: " "),
                             message: oomKills > 0 ? "the kernel OOM-killed \(oomKills) process\(oomKills == 1 ? "" : "es") in the workload" : counters.joined(separator: " ")))
         return checks
+    }
+
+    /// A process's memory policy as numa_maps shows it for its first mapping; nil when unreadable.
+    static func memoryPolicy(of pid: Int32, proc: String = "/proc") -> String? {
+        guard let maps = try? Sys.read("\(proc)/\(pid)/numa_maps") else { return nil }
+        return maps.split(separator: "\n").first?.split(separator: " ").dropFirst().first.map(String.init)
     }
 
     /// How numa_maps may name a policy (mm/mempolicy.c, mpol_to_str): `bind:0-1`, `interleave:0-1`,
