@@ -72,8 +72,8 @@ public enum Spawn {
 
     /// Starts `argv` (argv[0] a path) with this process's environment. With `output`, stdin is
     /// /dev/null and stdout and stderr are appended to `output`; without, the caller's streams are
-    /// kept (`topo exec`). `detached`: a session of its own, every signal at its default and none
-    /// blocked, and no descriptor above 2 (a runtime's monitor, podman's conmon, lives on and must
+    /// kept (`topo exec`). Every signal is at its default and none blocked. `detached`: a session of
+    /// its own, and no descriptor above 2 (a runtime's monitor, podman's conmon, lives on and must
     /// not hold what topo's caller left open: a pipe someone waits on to end). `prepare` runs on the spawning thread around the spawn (it sets CPUs and memory policy
     /// for the child to inherit).
     public static func child(_ argv: [String], output: String?, detached: Bool,
@@ -89,15 +89,19 @@ public enum Spawn {
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
         defer { posix_spawnattr_destroy(&attr) }
+        // Every child starts with every signal at its default and none blocked, whatever topo's caller
+        // handed on (a test runner blocks nearly all); a detached one in a session of its own.
+        var all = sigset_t(), none = sigset_t()
+        sigfillset(&all)
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
         if detached {
             topo_spawn_close_from(&actions, 3)
-            var all = sigset_t(), none = sigset_t()
-            sigfillset(&all)
-            sigemptyset(&none)
-            posix_spawnattr_setsigdefault(&attr, &all)
-            posix_spawnattr_setsigmask(&attr, &none)
-            posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK | 0x80))  // 0x80: glibc's POSIX_SPAWN_SETSID, not imported
+            flags |= 0x80  // glibc's POSIX_SPAWN_SETSID, not imported
         }
+        posix_spawnattr_setflags(&attr, Int16(flags))
         var args: [UnsafeMutablePointer<CChar>?] = argv.map { strdup($0) } + [nil]
         defer { args.forEach { free($0) } }
         var pid: pid_t = 0
