@@ -21,18 +21,14 @@ struct Apply: ParsableCommand {
     @Flag(help: "Print the applied profile's status as JSON.")
     var json = false
 
+    @Flag(help: "Apply exactly the plan in PROFILE.lock.json (topo plan --lock); refuse when the profile or the host changed since.")
+    var locked = false
+
     func run() throws {
-        let decoded = try Loading.profile(profile).get()
-        let host = try Loading.host(sysfs: "/sys").get()
-        let plan = try Loading.plan(decoded.profile, on: host).get()
-        for w in decoded.warnings { printError(w.description) }
         let state = StateStore()
         let drivers = Drivers.host(state: state)
-        let problems = Preflight(host: host, drivers: drivers).problems(for: plan)
-        if !problems.isEmpty {
-            throw TopoFailure(.hostCannot, "cannot apply \(plan.name) on this host; nothing was changed:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
-        }
-        let outcome = try Applier(state: state, drivers: drivers).apply(plan).get()
+        let (plan, text) = try Self.prepare(profile, locked: locked, state: state, drivers: drivers)
+        let outcome = try Applier(state: state, drivers: drivers).apply(plan, profileText: text).get()
         if json {
             var report = StatusReport.read(state: state, drivers: drivers)
             report.profiles = report.profiles.filter { $0.name == plan.name }
@@ -50,5 +46,31 @@ struct Apply: ParsableCommand {
             }
             print("see `topo status`; remove with `topo down \(plan.name)`")
         }
+    }
+
+    /// The plan to apply — the profile planned on this host, or its lock's plan — with the profile's
+    /// text, after the host checks: what `apply` and `run` do before anything changes.
+    static func prepare(_ profile: String, locked: Bool, state: StateStore, drivers: Drivers) throws -> (TopoCore.Plan, String?) {
+        let decoded = try Loading.profile(profile).get()
+        let host = try Loading.host(sysfs: "/sys").get()
+        for w in decoded.warnings { printError(w.description) }
+        let text = try? Sys.read(profile)
+        let plan: TopoCore.Plan
+        var problems: [String] = []
+        var how = "on this host"
+        if locked {
+            let path = LockFile.path(forProfile: profile)
+            let lock = try LockFile.read(path).get()
+            problems = lock.problems(profileText: text ?? "", profileName: decoded.profile.name, host: HostRecord.read(topology: host, versions: [:]))
+            plan = lock.plan
+            how = "as locked in \(path)"
+        } else {
+            plan = try Loading.plan(decoded.profile, on: host).get()
+        }
+        problems += Preflight(host: host, drivers: drivers).problems(for: plan)
+        if !problems.isEmpty {
+            throw TopoFailure(.hostCannot, "cannot apply \(plan.name) \(how); nothing was changed:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+        }
+        return (plan, text)
     }
 }

@@ -9,6 +9,9 @@ struct Plan: ParsableCommand {
             then a picture of every CPU per NUMA node with the workload it goes to.
             The same host and profile always give the same plan.
             Exits 2 for an invalid profile, 3 when this host cannot satisfy it (saying what the host has).
+            --lock writes api.lock.json beside api.yaml: `topo apply api.yaml --locked` then applies exactly
+            that placement, and refuses (exit 3) when the profile or the host's CPUs, microcode, kernel or
+            NUMA layout changed since.
 
             Try it on another machine's shape:  topo plan Profiles/api-gateway.yaml --sysfs Tests/Fixtures/hosts/2s-8c-ht
             """
@@ -23,10 +26,26 @@ struct Plan: ParsableCommand {
     @Flag(help: "Print the plan as JSON.")
     var json = false
 
+    @Flag(help: "Write the plan, the profile's sha256 and this host's fingerprint to PROFILE.lock.json beside the profile, for apply --locked.")
+    var lock = false
+
+    func validate() throws {
+        if lock && sysfs != "/sys" { throw ValidationError("--lock records this host; it cannot be used with --sysfs") }
+    }
+
     func run() throws {
         let decoded = try Loading.profile(profile).get()
         let host = try Loading.host(sysfs: sysfs).get()
         let plan = try Loading.plan(decoded.profile, on: host).get()
+        if lock {
+            let text: String
+            do { text = try Sys.read(profile) } catch { throw TopoFailure(.invalid, "\(error)") }
+            let file = LockFile(profileText: text, host: HostRecord.read(topology: host, versions: [:]), plan: plan)
+            let path = LockFile.path(forProfile: profile)
+            try Records.write(JSONOutput.encode(file), to: path)
+            print("locked \(plan.name) to this host in \(path): apply it with topo apply \(profile) --locked")
+            return
+        }
         if json {
             print(JSONOutput.encode(plan))
             return

@@ -20,7 +20,7 @@ struct Topo: ParsableCommand {
                         4 apply failed and was rolled back
             """,
         version: "0.1.0",
-        subcommands: [Validate.self, Plan.self, Host.self, Apply.self, Status.self, Verify.self, Exec.self, Down.self, Launch.self, ProbeCommand.self]
+        subcommands: [Validate.self, Plan.self, Host.self, Apply.self, Status.self, Verify.self, Exec.self, RunCommand.self, ReportCommand.self, Diff.self, Down.self, Launch.self, ProbeCommand.self]
     )
 
     /// Runs the command and maps every outcome to topo's exit codes (argument-parser's own usage errors become 2).
@@ -51,4 +51,13 @@ struct Topo: ParsableCommand {
 
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+}
+
+/// Unblocks signals a command handles: a caller may hand them on blocked (a test runner blocks nearly
+/// every signal), and a handler for a blocked signal never runs.
+func unblock(_ signals: [Int32]) {
+    var set = sigset_t()
+    sigemptyset(&set)
+    for s in signals { sigaddset(&set, s) }
+    pthread_sigmask(SIG_UNBLOCK, &set, nil)
 }

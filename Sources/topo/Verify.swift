@@ -120,6 +120,7 @@ struct Verify: ParsableCommand {
         let state = verifier.state
         let named: [String]? = profile == nil ? nil : try profileNames(state)
         for s in [SIGINT, SIGTERM] { signal(s) { _ in stopWatching.store(true, ordering: .relaxed) } }
+        unblock([SIGINT, SIGTERM])
         // Off the exclusive workloads' CPUs, of every applied profile (a watcher must not be the intruder).
         let plans = state.profiles().compactMap { try? state.plan($0).get() }
         let quiet = Watch.quietCPUs(plans, online: online)

@@ -17,12 +17,13 @@ public struct Applier: Sendable {
     }
 
     /// Applies the plan under the state lock. Refuses (exit 3) a profile already applied with another
-    /// plan, left half-made, or whose exclusive CPUs overlap another applied profile.
-    public func apply(_ plan: Plan) -> Result<Outcome, TopoFailure> {
+    /// plan, left half-made, or whose exclusive CPUs overlap another applied profile. The profile's
+    /// text, when given, is kept with the state for `topo report`.
+    public func apply(_ plan: Plan, profileText: String? = nil) -> Result<Outcome, TopoFailure> {
         do {
             return try state.withLock { () -> Result<Outcome, TopoFailure> in
                 if let refusal = checkAgainstApplied(plan) { return refusal }
-                return run(plan)
+                return run(plan, profileText: profileText)
             }
         } catch {
             return .failure(TopoFailure(.hostCannot, "cannot take topo's state lock: \(error)"))
@@ -70,9 +71,9 @@ public struct Applier: Sendable {
     }
 
     /// Makes everything. On failure, undoes what the journal says was begun and exits 4.
-    func run(_ plan: Plan) -> Result<Outcome, TopoFailure> {
+    func run(_ plan: Plan, profileText: String? = nil) -> Result<Outcome, TopoFailure> {
         do {
-            try state.create(plan)
+            try state.create(plan, profileText: profileText)
         } catch {
             return .failure(TopoFailure(.applyFailed, "apply failed: \(error); nothing was changed"))
         }

@@ -7,6 +7,7 @@ import Foundation
 ///     /run/topo/host.json            the topo root cgroup and root controllers topo enabled
 ///     /run/topo/<profile>/plan.json  the plan as applied
 ///     /run/topo/<profile>/journal.jsonl
+///     /run/topo/<profile>/profile.yaml  the profile's text as applied
 ///     /run/topo/<profile>/logs/<workload>.log
 ///     /run/topo/<profile>/launch/<workload>.json
 ///     /run/topo/images/              image layouts unpacked for containers (`ImageCache`)
@@ -24,6 +25,8 @@ public struct StateStore: Sendable {
     public func journalPath(_ name: String) -> String { "\(profileDir(name))/journal.jsonl" }
     public func logPath(_ name: String, _ workload: String) -> String { "\(profileDir(name))/logs/\(workload).log" }
     public func launchSpecPath(_ name: String, _ workload: String) -> String { "\(profileDir(name))/launch/\(workload).json" }
+    /// The profile's text as it was applied, for `topo report NAME`.
+    public func profileTextPath(_ name: String) -> String { "\(profileDir(name))/profile.yaml" }
     var hostPath: String { "\(root)/host.json" }
 
     /// Names of the profiles with a state directory (applied, or left half-applied by a crash).
@@ -48,11 +51,14 @@ public struct StateStore: Sendable {
 
     /// Creates the profile's state directory (mode 0700) with its plan and an empty journal: a state
     /// directory without a journal is one someone else changed, and `down` refuses to guess.
-    func create(_ plan: Plan) throws(SystemError) {
+    func create(_ plan: Plan, profileText: String? = nil) throws(SystemError) {
         try ensureRoot()
         try Sys.mkdir(profileDir(plan.name), mode: 0o700)
         for sub in ["logs", "launch"] { try Sys.mkdir("\(profileDir(plan.name))/\(sub)", mode: 0o700) }
         try Sys.write(planPath(plan.name), JSONOutput.encode(plan) + "\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+        if let profileText {
+            try Sys.write(profileTextPath(plan.name), profileText, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+        }
         try Sys.write(journalPath(plan.name), "", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
     }
 

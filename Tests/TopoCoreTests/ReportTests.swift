@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+@testable import TopoCore
+
+/// The reproducibility record, its comparison, and lock files.
+@Suite struct ReportTests {
+    /// A host below a fake root: two CPUs with different microcode, boot parameters, cpufreq, THP.
+    func fakeHost() throws -> FakeRoot {
+        let root = try FakeRoot()
+        try root.seed("proc/cpuinfo", """
+            processor\t: 0
+            model name\t: Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz
+            microcode\t: 0x5003604
+
+            processor\t: 1
+            model name\t: Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz
+            microcode\t: 0x5003605
+
+            """)
+        try root.seed("proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/sda1 isolcpus=1 nohz_full=1 mitigations=off quiet\n")
+        try root.seed("proc/sys/kernel/hostname", "bench-7\n")
+        try root.seed("proc/sys/kernel/osrelease", "6.1.0-18-amd64\n")
+        try root.seed("proc/sys/kernel/version", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1\n")
+        try root.seed("proc/sys/kernel/randomize_va_space", "2\n")
+        try root.seed("proc/sys/kernel/numa_balancing", "0\n")
+        try root.seed("proc/meminfo", "MemTotal:       16384000 kB\nMemFree: 1 kB\n")
+        try root.seed("proc/42/comm", "irqbalance\n")
+        for cpu in [0, 1] {
+            try root.seed("sys/devices/system/cpu/cpu\(cpu)/cpufreq/scaling_governor", cpu == 0 ? "performance\n" : "powersave\n")
+            try root.seed("sys/devices/system/cpu/cpu\(cpu)/cpufreq/scaling_driver", "intel_pstate\n")
+            try root.seed("sys/devices/system/cpu/cpu\(cpu)/cpufreq/scaling_min_freq", "800000\n")
+            try root.seed("sys/devices/system/cpu/cpu\(cpu)/cpufreq/scaling_max_freq", "3900000\n")
+        }
+        try root.seed("sys/devices/system/cpu/intel_pstate/no_turbo", "1\n")
+        try root.seed("sys/kernel/mm/transparent_hugepage/enabled", "always [madvise] never\n")
+        try root.seed("sys/kernel/mm/transparent_hugepage/defrag", "always defer defer+madvise [madvise] never\n")
+        try root.seed("etc/os-release", "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\n")
+        return root
+    }
+
+    func topology() -> HostTopology {
+        HostTopology(cpus: [0, 1].map { HostTopology.CPU(id: $0, online: true, node: 0, package: 0, coreID: $0, siblings: CPUSet([$0])) },
+                     nodes: [HostTopology.Node(id: 0, cpus: CPUSet([0, 1]), memTotal: Bytes(16 << 30), distances: [10])],
+                     cgroup: CgroupInfo(mode: .unified, mountPoint: "/sys/fs/cgroup", controllers: ["cpuset", "memory"], detail: ""), source: "/sys")
+    }
+
+    @Test func theHostRecordReadsWhatBenchmarksDependOn() throws {
+        let root = try fakeHost()
+        let h = HostRecord.read(root: root.path, topology: topology(), versions: ["iproute2": "ip utility, iproute2-6.1.0"])
+        #expect(h.hostname == "bench-7" && h.kernel.release == "6.1.0-18-amd64" && h.kernel.version.hasPrefix("#1 SMP"))
+        #expect(h.kernel.parameters == ["isolcpus": "1", "nohz_full": "1", "mitigations": "off"])
+        #expect(h.cpu.model == "Intel(R) Xeon(R) Gold 6230 CPU @ 2.10GHz" && h.cpu.microcode == .perCPU(["0x5003604", "0x5003605"]))
+        #expect(h.cpu.sockets == 1 && h.cpu.cores == 2 && h.cpu.threads == 2 && !h.cpu.smt && h.cpu.online == CPUSet([0, 1]))
+        #expect(h.memoryBytes == 16_384_000 * 1024 && h.numa.count == 1 && h.cgroup == HostRecord.Cgroup(mode: "unified", controllers: ["cpuset", "memory"]))
+        // Different governors: two entries; the same would have been one.
+        #expect(h.frequency.map(\.governor) == ["performance", "powersave"] && h.frequency[0].maxKHz == 3_900_000 && h.frequency[1].cpus == CPUSet([1]))
+        #expect(h.boost == "off" && h.transparentHugePages == ["enabled": "madvise", "defrag": "madvise"])
+        #expect(h.irqbalance && h.aslr == 2 && h.numaBalancing == 0 && h.distribution == "Debian GNU/Linux 12 (bookworm)")
+        // Microcode: one string when every CPU agrees, a list when not.
+        let json = JSONOutput.encode(h)
+        #expect(json.contains("\"microcode\" : [") && JSONOutput.encode(HostRecord.Microcode(["0x1", "0x1"])).contains("\"0x1\""))
+        #expect(try JSONDecoder().decode(HostRecord.self, from: Data(json.utf8)) == h)
+    }
+
+    func record(_ edit: (inout Report) -> Void = { _ in }) throws -> ReportDiff.JSON {
+        let root = try fakeHost()
+        let host = try fixtureHost("2s-8c-ht")
+        let plan = try Planner(host: host).plan(profile("""
+            version: 1
+            name: r
+            workloads:
+              a: { cpus: { count: 2, node: 0 }, memory: { max: 1G } }
+              b: { cpus: { count: 2, node: 1 } }
+            links:
+              - { between: [a, b], netem: { delay: 1ms } }
+            """)).get()
+        var report = Report(version: "0.1.0", host: HostRecord.read(root: root.path, topology: topology(), versions: [:]),
+                            profile: Report.Source(name: "r", path: "r.yaml", text: "text"), plan: plan, observed: nil, verify: nil)
+        edit(&report)
+        return try JSONDecoder().decode(ReportDiff.JSON.self, from: Data(JSONOutput.encode(report).utf8))
+    }
+
+    @Test func aRecordDiffersFromItselfInNothing() throws {
+        let a = try record()
+        #expect(ReportDiff.compare(a, a).isEmpty)
+    }
+
+    @Test func materialDifferencesComeFirstAndNamesAndTimesNeverCount() throws {
+        let a = try record()
+        let b = try record { r in
+            r.host.hostname = "bench-8"
+            r.topo.time = "2030-01-01T00:00:00Z"
+            r.host.transparentHugePages["enabled"] = "always"
+            r.plan.workloads[0].cpus = CPUSet([6, 7])
+            r.host.cpu.microcode = .same("0x5003700")
+        }
+        let d = ReportDiff.compare(a, b)
+        #expect(d.first?.category == "microcode" && d.first?.path.hasPrefix("host.cpu.microcode") == true, "\(d.map(\.path))")
+        #expect(d.contains { $0.path == "plan.workloads[a].cpus" && $0.category == "placement" && $0.material && $0.b == "\"6-7\"" })
+        let thp = try #require(d.firstIndex { $0.category == "transparent huge pages" })
+        #expect(thp > (d.firstIndex { $0.category == "placement" } ?? Int.max))
+        #expect(d.contains { $0.path == "host.hostname" && !$0.material } && d.contains { $0.path == "topo.time" && !$0.material })
+        // Only names and times: nothing material.
+        let c = try record { r in r.host.hostname = "elsewhere"; r.topo.time = "2031-01-01T00:00:00Z" }
+        #expect(!ReportDiff.compare(a, c).isEmpty && !ReportDiff.compare(a, c).contains(where: \.material))
+    }
+
+    @Test func aLockNamesEveryDifferenceOfProfileAndHost() throws {
+        let root = try fakeHost()
+        let host = HostRecord.read(root: root.path, topology: topology(), versions: [:])
+        let plan = try Planner(host: topology()).plan(profile("version: 1\nname: l\nworkloads: { a: { cpus: \"0-1\" } }")).get()
+        let lock = LockFile(profileText: "version: 1\n", host: host, plan: plan)
+        #expect(lock.problems(profileText: "version: 1\n", profileName: "l", host: host).isEmpty)
+        var other = host
+        other.cpu.microcode = .same("0x6")
+        other.kernel.release = "6.12.0"
+        let problems = lock.problems(profileText: "version: 1\n# changed\n", profileName: "l", host: other)
+        #expect(problems.count == 3, "\(problems)")
+        #expect(problems[0].contains("the profile changed since the lock") && problems.contains { $0.contains("microcode: locked 0x5003604,0x5003605, this host has 0x6") })
+        #expect(LockFile.path(forProfile: "Profiles/api.yaml") == "Profiles/api.lock.json" && LockFile.path(forProfile: "x.yml") == "x.lock.json")
+    }
+}
