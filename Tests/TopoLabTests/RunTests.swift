@@ -130,6 +130,22 @@ extension LabTests {
         #expect(Lab.leftovers(marker: "sleep 300") == [])
     }
 
+    /// A `topo run` killed with SIGKILL during its command leaves a state that `down --all` removes whole.
+    @Test func aKilledRunIsRemovedByDownAll() throws {
+        let path = try Lab.profile("ci", Self.yaml)
+        try Lab.detach([Lab.topo, "run", path, "--in", "b", "--", "/bin/sleep", "3005"])
+        let deadline = Date().addingTimeInterval(60)
+        // The command runs inside workload b: its cgroup holds a sleep 3005.
+        func inside() -> Bool { Lab.pids(inCgroup: "/sys/fs/cgroup/topo/ci/b").contains { Lab.read("/proc/\($0)/cmdline")?.contains("3005") == true } }
+        while !inside() && Date() < deadline { usleep(100_000) }
+        #expect(inside(), "the command never ran inside b")
+        for pid in Lab.processes(containing: "run \(path)") where Lab.read("/proc/\(pid)/comm")?.hasPrefix("topo") == true { kill(pid, SIGKILL) }
+        usleep(200_000)
+        let down = try Lab.topo("down", "--all")
+        #expect(down.status == 0 && down.stdout.contains("removed ci"), "\(down)")
+        #expect(Lab.leftovers(marker: "sleep 300") == [])
+    }
+
     /// apply --locked applies the lock's plan, and refuses a lock naming a CPU this shape lacks, and a
     /// profile whose text changed since.
     @Test func aLockIsAppliedExactlyOrRefused() throws {
