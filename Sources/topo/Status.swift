@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import TopoCore
 
 struct Status: ParsableCommand {
@@ -35,6 +36,9 @@ struct Status: ParsableCommand {
                 if let partition = w.partition {
                     print("  \(w.name): cpuset partition \(partition == "root" ? "holds (root)" : "does not hold: \(partition)")")
                 }
+            }
+            if let log = p.workloads.compactMap(\.log).first {
+                print("  output: \((log as NSString).deletingLastPathComponent)/WORKLOAD.log (topo logs \(p.name) WORKLOAD)")
             }
             for w in p.workloads {
                 if let runtime = w.runtime { print("  \(w.name): \(runtime) container \(w.container ?? "?") from image \(w.image ?? "/")") }

@@ -120,3 +120,40 @@ import Testing
         #expect(LockFile.path(forProfile: "Profiles/api.yaml") == "Profiles/api.lock.json" && LockFile.path(forProfile: "x.yml") == "x.lock.json")
     }
 }
+
+/// `topo logs`: the last lines of a log, found from its end, and podman's k8s-file lines as text.
+@Suite struct LogFileTests {
+    func shown(_ log: LogFile, tail: Int?) throws -> String {
+        let out = try FakeRoot()
+        let path = "\(out.path)/out"
+        FileManager.default.createFile(atPath: path, contents: nil)
+        let handle = try #require(FileHandle(forWritingAtPath: path))
+        var partial = Data()
+        log.copy(from: tail.map { log.tailOffset(lines: $0) } ?? 0, to: handle, partial: &partial)
+        try handle.close()
+        return out.read("out") ?? ""
+    }
+
+    @Test func theLastLinesAreFoundFromTheEndAcrossBlocks() throws {
+        let root = try FakeRoot()
+        // 20,000 numbered lines: about 130 KiB, more than two of the blocks read from the end.
+        let text = (1...20_000).map { "line \($0)" }.joined(separator: "\n") + "\n"
+        try root.seed("a.log", text)
+        let log = LogFile(path: "\(root.path)/a.log")
+        #expect(try shown(log, tail: 2) == "line 19999\nline 20000\n")
+        #expect(try shown(log, tail: 0) == "")
+        #expect(try shown(log, tail: 15_000).hasPrefix("line 5001\n"))
+        #expect(try shown(log, tail: 30_000) == text && (try shown(log, tail: nil)) == text)
+        // A last line without its newline is a line.
+        try root.seed("b.log", "one\ntwo\nthree")
+        #expect(try shown(LogFile(path: "\(root.path)/b.log"), tail: 2) == "two\nthree")
+        #expect(try shown(LogFile(path: "\(root.path)/missing.log"), tail: 5) == "")
+    }
+
+    @Test func podmansLinesAreShownAsTheirText() throws {
+        let root = try FakeRoot()
+        try root.seed("c.log", "2026-11-29T12:44:40.364511470+00:00 stdout F hello\n2026-11-29T12:44:40.38+00:00 stderr F 10.1.1.1 peer\n")
+        #expect(try shown(LogFile(path: "\(root.path)/c.log", k8sFormat: true), tail: nil) == "hello\n10.1.1.1 peer\n")
+        #expect(try shown(LogFile(path: "\(root.path)/c.log", k8sFormat: true), tail: 1) == "10.1.1.1 peer\n")
+    }
+}

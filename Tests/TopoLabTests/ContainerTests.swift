@@ -249,7 +249,7 @@ extension LabTests {
                 isolation: shared
                 memory: { max: 96M, policy: bind }
                 pids: 64
-                run: { command: ["/bin/sleep", "1045"], runtime: podman, image: localhost/topo-bench:1, capabilities: [NET_RAW] }
+                run: { command: ["/bin/sh", "-c", "echo hello from c; exec sleep 1045"], runtime: podman, image: localhost/topo-bench:1, capabilities: [NET_RAW] }
             links:
               - { between: [p, c] }
             """)
@@ -270,6 +270,9 @@ extension LabTests {
         #expect(Lab.procStatus(pid, "NoNewPrivs") == "1")
         let netns = try #require(try? FileManager.default.attributesOfItem(atPath: "/run/netns/topo.pm.c")[.systemFileNumber] as? UInt64)
         #expect((try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/ns/net")) == "net:[\(netns)]")
+        // Its output, without podman's k8s-file prefix.
+        let logs = try topo("logs", "pm", "c")
+        #expect(logs.status == 0 && logs.stdout.split(separator: "\n").contains("hello from c"), "\(logs)")
         let hosts = try topo("exec", "pm", "c", "--", "/bin/cat", "/etc/hosts")
         #expect(hosts.status == 0 && hosts.stdout.contains("\tp\n"), "\(hosts)")
         let status = try topo("status", "--json")

@@ -130,6 +130,38 @@ extension LabTests {
         #expect(Lab.leftovers(marker: "sleep 300") == [])
     }
 
+    /// `topo logs` shows a workload's output, its tail, and follows it until the profile goes.
+    @Test func logsShowFollowAndEndWithTheProfile() throws {
+        let path = try Lab.profile("lg", """
+            version: 1
+            name: lg
+            workloads:
+              a: { cpus: { count: 1 }, isolation: shared, run: { command: ["/bin/sh", "-c", "for i in 1 2 3; do echo line $i; done; exec sleep 3007"] } }
+            """)
+        #expect(try Lab.topo("apply", path).status == 0)
+        defer { _ = try? Lab.topo("down", "lg") }
+        let deadline = Date().addingTimeInterval(30)
+        while !(Lab.read("/run/topo/lg/logs/a.log") ?? "").contains("line 3") && Date() < deadline { usleep(100_000) }
+        #expect(try Lab.topo("logs", "lg", "a").stdout == "line 1\nline 2\nline 3\n")
+        #expect(try Lab.topo("logs", "lg", "a", "--tail", "2").stdout == "line 2\nline 3\n")
+        #expect(try Lab.topo("status").stdout.contains("topo logs lg WORKLOAD"))
+        let followed = "/tmp/lg-follow-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: followed) }
+        try Lab.detach([Lab.topo, "logs", "lg", "a", "-f"], output: followed)
+        while !(Lab.read(followed) ?? "").contains("line 3") && Date() < deadline { usleep(100_000) }
+        // What the workload writes later (appended here: a workload cannot open topo's state itself).
+        let log = try #require(FileHandle(forWritingAtPath: "/run/topo/lg/logs/a.log"))
+        try log.seekToEnd()
+        log.write(Data("line 4\n".utf8))
+        try log.close()
+        while !(Lab.read(followed) ?? "").contains("line 4") && Date() < deadline { usleep(100_000) }
+        #expect(Lab.read(followed) == "line 1\nline 2\nline 3\nline 4\n")
+        #expect(try Lab.topo("down", "lg").status == 0)
+        let gone = Date().addingTimeInterval(5)
+        while !Lab.processes(containing: "logs lg a -f").isEmpty && Date() < gone { usleep(100_000) }
+        #expect(Lab.processes(containing: "logs lg a -f").isEmpty, "topo logs -f outlived the profile")
+    }
+
     /// A `topo run` killed with SIGKILL during its command leaves a state that `down --all` removes whole.
     @Test func aKilledRunIsRemovedByDownAll() throws {
         let path = try Lab.profile("ci", Self.yaml)
