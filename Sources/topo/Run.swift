@@ -100,10 +100,9 @@ struct RunCommand: ParsableCommand {
                 verifyBefore: before, logTails: Dictionary(uniqueKeysWithValues: plan.workloads.compactMap { w in
                     TopoCore.Report.tail(state.logPath(plan.name, w.name)).map { (w.name, $0) }
                 }))
-            var r = TopoCore.Report.make(version: Topo.configuration.version, host: Records.host(topology, runtimes: Records.runtimes(plan)),
+            let r = TopoCore.Report.make(version: Topo.configuration.version, host: Records.host(topology, runtimes: Records.runtimes(plan)),
                                          source: TopoCore.Report.Source(name: plan.name, path: profile, text: text), plan: plan,
-                                         state: state, drivers: drivers, online: topology.onlineCPUs, run: record)
-            r.verify = after
+                                         state: state, drivers: drivers, online: topology.onlineCPUs, verified: after, run: record)
             do { try Records.write(JSONOutput.encode(r), to: report) } catch { printError("topo run: \(error)") }
         }
         var teardownProblems: [String] = []

@@ -14,6 +14,8 @@ struct Topo: ParsableCommand {
             Start with:  topo validate Profiles/quickstart.yaml
                          topo host
                          topo plan Profiles/quickstart.yaml
+            In CI:       topo run Profiles/api-gateway.yaml --wait client --report result.json
+                         topo diff baseline.json result.json
 
             Exit codes: 0 ok · 1 verification failed · 2 invalid profile or usage ·
                         3 the host cannot satisfy the profile or lacks a feature or privilege ·

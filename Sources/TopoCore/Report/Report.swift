@@ -95,12 +95,13 @@ public struct Report: Codable, Equatable, Sendable {
         return lines.suffix(logTailLines + 1).joined(separator: "\n")
     }
 
-    /// A record of the profile `name` as it is now: applied (observed and verified) or only planned.
+    /// A record of the profile `name` as it is now: applied (observed and verified, unless `verified`
+    /// is the result of a verify just made) or only planned.
     public static func make(version: String, host: HostRecord, source: Source, plan: Plan, state: StateStore, drivers: Drivers,
-                            online: CPUSet, active: Bool = false, run: RunRecord? = nil) -> Report {
+                            online: CPUSet, active: Bool = false, verified: Verifier.ProfileResult? = nil, run: RunRecord? = nil) -> Report {
         let applied = state.profiles().contains(plan.name)
         let observed = applied ? StatusReport.read(state: state, drivers: drivers).profiles.first { $0.name == plan.name } : nil
-        let verify = applied ? try? Verifier(state: state, drivers: drivers).verify(plan.name, online: online, active: active).get() : nil
+        let verify = !applied ? nil : verified ?? (try? Verifier(state: state, drivers: drivers).verify(plan.name, online: online, active: active).get())
         return Report(version: version, host: host, profile: source, plan: plan, observed: observed, verify: verify, run: run)
     }
 }
