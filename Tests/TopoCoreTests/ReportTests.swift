@@ -126,7 +126,7 @@ import Testing
     func shown(_ log: LogFile, tail: Int?) throws -> String {
         let out = try FakeRoot()
         let path = "\(out.path)/out"
-        FileManager.default.createFile(atPath: path, contents: nil)
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
         let handle = try #require(FileHandle(forWritingAtPath: path))
         var partial = Data()
         log.copy(from: tail.map { log.tailOffset(lines: $0) } ?? 0, to: handle, partial: &partial)
