@@ -25,6 +25,13 @@ struct ContainerSupport: Sendable {
         return Spawn.wait(pid)
     }
 
+    /// The open-files limit topo has, which a container gets as a process workload would inherit it.
+    static func openFilesLimit() -> UInt64 {
+        var limit = rlimit()
+        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        return UInt64(limit.rlim_cur)
+    }
+
     /// A runtime's failure in the words it wrote to the log after `offset`, on one line.
     static func said(_ log: String, after offset: Int) -> String {
         let tail = ((try? Sys.read(log)) ?? "").utf8.dropFirst(offset)

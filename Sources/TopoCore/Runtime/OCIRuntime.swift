@@ -153,9 +153,7 @@ public struct OCIRuntime: WorkloadRuntime {
     /// limit topo has (as a process workload inherits it), and this topo binary bound for the probes.
     func config(_ l: LaunchResource, rootfs: String) -> Result<OCIConfig, TopoFailure> {
         OCIBundle.user(l.user).map { user in
-            var limit = rlimit()
-            getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-            return OCIBundle.config(l, rootfs: rootfs, uid: user.uid, gid: user.gid, nofile: UInt64(limit.rlim_cur), probe: executable)
+            OCIBundle.config(l, rootfs: rootfs, uid: user.uid, gid: user.gid, nofile: ContainerSupport.openFilesLimit(), probe: executable)
         }
     }
 

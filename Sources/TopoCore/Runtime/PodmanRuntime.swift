@@ -110,9 +110,7 @@ public struct PodmanRuntime: WorkloadRuntime {
         case .success(let u): user = u
         case .failure(let f): throw failed(f.message)
         }
-        var limit = rlimit()
-        getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
-        let argv = podman(Self.runArguments(l, image: l.image!, uid: user.uid, gid: user.gid, nofile: UInt64(limit.rlim_cur), probe: executable))
+        let argv = podman(Self.runArguments(l, image: l.image!, uid: user.uid, gid: user.gid, nofile: ContainerSupport.openFilesLimit(), probe: executable))
         let log = l.logPath ?? "/dev/null"
         let before = Sys.stat(log).map { Int($0.st_size) } ?? 0
         let rootBefore = support.rootControllers()
