@@ -109,7 +109,8 @@ extension LabTests {
         let path = try Lab.profile("ci", Self.yaml)
         let status = "/tmp/ci-status-\(getpid())-\(signal)"
         defer { try? FileManager.default.removeItem(atPath: status) }
-        let wrapper = "import subprocess, sys; r = subprocess.run(sys.argv[2:]); open(sys.argv[1], 'w').write(str(r.returncode))"
+        // Written whole, then renamed: the file never exists empty (a read right after it appears saw "").
+        let wrapper = "import os, subprocess, sys; r = subprocess.run(sys.argv[2:]); open(sys.argv[1] + '.tmp', 'w').write(str(r.returncode)); os.rename(sys.argv[1] + '.tmp', sys.argv[1])"
         try Lab.detach(["/usr/bin/python3", "-c", wrapper, status, Lab.topo, "run", path, "--", "/bin/sleep", "3003"])
         // The command runs: a `sleep 3003` whose parent is topo run.
         let deadline = Date().addingTimeInterval(60)
