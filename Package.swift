@@ -17,7 +17,9 @@ let package = Package(
     targets: [
         .systemLibrary(name: "CNuma", pkgConfig: "numa", providers: [.apt(["libnuma-dev"])]),
         .systemLibrary(name: "CCap", pkgConfig: "libcap", providers: [.apt(["libcap-dev"])]),
-        .target(name: "CTopoShim"),
+        .systemLibrary(name: "CMnl", pkgConfig: "libmnl", providers: [.apt(["libmnl-dev"])]),
+        // C that Swift cannot import or must not run (between fork and exec), and the rtnetlink messages over libmnl.
+        .target(name: "CTopoShim", dependencies: ["CMnl"]),
         .target(
             name: "TopoCore",
             dependencies: [

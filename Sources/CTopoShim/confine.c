@@ -13,10 +13,6 @@
 #include <unistd.h>
 #include "topo_shim.h"
 
-#ifndef CLONE_NEWCGROUP
-#define CLONE_NEWCGROUP 0x02000000
-#endif
-
 int topo_reset_signals(void) {
     sigset_t none;
     sigemptyset(&none);
@@ -39,16 +35,6 @@ int topo_reset_signals(void) {
     return 0;
 }
 
-int topo_unshare_cgroup(void) { return unshare(CLONE_NEWCGROUP); }
-
-int topo_private_mounts(void) {
-    if (unshare(CLONE_NEWNS) != 0) return -1;
-    // Nothing done below propagates back to the host's mounts.
-    return mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL);
-}
-
-int topo_bind(const char *source, const char *target) { return mount(source, target, NULL, MS_BIND, NULL); }
-
 int topo_bind_read_only(const char *source, const char *target) {
     if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) != 0) return -1;
     // A bind remount changes this mount's flags only, never the filesystem's (cgroup2 has one
@@ -60,9 +46,6 @@ int topo_remount_read_only(const char *path) {
     return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 }
 
-int topo_set_no_new_privs(void) { return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0); }
-int topo_set_securebits(unsigned long bits) { return prctl(PR_SET_SECUREBITS, bits, 0, 0, 0); }
-int topo_ambient_clear_all(void) { return prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0); }
 
 /* A read-only copy of the whole mount tree at `source` attached at `target`: open_tree clones it
  * detached, mount_setattr makes every mount in it read-only, nosuid and private (nothing done under

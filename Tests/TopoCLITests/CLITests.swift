@@ -148,9 +148,9 @@ import Testing
 /// The launcher run for real on this host, where it must fail before touching anything: its
 /// failure travels back over the status pipe with the operation, the path and the kernel's words.
 @Suite struct LauncherTests {
-    static func spec(cgroupProcs: String) -> LaunchSpec {
-        let launch = LaunchResource(profile: "p", workload: "w", runtime: .process, image: nil, command: ["/bin/true"],
-                                    environment: ["PATH=/usr/bin:/bin"], workdir: nil, user: nil, capabilities: [], cgroup: "x",
+    static func spec(cgroupProcs: String, command: [String] = ["/bin/true"], environment: [String] = ["PATH=/usr/bin:/bin"]) -> LaunchSpec {
+        let launch = LaunchResource(profile: "p", workload: "w", runtime: .process, image: nil, command: command,
+                                    environment: environment, workdir: nil, user: nil, capabilities: [], cgroup: "x",
                                     cpus: CPUSet([0]), memoryPolicy: .local, policyNodes: .empty, logPath: nil, netns: nil, hostsFile: nil)
         return LaunchSpec(launch, cgroupProcs: cgroupProcs, cgroupMount: nil, readOnly: [], newSession: true, keepStdin: false)
     }
@@ -160,16 +160,22 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let spec = Self.spec(cgroupProcs: "\(dir)/no-such-cgroup/cgroup.procs")
-        let result = Spawn.launch(spec, specPath: "\(dir)/spec.json", executable: CLITests.binary)
-        guard case .failure(let failure) = result else { Issue.record("the launcher reported success"); return }
+        guard case .failure(let failure) = Launcher.launch(spec) else { Issue.record("the launcher reported success"); return }
         #expect(failure.description == "topo launcher: join cgroup: write \(dir)/no-such-cgroup/cgroup.procs \"0\": No such file or directory")
     }
 
-    @Test func anUnreadableSpecIsReported() throws {
-        let spec = Self.spec(cgroupProcs: "/x")
-        let result = Spawn.launch(spec, specPath: "/nonexistent-dir/spec.json", executable: CLITests.binary)
-        guard case .failure(let failure) = result else { Issue.record("launched without a spec"); return }
-        #expect(failure.description.contains("/nonexistent-dir/spec.json"))
+    @Test func aMissingUserIsRefusedBeforeAnyChild() {
+        var spec = Self.spec(cgroupProcs: "/x/cgroup.procs")
+        spec.user = "no-such-user-\(getpid())"
+        guard case .failure(let failure) = Launcher.launch(spec) else { Issue.record("launched as a missing user"); return }
+        #expect(failure.description == "topo launcher: no user named no-such-user-\(getpid())")
+    }
+
+    /// exec's search, as execvpe's: the workload's PATH in order, the name alone when it holds a slash.
+    @Test func commandsAreSearchedAlongTheWorkloadsPath() {
+        #expect(Launcher.candidates("sleep", environment: ["A=1", "PATH=/opt/bin:/usr/bin"]) == ["/opt/bin/sleep", "/usr/bin/sleep"])
+        #expect(Launcher.candidates("./run", environment: ["PATH=/opt/bin"]) == ["./run"])
+        #expect(Launcher.candidates("true", environment: []) == ["/bin/true", "/usr/bin/true"])
     }
 }
 
@@ -183,12 +189,12 @@ struct LinkProbeTests {
         let runner = CommandRunner()
         #expect(runner.run([IPRoute2Links.ip, "netns", "add", ns]).status == 0)
         defer { _ = runner.run([IPRoute2Links.ip, "netns", "del", ns]) }
-        #expect(try IPRoute2Links.loopbackAlias(ns).get() == nil)
+        #expect(try NetlinkLinks.loopbackAlias(ns).get() == nil)
         #expect(runner.run([IPRoute2Links.ip, "-n", ns, "link", "set", "lo", "alias", "topo:demo"]).status == 0)
-        #expect(try IPRoute2Links.loopbackAlias(ns).get() == "topo:demo")
+        #expect(try NetlinkLinks.loopbackAlias(ns).get() == "topo:demo")
         // The host's own loopback is not what was read.
         #expect(runner.run([IPRoute2Links.ip, "-j", "link", "show", "lo"]).stdout.contains("topo:demo") == false)
-        guard case .failure(let e) = IPRoute2Links.loopbackAlias("no-such-\(getpid())") else { Issue.record("read a missing namespace"); return }
+        guard case .failure(let e) = NetlinkLinks.loopbackAlias("no-such-\(getpid())") else { Issue.record("read a missing namespace"); return }
         #expect(e.errno == ENOENT && e.description.contains("no-such-"))
     }
 
@@ -202,7 +208,7 @@ struct LinkProbeTests {
                      "addr add 10.77.0.1/30 dev to-b", "addr add 10.77.0.2/30 dev to-a", "link set to-b up"]
         let r = runner.run([IPRoute2Links.ip, "-n", ns, "-batch", "-"], input: setup.joined(separator: "\n") + "\n")
         #expect(r.status == 0, "\(r.stderr)")
-        let state = IPRoute2Links.NamespaceState.read(ns, qdiscs: true)
+        let state = NetlinkLinks.NamespaceState.read(ns, qdiscs: true)
         #expect(state.exists && state.problem == nil)
         #expect(state.links["lo"]?.alias == "topo:demo" && state.links["lo"]?.up == true)
         #expect(state.links["lo"]?.addresses == [try IPv4Interface.parse("127.0.0.1/8").get()])
@@ -210,11 +216,11 @@ struct LinkProbeTests {
         #expect(state.links["to-b"]?.addresses == [try IPv4Interface.parse("10.77.0.1/30").get()])
         #expect(state.links["to-a"]?.addresses == [try IPv4Interface.parse("10.77.0.2/30").get()])
         #expect(state.netem.isEmpty)  // no netem qdisc here (and this host has no sch_netem)
-        #expect(!IPRoute2Links.NamespaceState.read("no-such-\(getpid())", qdiscs: false).exists)
+        #expect(!NetlinkLinks.NamespaceState.read("no-such-\(getpid())", qdiscs: false).exists)
         // More links than the first read has room for: it reads again with all of it.
         let many = (0..<20).map { "link add x\($0) type veth peer name y\($0)" }
         #expect(runner.run([IPRoute2Links.ip, "-n", ns, "-batch", "-"], input: many.joined(separator: "\n") + "\n").status == 0)
-        let crowded = IPRoute2Links.NamespaceState.read(ns, qdiscs: true)
+        let crowded = NetlinkLinks.NamespaceState.read(ns, qdiscs: true)
         #expect(crowded.problem == nil && crowded.links.count == 43 && crowded.links["y19"] != nil, "\(crowded.links.keys.sorted())")
     }
 
@@ -227,5 +233,45 @@ struct LinkProbeTests {
         let after = (try? FileManager.default.contentsOfDirectory(atPath: "/run/netns")) ?? []
         #expect(after == before, "the probe left a namespace behind")
         #expect(LinkProbe().problems(netem: false).isEmpty || !problems.isEmpty)
+    }
+
+    /// The netlink driver makes namespaces, a veth pair, addresses and link state with no `ip` process,
+    /// and `ip` (the independent reader) sees what the plan says; undo removes what carries the mark.
+    /// netem cannot be tried here (no sch_netem): the lab's link tests cover qdiscs.
+    @Test func theNetlinkDriverMakesWhatIpSees() throws {
+        let tag = "\(getpid())"
+        let a = NamespaceResource(name: "topo.nl\(tag).a", workload: "a", owner: "nl\(tag)")
+        let b = NamespaceResource(name: "topo.nl\(tag).b", workload: "b", owner: "nl\(tag)")
+        let veth = VethResource(ends: [.init(netns: a.name, interface: "to-b"), .init(netns: b.name, interface: "to-a")], mtu: 9000)
+        let addrA = AddressResource(netns: a.name, interface: "to-b", workload: "a", address: try IPv4Interface.parse("10.78.0.1/30").get())
+        let addrB = AddressResource(netns: b.name, interface: "to-a", workload: "b", address: try IPv4Interface.parse("10.78.0.2/30").get())
+        let batch: [Resource] = [.namespace(a), .namespace(b), .veth(veth), .address(addrA), .address(addrB)]
+        let driver = NetlinkLinks()
+        let results = driver.apply(batch)
+        defer { for n in [a, b] { _ = try? driver.undo(.namespace(n), done: true, facts: Facts()) } }
+        for (r, result) in zip(batch, results) {
+            guard case .success = result else { Issue.record("\(r.summary): \(String(describing: result))"); return }
+        }
+        guard case .success(let facts) = results[0] else { return }
+        #expect(facts.inode == NetlinkLinks.inode(a.name) && facts.inode != nil)
+        let runner = CommandRunner()
+        #expect(runner.run([IPRoute2Links.ip, "netns", "list"]).stdout.contains(a.name))
+        let linkA = runner.run([IPRoute2Links.ip, "-n", a.name, "-o", "link", "show"]).stdout
+        #expect(linkA.contains("to-b@") && linkA.contains("mtu 9000") && linkA.contains("alias topo:nl\(tag)"), "\(linkA)")
+        #expect(runner.run([IPRoute2Links.ip, "-n", b.name, "-o", "addr", "show", "dev", "to-a"]).stdout.contains("inet 10.78.0.2/30"))
+        // The two ends talk: the pair, the addresses and the link state are as planned.
+        #expect(runner.run([IPRoute2Links.ip, "netns", "exec", a.name, "ping", "-c", "1", "-W", "2", "10.78.0.2"]).status == 0)
+        #expect(driver.observe(batch).allSatisfy { $0.found && $0.differences.isEmpty }, "\(driver.observe(batch))")
+        // A second namespace of the same name is refused, in the kernel's or the filesystem's words, and the first stays.
+        guard case .failure(let again) = driver.apply([.namespace(a)])[0] else { Issue.record("made \(a.name) twice"); return }
+        #expect(again.description.contains(a.name) && again.description.contains("File exists"), "\(again)")
+        #expect(NetlinkLinks.inode(a.name) == facts.inode)
+        // A failure names the request, the object and the kernel's words.
+        let bad = AddressResource(netns: a.name, interface: "no-such", workload: "a", address: try IPv4Interface.parse("10.78.0.5/30").get())
+        guard case .failure(let missing) = driver.apply([.address(bad)])[0] else { Issue.record("added an address to no interface"); return }
+        #expect(missing.description.contains("add address 10.78.0.5/30 to no-such") && missing.description.contains(a.name), "\(missing)")
+        #expect(try driver.undo(.namespace(a), done: true, facts: facts) == .removed("netns \(a.name)"))
+        #expect(try driver.undo(.namespace(b), done: true, facts: Facts()) == .removed("netns \(b.name)"))
+        #expect(!runner.run([IPRoute2Links.ip, "netns", "list"]).stdout.contains("nl\(tag)"))
     }
 }

@@ -126,27 +126,27 @@ import Testing
     /// One read per namespace serves its namespace, veth, address and qdisc resources.
     @Test func oneNamespaceReadServesEveryResourceInIt() throws {
         let address = try IPv4Interface.parse("10.77.0.1/30").get()
-        var state = IPRoute2Links.NamespaceState(exists: true)
+        var state = NetlinkLinks.NamespaceState(exists: true)
         state.links["lo"] = .init(mtu: 65536, up: true, alias: "topo:demo", addresses: [try IPv4Interface.parse("127.0.0.1/8").get()])
         state.links["to-b"] = .init(mtu: 9000, up: true, alias: nil, addresses: [address])
         state.netem["to-b"] = NetemReadback.kernel(Self.sample)
         let states = ["topo.demo.a": state]
         let ns = Resource.namespace(NamespaceResource(name: "topo.demo.a", workload: "a", owner: "demo"))
-        #expect(IPRoute2Links.observation(ns, states).differences == [])
+        #expect(NetlinkLinks.observation(ns, states).differences == [])
         let other = Resource.namespace(NamespaceResource(name: "topo.demo.a", workload: "a", owner: "else"))
-        #expect(IPRoute2Links.observation(other, states).differences == ["network namespace topo.demo.a lacks topo's mark for else"])
+        #expect(NetlinkLinks.observation(other, states).differences == ["network namespace topo.demo.a lacks topo's mark for else"])
         let veth = Resource.veth(VethResource(ends: [.init(netns: "topo.demo.a", interface: "to-b"), .init(netns: "topo.demo.b", interface: "to-a")], mtu: 1500))
-        #expect(IPRoute2Links.observation(veth, states).differences == ["to-b in topo.demo.a: planned mtu 1500, kernel has 9000"])
+        #expect(NetlinkLinks.observation(veth, states).differences == ["to-b in topo.demo.a: planned mtu 1500, kernel has 9000"])
         let addr = Resource.address(AddressResource(netns: "topo.demo.a", interface: "to-b", workload: "a", address: address))
-        #expect(IPRoute2Links.observation(addr, states).differences == [] && IPRoute2Links.observation(addr, states).kernel == "10.77.0.1/30")
+        #expect(NetlinkLinks.observation(addr, states).differences == [] && NetlinkLinks.observation(addr, states).kernel == "10.77.0.1/30")
         let netem = Netem(delay: Duration(nanoseconds: 10_000_000), jitter: nil, distribution: nil, loss: Percent(micro: 1_000_000),
                           duplicate: nil, reorder: nil, corrupt: nil, rate: BitRate(bitsPerSecond: 50_000_000), limit: 1000, limitChosen: true)
         let qdisc = Resource.qdisc(QdiscResource(netns: "topo.demo.a", interface: "to-b", from: "a", to: "b", netem: netem))
-        #expect(IPRoute2Links.observation(qdisc, states).differences == [])
-        #expect(!IPRoute2Links.observation(addr, [:]).found)
-        let unreadable = ["topo.demo.a": IPRoute2Links.NamespaceState(exists: true, problem: "read ...: Permission denied")]
-        #expect(IPRoute2Links.observation(ns, unreadable).differences == ["read ...: Permission denied"])
-        #expect(IPRoute2Links.observation(addr, unreadable).differences == ["read ...: Permission denied"])
+        #expect(NetlinkLinks.observation(qdisc, states).differences == [])
+        #expect(!NetlinkLinks.observation(addr, [:]).found)
+        let unreadable = ["topo.demo.a": NetlinkLinks.NamespaceState(exists: true, problem: "read ...: Permission denied")]
+        #expect(NetlinkLinks.observation(ns, unreadable).differences == ["read ...: Permission denied"])
+        #expect(NetlinkLinks.observation(addr, unreadable).differences == ["read ...: Permission denied"])
     }
 
     @Test func hostsFileAndEnvironmentNameThePeers() throws {
@@ -335,3 +335,34 @@ import Testing
         #expect(throws: TopoFailure.self) { try ImageCache(state: StateStore(root: dir.path)) { _, _ in nil }.acquire(reference: "x", digest: "sha256:../../x", user: "p.a").get() }
     }
 }
+
+/// netem's options as topo sends them over rtnetlink, and iproute2's distribution tables.
+@Suite struct NetemWireTests {
+    @Test func unitsAreTheKernels() throws {
+        let n = Netem(delay: Duration(nanoseconds: 1_000_250), jitter: Duration(nanoseconds: 100_000), distribution: .normal,
+                      loss: try Percent.parse("1%").get(), duplicate: nil, reorder: try Percent.parse("50%").get(), corrupt: try Percent.parse("0.1%").get(),
+                      rate: try BitRate.parse("100mbit").get(), limit: 1234, limitChosen: false)
+        let s = NetemWire.spec(n)
+        #expect(s.latency_ns == 1_000_250 && s.jitter_ns == 100_000 && s.limit == 1234)
+        #expect(s.rate_bytes == 12_500_000)
+        // tc's scaling: percent / 100 * (2^32 - 1), rounded.
+        #expect(s.loss == 42_949_673 && s.reorder == 2_147_483_648 && s.corrupt == 4_294_967 && s.duplicate == 0)
+        // What the kernel reads back is what was planned.
+        var back = s
+        back.index = 3
+        #expect(NetemReadback.differences(planned: n, kernel: NetemReadback.kernel(back)) == [])
+    }
+
+    @Test func aTableIsSixteenBitNumbersWithComments() throws {
+        #expect(try NetemWire.parseTable("# normal\n 1 -2\t3\n\n-32768 32767 # end\n", path: "t") == [1, -2, 3, -32768, 32767])
+        #expect(throws: TopoFailure.self) { try NetemWire.parseTable("1 40000\n", path: "t") }
+        #expect(throws: TopoFailure.self) { try NetemWire.parseTable("1 x\n", path: "t") }
+        #expect(throws: TopoFailure.self) { try NetemWire.parseTable(String(repeating: "1 ", count: NetemWire.maximumEntries + 1), path: "t") }
+        // Where iproute2 is installed, its tables read whole.
+        if let path = NetemWire.tablePath(.normal) {
+            let table = try NetemWire.distributionTable(.normal)
+            #expect(table.count > 1000 && table.count <= NetemWire.maximumEntries, "\(path): \(table.count)")
+        }
+    }
+}
+

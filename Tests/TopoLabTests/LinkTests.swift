@@ -158,5 +158,53 @@ extension LabTests {
         #expect(Lab.leftovers() == [])
         #expect(try Lab.run("ip", ["netns", "list"]).stdout.contains("topo.squat.a"))
     }
+    /// Links are made, read and removed over rtnetlink: with `ip` and `tc` replaced by wrappers that
+    /// log each start, apply, status, verify and down start none, and what the kernel holds (read with
+    /// `tc` afterwards) is what the profile asks, a delay table and reordering included.
+    @Test func applyStatusVerifyAndDownStartNoIpOrTc() throws {
+        let log = "/tmp/iproute2-starts-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: log) }
+        var bound: [String] = []
+        defer { for target in bound { _ = try? Lab.run("umount", [target]) } }
+        for (tool, target) in [("ip", "/usr/bin/ip"), ("tc", "/usr/sbin/tc")] {
+            let real = "/tmp/\(tool)-real-\(getpid())", wrapper = "/tmp/\(tool)-wrapper-\(getpid())"
+            try FileManager.default.copyItem(atPath: target, toPath: real)
+            try "#!/bin/sh\necho \"\(tool) $*\" >> \(log)\nexec \(real) \"$@\"\n".write(toFile: wrapper, atomically: true, encoding: .utf8)
+            chmod(wrapper, 0o755)
+            #expect(try Lab.run("mount", ["--bind", wrapper, target]).status == 0)
+            bound.append(target)
+        }
+        #expect(try Lab.run("ip", ["-V"]).status == 0)
+        #expect(Lab.read(log)?.contains("ip -V") == true, "the wrapper does not see ip")
+        try FileManager.default.removeItem(atPath: log)
+        try apply("quiet", netem: "{ delay: 5ms, jitter: 1ms, distribution: normal, reorder: 10%, rate: 200mbit }")
+        defer { _ = try? Lab.topo("down", "quiet") }
+        let status = try Lab.topo("status")
+        #expect(status.status == 0, "\(status)")
+        let verify = try Lab.topo("verify", "quiet")
+        #expect(verify.status == 0, "\(verify)")
+        #expect(Lab.read(log) == nil, "ip or tc started: \(Lab.read(log) ?? "")")
+        for target in bound { #expect(try Lab.run("umount", [target]).status == 0) }
+        bound = []
+        let tc = try Lab.run("tc", ["-n", "topo.quiet.a", "-j", "qdisc", "show", "dev", "to-b"])
+        let qdisc = try #require((try Lab.json(tc.stdout) as? [[String: Any]])?.first { $0["kind"] as? String == "netem" }, "\(tc)")
+        let options = try #require(qdisc["options"] as? [String: Any])
+        let delay = try #require(options["delay"] as? [String: Any], "\(options)")
+        #expect((delay["delay"] as? Double).map { abs($0 - 0.005) < 2e-6 } == true && (delay["jitter"] as? Double).map { abs($0 - 0.001) < 2e-6 } == true, "\(options)")
+        #expect((options["reorder"] as? [String: Any])?["reorder"] as? Double == 0.1, "\(options)")
+        #expect((options["rate"] as? [String: Any])?["rate"] as? Int == 25_000_000, "\(options)")
+        // (tc shows no delay table, so the normal distribution itself is not checked here.)
+        for target in ["/usr/bin/ip", "/usr/sbin/tc"] {
+            #expect(try Lab.run("mount", ["--bind", "/tmp/\(target.hasSuffix("ip") ? "ip" : "tc")-wrapper-\(getpid())", target]).status == 0)
+            bound.append(target)
+        }
+        let r = try Lab.topo("down", "quiet")
+        #expect(r.status == 0, "\(r)")
+        #expect(Lab.read(log) == nil, "down started ip or tc: \(Lab.read(log) ?? "")")
+        for target in bound { #expect(try Lab.run("umount", [target]).status == 0) }
+        bound = []
+        try down("quiet")
+    }
 }
 }
+

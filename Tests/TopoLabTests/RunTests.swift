@@ -128,6 +128,9 @@ extension LabTests {
         while !FileManager.default.fileExists(atPath: status) && Date() < deadline.addingTimeInterval(60) { usleep(100_000) }
         #expect(Lab.read(status) == String(expected), "topo run is still there: \(Lab.read("/proc/\(running.run)/status") ?? "gone")")
         if !FileManager.default.fileExists(atPath: status) { kill(running.run, SIGKILL); _ = try? Lab.topo("down", "--all") }
+        // The wrapper (its command line holds the marker too) exits right after it wrote the status.
+        let exited = Date().addingTimeInterval(10)
+        while !Lab.processes(containing: "python3 -c import os, subprocess").isEmpty && Date() < exited { usleep(50_000) }
         #expect(Lab.leftovers(marker: "sleep 300") == [])
     }
 

@@ -16,10 +16,10 @@ ensure_packages() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 }
 
-# Packages topo needs to build (libnuma, libcap) and to run its lab (qemu, busybox, cpio) and
+# Packages topo needs to build (libnuma, libcap, libmnl for rtnetlink) and to run its lab (qemu, busybox, cpio) and
 # what the lab's tests call (numactl, iproute2, ping, iperf3, python3 for a memory-filling workload,
 # crun, runc and umoci for container workloads).
-TOPO_BUILD_PACKAGES=(libnuma-dev libcap-dev pkg-config)
+TOPO_BUILD_PACKAGES=(libnuma-dev libcap-dev libmnl-dev pkg-config)
 TOPO_LAB_PACKAGES=(qemu-system-x86 busybox-static cpio numactl iproute2 iputils-ping iperf3 python3 crun runc umoci podman)
 
 step() { printf '\n==> %s\n' "$*" >&2; }

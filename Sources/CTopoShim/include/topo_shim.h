@@ -1,17 +1,12 @@
 #ifndef TOPO_SHIM_H
 #define TOPO_SHIM_H
-// Wrappers for the few C calls Swift cannot import: variadic prctl, GNU execvpe and pipe2, <sys/xattr.h>.
-int topo_capbset_drop(int cap);
-int topo_set_keepcaps(int on);
-int topo_ambient_raise(int cap);
-int topo_execvpe(const char *file, char *const argv[], char *const envp[]);
+// C that Swift cannot import (GNU pipe2, <sys/xattr.h>, posix_spawn's closefrom), must not run (the
+// launcher's child between clone and exec), or does better in C (rtnetlink messages over libmnl).
 #include <stddef.h>
 #include <sys/types.h>
 #include <spawn.h>
 int topo_setxattr(const char *path, const char *name, const void *value, size_t size);
 ssize_t topo_getxattr(const char *path, const char *name, void *value, size_t size);
-/// Moves the calling thread into the network namespace bound at `path` (setns CLONE_NEWNET). 0 or -1 with errno.
-int topo_enter_netns(const char *path);
 /// pipe2(fds, O_CLOEXEC): both ends close-on-exec from the start (GNU, so Swift cannot import it).
 int topo_pipe_cloexec(int fds[2]);
 /// posix_spawn closes every descriptor from `from` up in the child (glibc 2.34's addclosefrom_np).
@@ -20,11 +15,6 @@ int topo_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
 int topo_sched_getcpu(void);
 /// Unblocks every signal and sets every disposition back to its default (an ignored SIGHUP survives exec otherwise).
 int topo_reset_signals(void);
-/// A new cgroup namespace rooted at the caller's cgroup (unshare CLONE_NEWCGROUP).
-int topo_unshare_cgroup(void);
-/// A private mount namespace, slave to the host's, so nothing mounted here propagates back.
-int topo_private_mounts(void);
-int topo_bind(const char *source, const char *target);
 /// Binds `source` over `target` read-only (nosuid, nodev), recursively; the same path for both makes it read-only in place.
 int topo_bind_read_only(const char *source, const char *target);
 /// Makes the mount at `path` read-only in this mount namespace only.
@@ -32,9 +22,6 @@ int topo_remount_read_only(const char *path);
 /// A read-only, nosuid, private copy of the whole mount tree at `source`, attached at `target`
 /// (open_tree + mount_setattr + move_mount; Linux 5.12). 0 or -1 with errno.
 int topo_attach_read_only_tree(const char *source, const char *target);
-int topo_set_no_new_privs(void);
-int topo_set_securebits(unsigned long bits);
-int topo_ambient_clear_all(void);
 /// The alias (IFLA_IFALIAS) of the loopback device in the network namespace bound at `netns_path`, read
 /// over rtnetlink from a socket opened in that namespace by a short-lived thread: 1 and `alias` set,
 /// 0 when it has none, -1 with errno.
@@ -58,4 +45,73 @@ struct topo_netns_state {
 /// namespace bound at `netns_path`, from a route socket opened there by a short-lived thread. 0, or -1
 /// with errno (E2BIG when an array is too small).
 int topo_netns_read(const char *netns_path, int qdiscs, struct topo_netns_state *state);
+
+/// A route socket in one network namespace, for the messages below (libmnl beneath).
+struct topo_rtnl;
+/// Opens a route socket in the namespace bound at `netns_path` (from a short-lived thread), or in the
+/// caller's own when it is NULL. NULL with errno on failure.
+struct topo_rtnl *topo_rtnl_open(const char *netns_path);
+void topo_rtnl_close(struct topo_rtnl *r);
+/// Each of these sends one request and waits for its acknowledgement: 0, or -1 with errno the kernel's
+/// error and `message` its extended ack text (empty when it gave none).
+/// RTM_NEWLINK on an existing link: up (when `up`), and its alias (when `alias` is not NULL).
+int topo_rtnl_link_set(struct topo_rtnl *r, const char *name, int up, const char *alias, char *message, size_t size);
+/// A veth pair made straight into two namespaces: `name` in the one bound at `netns_path`, `peer` in the other.
+int topo_rtnl_veth_add(struct topo_rtnl *r, const char *name, const char *netns_path, const char *peer,
+                       const char *peer_netns_path, unsigned mtu, char *message, size_t size);
+/// An IPv4 address (network byte order) on a link.
+int topo_rtnl_address_add(struct topo_rtnl *r, const char *name, const unsigned char address[4], int prefix, char *message, size_t size);
+/// A netem root qdisc on a link (`index` of the spec unused); `distribution` the delay table (tc's .dist file), or none.
+int topo_rtnl_netem_add(struct topo_rtnl *r, const char *name, const struct topo_nl_netem *spec,
+                        const short *distribution, size_t distribution_count, char *message, size_t size);
+/// A network namespace bound at `path` inside `directory` (made a shared mount, as iproute2 does), its
+/// loopback up and aliased `alias` before it appears there. 0, or -1 with errno, `step` naming what
+/// failed and `message` the kernel's extended ack text.
+int topo_netns_create(const char *directory, const char *path, const char *alias, char *message, size_t size, const char **step);
+
+/// A workload started by topo itself, between fork and exec: everything the child does is prepared
+/// here by the parent (paths, descriptors, masks, ids), so the child only makes system calls.
+struct topo_launch {
+    /// The command's candidate paths (its PATH searched by the parent), tried in order; argv and envp for exec.
+    const char *const *paths; int path_count;
+    char *const *argv; char *const *envp;
+    /// The workload cgroup's directory (clone3 CLONE_INTO_CGROUP), and its cgroup.procs for kernels without it.
+    int cgroup_fd; const char *cgroup_procs;
+    /// The network namespace to enter, or -1.
+    int netns_fd;
+    int new_session;
+    /// Descriptors for stdin, and for stdout and stderr; -1 keeps the caller's.
+    int stdin_fd, log_fd;
+    /// Confinement: the hosts file bound over /etc/hosts (or NULL); cgroup mounts to make read-only;
+    /// the workload's cgroup directory bound read-only over the hierarchy's mount point (NULL: none);
+    /// paths bound read-only in place.
+    const char *hosts_file;
+    const char *const *other_cgroup_mounts; int other_cgroup_mount_count;
+    const char *cgroup_dir, *cgroup_mount;
+    const char *const *read_only; int read_only_count;
+    /// sched_setaffinity's mask (0 bytes: unchanged); set_mempolicy's mode (-1: unchanged), node mask and
+    /// its bit count, and whether to read the mode back.
+    const unsigned long *cpu_mask; unsigned long cpu_mask_bytes;
+    int policy_mode; const unsigned long *policy_nodes; unsigned long policy_max_node; int policy_check;
+    const char *workdir;
+    /// The user to become (when switch_user) with its groups; the capabilities kept (a bit per
+    /// capability), the last one this kernel has, and the securebits of a workload that is not root.
+    int switch_user; unsigned uid, gid; const unsigned *groups; unsigned long group_count;
+    unsigned long long keep_caps; int cap_last; unsigned long securebits;
+    /// The write end of the status pipe (close-on-exec): a `topo_launch_error` when a step fails.
+    int status_fd;
+};
+enum topo_launch_step {
+    TOPO_LAUNCH_SIGNALS = 1, TOPO_LAUNCH_CGROUP, TOPO_LAUNCH_SETSID, TOPO_LAUNCH_NETNS, TOPO_LAUNCH_STDIN, TOPO_LAUNCH_LOG,
+    TOPO_LAUNCH_CGROUP_NS, TOPO_LAUNCH_MOUNT_NS, TOPO_LAUNCH_HOSTS, TOPO_LAUNCH_REMOUNT, TOPO_LAUNCH_OWN_CGROUP, TOPO_LAUNCH_READ_ONLY,
+    TOPO_LAUNCH_AFFINITY, TOPO_LAUNCH_POLICY, TOPO_LAUNCH_POLICY_READ, TOPO_LAUNCH_POLICY_KEPT, TOPO_LAUNCH_CHDIR,
+    TOPO_LAUNCH_BOUNDING, TOPO_LAUNCH_AMBIENT_CLEAR, TOPO_LAUNCH_KEEPCAPS, TOPO_LAUNCH_SETGROUPS, TOPO_LAUNCH_SETGID, TOPO_LAUNCH_SETUID,
+    TOPO_LAUNCH_CAPSET, TOPO_LAUNCH_SECUREBITS, TOPO_LAUNCH_AMBIENT_RAISE, TOPO_LAUNCH_NO_NEW_PRIVS, TOPO_LAUNCH_EXEC,
+};
+/// What the child reports when a step fails: the step, errno, and an index (which mount, which
+/// capability, or the memory policy mode the kernel kept). It exits 127 when the command is not
+/// found, 126 otherwise.
+struct topo_launch_error { int step, err, index; };
+/// Starts the child; its pid, or -1 with errno when no child was made.
+pid_t topo_launch_start(const struct topo_launch *launch);
 #endif

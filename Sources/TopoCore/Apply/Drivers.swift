@@ -102,7 +102,7 @@ public protocol CgroupManager: ResourceDriver {
     func processes(_ cgroup: String) -> [Int32]
 }
 
-/// Network namespaces, veth pairs, addresses and qdiscs: iproute2 in batch mode today (`IPRoute2Links`); rtnetlink later.
+/// Network namespaces, veth pairs, addresses and qdiscs: rtnetlink in-process (`NetlinkLinks`), or iproute2 in batch mode (`IPRoute2Links`).
 public protocol LinkDriver: ResourceDriver {}
 
 /// Starts workloads, stops them, reads them back: the built-in process runtime today (`ProcessRuntime`); OCI runtimes later.
@@ -139,15 +139,15 @@ public struct Drivers: Sendable {
         self.runtimes = runtimes
     }
 
-    /// This host's drivers: cgroupfs v2 at `cgroupRoot`, iproute2 batches, hosts files below
-    /// `/etc/netns`, the built-in process runtime re-executing `executable` as its launcher, and the
+    /// This host's drivers: cgroupfs v2 at `cgroupRoot`, rtnetlink (or iproute2 batches, `NetlinkLinks.chosen`), hosts files below
+    /// `/etc/netns`, the built-in process runtime (topo starts workload processes itself), and the
     /// container runtimes crun, runc and podman (each binding `executable` in for the probes).
     public static func host(state: StateStore, cgroupRoot: String = "/sys/fs/cgroup", etcNetns: String = Layout.standard.etcNetns,
                             executable: String = Spawn.selfExecutable) -> Drivers {
         let cgroups = CgroupfsManager(fs: CgroupFS(root: cgroupRoot), state: state)
-        return Drivers(cgroups: cgroups, links: IPRoute2Links(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),
-                       runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state, executable: executable,
-                                                           protected: [state.root, etcNetns, IPRoute2Links.netnsDirectory]),
+        return Drivers(cgroups: cgroups, links: NetlinkLinks.chosen(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),
+                       runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state,
+                                                           protected: [state.root, etcNetns, NetlinkLinks.netnsDirectory]),
                                   .crun: OCIRuntime(.crun, binary: OCIRuntime.binaries[.crun]!, cgroups: cgroups, state: state, executable: executable),
                                   .runc: OCIRuntime(.runc, binary: OCIRuntime.binaries[.runc]!, cgroups: cgroups, state: state, executable: executable),
                                   .podman: PodmanRuntime(cgroups: cgroups, state: state, executable: executable)])

@@ -54,8 +54,15 @@ public struct Preflight: Sendable {
             problems.append("no cgroup v2 hierarchy found (\(info.detail)); mount one at /sys/fs/cgroup (mount -t cgroup2 none /sys/fs/cgroup)")
         }
         if !plan.links.isEmpty {
-            for tool in [IPRoute2Links.ip, IPRoute2Links.tc] where !Sys.access(tool, X_OK) {
-                problems.append("\(tool) is missing; links need iproute2 (apt-get install iproute2)")
+            if drivers.links is IPRoute2Links {
+                for tool in [IPRoute2Links.ip, IPRoute2Links.tc] where !Sys.access(tool, X_OK) {
+                    problems.append("\(tool) is missing; the iproute2 link driver (TOPO_LINK_DRIVER=iproute2) needs iproute2 (apt-get install iproute2)")
+                }
+            }
+            // A delay distribution other than uniform is a table iproute2 ships (`tc` reads the same file).
+            let distributions = Set(plan.links.flatMap(\.shaping).compactMap { s in s.netem.jitter.map { $0 > .zero } == true ? s.netem.distribution : nil })
+            for d in distributions.sorted(by: { $0.rawValue < $1.rawValue }) where d != .uniform && NetemWire.tablePath(d) == nil {
+                problems.append("netem distribution \(d.rawValue) needs iproute2's table \(d.rawValue).dist, which this host lacks (looked in \(NetemWire.tableDirectories.joined(separator: ", "))); apt-get install iproute2")
             }
             let shapes = plan.links.contains { !$0.shaping.isEmpty }
             if case .unavailable(let why) = veth { problems.append("links need veth pairs, and \(why)") }

@@ -9,7 +9,6 @@ import Foundation
 ///     /run/topo/<profile>/journal.jsonl
 ///     /run/topo/<profile>/profile.yaml  the profile's text as applied
 ///     /run/topo/<profile>/logs/<workload>.log
-///     /run/topo/<profile>/launch/<workload>.json
 ///     /run/topo/images/              image layouts unpacked for containers (`ImageCache`)
 public struct StateStore: Sendable {
     public let root: String
@@ -24,7 +23,6 @@ public struct StateStore: Sendable {
     public func planPath(_ name: String) -> String { "\(profileDir(name))/plan.json" }
     public func journalPath(_ name: String) -> String { "\(profileDir(name))/journal.jsonl" }
     public func logPath(_ name: String, _ workload: String) -> String { "\(profileDir(name))/logs/\(workload).log" }
-    public func launchSpecPath(_ name: String, _ workload: String) -> String { "\(profileDir(name))/launch/\(workload).json" }
     /// The profile's text as it was applied, for `topo report NAME`.
     public func profileTextPath(_ name: String) -> String { "\(profileDir(name))/profile.yaml" }
     var hostPath: String { "\(root)/host.json" }
@@ -54,7 +52,7 @@ public struct StateStore: Sendable {
     func create(_ plan: Plan, profileText: String? = nil) throws(SystemError) {
         try ensureRoot()
         try Sys.mkdir(profileDir(plan.name), mode: 0o700)
-        for sub in ["logs", "launch"] { try Sys.mkdir("\(profileDir(plan.name))/\(sub)", mode: 0o700) }
+        for sub in ["logs"] { try Sys.mkdir("\(profileDir(plan.name))/\(sub)", mode: 0o700) }
         try Sys.write(planPath(plan.name), JSONOutput.encode(plan) + "\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
         if let profileText {
             try Sys.write(profileTextPath(plan.name), profileText, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")

@@ -1,6 +1,6 @@
-/// Everything the launcher needs to turn itself into a workload process. Written by apply (or exec)
-/// as JSON; read by `topo __launch` after it was exec'd, so no Swift runs between fork and exec.
-public struct LaunchSpec: Codable, Equatable, Sendable {
+/// Everything the launcher needs to start a workload process, in topo's types; `Launcher.start` turns
+/// it into the values the child uses between clone and exec.
+public struct LaunchSpec: Equatable, Sendable {
     public var command: [String]
     public var environment: [String]  // NAME=value
     /// The directory the command starts in; `/` when the profile names none.
@@ -8,7 +8,8 @@ public struct LaunchSpec: Codable, Equatable, Sendable {
     public var user: String?
     /// Capabilities the workload keeps, in all five sets; every other one is dropped from all of them.
     public var capabilities: [String]
-    /// The cgroup's `cgroup.procs`; the launcher moves itself there before it execs.
+    /// The cgroup's `cgroup.procs`: its directory is where the child starts (CLONE_INTO_CGROUP), or the
+    /// file it writes itself into on a kernel without clone3.
     public var cgroupProcs: String
     /// Where the cgroup v2 hierarchy is mounted: the workload sees its own cgroup there, read-only (and
     /// it is the root of its cgroup namespace), so it can neither change its limits nor leave.
@@ -19,7 +20,7 @@ public struct LaunchSpec: Codable, Equatable, Sendable {
     public var cpus: CPUSet
     public var memoryPolicy: MemoryPolicy
     public var policyNodes: CPUSet
-    /// stdout and stderr go here (appended); nil keeps the launcher's own.
+    /// stdout and stderr go here (appended); nil keeps the caller's.
     public var logPath: String?
     /// Start a new session (a workload that outlives topo), or stay in the caller's (`topo exec` at a terminal).
     public var newSession: Bool
@@ -47,7 +48,7 @@ public struct LaunchSpec: Codable, Equatable, Sendable {
         logPath = l.logPath
         self.newSession = newSession
         self.keepStdin = keepStdin
-        netns = l.netns.map { "\(IPRoute2Links.netnsDirectory)/\($0)" }
+        netns = l.netns.map { "\(NetlinkLinks.netnsDirectory)/\($0)" }
         hostsFile = l.hostsFile
     }
 }

@@ -1,120 +1,215 @@
-import CCap
 import CNuma
 import CTopoShim
 import Foundation
 
-/// The launcher: what `topo __launch SPEC` does in the process that becomes the workload.
+/// The launcher: topo starts a workload process itself, with no second topo process.
 ///
-/// topo starts itself with posix_spawn (fork and exec happen in C, no Swift in between); this
-/// freshly exec'd process then moves itself into the workload's cgroup, pins its CPUs, sets its NUMA
-/// memory policy through libnuma (as numactl does), redirects its output, drops privileges and
-/// capabilities, closes every other descriptor and execs the command — so the command runs inside
-/// all of that from its first instruction. A failure is written to descriptor 3 (the status pipe
-/// the caller reads until exec closes it) and ends the launcher with status 126 (127: not found).
+/// Swift prepares every value the child needs — the command's candidate paths, the workload cgroup's
+/// directory, the namespace, the log and /dev/null as descriptors, the mounts to make read-only, the
+/// CPU and NUMA node masks (node lists parsed by libnuma), the user's ids and groups, the capabilities
+/// as a bit mask — and `topo_launch_start` (C, `CTopoShim/launch.c`) makes the child with clone3 and
+/// CLONE_INTO_CGROUP (Linux 5.7; a fork that writes `cgroup.procs` otherwise), so it starts inside the
+/// workload's cgroup. Between clone and exec the child makes system calls only: it enters the network
+/// namespace, redirects its output, confines itself (cgroup and mount namespaces, read-only binds),
+/// pins its CPUs, sets its memory policy and reads it back, drops privileges and capabilities, marks
+/// every other descriptor close-on-exec and execs the command — so the command runs inside all of
+/// that from its first instruction. A failed step is written to the status pipe, which the parent
+/// reads until exec closes it, and ends the child with status 126 (127: not found).
 public enum Launcher {
-    public static let statusFD: Int32 = 3
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
 
-    public static func run(specPath: String) -> Never {
-        // Keep the status pipe out of the workload: it closes when exec succeeds.
-        _ = fcntl(statusFD, F_SETFD, FD_CLOEXEC)
+    /// A child started and not yet heard from: its pid, the read end of its status pipe, and what
+    /// its error records refer to.
+    public struct Pending: Sendable {
+        public let pid: pid_t
+        let statusFD: Int32
         let spec: LaunchSpec
-        do {
-            guard let data = FileManager.default.contents(atPath: specPath) else { fail("read launch spec \(specPath)", errno) }
-            spec = try JSONDecoder().decode(LaunchSpec.self, from: data)
-        } catch {
-            fail("decode launch spec \(specPath): \(error)", 0)
-        }
-        guard !spec.command.isEmpty else { fail("launch: the workload has no command", 0) }
-
-        // Nothing of the caller's signal state survives: an ignored SIGHUP or a blocked SIGTERM would.
-        if topo_reset_signals() != 0 { fail("reset signal dispositions and mask", errno) }
-        // A new session has no controlling terminal; `topo exec` at a terminal stays in the caller's.
-        if spec.newSession && setsid() < 0 { fail("setsid", errno) }
-        do {
-            try Sys.write(spec.cgroupProcs, "0", operation: "join cgroup: write")
-        } catch {
-            fail(error.description, 0)
-        }
-        if let ns = spec.netns, topo_enter_netns(ns) != 0 { fail("enter network namespace \(ns)", errno) }
-        // The log lives in topo's state, which the workload sees read-only: open it first.
-        redirectOutput(spec.logPath, keepStdin: spec.keepStdin)
-        confine(spec)
-        setAffinity(spec.cpus)
-        setMemoryPolicy(spec.memoryPolicy, spec.policyNodes)
-        let dir = spec.workdir ?? "/"
-        if chdir(dir) != 0 { fail("chdir \(dir)", errno) }
-        switchUser(spec.user, keeping: spec.capabilities)
-        closeOtherDescriptors()
-        exec(spec.command, spec.environment)
+        let otherCgroupMounts: [String]
+        let readOnly: [String]
     }
 
-    /// Whoever the workload runs as, it cannot change its own limits, leave its cgroup or touch topo's
-    /// state: a cgroup namespace rooted at its cgroup, and a private mount namespace (slave to the
-    /// host's, so nothing here propagates back) in which the cgroup hierarchy's mount point shows its own
-    /// cgroup read-only, every other cgroup mount is read-only, and so are topo's files. Its hosts file
-    /// is bound over /etc/hosts there too.
-    static func confine(_ spec: LaunchSpec) {
-        if topo_unshare_cgroup() != 0 { fail("unshare the cgroup namespace", errno) }
-        if topo_private_mounts() != 0 { fail("make a private mount namespace", errno) }
-        if let hosts = spec.hostsFile, topo_bind(hosts, "/etc/hosts") != 0 { fail("bind-mount \(hosts) over /etc/hosts", errno) }
-        for mount in cgroupMounts() where mount != spec.cgroupMount {
-            if topo_remount_read_only(mount) != 0 { fail("remount \(mount) read-only", errno) }
-        }
-        // The workload's own cgroup, bound read-only over the hierarchy's mount point: it sees its limits
-        // and its processes, nothing above. (A fresh cgroup2 mount there is refused with EBUSY: the
-        // kernel will not mount a filesystem's root over the same filesystem's root.)
-        if let root = spec.cgroupMount {
-            let own = String(spec.cgroupProcs.dropLast("/cgroup.procs".count))
-            if topo_bind_read_only(own, root) != 0 { fail("bind \(own) read-only over \(root)", errno) }
-        }
-        for path in spec.readOnly where Sys.exists(path) {
-            if topo_bind_read_only(path, path) != 0 { fail("bind \(path) read-only", errno) }
-        }
+    /// Starts the workload process and waits until it has exec'd the command. Returns its pid.
+    public static func launch(_ spec: LaunchSpec) -> Result<pid_t, Failure> {
+        start(spec).flatMap(finish)
     }
 
-    /// Mount points of every cgroup (v1 or v2) hierarchy in this mount namespace.
-    static func cgroupMounts() -> [String] {
+    /// The securebits a workload that is not root runs with, locked (capabilities(7)): root is not
+    /// special to it (a setuid-root program gains nothing), and it cannot turn keep-caps or the
+    /// setuid fix-up back on.
+    static let lockedSecurebits: UInt = 1 << 0 | 1 << 1 | 1 << 3 | 1 << 5  // NOROOT, NOROOT_LOCKED, NO_SETUID_FIXUP_LOCKED, KEEP_CAPS_LOCKED
+
+    /// Starts the child without waiting for it: several can start at once, then `finish` each.
+    ///
+    /// The workload gets exactly the capabilities listed, in all five sets: the bounding set loses every
+    /// other one (so exec cannot bring it back), the permitted, effective and inheritable sets hold the
+    /// listed ones only (the kernel never fills the inheritable set itself; a caller's inheritable
+    /// capabilities would pass to the workload: CVE-2022-24769, CVE-2022-29162), the ambient set is
+    /// cleared and, for a user other than root, holds the listed ones, so that they survive exec.
+    /// no_new_privs is set last: no setuid program or file capability gives the workload more.
+    /// Whoever it runs as, it cannot change its own limits, leave its cgroup or touch topo's state: a
+    /// cgroup namespace rooted at its cgroup, and a private mount namespace (slave to the host's) in
+    /// which the cgroup hierarchy's mount point shows its own cgroup read-only, every other cgroup
+    /// mount is read-only, and so are topo's files.
+    public static func start(_ spec: LaunchSpec) -> Result<Pending, Failure> {
+        guard !spec.command.isEmpty else { return .failure(Failure(description: "topo launcher: the workload has no command")) }
+        var owned: [Int32] = []  // descriptors for the child, closed here once it is made
+        defer { owned.forEach { close($0) } }
+        func open(_ path: String, _ flags: Int32, _ what: String) -> Result<Int32, Failure> {
+            let fd = Glibc.open(path, flags | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { return .failure(Failure(description: "topo launcher: \(what) \(path): \(String(cString: strerror(errno)))")) }
+            owned.append(fd)
+            return .success(fd)
+        }
+        // Descriptors: the cgroup's directory (if it cannot be opened, the child writes cgroup.procs and
+        // reports the kernel's answer), the namespace, stdin and the log.
+        let cgroupDirectory = String(spec.cgroupProcs.dropLast("/cgroup.procs".count))
+        let cgroupFD = Glibc.open(cgroupDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if cgroupFD >= 0 { owned.append(cgroupFD) }
+        var netnsFD: Int32 = -1, stdinFD: Int32 = -1, logFD: Int32 = -1
+        do {
+            if let ns = spec.netns { netnsFD = try open(ns, O_RDONLY, "enter network namespace").get() }
+            if !spec.keepStdin { stdinFD = try open("/dev/null", O_RDONLY, "open stdin").get() }
+            // The log lives in topo's state, which the workload sees read-only: opened here.
+            if let log = spec.logPath { logFD = try open(log, O_WRONLY | O_CREAT | O_APPEND, "open").get() }
+        } catch {
+            return .failure(error)
+        }
+        let otherCgroupMounts: [String]
         switch Mounts.read() {
-        case .failure(let e): fail("\(e)", 0)
-        case .success(let mounts): return mounts.filter { $0.type == "cgroup" || $0.type == "cgroup2" }.map(\.point)
+        case .failure(let e): return .failure(Failure(description: "topo launcher: \(e)"))
+        case .success(let mounts): otherCgroupMounts = mounts.filter { ($0.type == "cgroup" || $0.type == "cgroup2") && $0.point != spec.cgroupMount }.map(\.point)
         }
-    }
-
-    static func fail(_ message: String, _ err: Int32, status: Int32 = 126) -> Never {
-        let text = err == 0 ? message : "\(message): \(String(cString: strerror(err)))"
-        let bytes = Array(("topo launcher: " + text + "\n").utf8)
-        if write(statusFD, bytes, bytes.count) < 0 { _ = write(2, bytes, bytes.count) }
-        _exit(status)
-    }
-
-    static func setAffinity(_ cpus: CPUSet) {
-        guard !cpus.isEmpty else { return }
-        guard let mask = numa_parse_cpustring_all(cpus.description) else { fail("parse cpulist \(cpus)", 0) }
-        defer { numa_bitmask_free(mask) }
-        if numa_sched_setaffinity(0, mask) < 0 { fail("sched_setaffinity \(cpus)", errno) }
-    }
-
-    /// The NUMA policy through libnuma, then read back with get_mempolicy(2) so that a refusal
-    /// (libnuma only prints a warning) becomes an error.
-    static func setMemoryPolicy(_ policy: MemoryPolicy, _ nodes: CPUSet) {
-        let expected: Int32
-        switch policy {
-        case .local:
-            numa_set_localalloc()
-            return
-        case .preferred:
-            guard let node = nodes.ids.first else { return }
-            numa_set_preferred(Int32(node))
-            expected = MPOL_PREFERRED
-        case .bind, .interleave:
-            guard let mask = numa_parse_nodestring_all(nodes.description) else { fail("parse node list \(nodes)", 0) }
-            defer { numa_bitmask_free(mask) }
-            if policy == .bind { numa_set_membind(mask) } else { numa_set_interleave_mask(mask) }
-            expected = policy == .bind ? MPOL_BIND : MPOL_INTERLEAVE
+        let readOnly = spec.readOnly.filter { Sys.exists($0) }
+        let ids: Identity?
+        switch identity(spec.user) {
+        case .failure(let f): return .failure(f)
+        case .success(let i): ids = i
         }
-        var mode: Int32 = -1
-        if get_mempolicy(&mode, nil, 0, nil, 0) != 0 { fail("get_mempolicy", errno) }
-        if mode & 0xFF != expected { fail("set_mempolicy \(policy.rawValue) \(nodes): the kernel kept the \(Self.policyName(mode & 0xFF)) policy", 0) }
+        let keep = spec.capabilities.compactMap { Capabilities.value(of: $0) }.reduce(UInt64(0)) { $0 | 1 << UInt64($1) }
+        let capLast = (try? Sys.read("/proc/sys/kernel/cap_last_cap")).flatMap { Int32($0.trimmingCharacters(in: "\n")) } ?? 40
+        var cpuMask = [UInt](repeating: 0, count: max(16, (spec.cpus.ids.last ?? 0) / UInt.bitWidth + 1))
+        for id in spec.cpus.ids { cpuMask[id / UInt.bitWidth] |= 1 << UInt(id % UInt.bitWidth) }
+        let policy = memoryPolicy(spec.memoryPolicy, spec.policyNodes)
+        defer { if let mask = policy.mask { numa_bitmask_free(mask) } }
+
+        var fds: [Int32] = [-1, -1]
+        guard topo_pipe_cloexec(&fds) == 0 else { return .failure(Failure(description: "topo launcher: pipe: \(String(cString: strerror(errno)))")) }
+        owned.append(fds[1])
+        let paths = candidates(spec.command[0], environment: spec.environment)
+        let pid: pid_t = withCStrings(paths) { paths in
+            withCStrings(spec.command) { argv in
+                withCStrings(spec.environment) { envp in
+                    withCStrings(otherCgroupMounts) { mounts in
+                        withCStrings(readOnly) { readOnlyPaths in
+                            cpuMask.withUnsafeBufferPointer { cpus in
+                                (ids?.groups ?? []).withUnsafeBufferPointer { groups in
+                                    var l = topo_launch()
+                                    l.paths = constStrings(paths); l.path_count = Int32(paths.count - 1)
+                                    l.argv = argv.baseAddress; l.envp = envp.baseAddress
+                                    l.cgroup_fd = cgroupFD; l.netns_fd = netnsFD
+                                    l.new_session = spec.newSession ? 1 : 0
+                                    l.stdin_fd = stdinFD; l.log_fd = logFD
+                                    l.other_cgroup_mounts = constStrings(mounts); l.other_cgroup_mount_count = Int32(mounts.count - 1)
+                                    l.read_only = constStrings(readOnlyPaths); l.read_only_count = Int32(readOnlyPaths.count - 1)
+                                    l.cpu_mask = spec.cpus.isEmpty ? nil : cpus.baseAddress
+                                    l.cpu_mask_bytes = spec.cpus.isEmpty ? 0 : UInt(cpus.count * MemoryLayout<UInt>.size)
+                                    l.policy_mode = policy.mode; l.policy_nodes = UnsafePointer(policy.mask?.pointee.maskp)
+                                    l.policy_max_node = policy.mask.map { $0.pointee.size + 1 } ?? 0
+                                    l.policy_check = policy.check ? 1 : 0
+                                    l.switch_user = ids == nil ? 0 : 1
+                                    l.uid = ids?.uid ?? 0; l.gid = ids?.gid ?? 0
+                                    l.groups = groups.baseAddress; l.group_count = UInt(groups.count)
+                                    l.keep_caps = keep; l.cap_last = capLast; l.securebits = lockedSecurebits
+                                    l.status_fd = fds[1]
+                                    return spec.cgroupProcs.withCString { procs in
+                                        cgroupDirectory.withCString { dir in
+                                            (spec.workdir ?? "/").withCString { workdir in
+                                                withOptionalCString(spec.hostsFile) { hosts in
+                                                    withOptionalCString(spec.cgroupMount) { mount in
+                                                        l.cgroup_procs = procs; l.cgroup_dir = dir; l.workdir = workdir
+                                                        l.hosts_file = hosts; l.cgroup_mount = mount
+                                                        return topo_launch_start(&l)
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        guard pid > 0 else {
+            close(fds[0])
+            return .failure(Failure(description: "topo launcher: clone: \(String(cString: strerror(errno)))"))
+        }
+        return .success(Pending(pid: pid, statusFD: fds[0], spec: spec, otherCgroupMounts: otherCgroupMounts, readOnly: readOnly))
+    }
+
+    /// Waits until the child has exec'd the command (its status pipe closes empty) or failed (it writes
+    /// a record, then exits). Returns the workload's pid.
+    public static func finish(_ pending: Pending) -> Result<pid_t, Failure> {
+        defer { close(pending.statusFD) }
+        var record = topo_launch_error()
+        var got = 0
+        withUnsafeMutableBytes(of: &record) { raw in
+            while got < raw.count {
+                let n = read(pending.statusFD, raw.baseAddress! + got, raw.count - got)
+                if n < 0 && errno == EINTR { continue }
+                if n <= 0 { break }
+                got += n
+            }
+        }
+        if got == 0 { return .success(pending.pid) }
+        _ = Spawn.wait(pending.pid)  // the child exits right after reporting
+        guard got == MemoryLayout<topo_launch_error>.size else {
+            return .failure(Failure(description: "topo launcher: the child reported \(got) bytes, not a whole record"))
+        }
+        let what = describe(record, pending)
+        let text = record.err == 0 ? what : "\(what): \(String(cString: strerror(record.err)))"
+        return .failure(Failure(description: "topo launcher: \(text)"))
+    }
+
+    /// What a step was, in the words `topo` uses everywhere: the operation and its object.
+    static func describe(_ e: topo_launch_error, _ p: Pending) -> String {
+        let s = p.spec
+        let index = Int(e.index)
+        func item(_ list: [String]) -> String { list.indices.contains(index) ? list[index] : "#\(index)" }
+        switch topo_launch_step(UInt32(e.step)) {
+        case TOPO_LAUNCH_SIGNALS: return "reset signal dispositions and mask"
+        case TOPO_LAUNCH_CGROUP: return "join cgroup: write \(s.cgroupProcs) \"0\""
+        case TOPO_LAUNCH_SETSID: return "setsid"
+        case TOPO_LAUNCH_NETNS: return "enter network namespace \(s.netns ?? "?")"
+        case TOPO_LAUNCH_STDIN: return "open /dev/null as stdin"
+        case TOPO_LAUNCH_LOG: return "dup2 \(s.logPath ?? "?")"
+        case TOPO_LAUNCH_CGROUP_NS: return "unshare the cgroup namespace"
+        case TOPO_LAUNCH_MOUNT_NS: return "make a private mount namespace"
+        case TOPO_LAUNCH_HOSTS: return "bind-mount \(s.hostsFile ?? "?") over /etc/hosts"
+        case TOPO_LAUNCH_REMOUNT: return "remount \(item(p.otherCgroupMounts)) read-only"
+        case TOPO_LAUNCH_OWN_CGROUP: return "bind \(s.cgroupProcs.dropLast("/cgroup.procs".count)) read-only over \(s.cgroupMount ?? "?")"
+        case TOPO_LAUNCH_READ_ONLY: return "bind \(item(p.readOnly)) read-only"
+        case TOPO_LAUNCH_AFFINITY: return "sched_setaffinity \(s.cpus)"
+        case TOPO_LAUNCH_POLICY: return "set_mempolicy \(s.memoryPolicy.rawValue) \(s.policyNodes)"
+        case TOPO_LAUNCH_POLICY_READ: return "get_mempolicy"
+        case TOPO_LAUNCH_POLICY_KEPT: return "set_mempolicy \(s.memoryPolicy.rawValue) \(s.policyNodes): the kernel kept the \(policyName(e.index)) policy"
+        case TOPO_LAUNCH_CHDIR: return "chdir \(s.workdir ?? "/")"
+        case TOPO_LAUNCH_BOUNDING: return "drop \(Capabilities.name(of: index)) from the bounding set"
+        case TOPO_LAUNCH_AMBIENT_CLEAR: return "clear the ambient capabilities"
+        case TOPO_LAUNCH_KEEPCAPS: return "prctl PR_SET_KEEPCAPS"
+        case TOPO_LAUNCH_SETGROUPS: return "setgroups for \(s.user ?? "?")"
+        case TOPO_LAUNCH_SETGID: return "setgid for \(s.user ?? "?")"
+        case TOPO_LAUNCH_SETUID: return "setuid \(s.user ?? "?")"
+        case TOPO_LAUNCH_CAPSET: return "capset (keep \(s.capabilities.joined(separator: ",")))"
+        case TOPO_LAUNCH_SECUREBITS: return "prctl PR_SET_SECUREBITS"
+        case TOPO_LAUNCH_AMBIENT_RAISE: return "raise ambient capability \(Capabilities.name(of: index))"
+        case TOPO_LAUNCH_NO_NEW_PRIVS: return "prctl PR_SET_NO_NEW_PRIVS"
+        case TOPO_LAUNCH_EXEC: return "exec \(s.command[0])"
+        default: return "step \(e.step)"
+        }
     }
 
     /// A memory policy mode by its name in set_mempolicy(2).
@@ -129,105 +224,71 @@ public enum Launcher {
         }
     }
 
-    static func redirectOutput(_ logPath: String?, keepStdin: Bool) {
-        if !keepStdin {
-            let null = open("/dev/null", O_RDONLY | O_CLOEXEC)
-            if null < 0 || dup2(null, 0) < 0 { fail("open /dev/null as stdin", errno) }
-        }
-        guard let logPath else { return }
-        let fd = open(logPath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o600)
-        if fd < 0 { fail("open \(logPath)", errno) }
-        if dup2(fd, 1) < 0 || dup2(fd, 2) < 0 { fail("dup2 \(logPath)", errno) }
-    }
-
-    /// The securebits a workload that is not root runs with, locked (capabilities(7)): root is not
-    /// special to it (a setuid-root program gains nothing), and it cannot turn keep-caps or the
-    /// setuid fix-up back on.
-    static let lockedSecurebits: UInt = 1 << 0 | 1 << 1 | 1 << 3 | 1 << 5  // NOROOT, NOROOT_LOCKED, NO_SETUID_FIXUP_LOCKED, KEEP_CAPS_LOCKED
-
-    /// Switches to the profile's user (if any) and leaves the workload exactly the capabilities listed,
-    /// in all five sets: the bounding set loses every other one (so exec cannot bring it back), the
-    /// permitted, effective and inheritable sets hold the listed ones only (the kernel never fills the
-    /// inheritable set itself; a caller's inheritable capabilities would pass to the workload:
-    /// CVE-2022-24769, CVE-2022-29162), the ambient set is cleared and, for a user other than root,
-    /// holds the listed ones, so that they survive exec. no_new_privs is set last: no setuid program or
-    /// file capability gives the workload more.
-    static func switchUser(_ user: String?, keeping keep: [String]) {
-        let keepValues = keep.compactMap { Capabilities.value(of: $0) }
-        let last = Int32((try? Sys.read("/proc/sys/kernel/cap_last_cap")).flatMap { Int32($0.trimmingCharacters(in: "\n")) } ?? 40)
-        for cap in 0...last where !keepValues.contains(Int(cap)) {
-            if topo_capbset_drop(cap) != 0 && errno != EINVAL { fail("drop \(Capabilities.name(of: Int(cap))) from the bounding set", errno) }
-        }
-        if topo_ambient_clear_all() != 0 { fail("clear the ambient capabilities", errno) }
-        var uid: uid_t = 0
-        if let user {
-            var gid: gid_t
-            var name: String?
-            let parts = user.split(separator: ":")
-            if let u = UInt32(parts[0]) {
-                uid = u
-                let known = Sys.user(id: u)
-                gid = parts.count > 1 ? UInt32(parts[1]) ?? u : (known?.gid ?? u)
-                name = known?.name
-            } else {
-                guard let pw = Sys.user(named: user) else { fail("no user named \(user)", 0) }
-                uid = pw.uid
-                gid = pw.gid
-                name = user
-            }
-            // Keep the permitted set across setuid, to set the workload's sets and securebits below.
-            if topo_set_keepcaps(1) != 0 { fail("prctl PR_SET_KEEPCAPS", errno) }
-            if let name, parts.count == 1 {
-                if initgroups(name, gid) != 0 { fail("initgroups \(name)", errno) }
-            } else {
-                var g = gid
-                if setgroups(1, &g) != 0 { fail("setgroups \(gid)", errno) }
-            }
-            if setgid(gid) != 0 { fail("setgid \(gid)", errno) }
-            if setuid(uid) != 0 { fail("setuid \(uid)", errno) }
-            if topo_set_keepcaps(0) != 0 { fail("prctl PR_SET_KEEPCAPS", errno) }
-        }
-        if uid != 0 {
-            // Setting securebits takes CAP_SETPCAP in the effective set, for one call.
-            setCapabilities(effective: [Capabilities.value(of: "CAP_SETPCAP")!], permitted: nil, inheritable: keepValues)
-            if topo_set_securebits(lockedSecurebits) != 0 { fail("prctl PR_SET_SECUREBITS", errno) }
-        }
-        setCapabilities(effective: keepValues, permitted: keepValues, inheritable: keepValues)
-        if uid != 0 {
-            for v in keepValues where topo_ambient_raise(Int32(v)) != 0 {
-                fail("raise ambient capability \(Capabilities.name(of: v))", errno)
-            }
-        }
-        if topo_set_no_new_privs() != 0 { fail("prctl PR_SET_NO_NEW_PRIVS", errno) }
-    }
-
-    /// capset through libcap: exactly these sets (`permitted` nil keeps the current permitted set).
-    static func setCapabilities(effective: [Int], permitted: [Int]?, inheritable: [Int]) {
-        guard let caps = permitted == nil ? cap_get_proc() : cap_init() else { fail("cap_init", errno) }
-        defer { cap_free(UnsafeMutableRawPointer(caps)) }
-        if cap_clear_flag(caps, CAP_EFFECTIVE) != 0 || cap_clear_flag(caps, CAP_INHERITABLE) != 0 { fail("cap_clear_flag", errno) }
-        for (flag, values) in [(CAP_EFFECTIVE, effective), (CAP_PERMITTED, permitted ?? []), (CAP_INHERITABLE, inheritable)] where !values.isEmpty {
-            var v = values.map { cap_value_t($0) }
-            if cap_set_flag(caps, flag, Int32(v.count), &v, CAP_SET) != 0 { fail("cap_set_flag", errno) }
-        }
-        if cap_set_proc(caps) != 0 {
-            fail("cap_set_proc (keep \(effective.map { Capabilities.name(of: $0) }.joined(separator: ",")))", errno)
+    /// set_mempolicy's mode and node mask for a policy, the mask parsed by libnuma (as numactl parses
+    /// its node lists), and whether to read the mode back: a refusal must be an error, not a warning.
+    static func memoryPolicy(_ policy: MemoryPolicy, _ nodes: CPUSet) -> (mode: Int32, mask: UnsafeMutablePointer<bitmask>?, check: Bool) {
+        switch policy {
+        case .local: return (MPOL_LOCAL, nil, false)
+        case .preferred:
+            guard let node = nodes.ids.first else { return (-1, nil, false) }
+            return (MPOL_PREFERRED, numa_parse_nodestring_all(String(node)), true)
+        case .bind, .interleave:
+            guard let mask = numa_parse_nodestring_all(nodes.description) else { return (-1, nil, false) }
+            return (policy == .bind ? MPOL_BIND : MPOL_INTERLEAVE, mask, true)
         }
     }
 
-    /// Marks every descriptor above 2 close-on-exec, so the workload starts with stdin, stdout and stderr only.
-    static func closeOtherDescriptors() {
-        for fd in Sys.entries("/proc/self/fd").compactMap(Int32.init) where fd > 2 {
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+    struct Identity { var uid: UInt32; var gid: UInt32; var groups: [UInt32] }
+
+    /// The profile's user as ids: `NAME`, `UID` or `UID:GID`; a name (or a uid with a name) also gets
+    /// its supplementary groups, as initgroups would set them.
+    static func identity(_ user: String?) -> Result<Identity?, Failure> {
+        guard let user else { return .success(nil) }
+        let parts = user.split(separator: ":")
+        var uid: uid_t, gid: gid_t, name: String?
+        if let u = UInt32(parts[0]) {
+            uid = u
+            let known = Sys.user(id: u)
+            gid = parts.count > 1 ? UInt32(parts[1]) ?? u : (known?.gid ?? u)
+            name = known?.name
+        } else {
+            guard let pw = Sys.user(named: user) else { return .failure(Failure(description: "topo launcher: no user named \(user)")) }
+            uid = pw.uid
+            gid = pw.gid
+            name = user
         }
+        guard let name, parts.count == 1 else { return .success(Identity(uid: uid, gid: gid, groups: [gid])) }
+        var count: Int32 = 64
+        var groups = [gid_t](repeating: 0, count: Int(count))
+        if getgrouplist(name, gid, &groups, &count) < 0 {
+            groups = [gid_t](repeating: 0, count: Int(count))
+            guard getgrouplist(name, gid, &groups, &count) >= 0 else { return .failure(Failure(description: "topo launcher: getgrouplist \(name): too many groups")) }
+        }
+        return .success(Identity(uid: uid, gid: gid, groups: Array(groups.prefix(Int(count)))))
     }
 
-    static func exec(_ command: [String], _ environment: [String]) -> Never {
-        var argv: [UnsafeMutablePointer<CChar>?] = command.map { strdup($0) } + [nil]
-        var envp: [UnsafeMutablePointer<CChar>?] = environment.map { strdup($0) } + [nil]
-        // execvpe searches PATH of the caller's environment; point it at the workload's PATH.
-        if let path = environment.first(where: { $0.hasPrefix("PATH=") }) { setenv("PATH", String(path.dropFirst(5)), 1) }
-        _ = topo_execvpe(command[0], &argv, &envp)
-        fail("exec \(command[0])", errno, status: errno == ENOENT ? 127 : 126)
+    /// Where exec looks for a command, as execvpe would: the name itself when it holds a slash, else each
+    /// directory of the workload's PATH (glibc's default when it has none).
+    static func candidates(_ command: String, environment: [String]) -> [String] {
+        if command.contains("/") { return [command] }
+        let path = environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/bin:/usr/bin"
+        return path.split(separator: ":", omittingEmptySubsequences: false).map { $0.isEmpty ? command : "\($0)/\(command)" }
     }
+}
+
+/// `body` with a NULL-terminated array of C strings that live until it returns.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafeBufferPointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
+    let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
+    defer { pointers.forEach { free($0) } }
+    return pointers.withUnsafeBufferPointer(body)
+}
+
+/// The same array as C's `const char *const *`.
+func constStrings(_ p: UnsafeBufferPointer<UnsafeMutablePointer<CChar>?>) -> UnsafePointer<UnsafePointer<CChar>?>? {
+    p.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: UnsafePointer<CChar>?.self) }
+}
+
+func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
+    guard let string else { return body(nil) }
+    return string.withCString { body($0) }
 }

@@ -113,7 +113,7 @@ public enum OCIBundle {
             mounts.append(OCIConfig.Mount(destination: "/etc/hosts", type: "bind", source: hosts, options: ["bind", "ro", "nosuid", "nodev", "noexec"]))
         }
         var namespaces = ["pid", "ipc", "uts", "mount", "cgroup"].map { OCIConfig.Namespace(type: $0, path: nil) }
-        if let netns = l.netns { namespaces.append(OCIConfig.Namespace(type: "network", path: "\(IPRoute2Links.netnsDirectory)/\(netns)")) }
+        if let netns = l.netns { namespaces.append(OCIConfig.Namespace(type: "network", path: "\(NetlinkLinks.netnsDirectory)/\(netns)")) }
         return OCIConfig(
             process: OCIConfig.Process(user: OCIConfig.User(uid: uid, gid: gid, additionalGids: nil), args: l.command, env: l.environment,
                                        cwd: l.workdir ?? "/", capabilities: capabilities,

@@ -44,7 +44,7 @@ public struct PodmanRuntime: WorkloadRuntime {
         var a = ["run", "--detach", "--name", OCIBundle.containerID(l), "--label", "io.topo.profile=\(l.profile)", "--pull", "never",
                  "--cgroup-parent", "/\(l.cgroup)", "--cgroupns", "private"]
         a += limitArguments(l.settings ?? [])
-        a += ["--network", l.netns.map { "ns:\(IPRoute2Links.netnsDirectory)/\($0)" } ?? "host"]
+        a += ["--network", l.netns.map { "ns:\(NetlinkLinks.netnsDirectory)/\($0)" } ?? "host"]
         a += ["--cap-drop", "ALL"] + l.capabilities.sorted().flatMap { ["--cap-add", $0] }
         a += ["--security-opt", "no-new-privileges", "--user", "\(uid):\(gid)", "--read-only", "--hostname", l.workload,
               "--ulimit", "nofile=\(nofile):\(nofile)"]

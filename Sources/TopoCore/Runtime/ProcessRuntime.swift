@@ -1,23 +1,20 @@
 import Foundation
 
-/// The built-in runtime: a workload is a process that topo's launcher (`topo __launch SPEC`) turns into
-/// the workload inside its cgroup, CPUs, memory policy and namespace before it execs the command.
+/// The built-in runtime: a workload is a process that topo starts itself (`Launcher`), inside its
+/// cgroup, CPUs, memory policy and namespace before it execs the command.
 public struct ProcessRuntime: WorkloadRuntime {
     public var cgroups: any CgroupManager
     public var state: StateStore
-    /// The topo binary re-executed as the launcher.
-    public var executable: String
     /// What a workload sees read-only besides its cgroup: topo's state and the namespaces' files.
     public var protected: [String]
 
-    public init(cgroups: any CgroupManager, state: StateStore, executable: String, protected: [String]) {
+    public init(cgroups: any CgroupManager, state: StateStore, protected: [String]) {
         self.cgroups = cgroups
         self.state = state
-        self.executable = executable
         self.protected = protected
     }
 
-    /// The launcher's spec for a launch: inside its cgroup (a namespace of its own, read-only), with
+    /// What the launcher needs for a launch: inside its cgroup (a namespace of its own, read-only), with
     /// topo's files read-only; `foreground` for `topo exec`, which keeps the caller's stdin and, at a
     /// terminal, its session.
     func spec(_ l: LaunchResource, foreground: Bool) -> LaunchSpec {
@@ -25,23 +22,23 @@ public struct ProcessRuntime: WorkloadRuntime {
                    newSession: !foreground || isatty(0) == 0, keepStdin: foreground)
     }
 
-    /// Every launcher starts before any is waited for: their start-ups overlap (docs/benchmarks.md).
+    /// Every workload process starts before any is waited for: their start-ups overlap (docs/benchmarks.md).
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         var results: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)
-        var started: [(index: Int, workload: String, pending: Spawn.Pending)] = []
+        var started: [(index: Int, workload: String, pending: Launcher.Pending)] = []
         for (i, r) in batch.enumerated() {
             guard case .launch(let l) = r else {
                 results[i] = .failure(TopoFailure(.applyFailed, "the process runtime does not make \(r.summary)"))
                 break
             }
-            switch Spawn.start(spec(l, foreground: false), specPath: state.launchSpecPath(l.profile, l.workload), executable: executable) {
+            switch Launcher.start(spec(l, foreground: false)) {
             case .success(let pending): started.append((i, l.workload, pending))
             case .failure(let f): results[i] = .failure(TopoFailure(.applyFailed, "launch workload \(l.workload): \(f)"))
             }
             if results[i] != nil { break }
         }
         for s in started {
-            switch Spawn.finish(s.pending) {
+            switch Launcher.finish(s.pending) {
             case .success(let pid): results[s.index] = .success(Facts(pid: pid))
             case .failure(let f): results[s.index] = .failure(TopoFailure(.applyFailed, "launch workload \(s.workload): \(f)"))
             }
@@ -68,16 +65,12 @@ public struct ProcessRuntime: WorkloadRuntime {
     }
 
     public func start(_ launch: LaunchResource, profile: String) -> Result<pid_t, TopoFailure> {
-        let specPath = "\(state.profileDir(profile))/launch/detached-\(getpid())-\(launch.workload).json"
-        defer { try? Sys.unlink(specPath) }
-        return Spawn.launch(spec(launch, foreground: false), specPath: specPath, executable: executable)
+        Launcher.launch(spec(launch, foreground: false))
             .mapError { TopoFailure(.hostCannot, "start \(launch.command.joined(separator: " ")) in workload \(launch.workload): \($0)") }
     }
 
     public func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {
-        let specPath = "\(state.profileDir(profile))/launch/exec-\(getpid()).json"
-        defer { try? Sys.unlink(specPath) }
-        switch Spawn.launch(spec(launch, foreground: true), specPath: specPath, executable: executable) {
+        switch Launcher.launch(spec(launch, foreground: true)) {
         case .failure(let f): return .failure(TopoFailure(.hostCannot, "\(f)"))
         case .success(let pid): return .success(Spawn.wait(pid))
         }

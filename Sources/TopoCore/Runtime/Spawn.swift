@@ -1,74 +1,14 @@
 import CTopoShim
 import Foundation
 
-/// Starting the launcher: `topo __launch SPEC` through posix_spawn, with a status pipe on descriptor 3.
+/// Starting other programs (container runtimes, probes) through posix_spawn, and waiting for children.
 public enum Spawn {
-    /// The running topo binary, re-executed as the launcher.
+    /// The running topo binary (bound into containers for the probes).
     public static var selfExecutable: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    public struct Failure: Error, CustomStringConvertible, Sendable {
-        public var description: String
-    }
-
-    /// A launcher started and not yet heard from: its pid and the read end of its status pipe.
-    public struct Pending: Sendable {
-        public let pid: pid_t
-        let statusFD: Int32
-    }
-
-    /// Writes the spec to `specPath`, starts the launcher on it and waits until it has exec'd the workload.
-    public static func launch(_ spec: LaunchSpec, specPath: String, executable: String = selfExecutable) -> Result<pid_t, Failure> {
-        start(spec, specPath: specPath, executable: executable).flatMap(finish)
-    }
-
-    /// Writes the spec and starts the launcher, without waiting: several can start at once, then `finish` each.
-    public static func start(_ spec: LaunchSpec, specPath: String, executable: String = selfExecutable) -> Result<Pending, Failure> {
-        do {
-            try Sys.write(specPath, JSONOutput.encode(spec), flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
-        } catch {
-            return .failure(Failure(description: "\(error)"))
-        }
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { return .failure(Failure(description: "pipe: \(String(cString: strerror(errno)))")) }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }  // topo is single-threaded here: no fork can race this
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_adddup2(&actions, fds[1], Launcher.statusFD)
-        // Nothing the caller left open reaches the launcher, and so the workload: only stdio and the status pipe.
-        topo_spawn_close_from(&actions, Launcher.statusFD + 1)
-        let args = [executable, "__launch", specPath]
-        var argv: [UnsafeMutablePointer<CChar>?] = args.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, executable, &actions, nil, &argv, environ)
-        close(fds[1])
-        guard rc == 0 else {
-            close(fds[0])
-            return .failure(Failure(description: "posix_spawn \(executable): \(String(cString: strerror(rc)))"))
-        }
-        return .success(Pending(pid: pid, statusFD: fds[0]))
-    }
-
-    /// Waits until the launcher has exec'd the workload (its status pipe closes empty) or failed
-    /// (it writes why, then exits). Returns the workload's pid.
-    public static func finish(_ pending: Pending) -> Result<pid_t, Failure> {
-        defer { close(pending.statusFD) }
-        var message = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 4096)
-        while true {
-            let n = read(pending.statusFD, &buffer, buffer.count)
-            if n < 0 && errno == EINTR { continue }
-            if n <= 0 { break }
-            message += buffer[0..<n]
-        }
-        if message.isEmpty { return .success(pending.pid) }
-        var status: Int32 = 0
-        _ = waitpid(pending.pid, &status, 0)  // the launcher exits right after reporting
-        return .failure(Failure(description: String(decoding: message, as: UTF8.self).trimmingCharacters(in: "\n")))
-    }
+    public typealias Failure = Launcher.Failure
 
     /// Starts `argv` (argv[0] a path) with this process's environment. With `output`, stdin is
     /// /dev/null and stdout and stderr are appended to `output`; without, the caller's streams are
