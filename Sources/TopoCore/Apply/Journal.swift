@@ -2,7 +2,7 @@ import Foundation
 
 /// A journal line: a resource begun, or a step marked done with the facts apply learned.
 /// Every line carries the journal format, so that a later topo knows what it reads.
-struct JournalRecord: Codable {
+struct JournalRecord: Codable, Sendable {
     var format: Int
     var step: Int
     var resource: Resource?
@@ -42,20 +42,36 @@ public struct Journal: Sendable {
         }
     }
 
-    public func begin(_ step: Int, _ resource: Resource) throws(SystemError) {
-        try append(JournalRecord(format: Self.format, step: step, resource: resource))
+    public func begin(_ step: Int, _ resource: Resource) throws(SystemError) { try begin([(step, resource)]) }
+
+    /// Several steps begun, in one write (a batch's resources, before its driver starts).
+    public func begin(_ steps: [(Int, Resource)]) throws(SystemError) {
+        try append(steps.map { JournalRecord(format: Self.format, step: $0.0, resource: $0.1) })
     }
 
-    public func done(_ step: Int, facts: Facts = Facts()) throws(SystemError) {
-        try append(JournalRecord(format: Self.format, step: step, done: true, facts: facts == Facts() ? nil : facts))
-        if let n = killAfterStep, n == step { try? Sys.kill(getpid(), SIGKILL) }
+    public func done(_ step: Int, facts: Facts = Facts()) throws(SystemError) { try done([(step, facts)]) }
+
+    /// Several steps marked done, in order and in one write. The fault point still kills right after
+    /// its step's line: the lines after it are not written.
+    public func done(_ steps: [(Int, Facts)]) throws(SystemError) {
+        var lines = steps[...]
+        let killed = killAfterStep.flatMap { n in steps.firstIndex { $0.0 == n } }
+        if let killed { lines = steps[...killed] }
+        try append(lines.map { JournalRecord(format: Self.format, step: $0.0, done: true, facts: $0.1 == Facts() ? nil : $0.1) })
+        if killed != nil { try? Sys.kill(getpid(), SIGKILL) }
     }
 
-    private func append(_ record: JournalRecord) throws(SystemError) {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = .sortedKeys
-        let text = (try? encoder.encode(record)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        try Sys.appendDurably(path, text + "\n")
+    /// One line per record, appended and made durable in one write. A batch's records are encoded on
+    /// every CPU: JSON encoding of resources is most of a large apply's own CPU time.
+    private func append(_ records: [JournalRecord]) throws(SystemError) {
+        guard !records.isEmpty else { return }
+        let encode: @Sendable (JournalRecord) -> String = { record in
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = .sortedKeys
+            return ((try? encoder.encode(record)).map { String(decoding: $0, as: UTF8.self) } ?? "{}") + "\n"
+        }
+        let lines = records.count < 16 ? records.map(encode) : concurrentMap(records, encode)
+        try Sys.appendDurably(path, lines.joined())
     }
 
     /// The steps in journal order. Only a last line without its newline may be cut short by a crash

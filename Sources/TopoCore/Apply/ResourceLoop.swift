@@ -14,32 +14,38 @@ public struct ResourceLoop: Sendable {
     }
 
     /// Makes every resource in order. Consecutive resources of one driver form a batch: all are
-    /// journaled as begun before the driver starts, and marked done in order once it returns, so a
-    /// driver may make them at once. Returns each launched workload's pid.
+    /// journaled as begun (one write) before the driver starts, and marked done in order (one write)
+    /// once it returns, so a driver may make them at once. Returns each launched workload's pid.
     public func apply(_ resources: [Resource], journal: Journal) throws(Failure) -> [String: Int32] {
         var pids: [String: Int32] = [:]
         var step = 0
         for batch in Self.batches(resources) {
             let first = step + 1
-            for r in batch {
-                step += 1
-                do { try journal.begin(step, r) } catch { throw Failure(step: step, error: TopoFailure(.applyFailed, "\(error)")) }
+            step += batch.count
+            do { try journal.begin(batch.enumerated().map { (first + $0.offset, $0.element) }) } catch {
+                throw Failure(step: first, error: TopoFailure(.applyFailed, "\(error)"))
             }
             guard let driver = drivers.driver(for: batch[0]) else {
                 throw Failure(step: first, error: TopoFailure(.applyFailed, "no driver for \(batch[0].summary)"))
             }
             let results = driver.apply(batch)
+            // Done lines for what was made, in order, up to the first failure; then that failure.
+            var done: [(Int, Facts)] = []
+            var failure: Failure?
             for (i, r) in batch.enumerated() {
                 switch results.indices.contains(i) ? results[i] : nil {
                 case .success(let facts):
-                    do { try journal.done(first + i, facts: facts) } catch { throw Failure(step: first + i, error: TopoFailure(.applyFailed, "\(error)")) }
+                    done.append((first + i, facts))
                     if case .launch(let l) = r, let pid = facts.pid { pids[l.workload] = pid }
                 case .failure(let error):
-                    throw Failure(step: first + i, error: error)
+                    failure = Failure(step: first + i, error: error)
                 case nil:
-                    throw Failure(step: first + i, error: TopoFailure(.applyFailed, "\(r.summary) was not made: its driver stopped before it"))
+                    failure = Failure(step: first + i, error: TopoFailure(.applyFailed, "\(r.summary) was not made: its driver stopped before it"))
                 }
+                if failure != nil { break }
             }
+            do { try journal.done(done) } catch { throw Failure(step: done.first?.0 ?? first, error: TopoFailure(.applyFailed, "\(error)")) }
+            if let failure { throw failure }
         }
         return pids
     }

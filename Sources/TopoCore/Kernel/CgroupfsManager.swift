@@ -161,6 +161,11 @@ public struct CgroupfsManager: CgroupManager {
 
     // MARK: observe
 
+    /// Each resource reads its own files: a large batch is read on every CPU at once.
+    public func observe(_ batch: [Resource]) -> [Observation] {
+        batch.count < 16 ? batch.map { observe($0) } : concurrentMap(batch) { observe($0) }
+    }
+
     public func observe(_ resource: Resource) -> Observation {
         switch resource {
         case .cgroupRoot(let r):

@@ -94,11 +94,16 @@ public struct Verifier: Sendable {
         case .failure(let f): return .failure(f)
         }
         let observed = ResourceLoop(drivers: drivers).observe(plan.resources)
-        var checks: [Check] = []
-        for w in plan.workloads {
-            let mine = observed.filter { $0.resource.workload == w.name && ($0.resource.kind == .cgroup || $0.resource.kind == .cgroupSetting) }
-            checks += workloadChecks(w, mine, launched: launched.filter { $0.0 == w.name }.map(\.1))
+        // Each workload's checks read its own files: all workloads at once.
+        var byWorkload: [String: [Observation]] = [:]
+        for o in observed where o.resource.kind == .cgroup || o.resource.kind == .cgroupSetting {
+            if let w = o.resource.workload { byWorkload[w, default: []].append(o) }
         }
+        let cgroupObservations = byWorkload
+        let perWorkload = concurrentMap(plan.workloads) { [self] w in
+            workloadChecks(w, cgroupObservations[w.name] ?? [], launched: launched.filter { $0.0 == w.name }.map(\.1))
+        }
+        var checks = perWorkload.flatMap { $0 }
         checks += linkChecks(plan, observed)
         checks += intruderChecks(plan, online: online)
         if active { checks += ActiveChecks(state: state, drivers: drivers).checks(plan, profile: profile) }
