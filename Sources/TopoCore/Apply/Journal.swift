@@ -89,10 +89,15 @@ public struct Journal: Sendable {
             return contents
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
-        let decoder = JSONDecoder()
+        // Decoded on every CPU (a large profile's journal is hundreds of lines), read in order below.
+        let decode: @Sendable (Substring) -> JournalRecord? = { line in
+            line.isEmpty ? nil : try? JSONDecoder().decode(JournalRecord.self, from: Data(line.utf8))
+        }
+        let records = lines.count < 16 ? lines.map(decode) : concurrentMap(lines, decode)
+        var begun: [Int: Int] = [:]  // step -> its index in contents.steps (the last line that began it)
         for (i, line) in lines.enumerated() where !line.isEmpty {
             let torn = i == lines.count - 1  // no newline after it
-            guard let record = try? decoder.decode(JournalRecord.self, from: Data(line.utf8)) else {
+            guard let record = records[i] else {
                 if !torn { contents.problems.append("\(path) line \(i + 1): not a journal record this topo understands: \(line.prefix(200))") }
                 continue
             }
@@ -101,8 +106,9 @@ public struct Journal: Sendable {
                 continue
             }
             if let resource = record.resource {
+                begun[record.step] = contents.steps.count
                 contents.steps.append(JournalStep(number: record.step, resource: resource, done: false, facts: Facts()))
-            } else if record.done == true, let s = contents.steps.lastIndex(where: { $0.number == record.step }) {
+            } else if record.done == true, let s = begun[record.step] {
                 contents.steps[s].done = true
                 contents.steps[s].facts = record.facts ?? Facts()
             } else {
