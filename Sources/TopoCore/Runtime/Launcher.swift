@@ -98,7 +98,7 @@ public enum Launcher {
         guard topo_pipe_cloexec(&fds) == 0 else { return .failure(Failure(description: "topo launcher: pipe: \(String(cString: strerror(errno)))")) }
         owned.append(fds[1])
         let paths = candidates(spec.command[0], environment: spec.environment)
-        let pid: pid_t = withCStrings(paths) { paths in
+        let (pid, cloneErrno): (pid_t, Int32) = withCStrings(paths) { paths in
             withCStrings(spec.command) { argv in
                 withCStrings(spec.environment) { envp in
                     withCStrings(otherCgroupMounts) { mounts in
@@ -130,7 +130,8 @@ public enum Launcher {
                                                     withOptionalCString(spec.cgroupMount) { mount in
                                                         l.cgroup_procs = procs; l.cgroup_dir = dir; l.workdir = workdir
                                                         l.hosts_file = hosts; l.cgroup_mount = mount
-                                                        return topo_launch_start(&l)
+                                                        let pid = topo_launch_start(&l)
+                                                        return (pid, errno)
                                                     }
                                                 }
                                             }
@@ -145,7 +146,8 @@ public enum Launcher {
         }
         guard pid > 0 else {
             close(fds[0])
-            return .failure(Failure(description: "topo launcher: clone: \(String(cString: strerror(errno)))"))
+            let how = cgroupFD >= 0 ? "clone3 into cgroup \(cgroupDirectory)" : "fork"
+            return .failure(Failure(description: "topo launcher: \(how): \(String(cString: strerror(cloneErrno)))"))
         }
         return .success(Pending(pid: pid, statusFD: fds[0], spec: spec, otherCgroupMounts: otherCgroupMounts, readOnly: readOnly))
     }
