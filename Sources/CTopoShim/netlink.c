@@ -28,13 +28,19 @@ static void *open_route_socket(void *arg) {
     return NULL;
 }
 
-int topo_netns_loopback_alias(const char *netns_path, char *alias, size_t size) {
+int topo_route_socket_in_netns(const char *netns_path) {
     struct socket_in_netns s = { netns_path, -1, 0 };
     pthread_t thread;
     int rc = pthread_create(&thread, NULL, open_route_socket, &s);
     if (rc != 0) { errno = rc; return -1; }
     pthread_join(thread, NULL);
-    if (s.fd < 0) { errno = s.err; return -1; }
+    if (s.fd < 0) errno = s.err;
+    return s.fd;
+}
+
+int topo_netns_loopback_alias(const char *netns_path, char *alias, size_t size) {
+    struct socket_in_netns s = { netns_path, topo_route_socket_in_netns(netns_path), 0 };
+    if (s.fd < 0) return -1;
     // RTM_GETLINK for ifindex 1: the loopback device, the first one every namespace gets.
     struct { struct nlmsghdr h; struct ifinfomsg i; } req;
     memset(&req, 0, sizeof req);
@@ -207,12 +213,8 @@ static int on_qdisc(struct nlmsghdr *h, void *ctx) {
 }
 
 int topo_netns_read(const char *netns_path, int qdiscs, struct topo_netns_state *state) {
-    struct socket_in_netns s = { netns_path, -1, 0 };
-    pthread_t thread;
-    int rc = pthread_create(&thread, NULL, open_route_socket, &s);
-    if (rc != 0) { errno = rc; return -1; }
-    pthread_join(thread, NULL);
-    if (s.fd < 0) { errno = s.err; return -1; }
+    struct socket_in_netns s = { netns_path, topo_route_socket_in_netns(netns_path), 0 };
+    if (s.fd < 0) return -1;
     state->link_count = state->address_count = state->netem_count = 0;
     int r = dump(s.fd, RTM_GETLINK, AF_UNSPEC, on_link, state);
     if (r == 0) r = dump(s.fd, RTM_GETADDR, AF_INET, on_address, state);

@@ -25,11 +25,12 @@
 
 struct topo_rtnl { struct mnl_socket *nl; unsigned seq; };
 
-static struct topo_rtnl *rtnl_open_here(void) {
-    struct mnl_socket *nl = mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC);
-    if (!nl) return NULL;
+/* A route socket on `fd` (one of the caller's namespace when it is -1), with the kernel's message on
+ * each error and only the request's header echoed back. */
+static struct topo_rtnl *rtnl_open(int fd) {
+    struct mnl_socket *nl = fd < 0 ? mnl_socket_open2(NETLINK_ROUTE, SOCK_CLOEXEC) : mnl_socket_fdopen(fd);
+    if (!nl) { int e = errno; if (fd >= 0) close(fd); errno = e; return NULL; }
     int on = 1;
-    /* The kernel's message with each error, and only the request's header echoed back. */
     mnl_socket_setsockopt(nl, NETLINK_EXT_ACK, &on, sizeof on);
     mnl_socket_setsockopt(nl, NETLINK_CAP_ACK, &on, sizeof on);
     if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) { int e = errno; mnl_socket_close(nl); errno = e; return NULL; }
@@ -40,30 +41,10 @@ static struct topo_rtnl *rtnl_open_here(void) {
     return r;
 }
 
-struct open_in_netns { const char *path; struct topo_rtnl *r; int err; };
-
-/* On a thread of its own: a socket belongs to the namespace it was made in; the thread's change of
- * namespace ends with the thread. */
-static void *open_in_netns(void *arg) {
-    struct open_in_netns *o = arg;
-    int ns = open(o->path, O_RDONLY | O_CLOEXEC);
-    if (ns < 0) { o->err = errno; return NULL; }
-    if (setns(ns, CLONE_NEWNET) != 0) { o->err = errno; close(ns); return NULL; }
-    close(ns);
-    o->r = rtnl_open_here();
-    if (!o->r) o->err = errno;
-    return NULL;
-}
-
 struct topo_rtnl *topo_rtnl_open(const char *netns_path) {
-    if (!netns_path) return rtnl_open_here();
-    struct open_in_netns o = { netns_path, NULL, 0 };
-    pthread_t thread;
-    int rc = pthread_create(&thread, NULL, open_in_netns, &o);
-    if (rc != 0) { errno = rc; return NULL; }
-    pthread_join(thread, NULL);
-    if (!o.r) errno = o.err;
-    return o.r;
+    if (!netns_path) return rtnl_open(-1);
+    int fd = topo_route_socket_in_netns(netns_path);
+    return fd < 0 ? NULL : rtnl_open(fd);
 }
 
 void topo_rtnl_close(struct topo_rtnl *r) {
@@ -247,7 +228,7 @@ struct create_netns { const char *path, *alias; int err; char *message; size_t s
 static void *create_netns(void *arg) {
     struct create_netns *c = arg;
     if (unshare(CLONE_NEWNET) != 0) { c->err = errno; c->step = "unshare(CLONE_NEWNET)"; return NULL; }
-    struct topo_rtnl *r = rtnl_open_here();
+    struct topo_rtnl *r = rtnl_open(-1);
     if (!r) { c->err = errno; c->step = "open a route socket"; return NULL; }
     int rc = topo_rtnl_link_set(r, "lo", 1, c->alias, c->message, c->size);
     if (rc != 0) { c->err = errno; c->step = "set lo's alias and up (RTM_NEWLINK)"; topo_rtnl_close(r); return NULL; }

@@ -46,6 +46,9 @@ struct topo_netns_state {
 /// with errno (E2BIG when an array is too small).
 int topo_netns_read(const char *netns_path, int qdiscs, struct topo_netns_state *state);
 
+/// A NETLINK_ROUTE socket made inside the namespace bound at `netns_path`, by a short-lived thread (a
+/// socket belongs to the namespace it was made in); -1 with errno.
+int topo_route_socket_in_netns(const char *netns_path);
 /// A route socket in one network namespace, for the messages below (libmnl beneath).
 struct topo_rtnl;
 /// Opens a route socket in the namespace bound at `netns_path` (from a short-lived thread), or in the

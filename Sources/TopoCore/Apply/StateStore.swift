@@ -52,7 +52,7 @@ public struct StateStore: Sendable {
     func create(_ plan: Plan, profileText: String? = nil) throws(SystemError) {
         try ensureRoot()
         try Sys.mkdir(profileDir(plan.name), mode: 0o700)
-        for sub in ["logs"] { try Sys.mkdir("\(profileDir(plan.name))/\(sub)", mode: 0o700) }
+        try Sys.mkdir("\(profileDir(plan.name))/logs", mode: 0o700)
         try Sys.write(planPath(plan.name), JSONOutput.encode(plan) + "\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
         if let profileText {
             try Sys.write(profileTextPath(plan.name), profileText, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")

@@ -134,7 +134,7 @@ public struct NetlinkLinks: LinkDriver {
         var buffer = [CChar](repeating: 0, count: 512)
         let path = "\(netnsDirectory)/\(netns)"
         switch topo_netns_loopback_alias(path, &buffer, buffer.count) {
-        case 1: return .success(String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        case 1: return .success(cString(buffer))
         case 0: return .success(nil)
         default: return .failure(SystemError("read the loopback alias (RTM_GETLINK) in network namespace", path, errno: errno))
         }
@@ -310,6 +310,11 @@ public struct NetlinkLinks: LinkDriver {
         }
     }
 
+    /// A buffer C filled with a NUL-terminated string, as a String.
+    static func cString(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
     /// The inode of a bound namespace: it tells the namespace topo made from a later one of the same name.
     public static func inode(_ netns: String) -> UInt64? {
         Sys.stat("\(netnsDirectory)/\(netns)").map { UInt64($0.st_ino) }
@@ -337,7 +342,7 @@ final class RouteSocket {
 
     /// ` (kernel: …)` from an extended ack message, or nothing.
     static func kernelSays(_ message: [CChar]) -> String {
-        let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        let text = NetlinkLinks.cString(message)
         return text.isEmpty ? "" : " (kernel: \(text))"
     }
 

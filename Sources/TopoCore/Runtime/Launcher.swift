@@ -97,53 +97,34 @@ public enum Launcher {
         var fds: [Int32] = [-1, -1]
         guard topo_pipe_cloexec(&fds) == 0 else { return .failure(Failure(description: "topo launcher: pipe: \(String(cString: strerror(errno)))")) }
         owned.append(fds[1])
+        // Every value the child reads, in C memory that lives until the clone returned.
+        let c = CArena()
+        var l = topo_launch()
         let paths = candidates(spec.command[0], environment: spec.environment)
-        let (pid, cloneErrno): (pid_t, Int32) = withCStrings(paths) { paths in
-            withCStrings(spec.command) { argv in
-                withCStrings(spec.environment) { envp in
-                    withCStrings(otherCgroupMounts) { mounts in
-                        withCStrings(readOnly) { readOnlyPaths in
-                            cpuMask.withUnsafeBufferPointer { cpus in
-                                (ids?.groups ?? []).withUnsafeBufferPointer { groups in
-                                    var l = topo_launch()
-                                    l.paths = constStrings(paths); l.path_count = Int32(paths.count - 1)
-                                    l.argv = argv.baseAddress; l.envp = envp.baseAddress
-                                    l.cgroup_fd = cgroupFD; l.netns_fd = netnsFD
-                                    l.new_session = spec.newSession ? 1 : 0
-                                    l.stdin_fd = stdinFD; l.log_fd = logFD
-                                    l.other_cgroup_mounts = constStrings(mounts); l.other_cgroup_mount_count = Int32(mounts.count - 1)
-                                    l.read_only = constStrings(readOnlyPaths); l.read_only_count = Int32(readOnlyPaths.count - 1)
-                                    l.cpu_mask = spec.cpus.isEmpty ? nil : cpus.baseAddress
-                                    l.cpu_mask_bytes = spec.cpus.isEmpty ? 0 : UInt(cpus.count * MemoryLayout<UInt>.size)
-                                    l.policy_mode = policy.mode; l.policy_nodes = UnsafePointer(policy.mask?.pointee.maskp)
-                                    l.policy_max_node = policy.mask.map { $0.pointee.size + 1 } ?? 0
-                                    l.policy_check = policy.check ? 1 : 0
-                                    l.switch_user = ids == nil ? 0 : 1
-                                    l.uid = ids?.uid ?? 0; l.gid = ids?.gid ?? 0
-                                    l.groups = groups.baseAddress; l.group_count = UInt(groups.count)
-                                    l.keep_caps = keep; l.cap_last = capLast; l.securebits = lockedSecurebits
-                                    l.status_fd = fds[1]
-                                    return spec.cgroupProcs.withCString { procs in
-                                        cgroupDirectory.withCString { dir in
-                                            (spec.workdir ?? "/").withCString { workdir in
-                                                withOptionalCString(spec.hostsFile) { hosts in
-                                                    withOptionalCString(spec.cgroupMount) { mount in
-                                                        l.cgroup_procs = procs; l.cgroup_dir = dir; l.workdir = workdir
-                                                        l.hosts_file = hosts; l.cgroup_mount = mount
-                                                        let pid = topo_launch_start(&l)
-                                                        return (pid, errno)
-                                                    }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        l.paths = c.constStrings(paths); l.path_count = Int32(paths.count)
+        l.argv = UnsafePointer(c.strings(spec.command)); l.envp = UnsafePointer(c.strings(spec.environment))
+        l.cgroup_fd = cgroupFD; l.cgroup_procs = UnsafePointer(c.string(spec.cgroupProcs))
+        l.netns_fd = netnsFD
+        l.new_session = spec.newSession ? 1 : 0
+        l.stdin_fd = stdinFD; l.log_fd = logFD
+        l.hosts_file = UnsafePointer(c.string(spec.hostsFile))
+        l.other_cgroup_mounts = c.constStrings(otherCgroupMounts); l.other_cgroup_mount_count = Int32(otherCgroupMounts.count)
+        l.cgroup_dir = UnsafePointer(c.string(cgroupDirectory)); l.cgroup_mount = UnsafePointer(c.string(spec.cgroupMount))
+        l.read_only = c.constStrings(readOnly); l.read_only_count = Int32(readOnly.count)
+        l.cpu_mask = spec.cpus.isEmpty ? nil : UnsafePointer(c.copy(cpuMask))
+        l.cpu_mask_bytes = spec.cpus.isEmpty ? 0 : UInt(cpuMask.count * MemoryLayout<UInt>.size)
+        l.policy_mode = policy.mode; l.policy_nodes = UnsafePointer(policy.mask?.pointee.maskp)
+        l.policy_max_node = policy.mask.map { $0.pointee.size + 1 } ?? 0
+        l.policy_check = policy.check ? 1 : 0
+        l.workdir = UnsafePointer(c.string(spec.workdir ?? "/"))
+        l.switch_user = ids == nil ? 0 : 1
+        l.uid = ids?.uid ?? 0; l.gid = ids?.gid ?? 0
+        let groups = ids?.groups ?? []
+        l.groups = UnsafePointer(c.copy(groups)); l.group_count = UInt(groups.count)
+        l.keep_caps = keep; l.cap_last = capLast; l.securebits = lockedSecurebits
+        l.status_fd = fds[1]
+        let pid = withExtendedLifetime(c) { topo_launch_start(&l) }
+        let cloneErrno = errno
         guard pid > 0 else {
             close(fds[0])
             let how = cgroupFD >= 0 ? "clone3 into cgroup \(cgroupDirectory)" : "fork"
@@ -278,19 +259,36 @@ public enum Launcher {
     }
 }
 
-/// `body` with a NULL-terminated array of C strings that live until it returns.
-func withCStrings<R>(_ strings: [String], _ body: (UnsafeBufferPointer<UnsafeMutablePointer<CChar>?>) -> R) -> R {
-    let pointers: [UnsafeMutablePointer<CChar>?] = strings.map { strdup($0) } + [nil]
-    defer { pointers.forEach { free($0) } }
-    return pointers.withUnsafeBufferPointer(body)
-}
+/// C memory for one launch: strings, NULL-terminated string arrays and arrays of plain values copied
+/// out of Swift, all freed with the arena.
+final class CArena {
+    private var blocks: [UnsafeMutableRawPointer?] = []
+    deinit { blocks.forEach { free($0) } }
 
-/// The same array as C's `const char *const *`.
-func constStrings(_ p: UnsafeBufferPointer<UnsafeMutablePointer<CChar>?>) -> UnsafePointer<UnsafePointer<CChar>?>? {
-    p.baseAddress.map { UnsafeRawPointer($0).assumingMemoryBound(to: UnsafePointer<CChar>?.self) }
-}
+    func string(_ s: String) -> UnsafeMutablePointer<CChar> {
+        let p = strdup(s)!
+        blocks.append(p)
+        return p
+    }
 
-func withOptionalCString<R>(_ string: String?, _ body: (UnsafePointer<CChar>?) -> R) -> R {
-    guard let string else { return body(nil) }
-    return string.withCString { body($0) }
+    func string(_ s: String?) -> UnsafeMutablePointer<CChar>? { s.map { string($0) } }
+
+    /// A copy of `values` (plain values only: pointers, integers).
+    func copy<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
+        let raw = malloc(MemoryLayout<T>.stride * max(values.count, 1))!
+        blocks.append(raw)
+        let p = raw.bindMemory(to: T.self, capacity: max(values.count, 1))
+        p.initialize(from: values, count: values.count)
+        return p
+    }
+
+    /// `char *const *`: each string copied, then NULL.
+    func strings(_ list: [String]) -> UnsafeMutablePointer<UnsafeMutablePointer<CChar>?> {
+        copy(list.map { Optional(string($0)) } + [nil])
+    }
+
+    /// The same array as C's `const char *const *`.
+    func constStrings(_ list: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
+        UnsafeRawPointer(strings(list)).assumingMemoryBound(to: UnsafePointer<CChar>?.self)
+    }
 }
