@@ -3,19 +3,20 @@ import TopoCore
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Make the profile real: cgroups with their limits, workloads pinned and NUMA-bound inside them.",
+        abstract: "Make the profile real: cgroups with their limits, links, and workloads pinned and NUMA-bound inside them.",
+        usage: "topo apply [--dry-run [--sysfs <dir>]] [-v] [--locked] [--json] <profile>\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
         discussion: """
-            Checks everything first (privileges, cgroup v2 and its controllers, CPUs, nodes, programs, users)
-            and changes nothing when a check fails (exit 3). Then creates /sys/fs/cgroup/topo/PROFILE/WORKLOAD
-            for each workload, writes its limits, and starts its command there: on its CPUs, with its memory
-            policy, output appended to /run/topo/PROFILE/logs/WORKLOAD.log. Workloads outlive topo.
-            Every step is journaled in /run/topo/PROFILE; if one fails, what was made is removed (exit 4).
-            Applying an unchanged, applied profile again changes nothing (exit 0); a changed one is refused
-            until `topo down` (exit 3).
+            Checks everything first (privileges, cgroup v2 and its controllers, CPUs, nodes, programs, users) and changes nothing when a check fails (exit 3). Then creates /sys/fs/cgroup/topo/PROFILE/WORKLOAD for each workload, writes its limits, makes its links, and starts its command there: on its CPUs, with its memory policy, output appended to /run/topo/PROFILE/logs/WORKLOAD.log (topo logs). Workloads outlive topo. Every step is journaled in /run/topo/PROFILE; if one fails, what was made is removed (exit 4). Applying an unchanged, applied profile again changes nothing (exit 0); a changed one is refused until `topo down` (exit 3).
+
+            --dry-run prints every step apply would take — each cgroup, file and value, namespace, veth, address, qdisc and command with its CPUs, policy, user and capabilities — and touches nothing. It needs no root and runs on any host (also cgroup v1): it skips the host checks and says so. -v prints the same lines as the steps are done.
+
+            Examples:  topo apply Profiles/quickstart.yaml
+                       topo apply --dry-run Profiles/api-gateway.yaml --sysfs Tests/Fixtures/hosts/2s-8c-ht
+                       topo apply -v Profiles/api-gateway.yaml
             """
     )
 
-    @Argument(help: "The profile to apply (YAML).")
+    @Argument(help: "The profile to apply (YAML).", completion: .file(extensions: ["yaml", "yml"]))
     var profile: String
 
     @Flag(help: "Print the applied profile's status as JSON.")
@@ -24,11 +25,32 @@ struct Apply: ParsableCommand {
     @Flag(help: "Apply exactly the plan in PROFILE.lock.json (topo plan --lock); refuse when the profile or the host changed since.")
     var locked = false
 
+    @Flag(help: "Print every step apply would take, and change nothing (no root needed).")
+    var dryRun = false
+
+    @Flag(name: .shortAndLong, help: "Print each step as it is done.")
+    var verbose = false
+
+    @Option(help: ArgumentHelp("With --dry-run: plan for the host in this sysfs tree (topo host --export) instead of this one.", valueName: "dir"))
+    var sysfs: String?
+
+    @OptionGroup var paths: PathOptions
+    @OptionGroup var color: ColorOptions
+
+    func validate() throws {
+        if sysfs != nil && !dryRun { throw ValidationError("--sysfs plans for another machine; it goes with --dry-run only") }
+        if dryRun && (json || locked && sysfs != nil) { throw ValidationError(json ? "--dry-run prints steps; it has no --json" : "--locked uses the lock's plan for this host; it cannot go with --sysfs") }
+    }
+
     func run() throws {
-        let state = StateStore()
-        let drivers = Drivers.host(state: state)
-        let (plan, text) = try Self.prepare(profile, locked: locked, state: state, drivers: drivers)
-        let outcome = try Applier(state: state, drivers: drivers).apply(plan, profileText: text).get()
+        if dryRun { return try printDryRun() }
+        let state = paths.state
+        let drivers = paths.drivers
+        let (plan, text) = try Self.prepare(profile, locked: locked, paths: paths)
+        let style = color.style
+        let outcome = try Applier(state: state, drivers: drivers).apply(plan, profileText: text, done: verbose ? { n, resource in
+            Self.printStep(n, drivers.describe(resource), style: style)
+        } : nil).get()
         if json {
             var report = StatusReport.read(state: state, drivers: drivers)
             report.profiles = report.profiles.filter { $0.name == plan.name }
@@ -40,17 +62,42 @@ struct Apply: ParsableCommand {
             print("\(plan.name) is already applied with this plan; nothing changed")
         case .applied(let pids):
             print("applied \(plan.name): \(plan.workloads.count) workload\(plan.workloads.count == 1 ? "" : "s")")
-            for w in plan.workloads {
+            for (i, w) in plan.workloads.enumerated() {
                 let pid = pids[w.name].map { "pid \($0)" } ?? "no command"
-                print("  \(w.name): CPUs \(w.cpus), memory \(w.memoryPolicy.rawValue) \(w.mems), \(pid)")
+                print("  \(style.workload(w.name, index: i)): CPUs \(w.cpus), memory \(w.memoryPolicy.rawValue) \(w.mems), \(pid)")
             }
             print("see `topo status`; remove with `topo down \(plan.name)`")
         }
     }
 
+    /// One step as dry run and -v print it: `  7. write "0-1" to /sys/fs/cgroup/topo/demo/app/cpuset.cpus`.
+    static func printStep(_ n: Int, _ lines: [String], style: TextStyle) {
+        for (i, line) in lines.enumerated() {
+            print(i == 0 ? "\(style.dim(String(format: "%4d.", n))) \(line)" : "      \(line)")
+        }
+    }
+
+    /// The steps, planned against this host or `--sysfs`, with the paths given; nothing is checked or touched.
+    func printDryRun() throws {
+        let decoded = try Loading.profile(profile).get()
+        for w in decoded.warnings { printError(w.description) }
+        let host = try Loading.host(sysfs: sysfs ?? "/sys").get()
+        let plan: TopoCore.Plan
+        if locked {
+            plan = try LockFile.read(LockFile.path(forProfile: profile)).get().plan
+        } else {
+            plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
+        }
+        for w in plan.warnings { printError("warning: \(w)") }
+        let drivers = paths.drivers
+        print("dry run of \(plan.name) on \(sysfs.map { "the host in \($0)" } ?? "this host"): nothing is changed; the host checks (privileges, cgroup v2, controllers, programs, users) are skipped")
+        for (i, r) in plan.resources.enumerated() { Self.printStep(i + 1, drivers.describe(r), style: color.style) }
+        print("\(plan.resources.count) steps; each is journaled in \(paths.state.profileDir(plan.name)) before it is made")
+    }
+
     /// The plan to apply — the profile planned on this host, or its lock's plan — with the profile's
     /// text, after the host checks: what `apply` and `run` do before anything changes.
-    static func prepare(_ profile: String, locked: Bool, state: StateStore, drivers: Drivers) throws -> (TopoCore.Plan, String?) {
+    static func prepare(_ profile: String, locked: Bool, paths: PathOptions) throws -> (TopoCore.Plan, String?) {
         let decoded = try Loading.profile(profile).get()
         let host = try Loading.host(sysfs: "/sys").get()
         for w in decoded.warnings { printError(w.description) }
@@ -65,9 +112,9 @@ struct Apply: ParsableCommand {
             plan = lock.plan
             how = "as locked in \(path)"
         } else {
-            plan = try Loading.plan(decoded.profile, on: host).get()
+            plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
         }
-        problems += Preflight(host: host, drivers: drivers).problems(for: plan)
+        problems += Preflight(host: host, drivers: paths.drivers).problems(for: plan)
         if !problems.isEmpty {
             throw TopoFailure(.hostCannot, "cannot apply \(plan.name) \(how); nothing was changed:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }

@@ -4,24 +4,33 @@ import TopoCore
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run a command inside an applied workload's cgroup, CPUs and memory policy.",
-        discussion: "Example: topo exec quickstart app -- cat /proc/self/status\nExits with the command's exit status."
+        usage: "topo exec <profile> <workload> -- <command> ...\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
+        discussion: """
+            Starts the command the way apply starts a workload's own: in its cgroup, on its CPUs, with its memory policy, network namespace, user and capabilities. Exits with the command's exit status.
+
+            Example:  topo exec quickstart app -- cat /proc/self/status
+            """
     )
 
-    @Argument(help: "The name of an applied profile.")
+    @Argument(help: "The name of an applied profile.", completion: Completions.profiles)
     var profile: String
 
-    @Argument(help: "One of its workloads.")
+    @Argument(help: "One of its workloads.", completion: Completions.workloads)
     var workload: String
+
+    @OptionGroup var paths: PathOptions
 
     @Argument(parsing: .postTerminator, help: "The command and its arguments, after --.")
     var command: [String] = []
+
+    @OptionGroup var color: ColorOptions
 
     func validate() throws {
         if command.isEmpty { throw ValidationError("give the command after --, e.g. topo exec \(profile) \(workload) -- /bin/sh") }
     }
 
     func run() throws {
-        let status = try WorkloadExec.run(profile: profile, workload: workload, command: command, state: StateStore(), drivers: .host(state: StateStore())).get()
+        let status = try WorkloadExec.run(profile: profile, workload: workload, command: command, state: paths.state, drivers: paths.drivers).get()
         throw ExitCode(status)
     }
 }

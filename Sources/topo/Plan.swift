@@ -5,22 +5,17 @@ struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Place a profile on this host and show where everything goes, without changing anything.",
         discussion: """
-            Prints a table of workloads (CPUs, NUMA nodes, memory policy, cgroup limits) and links,
-            then a picture of every CPU per NUMA node with the workload it goes to.
-            The same host and profile always give the same plan.
-            Exits 2 for an invalid profile, 3 when this host cannot satisfy it (saying what the host has).
-            --lock writes api.lock.json beside api.yaml: `topo apply api.yaml --locked` then applies exactly
-            that placement, and refuses (exit 3) when the profile or the host's CPUs, microcode, kernel or
-            NUMA layout changed since.
+            Prints a table of workloads (CPUs, NUMA nodes, memory policy, cgroup limits) and links, then a picture of every CPU per NUMA node with the workload it goes to. The same host and profile always give the same plan. Exits 2 for an invalid profile, 3 when this host cannot satisfy it (saying what the host has). --lock writes api.lock.json beside api.yaml: `topo apply api.yaml --locked` then applies exactly that placement, and refuses (exit 3) when the profile or the host's CPUs, microcode, kernel or NUMA layout changed since.
 
-            Try it on another machine's shape:  topo plan Profiles/api-gateway.yaml --sysfs Tests/Fixtures/hosts/2s-8c-ht
+            Example (another machine's shape):  topo plan Profiles/api-gateway.yaml --sysfs Tests/Fixtures/hosts/2s-8c-ht
             """
     )
 
-    @Argument(help: "The profile to plan (YAML).")
+    @Argument(help: "The profile to plan (YAML).", completion: .file(extensions: ["yaml", "yml"]))
     var profile: String
 
-    @Option(help: "Read the topology from this sysfs tree instead of /sys (a fixture of another machine).")
+    @Option(help: ArgumentHelp("Read the topology from this sysfs tree instead of /sys (a fixture of another machine, or topo host --export).", valueName: "dir"),
+            completion: .directory)
     var sysfs = "/sys"
 
     @Flag(help: "Print the plan as JSON.")
@@ -28,6 +23,8 @@ struct Plan: ParsableCommand {
 
     @Flag(help: "Write the plan, the profile's sha256 and this host's fingerprint to PROFILE.lock.json beside the profile, for apply --locked.")
     var lock = false
+
+    @OptionGroup var color: ColorOptions
 
     func validate() throws {
         if lock && sysfs != "/sys" { throw ValidationError("--lock records this host; it cannot be used with --sysfs") }
@@ -55,6 +52,6 @@ struct Plan: ParsableCommand {
         print("plan \(plan.name) on \(host.source == "/sys" ? "this host" : host.source)\n")
         print(TopologyPicture.table(plan))
         print("")
-        print(TopologyPicture.render(host: host, plan: plan))
+        print(TopologyPicture.render(host: host, plan: plan, style: color.style))
     }
 }

@@ -10,7 +10,7 @@ enum Records {
 
     /// The profile an argument names and its plan: an applied profile's own plan (and the text it was
     /// applied with), or a profile file planned on this host (its applied plan, when it is applied).
-    static func profile(_ argument: String?, state: StateStore, topology: HostTopology) throws -> (source: TopoCore.Report.Source, plan: TopoCore.Plan) {
+    static func profile(_ argument: String?, state: StateStore, topology: HostTopology, layout: Layout) throws -> (source: TopoCore.Report.Source, plan: TopoCore.Plan) {
         let applied = state.profiles()
         guard let argument else {
             guard applied.count == 1 else {
@@ -23,7 +23,7 @@ enum Records {
         guard Sys.exists(argument) else { throw TopoFailure(.invalid, "\(argument) is neither an applied profile nor a profile file") }
         let decoded = try Loading.profile(argument).get()
         let text = try? Sys.read(argument)
-        let plan = applied.contains(decoded.profile.name) ? try state.plan(decoded.profile.name).get() : try Loading.plan(decoded.profile, on: topology).get()
+        let plan = applied.contains(decoded.profile.name) ? try state.plan(decoded.profile.name).get() : try Loading.plan(decoded.profile, on: topology, layout: layout).get()
         return (TopoCore.Report.Source(name: decoded.profile.name, path: argument, text: text), plan)
     }
 
@@ -73,22 +73,16 @@ struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Record what a benchmark result depends on: the host, the profile, its plan, the kernel's side, verify.",
+        usage: "topo report [--json] [-o <file>] [--active] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
         discussion: """
-            The host part holds what pyperf's metadata and BenchExec's system info hold — CPU model and
-            microcode, sockets, cores, threads, SMT, NUMA nodes with memory and distances, kernel release and
-            boot parameters (isolcpus, nohz_full, rcu_nocbs, mitigations, …), cgroup mode, each CPU's
-            frequency driver, governor and range, boost, transparent huge pages, irqbalance, ASLR, NUMA
-            balancing, the distribution and the versions of iproute2, libnuma and the runtimes in use — and
-            then what only topo knows: the profile (text and sha256), the plan, every workload and link as
-            the kernel shows it, and verify's checks. Prints a short summary; --json prints the record
-            (format topo-report/1), which `topo diff` compares.
+            The host part holds what pyperf's metadata and BenchExec's system info hold — CPU model and microcode, sockets, cores, threads, SMT, NUMA nodes with memory and distances, kernel release and boot parameters (isolcpus, nohz_full, rcu_nocbs, mitigations, …), cgroup mode, each CPU's frequency driver, governor and range, boost, transparent huge pages, irqbalance, ASLR, NUMA balancing, the distribution and the versions of iproute2, libnuma and the runtimes in use — and then what only topo knows: the profile (text and sha256), the plan, every workload and link as the kernel shows it, and verify's checks. Prints a short summary; --json prints the record (format topo-report/1), which `topo diff` compares.
 
             Examples:  topo report api-gateway --json -o before.json
                        topo report Profiles/api-gateway.yaml      (not applied: host and plan only)
             """
     )
 
-    @Argument(help: "An applied profile's name or a profile file; the only applied profile when omitted.")
+    @Argument(help: "An applied profile's name or a profile file; the only applied profile when omitted.", completion: Completions.profilesOrFiles)
     var profile: String?
 
     @Flag(help: "Print the record as JSON.")
@@ -100,12 +94,16 @@ struct ReportCommand: ParsableCommand {
     @Flag(help: "Run verify's active probes too (as verify --active).")
     var active = false
 
+    @OptionGroup var paths: PathOptions
+
+    @OptionGroup var color: ColorOptions
+
     func run() throws {
-        let state = StateStore()
+        let state = paths.state
         let topology = try Loading.host(sysfs: "/sys").get()
-        let (source, plan) = try Records.profile(profile, state: state, topology: topology)
+        let (source, plan) = try Records.profile(profile, state: state, topology: topology, layout: paths.layout)
         let report = TopoCore.Report.make(version: Topo.configuration.version, host: Records.host(topology, runtimes: Records.runtimes(plan)),
-                                          source: source, plan: plan, state: state, drivers: .host(state: state),
+                                          source: source, plan: plan, state: state, drivers: paths.drivers,
                                           online: topology.onlineCPUs, active: active)
         if let output { try Records.write(JSONOutput.encode(report), to: output) }
         if json && output == nil { print(JSONOutput.encode(report)) } else { print(Records.summary(report)) }
@@ -116,23 +114,22 @@ struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Compare two reports: what differs that matters for comparing their results, most material first.",
         discussion: """
-            Order: CPU model, microcode, kernel, SMT, NUMA layout, placement, limits, link shaping, frequency
-            and boost, transparent huge pages, other host settings, the rest of the plan; then what is never
-            material (host names, times, pids, what the kernel showed, the results). Exits 0 when nothing
-            material differs, 1 when something does, 2 when a file is not a report.
+            Order: CPU model, microcode, kernel, SMT, NUMA layout, placement, limits, link shaping, frequency and boost, transparent huge pages, other host settings, the rest of the plan; then what is never material (host names, times, pids, what the kernel showed, the results). Exits 0 when nothing material differs, 1 when something does, 2 when a file is not a report.
 
             Example:  topo diff before.json after.json
             """
     )
 
-    @Argument(help: "The first report (topo report --json, or topo run --report).")
+    @Argument(help: "The first report (topo report --json, or topo run --report).", completion: .file(extensions: ["json"]))
     var a: String
 
-    @Argument(help: "The second report.")
+    @Argument(help: "The second report.", completion: .file(extensions: ["json"]))
     var b: String
 
     @Flag(help: "Print {\"material\": bool, \"differences\": [{\"path\", \"category\", \"material\", \"a\", \"b\"}]}.")
     var json = false
+
+    @OptionGroup var color: ColorOptions
 
     struct Output: Encodable {
         var material: Bool
@@ -165,7 +162,7 @@ struct Diff: ParsableCommand {
             print("no differences")
         } else {
             for d in differences {
-                print("\(d.material ? "MATERIAL" : "        ") \(d.category): \(d.path): \(d.a ?? "(none)") → \(d.b ?? "(none)")")
+                print("\(d.material ? color.style.paint("MATERIAL", .red) : "        ") \(d.category): \(d.path): \(d.a ?? "(none)") → \(d.b ?? "(none)")")
             }
             print(material ? "material differences: results are not comparable as they stand" : "nothing material differs")
         }

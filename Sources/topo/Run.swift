@@ -13,25 +13,18 @@ struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Apply, verify, run the benchmark, verify again, write a report, and tear everything down — on every path.",
+        usage: "topo run [--locked] [--active] [--report <file>] <profile>\n    (--wait <workload> | [--in <workload>] -- <command> ...)\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
         discussion: """
-            One command for CI: apply PROFILE (--locked: exactly its lock's plan), verify it (--active: with
-            the probes), then either run COMMAND (on the host, or inside a workload with --in, as topo exec
-            does) or wait for a workload's own command to exit (--wait), verify again, write the report
-            (--report FILE: the host, plan, kernel's side, both verifies, the command's status and wall
-            time, each workload's log tail), and tear everything down. Teardown happens after a failing
-            step, Ctrl-C, SIGTERM and SIGHUP too: the signal is passed on to the command (a second one
-            kills it at once), never skipping the teardown. A profile that is already applied is refused:
-            run tears down only what it made. After a SIGKILL, `topo down --all` removes what is left.
+            One command for CI: apply PROFILE (--locked: exactly its lock's plan), verify it (--active: with the probes), then either run COMMAND (on the host, or inside a workload with --in, as topo exec does) or wait for a workload's own command to exit (--wait), verify again, write the report (--report FILE: the host, plan, kernel's side, both verifies, the command's status and wall time, each workload's log tail), and tear everything down. Teardown happens after a failing step, Ctrl-C, SIGTERM and SIGHUP too: the signal is passed on to the command (a second one kills it at once), never skipping the teardown. A profile that is already applied is refused: run tears down only what it made. After a SIGKILL, `topo down --all` removes what is left.
 
-            Exit status: the command's (or the waited workload's); 1 when it succeeded but a verify failed;
-            128+N when signal N interrupted the run (130 for Ctrl-C, 143 for SIGTERM); 2, 3 or 4 as apply.
+            Exit status: the command's (or the waited workload's); 1 when it succeeded but a verify failed; 128+N when signal N interrupted the run (130 for Ctrl-C, 143 for SIGTERM); 2, 3 or 4 as apply.
 
-            In CI:  topo run Profiles/api-gateway.yaml --wait client --report result.json
-                    topo diff baseline.json result.json
+            Example, in CI:  topo run Profiles/api-gateway.yaml --wait client --report result.json
+                             topo diff baseline.json result.json
             """
     )
 
-    @Argument(help: "The profile to run (YAML).")
+    @Argument(help: "The profile to run (YAML).", completion: .file(extensions: ["yaml", "yml"]))
     var profile: String
 
     @Option(help: ArgumentHelp("Wait for this workload's own command to exit instead of running a command.", valueName: "workload"))
@@ -52,6 +45,10 @@ struct RunCommand: ParsableCommand {
     @Argument(parsing: .postTerminator, help: "The benchmark command, after --.")
     var command: [String] = []
 
+    @OptionGroup var paths: PathOptions
+
+    @OptionGroup var color: ColorOptions
+
     func validate() throws {
         if (wait == nil) == command.isEmpty { throw ValidationError("give a command after -- or --wait WORKLOAD (one of them)") }
         if inWorkload != nil && command.isEmpty { throw ValidationError("--in runs the command after -- inside a workload; give one") }
@@ -66,9 +63,9 @@ struct RunCommand: ParsableCommand {
                 if child > 0 { _ = kill(child, runSignals.load(ordering: .relaxed) > 1 ? SIGKILL : sig) }
             }
         }
-        let state = StateStore()
-        let drivers = Drivers.host(state: state)
-        let (plan, text) = try Apply.prepare(profile, locked: locked, state: state, drivers: drivers)
+        let state = paths.state
+        let drivers = paths.drivers
+        let (plan, text) = try Apply.prepare(profile, locked: locked, paths: paths)
         for name in [wait, inWorkload].compactMap({ $0 }) where plan.workload(named: name) == nil {
             throw TopoFailure(.invalid, "profile \(plan.name) has no workload \(name) (it has \(plan.workloads.map(\.name).joined(separator: ", ")))")
         }
@@ -137,7 +134,9 @@ struct RunCommand: ParsableCommand {
     /// Runs the command on the host, or through `topo exec` inside a workload; its exit status.
     func runCommand(profile name: String) -> Int32 {
         var argv = command
-        if let inWorkload { argv = [Spawn.selfExecutable, "exec", name, inWorkload, "--"] + command }
+        if let inWorkload {
+            argv = [Spawn.selfExecutable, "exec", "--state-dir", paths.stateRoot, "--cgroup-root", paths.cgroupRootPath, name, inWorkload, "--"] + command
+        }
         else if !argv[0].contains("/"), let found = Self.which(argv[0]) { argv[0] = found }
         switch Spawn.child(argv, output: nil, detached: false) {
         case .failure(let f):

@@ -4,14 +4,35 @@ import TopoCore
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show applied profiles and, per workload, its pids, cgroup, CPUs, memory nodes and state."
+        abstract: "Show applied profiles and, per workload, its pids, cgroup, CPUs, memory nodes and state.",
+        usage: "topo status [--json] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
+        discussion: """
+            Reads topo's journals and the kernel's side of every object (cgroups, processes, namespaces, addresses, qdiscs) and lists where the kernel differs from the plan. Starts no process.
+
+            Examples:  topo status
+                       topo status api-gateway --json
+            """
     )
+
+    @Argument(help: "Show only this applied profile (a name or a profile file); every applied profile when left out.",
+              completion: Completions.profilesOrFiles)
+    var profile: String?
+
+    @OptionGroup var paths: PathOptions
+    @OptionGroup var color: ColorOptions
 
     @Flag(help: "Print as JSON: {\"profiles\": [{\"name\", \"workloads\": [{\"name\", \"cgroup\", \"pids\", \"cpus\", \"mems\", …}]}]}.")
     var json = false
 
     func run() throws {
-        let report = StatusReport.read(state: StateStore(), drivers: .host(state: StateStore()))
+        let state = paths.state
+        var report = StatusReport.read(state: state, drivers: paths.drivers)
+        if let profile {
+            let name = try Loading.appliedName(profile, applied: state.profiles()).get()
+            guard state.profiles().contains(name) else { throw TopoFailure(.hostCannot, "profile \(name) is not applied (see topo status)") }
+            report.profiles = report.profiles.filter { $0.name == name }
+        }
+        let style = color.style
         if json {
             print(JSONOutput.encode(report))
             return
@@ -21,13 +42,20 @@ struct Status: ParsableCommand {
             return
         }
         for p in report.profiles {
-            print("\(p.name) (\(p.state))")
+            print("\(style.bold(p.name)) (\(style.status(p.state)))")
             var rows = [["WORKLOAD", "STATE", "PIDS", "CPUS", "MEMS", "CGROUP"]]
             for w in p.workloads {
                 rows.append([w.name, w.state, w.pids.isEmpty ? "-" : w.pids.map(String.init).joined(separator: ","),
                              w.cpus.description, "\(w.memoryPolicy.rawValue) \(w.mems)", w.cgroup])
             }
-            print(TopologyPicture.columns(rows).split(separator: "\n").map { "  " + $0 }.joined(separator: "\n"))
+            // Laid out plain, then coloured: escape codes take no room on screen.
+            let table = TopologyPicture.columns(rows).split(separator: "\n").enumerated().map { i, line -> String in
+                guard i > 0, style.enabled else { return "  " + line }
+                let w = p.workloads[i - 1]
+                return "  " + line.replacingOccurrences(of: w.name, with: style.workload(w.name, index: i - 1), options: .anchored)
+                    .replacingOccurrences(of: " \(w.state) ", with: " \(style.status(w.state)) ")
+            }
+            print(table.joined(separator: "\n"))
             if let problem = p.problem { print("  \(problem)") }
             for w in p.workloads where !w.differences.isEmpty {
                 print("  \(w.name): differs from the plan: " + w.differences.joined(separator: "; "))

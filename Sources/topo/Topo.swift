@@ -8,26 +8,34 @@ struct Topo: ParsableCommand {
         commandName: "topo",
         abstract: "Lay out a benchmark machine from a declarative profile: CPUs, NUMA memory, cgroups, links.",
         discussion: """
-            A profile (YAML) names workloads, the CPUs and memory nodes they get, their cgroup limits
-            and the shaped links between them. topo checks it, places it on this host, and shows the plan.
+            A profile (YAML) names workloads, the CPUs and memory nodes they get, their cgroup limits and the shaped links between them. topo checks it, places it on this host, and shows the plan.
 
             Start with:  topo validate Profiles/quickstart.yaml
                          topo host
                          topo plan Profiles/quickstart.yaml
-            In CI:       topo run Profiles/api-gateway.yaml --wait client --report result.json
+
+            In CI:       topo run Profiles/api-gateway.yaml --wait client \\
+                           --report result.json
                          topo diff baseline.json result.json
 
-            Exit codes: 0 ok · 1 verification failed · 2 invalid profile or usage ·
-                        3 the host cannot satisfy the profile or lacks a feature or privilege ·
-                        4 apply failed and was rolled back
+            Exit codes:
+              0  ok
+              1  verification failed
+              2  invalid profile or usage
+              3  the host cannot satisfy the profile, or lacks a feature or privilege
+              4  apply failed and was rolled back
             """,
         version: "0.1.0",
-        subcommands: [Validate.self, Plan.self, Host.self, Apply.self, Status.self, Verify.self, Exec.self, Logs.self, RunCommand.self, ReportCommand.self, Diff.self, Down.self, ProbeCommand.self]
+        subcommands: [Validate.self, Plan.self, Host.self, Apply.self, Status.self, Verify.self, Exec.self, Logs.self, RunCommand.self, ReportCommand.self, Diff.self, Down.self, Schema.self, ProbeCommand.self]
     )
 
     /// Runs the command and maps every outcome to topo's exit codes (argument-parser's own usage errors become 2).
     static func main() {
         let status: Int32
+        if let problem = unknownCommand(Array(CommandLine.arguments.dropFirst())) {
+            printError("Error: \(problem)\nUsage: topo <subcommand>   (topo --help lists them)")
+            Foundation.exit(ExitStatus.invalid.rawValue)
+        }
         do {
             var command = try parseAsRoot()
             try command.run()
@@ -49,6 +57,16 @@ struct Topo: ParsableCommand {
         }
         Foundation.exit(status)
     }
+}
+
+/// The first word names no subcommand: an error even when `--help` follows (argument-parser would
+/// print the root's help for `topo frobnicate --help` and exit 0).
+func unknownCommand(_ arguments: [String]) -> String? {
+    guard let first = arguments.first, !first.hasPrefix("-") else { return nil }
+    let names = Topo.configuration.subcommands.compactMap { $0.configuration.commandName ?? $0._commandName } + ["help"]
+    if names.contains(first) { return nil }
+    let hint = closest(to: first, among: names.filter { !$0.hasPrefix("__") }).map { " (did you mean '\($0)'?)" } ?? ""
+    return "unknown command '\(first.prefix(64))'\(hint)"
 }
 
 func printError(_ text: String) {

@@ -5,16 +5,20 @@ struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Check a profile without touching the host.",
         discussion: """
-            Reports every problem at once, each as FILE:LINE:COLUMN, the field path and what to write instead.
-            Exits 0 when the profile is valid (warnings are printed but do not fail), 2 when it is not.
+            Reports every problem at once, each as FILE:LINE:COLUMN, the field path and what to write instead. Exits 0 when the profile is valid (warnings are printed but do not fail), 2 when it is not. Editors can check the same as you type with the profile schema (topo schema).
+
+            Examples:  topo validate Profiles/quickstart.yaml
+                       topo validate --json my-profile.yaml | jq '.diagnostics[].message'
             """
     )
 
-    @Argument(help: "The profile to check (YAML).")
+    @Argument(help: "The profile to check (YAML).", completion: .file(extensions: ["yaml", "yml"]))
     var profile: String
 
     @Flag(help: "Print the diagnostics as JSON.")
     var json = false
+
+    @OptionGroup var color: ColorOptions
 
     func run() throws {
         switch ProfileDecoder.decode(file: profile) {
@@ -24,7 +28,7 @@ struct Validate: ParsableCommand {
             } else {
                 for w in decoded.warnings { printError(w.description) }
                 let p = decoded.profile
-                print("\(profile): valid profile \(p.name): \(p.workloads.count) workload\(p.workloads.count == 1 ? "" : "s"), \(p.links.count) link\(p.links.count == 1 ? "" : "s")")
+                print("\(profile): \(color.style.paint("valid", .green)) profile \(p.name): \(p.workloads.count) workload\(p.workloads.count == 1 ? "" : "s"), \(p.links.count) link\(p.links.count == 1 ? "" : "s")")
             }
         case .failure(let invalid):
             if json {

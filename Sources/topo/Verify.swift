@@ -9,40 +9,41 @@ private let stopWatching = Atomic<Bool>(false)
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Prove from the kernel's side that an applied profile's isolation holds.",
+        usage: "topo verify [--active] [--watch <s> [--count <n>]] [--json] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
         discussion: """
             Reads what the kernel reports and compares it with the plan, one check per subject:
-              cgroup.settings  every interface file holds its planned value; cpuset.cpus.effective is the plan's CPUs
-              tasks.cpus       every thread in the workload's cgroup (and below) is allowed only on its CPUs
-              tasks.mems       ... and only on its memory nodes
-              tasks.policy     every process has the planned NUMA memory policy (numa_maps)
-              tasks.escaped    the process apply started is still below the workload's cgroup
-              partition.state  a partition still reads root, and the cgroup root no longer has its CPUs
-              counters         cpu.stat throttling, memory.events, pids.events; an OOM kill is a warning
-              links            namespaces (with topo's mark), veths (MTU), addresses and netem qdiscs as planned
-              cpus.intruders   other tasks pinned onto an exclusive (warn) or partition (fail) workload's CPUs
-              irqs.affinity    interrupts delivered to those CPUs (warn for exclusive, fail for partition)
+              cgroup.settings  each interface file holds its planned value
+              tasks.cpus       each thread in the cgroup (and below) runs only on its CPUs
+              tasks.mems       ... and allocates only on its memory nodes
+              tasks.policy     each process has the planned NUMA policy (numa_maps)
+              tasks.escaped    the process apply started is still in its cgroup
+              partition.state  a partition reads root; the root lost its CPUs
+              counters         throttling, memory and pids events; OOM kills warn
+              links            namespaces, veths, MTUs, addresses, netem as planned
+              cpus.intruders   other tasks pinned onto an exclusive or partition
+                               workload's CPUs (warn; fail for a partition)
+              irqs.affinity    interrupts sent to those CPUs (warn; fail likewise)
 
-            --watch SECONDS repeats these checks every SECONDS beside a running benchmark and prints only
-            what changed, each with its time and round; Ctrl-C ends it with a summary. A round reads files
-            and netlink and starts no process; the watcher runs on CPUs no exclusive workload holds.
+            --watch SECONDS repeats these checks every SECONDS beside a running benchmark and prints only what changed, each with its time and round; Ctrl-C ends it with a summary. A round reads files and netlink and starts no process; the watcher runs on CPUs no exclusive workload holds.
               topo verify api-gateway --watch 1
-              topo verify --watch 5 --count 12 --json     (one JSON object per line)
+              topo verify --watch 5 --count 12 --json   (JSON Lines)
 
-            --active adds probes started inside each workload the way topo exec starts a command (its
-            cgroup, CPUs, memory policy, namespace and user), each bounded in time and memory:
-              memory.placement a touched buffer's pages lie on the planned nodes (move_pages)
-              cpu.placement    the probe is allowed only on the planned CPUs and runs only there
-              link.latency     median round trip of 500 datagrams against the planned delays
-              link.loss        their round-trip loss against the planned loss
-              link.rate        TCP throughput of each shaped direction against its planned rate
+            --active adds probes started inside each workload the way topo exec starts a command (its cgroup, CPUs, memory policy, namespace and user), each bounded in time and memory:
+              memory.placement a touched buffer's pages lie on the planned nodes
+              cpu.placement    the probe may run, and runs, only on its CPUs
+              link.latency     median round trip of 500 datagrams vs the delays
+              link.loss        their round-trip loss vs the planned loss
+              link.rate        TCP throughput each shaped way vs its rate
             The tolerances are in the README (Verify). A probe that cannot run is a warning.
 
-            Exits 0 when nothing failed, 1 when a check failed (in any round; with --strict, a warning
-            too), 3 when the profile is not applied.
+            Exits 0 when nothing failed, 1 when a check failed (in any round; with --strict, a warning too), 3 when the profile is not applied.
+
+            Examples:  topo verify api-gateway
+                       topo verify --active --json api-gateway
             """
     )
 
-    @Argument(help: "An applied profile's name, or a profile file; every applied profile when left out.")
+    @Argument(help: "An applied profile's name, or a profile file; every applied profile when left out.", completion: Completions.profilesOrFiles)
     var profile: String?
 
     @Flag(help: "Print {\"profiles\": [{\"name\", \"checks\": [{\"id\", \"subject\", \"status\", \"expected\", \"found\", \"message\"}], \"summary\"}]}; with --watch, one object per line.")
@@ -60,6 +61,9 @@ struct Verify: ParsableCommand {
     @Option(help: ArgumentHelp("With --watch: stop after N rounds.", valueName: "n"))
     var count: Int?
 
+    @OptionGroup var paths: PathOptions
+    @OptionGroup var color: ColorOptions
+
     func validate() throws {
         if active && watch != nil { throw ValidationError("--active probes run once; --watch repeats the static checks only (run them apart)") }
         if let watch, !(0.1...3600).contains(watch) { throw ValidationError("--watch takes 0.1 to 3600 seconds, not \(watch)") }
@@ -74,8 +78,8 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
-        let state = StateStore()
-        let verifier = Verifier(state: state, drivers: .host(state: state))
+        let state = paths.state
+        let verifier = Verifier(state: state, drivers: paths.drivers)
         let online = try Loading.host(sysfs: "/sys").get().onlineCPUs
         if let watch { return try watchRounds(every: watch, verifier, online: online) }
         let results = try profileNames(state).map { try verifier.verify($0, online: online, active: active).get() }
@@ -100,7 +104,7 @@ struct Verify: ParsableCommand {
         results.flatMap(\.checks).contains { $0.status == .fail || (strict && $0.status == .warn) }
     }
 
-    func line(_ c: Check) -> String { "\(c.status.rawValue.uppercased()) \(c.id) \(c.subject): \(c.message)" }
+    func line(_ c: Check) -> String { "\(color.style.status(c.status.rawValue.uppercased())) \(c.id) \(c.subject): \(c.message)" }
 
     func summary(_ r: Verifier.ProfileResult) -> String {
         "\(r.summary["pass"] ?? 0) passed, \(r.summary["warn"] ?? 0) warned, \(r.summary["fail"] ?? 0) failed"

@@ -16,11 +16,19 @@ import Testing
 
     struct Outcome { var status: Int32; var stdout: String; var stderr: String }
 
-    func topo(_ args: String...) throws -> Outcome {
+    func topo(_ args: String...) throws -> Outcome { try Self.run(args) }
+
+    /// Runs topo with `args` in the repository, with `environment` added to (or, for a nil value, taken from) this process's.
+    static func run(_ args: [String], environment: [String: String?] = [:]) throws -> Outcome {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = args
         p.currentDirectoryURL = URL(fileURLWithPath: Self.repo)
+        if !environment.isEmpty {
+            var env = ProcessInfo.processInfo.environment
+            for (k, v) in environment { env[k] = v }
+            p.environment = env
+        }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -19,11 +19,12 @@ public struct Applier: Sendable {
     /// Applies the plan under the state lock. Refuses (exit 3) a profile already applied with another
     /// plan, left half-made, or whose exclusive CPUs overlap another applied profile. The profile's
     /// text, when given, is kept with the state for `topo report`.
-    public func apply(_ plan: Plan, profileText: String? = nil) -> Result<Outcome, TopoFailure> {
+    /// `done` hears of each step as it is made (`apply -v`).
+    public func apply(_ plan: Plan, profileText: String? = nil, done: ((Int, Resource) -> Void)? = nil) -> Result<Outcome, TopoFailure> {
         do {
             return try state.withLock { () -> Result<Outcome, TopoFailure> in
                 if let refusal = checkAgainstApplied(plan) { return refusal }
-                return run(plan, profileText: profileText)
+                return run(plan, profileText: profileText, done: done)
             }
         } catch {
             return .failure(TopoFailure(.hostCannot, "cannot take topo's state lock: \(error)"))
@@ -71,7 +72,7 @@ public struct Applier: Sendable {
     }
 
     /// Makes everything. On failure, undoes what the journal says was begun and exits 4.
-    func run(_ plan: Plan, profileText: String? = nil) -> Result<Outcome, TopoFailure> {
+    func run(_ plan: Plan, profileText: String? = nil, done: ((Int, Resource) -> Void)? = nil) -> Result<Outcome, TopoFailure> {
         do {
             try state.create(plan, profileText: profileText)
         } catch {
@@ -79,7 +80,7 @@ public struct Applier: Sendable {
         }
         let journal = Journal(path: state.journalPath(plan.name))
         do {
-            let pids = try ResourceLoop(drivers: drivers).apply(plan.resources, journal: journal)
+            let pids = try ResourceLoop(drivers: drivers).apply(plan.resources, journal: journal, done: done)
             try Sys.write("\(state.profileDir(plan.name))/applied", "\(plan.resources.count)\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
             return .success(.applied(pids: pids))
         } catch {

@@ -53,6 +53,10 @@ public protocol ResourceDriver: Sendable {
     /// Undoes one resource from its journal record: the resource, whether apply marked it done, and the
     /// facts it journaled. Objects already gone are fine; objects that are not topo's are left alone.
     func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone
+    /// What applying the resource does, one line per object made or file written, in the kernel's
+    /// terms (the paths and values it writes): `apply --dry-run` prints it without touching anything,
+    /// `apply -v` as each step is done.
+    func describe(_ resource: Resource) -> [String]
     /// Reads the kernel's side of one resource.
     func observe(_ resource: Resource) -> Observation
     /// Reads the kernel's side of several, in order; a driver may share one read among them (one
@@ -105,6 +109,24 @@ public protocol CgroupManager: ResourceDriver {
 /// Network namespaces, veth pairs, addresses and qdiscs: rtnetlink in-process (`NetlinkLinks`), or iproute2 in batch mode (`IPRoute2Links`).
 public protocol LinkDriver: ResourceDriver {}
 
+extension LinkDriver {
+    /// The same objects whichever driver makes them.
+    public func describe(_ r: Resource) -> [String] {
+        switch r {
+        case .namespace(let n):
+            ["create network namespace \(n.name), bound at \(NetlinkLinks.netnsDirectory)/\(n.name), with lo up and aliased topo:\(n.owner)"]
+        case .veth(let v):
+            ["create veth pair \(v.ends[0].interface) in \(v.ends[0].netns) ↔ \(v.ends[1].interface) in \(v.ends[1].netns), mtu \(v.mtu)"]
+        case .address(let a):
+            ["add address \(a.address) to \(a.interface) in \(a.netns), and set \(a.interface) up"]
+        case .qdisc(let q):
+            ["add root qdisc netem on \(q.interface) in \(q.netns) (\(q.from) → \(q.to)): \(q.netem.summary)"]
+        default:
+            ["\(r.summary): not a link object"]
+        }
+    }
+}
+
 /// Starts workloads, stops them, reads them back: the built-in process runtime today (`ProcessRuntime`); OCI runtimes later.
 public protocol WorkloadRuntime: ResourceDriver {
     /// Runs a command inside a workload in the caller's session and terminal (`topo exec`); its exit status.
@@ -115,12 +137,20 @@ public protocol WorkloadRuntime: ResourceDriver {
     func start(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure>
     /// What this host lacks to start the launch (a runtime's binary, an image), for preflight.
     func problems(_ launch: LaunchResource) -> [String]
+    /// How the runtime starts a launch, for `describe`: `start workload app: /usr/bin/app --flag (clone3 into …)`.
+    func startedBy(_ launch: LaunchResource) -> String
     /// Where the running topo binary is seen inside the workload, when not at its own path (a
     /// container's): `verify --active` starts its probes as that.
     var probeExecutable: String? { get }
 }
 
 extension WorkloadRuntime {
+    /// A launch: how this runtime starts it, then where the workload runs.
+    public func describe(_ r: Resource) -> [String] {
+        guard case .launch(let l) = r else { return ["\(r.summary): not a workload launch"] }
+        return [startedBy(l)] + l.placementLines
+    }
+
     public func problems(_ launch: LaunchResource) -> [String] { [] }
     public var probeExecutable: String? { nil }
 }
@@ -177,6 +207,11 @@ public struct Drivers: Sendable {
     }
 
     func driver(for r: Resource) -> (any ResourceDriver)? { driver(Self.key(r)) }
+
+    /// What applying `r` does, as its driver says (`ResourceDriver.describe`).
+    public func describe(_ r: Resource) -> [String] {
+        driver(for: r)?.describe(r) ?? ["\(r.summary): no driver on this host makes it"]
+    }
 
     func runtime(_ r: Runtime) -> Result<any WorkloadRuntime, TopoFailure> {
         guard let runtime = runtimes[r] else {

@@ -43,6 +43,12 @@ public struct LogFile: Sendable {
     /// that shrank (truncated, or made anew) is read again from its start.
     @discardableResult
     public func copy(from offset: UInt64, to out: FileHandle, partial: inout Data) -> UInt64 {
+        copy(from: offset, partial: &partial) { out.write($0) }
+    }
+
+    /// As `copy(from:to:partial:)`, handing each block as shown to `emit`.
+    @discardableResult
+    public func copy(from offset: UInt64, partial: inout Data, emit: (Data) -> Void) -> UInt64 {
         var offset = offset
         if size < offset { offset = 0; partial = Data() }
         guard let handle = FileHandle(forReadingAtPath: path) else { return offset }
@@ -50,7 +56,7 @@ public struct LogFile: Sendable {
         try? handle.seek(toOffset: offset)
         while let chunk = try? handle.read(upToCount: Self.block), !chunk.isEmpty {
             offset += UInt64(chunk.count)
-            out.write(render(chunk, partial: &partial))
+            emit(render(chunk, partial: &partial))
         }
         return offset
     }

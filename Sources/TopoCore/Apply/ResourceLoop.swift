@@ -15,8 +15,9 @@ public struct ResourceLoop: Sendable {
 
     /// Makes every resource in order. Consecutive resources of one driver form a batch: all are
     /// journaled as begun (one write) before the driver starts, and marked done in order (one write)
-    /// once it returns, so a driver may make them at once. Returns each launched workload's pid.
-    public func apply(_ resources: [Resource], journal: Journal) throws(Failure) -> [String: Int32] {
+    /// once it returns, so a driver may make them at once. `done` hears of each step (1-based) once it
+    /// is journaled as made, in order. Returns each launched workload's pid.
+    public func apply(_ resources: [Resource], journal: Journal, done report: ((Int, Resource) -> Void)? = nil) throws(Failure) -> [String: Int32] {
         var pids: [String: Int32] = [:]
         var step = 0
         for batch in Self.batches(resources) {
@@ -45,6 +46,7 @@ public struct ResourceLoop: Sendable {
                 if failure != nil { break }
             }
             do { try journal.done(done) } catch { throw Failure(step: done.first?.0 ?? first, error: TopoFailure(.applyFailed, "\(error)")) }
+            if let report { for (n, _) in done { report(n, resources[n - 1]) } }
             if let failure { throw failure }
         }
         return pids

@@ -21,6 +21,34 @@ public struct HostDiscovery: Sendable {
         public var description: String
     }
 
+    /// Copies exactly the sysfs files discovery reads (and the `cpuN` directories it lists) from
+    /// `sysfsRoot` into `directory`, which must be new or empty: a fixture that plans like this host
+    /// (`topo plan --sysfs DIR`). Returns the files written, relative to `directory`.
+    public static func export(sysfsRoot: String = "/sys", to directory: String) -> Result<[String], Failure> {
+        if Sys.exists(directory) {
+            guard Sys.isDirectory(directory, followingLinks: true) else { return .failure(Failure(description: "\(directory) exists and is not a directory")) }
+            guard Sys.entries(directory).isEmpty else { return .failure(Failure(description: "\(directory) is not empty; export into a new or empty directory")) }
+        }
+        let log = HostFiles.ReadLog()
+        var discovery = HostDiscovery(sysfsRoot: sysfsRoot, probeSystem: false)
+        discovery.sysfs = HostFiles(root: sysfsRoot, log: log)
+        if case .failure(let f) = discovery.discover() { return .failure(f) }
+        let files = log.files.withLock { $0 }
+        let directories = log.directories.withLock { $0 }
+        do {
+            try Sys.mkdirs(directory)
+            for dir in directories.sorted() { try Sys.mkdirs("\(directory)/\(dir)") }
+            for (relative, text) in files.sorted(by: { $0.key < $1.key }) {
+                let path = "\(directory)/\(relative)"
+                try Sys.mkdirs(String(path[..<path.lastIndex(of: "/")!]))
+                try Sys.write(path, text, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644, operation: "create")
+            }
+        } catch {
+            return .failure(Failure(description: "\(error)"))
+        }
+        return .success(files.keys.sorted())
+    }
+
     public func discover() -> Result<HostTopology, Failure> {
         guard let onlineText = sysfs.read("devices/system/cpu/online") else {
             return .failure(Failure(description: "read \(sysfs.path("devices/system/cpu/online")): no such file; is \(sysfs.root) a sysfs tree?"))

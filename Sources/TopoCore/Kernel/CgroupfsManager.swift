@@ -85,6 +85,29 @@ public struct CgroupfsManager: CgroupManager {
         }
     }
 
+    public func describe(_ r: Resource) -> [String] {
+        func controllers(_ list: [Controller]) -> String { list.map { "+\($0.rawValue)" }.joined(separator: " ") }
+        switch r {
+        case .cgroupRoot(let root):
+            var lines = ["mkdir \(fs.path(root.path)), marked \(CgroupFS.ownerAttribute)=topo (unless topo made it before)"]
+            if !root.controllers.isEmpty {
+                lines.append("write \"\(controllers(root.controllers))\" to \(fs.path("", "cgroup.subtree_control")) — conditional: only the controllers not enabled there yet, recorded for the last `topo down` to disable")
+                lines.append("write \"\(controllers(root.controllers))\" to \(fs.path(root.path, "cgroup.subtree_control"))")
+            }
+            return lines
+        case .cgroup(let c):
+            var lines = ["mkdir \(fs.path(c.path)), marked \(CgroupFS.ownerAttribute)=\(c.owner)"]
+            if !c.enable.isEmpty { lines.append("write \"\(controllers(c.enable))\" to \(fs.path(c.path, "cgroup.subtree_control"))") }
+            return lines
+        case .cgroupSetting(let s):
+            var lines = ["write \"\(s.setting.kernelValue)\" to \(fs.path(s.cgroup, s.setting.file))"]
+            if case .partition = s.setting { lines.append("read \(fs.path(s.cgroup, s.setting.file)) back: it must say root") }
+            return lines
+        default:
+            return ["\(r.summary): not a cgroup"]
+        }
+    }
+
     // MARK: undo
 
     public func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone {

@@ -1,10 +1,15 @@
+import Synchronization
+
 /// Read-only access to kernel-provided files (sysfs, procfs) below one root directory.
 /// Tests and `--sysfs` point the root at a fixture directory holding the same files.
 public struct HostFiles: Sendable {
     public let root: String
+    /// When set, every file read and every `cpuN` directory listed is noted (`topo host --export`).
+    public let log: ReadLog?
 
-    public init(root: String) {
+    public init(root: String, log: ReadLog? = nil) {
         self.root = root.count > 1 && root.hasSuffix("/") ? String(root.dropLast()) : root
+        self.log = log
     }
 
     public func path(_ relative: String) -> String {
@@ -12,10 +17,28 @@ public struct HostFiles: Sendable {
     }
 
     /// The file's text, or nil when it is missing or unreadable.
-    public func read(_ relative: String) -> String? { try? Sys.read(path(relative)) }
+    public func read(_ relative: String) -> String? {
+        let text = try? Sys.read(path(relative))
+        if let text, let log { log.files.withLock { $0[relative] = text } }
+        return text
+    }
 
     /// Entry names of a directory, sorted; empty when it is missing.
-    public func list(_ relative: String) -> [String] { Sys.entries(path(relative)).sorted() }
+    public func list(_ relative: String) -> [String] {
+        let names = Sys.entries(path(relative)).sorted()
+        if let log {
+            let dirs = names.filter { $0.hasPrefix("cpu") && Int($0.dropFirst(3)) != nil }.map { "\(relative)/\($0)" }
+            log.directories.withLock { $0.formUnion(dirs) }
+        }
+        return names
+    }
 
     public func exists(_ relative: String) -> Bool { Sys.exists(path(relative)) }
+
+    /// What a discovery read: each file's relative path and text, and the directories it listed.
+    public final class ReadLog: Sendable {
+        public let files = Mutex<[String: String]>([:])
+        public let directories = Mutex<Set<String>>([])
+        public init() {}
+    }
 }

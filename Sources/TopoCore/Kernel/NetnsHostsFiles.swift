@@ -13,6 +13,13 @@ public struct NetnsHostsFiles: ResourceDriver {
         self.etcNetns = etcNetns
     }
 
+    public func describe(_ r: Resource) -> [String] {
+        guard case .hostsFile(let h) = r else { return ["\(r.summary): not a hosts file"] }
+        let names = h.contents.split(separator: "\n").compactMap { $0.split(separator: "\t").last }.filter { !$0.contains("localhost") }
+        return ["mkdir \(h.directory), marked \(CgroupFS.ownerAttribute)=\(h.owner) (and \(h.parent) when missing, recorded for the last `topo down`)",
+                "write \(h.path), mode 0644: localhost\(names.isEmpty ? "" : ", " + names.joined(separator: ", "))"]
+    }
+
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         applyEach(batch) { r in
             guard case .hostsFile(let h) = r else { throw TopoFailure(.applyFailed, "the hosts-file writer does not make \(r.summary)") }

@@ -97,6 +97,13 @@ public enum Sys {
         guard retrying({ Glibc.mkdir(path, mode) }) == 0 else { throw SystemError("mkdir", path, errno: errno) }
     }
 
+    /// Makes `path` and any missing parent; an existing directory is fine.
+    public static func mkdirs(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
+        if isDirectory(path, followingLinks: true) { return }
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex { try mkdirs(String(path[..<slash]), mode: mode) }
+        guard retrying({ Glibc.mkdir(path, mode) }) == 0 || errno == EEXIST else { throw SystemError("mkdir", path, errno: errno) }
+    }
+
     public static func rmdir(_ path: String) throws(SystemError) {
         guard retrying({ Glibc.rmdir(path) }) == 0 else { throw SystemError("rmdir", path, errno: errno) }
     }

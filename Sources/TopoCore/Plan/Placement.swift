@@ -74,8 +74,66 @@ struct Placement {
         if case .node(let id) = node {
             return .failure(.message("workload \(name) asks for \(count) CPU\(count == 1 ? "" : "s") on node \(id); \(describe(host.node(id)!))"))
         }
-        let summary = candidates.map { "node \($0.id): \(describe($0))" }.joined(separator: "; ")
+        let summary = candidates.map(describe).joined(separator: "; ")
         return .failure(.message("workload \(name) asks for \(count) CPU\(count == 1 ? "" : "s") on one node, and no node has that many free\(smt == .wholeCores ? " whole cores" : ""): \(summary)"))
+    }
+
+    /// Places `count` CPUs for a `shared` workload, which may share them with other shared workloads:
+    /// on the CPUs no exclusive or partition workload holds (nor, under `whole-cores`, a thread of its
+    /// core), reserved or idle, the least-loaded first — by how many shared workloads each holds,
+    /// then by id; under `whole-cores` whole cores first, the least-loaded core first. With node `auto`
+    /// the node whose choice is least loaded (then the lowest id). Deterministic.
+    mutating func placeShared(count: Int, node: NodeChoice, for name: String, strict: Set<String>) -> Result<CPUSet, Failure> {
+        let candidates: [HostTopology.Node]
+        switch node {
+        case .node(let id):
+            guard let n = host.node(id) else {
+                return .failure(.message("workload \(name) asks for node \(id), which this host does not have (it has nodes \(CPUSet(host.nodes.map(\.id))))"))
+            }
+            if n.isMemoryOnly {
+                return .failure(.message("workload \(name) asks for CPUs on node \(id), which has memory but no CPUs; it can be a memory target (memory.nodes: \"\(id)\")"))
+            }
+            candidates = [n]
+        case .auto:
+            candidates = host.nodes.filter { !$0.isMemoryOnly }
+        }
+        // CPUs a shared workload may use, and how many shared workloads each holds already.
+        let held = Set(owners.filter { $0.value.contains(where: strict.contains) }.keys)
+        let online = host.onlineCPUs
+        func usable(_ cpu: Int) -> Bool {
+            online.contains(cpu) && !reserved.contains(cpu) && !idle.contains(cpu) && !held.contains(cpu)
+        }
+        func load(_ cpu: Int) -> Int { owners[cpu]?.count ?? 0 }
+        var best: (cpus: [Int], load: Int)?
+        for n in candidates {
+            // Under whole-cores a core with a thread held by a strict workload is out entirely.
+            let cores = host.cores.filter { $0.isSubset(of: n.cpus) }
+                .compactMap { core -> [Int]? in
+                    if smt == .wholeCores && core.contains(where: held.contains) { return nil }
+                    let threads = core.filter(usable).sorted { load($0) != load($1) ? load($0) < load($1) : $0 < $1 }
+                    return threads.isEmpty ? nil : threads
+                }
+            let order: [Int]
+            if smt == .wholeCores {
+                order = cores.sorted { a, b in
+                    let (la, lb) = (a.map(load).reduce(0, +), b.map(load).reduce(0, +))
+                    return la != lb ? la < lb : a[0] < b[0]
+                }.flatMap { $0 }
+            } else {
+                order = cores.flatMap { $0 }.sorted { load($0) != load($1) ? load($0) < load($1) : $0 < $1 }
+            }
+            guard order.count >= count else { continue }
+            let chosen = Array(order.prefix(count))
+            let total = chosen.map(load).reduce(0, +)
+            if best == nil || total < best!.load { best = (chosen, total) }
+        }
+        guard let best else {
+            let summary = candidates.map { n in "node \(n.id): \(n.cpus.filter(usable).count)" }.joined(separator: ", ")
+            return .failure(.message("workload \(name) asks for \(count) shared CPU\(count == 1 ? "" : "s") on one node, and no node has that many outside exclusive workloads and host.reserve (usable: \(summary))"))
+        }
+        let set = CPUSet(best.cpus)
+        take(set, for: name)
+        return .success(set)
     }
 
     /// What a node has, for messages: `node 1 has 2 online CPUs (2-3), none reserved, 2 free`.

@@ -43,15 +43,25 @@ public struct Planner: Sendable {
             problems += state.splitCores(profile.workloads.filter { cpusOf[$0.name] != nil })
         }
 
-        for w in profile.workloads {
+        // Counted exclusive and partition workloads take free cores; then counted shared workloads
+        // spread over what is left, sharing CPUs with one another (least-loaded first).
+        for w in profile.workloads where w.isolation != .shared {
             guard case .count(let count, let node) = w.cpus else { continue }
             switch state.place(count: count, node: node, for: w.name) {
             case .success(let set): cpusOf[w.name] = set
             case .failure(let problem): problems.append(problem.description)
             }
         }
-
         state.idleSiblingsOfReserved()
+        let strict = Set(profile.workloads.filter { $0.isolation != .shared }.map(\.name))
+        for w in profile.workloads where w.isolation == .shared {
+            guard case .count(let count, let node) = w.cpus else { continue }
+            switch state.placeShared(count: count, node: node, for: w.name, strict: strict) {
+            case .success(let set): cpusOf[w.name] = set
+            case .failure(let problem): problems.append(problem.description)
+            }
+        }
+
         let links = planLinks(profile, &problems)
 
         var planned: [PlannedWorkload] = []

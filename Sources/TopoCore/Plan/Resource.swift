@@ -268,6 +268,27 @@ public struct LaunchResource: Equatable, Sendable, Codable {
     public var settings: [CgroupSetting]? = nil
 }
 
+extension LaunchResource {
+    /// Where the workload runs and what it keeps, for `apply --dry-run`: CPUs, memory policy, namespace,
+    /// user, capabilities, environment and output.
+    public var placementLines: [String] {
+        var lines = ["  CPUs \(cpus.isEmpty ? "any" : cpus.description), memory policy \(memoryPolicy.rawValue)\(memoryPolicy == .local ? "" : " on nodes \(policyNodes)"), cgroup \(cgroup)"]
+        if let netns { lines.append("  network namespace \(netns)\(hostsFile.map { ", \($0) bound over /etc/hosts" } ?? "")") }
+        lines.append("  as user \(user ?? "root"), capabilities kept: \(capabilities.isEmpty ? "none" : capabilities.joined(separator: " ")) (every other one dropped), no new privileges")
+        if let workdir { lines.append("  in \(workdir)") }
+        lines.append("  environment: " + environment.map { $0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0 }.joined(separator: " "))
+        lines.append("  output appended to \(logPath ?? "the caller's terminal")")
+        return lines
+    }
+
+    /// The command as a shell would show it, each argument quoted where it needs to be.
+    public var commandLine: String {
+        command.map { arg in
+            arg.isEmpty || arg.contains(where: { " \t\n'\"\\$`;&|<>()*?[]#~!{}".contains($0) }) ? "'" + arg.replacingOccurrences(of: "'", with: "'\\''") + "'" : arg
+        }.joined(separator: " ")
+    }
+}
+
 /// An interface address: an IPv4 address and its prefix length, spelled `10.77.0.1/30`.
 public struct IPv4Interface: Hashable, Sendable, CustomStringConvertible {
     public var address: IPv4Address

@@ -60,7 +60,7 @@ public struct ProfileInvalid: Error, Sendable, CustomStringConvertible {
 }
 
 /// The closest candidate within a small edit distance, for did-you-mean hints.
-func closest(to word: String, among candidates: [String]) -> String? {
+public func closest(to word: String, among candidates: [String]) -> String? {
     let w = Array(word.lowercased())
     var best: (String, Int)?
     for candidate in candidates {

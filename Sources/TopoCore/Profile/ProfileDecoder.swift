@@ -126,7 +126,7 @@ struct ProfileReading {
     let reader: YAMLReader
 
     func profile(_ root: Node) -> Profile? {
-        guard let f = reader.fields(root, "", allowed: ["version", "name", "description", "host", "workloads", "links"], extensions: true) else { return nil }
+        guard let f = reader.fields(root, "", allowed: ProfileKeys.profile, extensions: true) else { return nil }
         var version: Int?
         if let v = f["version"] {
             if let n = reader.int(v, "version", in: 0...Int.max), n != 1 {
@@ -193,8 +193,8 @@ struct ProfileReading {
 
     func host(_ node: Node) -> HostRequirements {
         var h = HostRequirements()
-        guard let f = reader.fields(node, "host", allowed: ["require", "reserve", "smt"]) else { return h }
-        if let r = f["require"], let rf = reader.fields(r, "host.require", allowed: ["numaNodes", "cpus"]) {
+        guard let f = reader.fields(node, "host", allowed: ProfileKeys.host) else { return h }
+        if let r = f["require"], let rf = reader.fields(r, "host.require", allowed: ProfileKeys.hostRequire) {
             h.numaNodes = rf["numaNodes"].flatMap { reader.int($0, "host.require.numaNodes", in: 1...1024) }
             h.cpus = rf["cpus"].flatMap { reader.int($0, "host.require.cpus", in: 1...CPUSet.maxID + 1) }
         }
@@ -204,7 +204,7 @@ struct ProfileReading {
     }
 
     func workload(_ name: String, _ node: Node, _ path: String) -> Workload? {
-        guard let f = reader.fields(node, path, allowed: ["cpus", "isolation", "memory", "cpu", "pids", "io", "run"]) else { return nil }
+        guard let f = reader.fields(node, path, allowed: ProfileKeys.workload) else { return nil }
         var request: CPURequest?
         if let cpusNode = f["cpus"] {
             request = cpus(cpusNode, f.path("cpus"))
@@ -241,7 +241,7 @@ struct ProfileReading {
             }
             return .list(set)
         }
-        guard let f = reader.fields(node, path, allowed: ["count", "node"]) else { return nil }
+        guard let f = reader.fields(node, path, allowed: ProfileKeys.cpuCount) else { return nil }
         guard let countNode = f["count"] else {
             reader.error(node, f.path("count"), "missing", fix: "write { count: N } or a cpulist string")
             return nil
@@ -257,7 +257,7 @@ struct ProfileReading {
 
     func memory(_ node: Node, _ path: String) -> MemorySpec {
         var m = MemorySpec()
-        guard let f = reader.fields(node, path, allowed: ["policy", "nodes", "max", "high", "swap"]) else { return m }
+        guard let f = reader.fields(node, path, allowed: ProfileKeys.memory) else { return m }
         if let p = f["policy"], let policy = reader.choice(p, f.path("policy"), MemoryPolicy.self) { m.policy = policy }
         if let n = f["nodes"], let nodes = reader.unit(n, f.path("nodes"), CPUSet.parse) {
             if nodes.isEmpty {
@@ -288,7 +288,7 @@ struct ProfileReading {
 
     func cpu(_ node: Node, _ path: String) -> CPUSpec {
         var c = CPUSpec()
-        guard let f = reader.fields(node, path, allowed: ["quota", "weight"]) else { return c }
+        guard let f = reader.fields(node, path, allowed: ProfileKeys.cpu) else { return c }
         if let q = f["quota"], let text = reader.string(q, f.path("quota")) {
             // The kernel refuses a cpu.max quota under 1 ms (1000 µs) of a 100 ms period: 0.01 CPU.
             if let micro = scaledInteger(text, factor: 1_000_000), micro >= 10_000, micro <= UInt64(CPUSet.maxID + 1) * 1_000_000,
@@ -308,7 +308,7 @@ struct ProfileReading {
         var limits: [IOLimit] = []
         for (i, item) in items.enumerated() {
             let p = "\(path)[\(i)]"
-            guard let f = reader.fields(item, p, allowed: ["device", "rbps", "wbps", "riops", "wiops"]) else { continue }
+            guard let f = reader.fields(item, p, allowed: ProfileKeys.ioLimit) else { continue }
             guard let d = f["device"] else {
                 reader.error(item, f.path("device"), "missing", fix: "name the block device as MAJOR:MINOR, e.g. \"8:0\" (see lsblk)")
                 continue
@@ -350,7 +350,7 @@ struct ProfileReading {
     }
 
     func run(_ node: Node, _ path: String) -> RunSpec? {
-        guard let f = reader.fields(node, path, allowed: ["command", "env", "workdir", "user", "capabilities", "runtime", "image"]) else { return nil }
+        guard let f = reader.fields(node, path, allowed: ProfileKeys.run) else { return nil }
         var command: [String] = []
         if let c = f["command"] {
             if case .scalar = c, !YAMLReader.isNull(c) {
@@ -426,7 +426,7 @@ struct ProfileReading {
     }
 
     func link(_ node: Node, _ path: String, workloads: [String]) -> LinkSpec? {
-        guard let f = reader.fields(node, path, allowed: ["between", "subnet", "mtu", "netem"]) else { return nil }
+        guard let f = reader.fields(node, path, allowed: ProfileKeys.link) else { return nil }
         var between: [String] = []
         if let b = f["between"], let items = reader.sequence(b, f.path("between"), of: "two workload names") {
             for (i, item) in items.enumerated() {
@@ -453,7 +453,7 @@ struct ProfileReading {
     }
 
     func netem(_ node: Node, _ path: String, between: [String]) -> NetemSpec? {
-        guard let f = reader.fields(node, path, allowed: ["from", "rate", "delay", "jitter", "distribution", "loss", "duplicate", "reorder", "corrupt", "limit"]) else { return nil }
+        guard let f = reader.fields(node, path, allowed: ProfileKeys.netem) else { return nil }
         var n = NetemSpec()
         if let fr = f["from"], let from = reader.string(fr, f.path("from")) {
             if between.count == 2 && !between.contains(from) {

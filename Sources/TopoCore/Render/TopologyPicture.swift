@@ -2,12 +2,15 @@
 public enum TopologyPicture {
     /// Per NUMA node, each physical core as one cell with its sibling threads side by side:
     /// `[ 0 S  16 S]` is core 0 with threads 0 and 16, both given to the workload tagged S.
-    public static func render(host: HostTopology, plan: Plan? = nil, width: Int = 80) -> String {
+    /// With `style` enabled, each workload's CPUs and legend entry have the workload's colour.
+    public static func render(host: HostTopology, plan: Plan? = nil, width: Int = 80, style: TextStyle = .plain) -> String {
         var tags: [String: Character] = [:]
+        var colors: [Character: Int] = [:]
         var legend: [String] = []
         if let plan {
             tags = Self.tags(plan.workloads.map(\.name))
-            legend = plan.workloads.map { "\(tags[$0.name]!) \($0.name)" }
+            for (i, w) in plan.workloads.enumerated() { colors[tags[w.name]!] = i }
+            legend = plan.workloads.enumerated().map { style.workload("\(tags[$1.name]!) \($1.name)", index: $0) }
         }
         var owner: [Int: Character] = [:]
         for w in plan?.workloads ?? [] {
@@ -34,13 +37,22 @@ public enum TopologyPicture {
             if let mem = node.memTotal { header += " · \(mem.approximate)" }
             if !node.distances.isEmpty { header += " · distances \(node.distances.map(String.init).joined(separator: " "))" }
             lines.append(header)
-            let cells = cores.map { core in "[" + core.map { "\(pad($0)) \(mark($0))" }.joined(separator: "  ") + "]" }
-            var line = " "
-            for cell in cells {
-                if line.count + cell.count + 1 > width && line.count > 1 { lines.append(line); line = " " }
-                line += " " + cell
+            // Each cell as shown and its width on screen (escape codes take none).
+            let cells = cores.map { core -> (text: String, width: Int) in
+                let parts = core.map { cpu -> (String, Int) in
+                    let m = mark(cpu)
+                    let plain = "\(pad(cpu)) \(m)"
+                    return (colors[m].map { style.workload(plain, index: $0) } ?? plain, plain.count)
+                }
+                return ("[" + parts.map(\.0).joined(separator: "  ") + "]", parts.map(\.1).reduce(0, +) + 2 * (parts.count - 1) + 2)
             }
-            if line.count > 1 { lines.append(line) }
+            var line = " ", lineWidth = 1
+            for cell in cells {
+                if lineWidth + cell.width + 1 > width && lineWidth > 1 { lines.append(line); line = " "; lineWidth = 1 }
+                line += " " + cell.text
+                lineWidth += 1 + cell.width
+            }
+            if lineWidth > 1 { lines.append(line) }
         }
         let offline = host.allCPUs.subtracting(host.onlineCPUs)
         if !offline.isEmpty { lines.append("offline CPUs: \(offline)") }

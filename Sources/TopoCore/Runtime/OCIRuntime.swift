@@ -94,6 +94,10 @@ public struct OCIRuntime: WorkloadRuntime {
 
     // MARK: apply
 
+    public func startedBy(_ l: LaunchResource) -> String {
+        "start workload \(l.workload) as container \(OCIBundle.containerID(l)): \(binary) run --bundle \(bundle(l)) with root \(usesHostRoot(l) ? "a read-only view of the host's /" : l.image ?? "/"), running \(l.commandLine) in \(cgroups.path(l.cgroup))"
+    }
+
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         applyEach(batch) { r in
             guard case .launch(let l) = r else { throw TopoFailure(.applyFailed, "the \(runtime.rawValue) runtime does not make \(r.summary)") }

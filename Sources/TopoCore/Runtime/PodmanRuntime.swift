@@ -94,6 +94,10 @@ public struct PodmanRuntime: WorkloadRuntime {
 
     // MARK: apply
 
+    public func startedBy(_ l: LaunchResource) -> String {
+        "start workload \(l.workload) as container \(OCIBundle.containerID(l)): podman run \(l.image ?? "?") \(l.commandLine), its cgroup below \(cgroups.path(l.cgroup))"
+    }
+
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         applyEach(batch) { r in
             guard case .launch(let l) = r else { throw TopoFailure(.applyFailed, "the podman runtime does not make \(r.summary)") }

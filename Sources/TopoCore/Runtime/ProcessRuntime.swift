@@ -22,6 +22,10 @@ public struct ProcessRuntime: WorkloadRuntime {
                    newSession: !foreground || isatty(0) == 0, keepStdin: foreground)
     }
 
+    public func startedBy(_ l: LaunchResource) -> String {
+        "start workload \(l.workload): \(l.commandLine) (cloned straight into \(cgroups.path(l.cgroup)))"
+    }
+
     /// Every workload process starts before any is waited for: their start-ups overlap (docs/benchmarks.md).
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         var results: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)

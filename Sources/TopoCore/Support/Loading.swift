@@ -8,11 +8,11 @@ public enum Loading {
         HostDiscovery(sysfsRoot: sysfs).discover().mapError { TopoFailure(.hostCannot, "cannot discover the host: \($0)") }
     }
 
-    public static func plan(_ profile: Profile, on host: HostTopology) -> Result<Plan, TopoFailure> {
-        Planner(host: host).plan(profile).mapError { failure in
+    public static func plan(_ profile: Profile, on host: HostTopology, layout: Layout = .standard) -> Result<Plan, TopoFailure> {
+        Planner(host: host, layout: layout).plan(profile).mapError { failure in
             let n = failure.problems.count
             return TopoFailure(.hostCannot, "this host cannot satisfy profile \(profile.name) (\(n) problem\(n == 1 ? "" : "s")):\n"
-                + failure.problems.map { "  - \($0)" }.joined(separator: "\n"))
+                + failure.collapsed.map { "  - \($0)" }.joined(separator: "\n"))
         }
     }
 
