@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Writes the sysfs fixture trees under Tests/Fixtures/hosts/ — only the files topo's host discovery reads.
 
+The lab-* trees are not written here: they were exported from the lab VM's shapes with
+`topo host --export DIR` (the same files, as that kernel wrote them).
+
 Run it after changing a shape; the trees it writes are committed.
 """
 import os, shutil

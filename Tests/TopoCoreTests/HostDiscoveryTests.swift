@@ -14,6 +14,19 @@ import Testing
         #expect(host.nodes[0].distances == [10, 21])
     }
 
+    /// Exported from the lab VM with `topo host --export` (its 2×2 and 2×4+SMT shapes): what the
+    /// kernel really writes there, not a shape written by make-hosts.py.
+    @Test func labShapesAsTheirKernelWroteThem() throws {
+        let small = try fixtureHost("lab-2n-2c")
+        #expect(small.nodes.map(\.cpus.description) == ["0-1", "2-3"] && !small.hasSMT)
+        #expect(small.nodes.allSatisfy { ($0.memTotal?.value ?? 0) > 512 << 20 } && small.nodes[0].distances == [10, 20])
+        let smt = try fixtureHost("lab-2n-4c-smt")
+        #expect(smt.nodes.map(\.cpus.description) == ["0-3", "4-7"] && smt.hasSMT && smt.cores.count == 4)
+        #expect(smt.cpu(5)?.siblings == CPUSet([4, 5]))
+        let meminfo = try String(contentsOfFile: Repo.host("lab-2n-4c-smt") + "/devices/system/node/node0/meminfo", encoding: .utf8)
+        #expect(meminfo.split(separator: "\n").count == 1 && meminfo.contains("MemTotal:"), "an export keeps only MemTotal: \(meminfo)")
+    }
+
     @Test func adjacentSiblingsOnTwoNodesOfOneSocket() throws {
         let host = try fixtureHost("1s-2n-adjacent")
         #expect(host.cores.first == CPUSet([0, 1]))

@@ -23,7 +23,8 @@ public struct HostDiscovery: Sendable {
 
     /// Copies exactly the sysfs files discovery reads (and the `cpuN` directories it lists) from
     /// `sysfsRoot` into `directory`, which must be new or empty: a fixture that plans like this host
-    /// (`topo plan --sysfs DIR`). Returns the files written, relative to `directory`.
+    /// (`topo plan --sysfs DIR`). Of a node's `meminfo` only the `MemTotal` line is kept: the rest is
+    /// this moment's usage, which planning never reads. Returns the files written, relative to `directory`.
     public static func export(sysfsRoot: String = "/sys", to directory: String) -> Result<[String], Failure> {
         if Sys.exists(directory) {
             guard Sys.isDirectory(directory, followingLinks: true) else { return .failure(Failure(description: "\(directory) exists and is not a directory")) }
@@ -38,8 +39,9 @@ public struct HostDiscovery: Sendable {
         do {
             try Sys.mkdirs(directory)
             for dir in directories.sorted() { try Sys.mkdirs("\(directory)/\(dir)") }
-            for (relative, text) in files.sorted(by: { $0.key < $1.key }) {
+            for (relative, read) in files.sorted(by: { $0.key < $1.key }) {
                 let path = "\(directory)/\(relative)"
+                let text = relative.hasSuffix("/meminfo") ? read.split(separator: "\n").filter { $0.contains("MemTotal:") }.map { $0 + "\n" }.joined() : read
                 try Sys.mkdirs(String(path[..<path.lastIndex(of: "/")!]))
                 try Sys.write(path, text, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644, operation: "create")
             }
