@@ -116,7 +116,7 @@ struct Apply: ParsableCommand {
         }
         problems += Preflight(host: host, drivers: paths.drivers).problems(for: plan)
         if !problems.isEmpty {
-            throw TopoFailure(.hostCannot, "cannot apply \(plan.name) \(how); nothing was changed:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+            throw TopoFailure(.hostCannot, "cannot apply \(plan.name) \(how); nothing was changed:\n" + Problems.collapse(problems).map { "  - \($0)" }.joined(separator: "\n"))
         }
         return (plan, text)
     }

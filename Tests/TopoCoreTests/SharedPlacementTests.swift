@@ -54,8 +54,11 @@ import Testing
             "the profile requires 4 NUMA nodes",
             "3 workloads (a, b, c) bind memory to node 3",
         ])
-        #expect(PlanFailure.runs(["w1", "w2", "w3", "w7", "x", "w9", "w10"]) == "w1–w3, w7, x, w9, w10")
-        #expect(PlanFailure.runs((0..<20).map { "w\($0 * 2)" }).hasSuffix("… (20 in all)"))
-        #expect(PlanFailure.collapse(["workload a is odd", "workload b is odd"]) == ["workload a is odd", "workload b is odd"])
+        #expect(Problems.runs(["w1", "w2", "w3", "w7", "x", "w9", "w10"]) == "w1–w3, w7, x, w9, w10")
+        #expect(Problems.runs((0..<20).map { "w\($0 * 2)" }).hasSuffix("… (20 in all)"))
+        #expect(Problems.collapse(["workload a is odd", "workload b is odd"]) == ["workload a is odd", "workload b is odd"])
+        // Preflight's form, with a colon: said once, the verb left as it is.
+        #expect(Problems.collapse((1...5).map { "workload w\($0): no user named bench on this host" } + ["cgroup v1"])
+                == ["5 workloads (w1–w5): no user named bench on this host", "cgroup v1"])
     }
 }
