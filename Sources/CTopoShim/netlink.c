@@ -92,7 +92,9 @@ static int dump(int fd, int type, unsigned char family, int (*handle)(struct nlm
     req.h.nlmsg_seq = (unsigned)type;
     req.body.i.ifi_family = family;  /* the family is the first byte of all three bodies */
     if (send(fd, &req, sizeof req, 0) < 0) return -1;
-    static __thread char buf[32768];
+    /* 8 KiB, as libmnl's MNL_SOCKET_BUFFER_SIZE: the kernel sizes each dump skb by the largest
+     * buffer a socket has read with (netlink_dump), and a larger one costs pages cleared per reply. */
+    static __thread char buf[8192];
     for (;;) {
         ssize_t n;
         do { n = recv(fd, buf, sizeof buf, 0); } while (n < 0 && errno == EINTR);
@@ -212,15 +214,20 @@ static int on_qdisc(struct nlmsghdr *h, void *ctx) {
     return 0;
 }
 
-int topo_netns_read(const char *netns_path, int qdiscs, struct topo_netns_state *state) {
-    struct socket_in_netns s = { netns_path, topo_route_socket_in_netns(netns_path), 0 };
-    if (s.fd < 0) return -1;
+int topo_netns_read_socket(int fd, int qdiscs, struct topo_netns_state *state) {
     state->link_count = state->address_count = state->netem_count = 0;
-    int r = dump(s.fd, RTM_GETLINK, AF_UNSPEC, on_link, state);
-    if (r == 0) r = dump(s.fd, RTM_GETADDR, AF_INET, on_address, state);
-    if (r == 0 && qdiscs) r = dump(s.fd, RTM_GETQDISC, AF_UNSPEC, on_qdisc, state);
+    int r = dump(fd, RTM_GETLINK, AF_UNSPEC, on_link, state);
+    if (r == 0) r = dump(fd, RTM_GETADDR, AF_INET, on_address, state);
+    if (r == 0 && qdiscs) r = dump(fd, RTM_GETQDISC, AF_UNSPEC, on_qdisc, state);
+    return r;
+}
+
+int topo_netns_read(const char *netns_path, int qdiscs, struct topo_netns_state *state) {
+    int fd = topo_route_socket_in_netns(netns_path);
+    if (fd < 0) return -1;
+    int r = topo_netns_read_socket(fd, qdiscs, state);
     int e = errno;
-    close(s.fd);
+    close(fd);
     errno = e;
     return r;
 }

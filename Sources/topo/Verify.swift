@@ -79,9 +79,13 @@ struct Verify: ParsableCommand {
 
     func run() throws {
         let state = paths.state
-        let verifier = Verifier(state: state, drivers: paths.drivers)
+        var drivers = paths.drivers
+        // A watcher keeps a route socket per namespace from round to round (released once the namespace goes).
+        let sockets = NamespaceSockets()
+        if watch != nil, drivers.links is NetlinkLinks { drivers.links = NetlinkLinks(sockets: sockets) }
+        let verifier = Verifier(state: state, drivers: drivers)
         let online = try Loading.host(sysfs: "/sys").get().onlineCPUs
-        if let watch { return try watchRounds(every: watch, verifier, online: online) }
+        if let watch { return try watchRounds(every: watch, verifier, online: online, sockets: sockets) }
         let results = try profileNames(state).map { try verifier.verify($0, online: online, active: active).get() }
         if json {
             print(JSONOutput.encode(Report(profiles: results)))
@@ -120,7 +124,7 @@ struct Verify: ParsableCommand {
         var summary: [String: [String: Int]]
     }
 
-    func watchRounds(every interval: Double, _ verifier: Verifier, online: CPUSet) throws {
+    func watchRounds(every interval: Double, _ verifier: Verifier, online: CPUSet, sockets: NamespaceSockets) throws {
         let state = verifier.state
         let named: [String]? = profile == nil ? nil : try profileNames(state)
         for s in [SIGINT, SIGTERM] { signal(s) { _ in stopWatching.store(true, ordering: .relaxed) } }
@@ -138,6 +142,7 @@ struct Verify: ParsableCommand {
         while !stopWatching.load(ordering: .relaxed) {
             rounds += 1
             if pinned { _ = Watch.pin(quiet) }
+            sockets.releaseStale()  // also when no profile is left to read
             let began = Date()
             var results: [Verifier.ProfileResult] = []
             for name in named ?? state.profiles() {

@@ -282,4 +282,33 @@ struct LinkProbeTests {
         #expect(try driver.undo(.namespace(b), done: true, facts: Facts()) == .removed("netns \(b.name)"))
         #expect(!runner.run([IPRoute2Links.ip, "netns", "list"]).stdout.contains("nl\(tag)"))
     }
+
+    /// A watcher's kept route sockets: reused while each namespace stays bound with the same inode, and
+    /// closed once it goes — a socket would otherwise hold a namespace that `down` removed alive.
+    @Test func keptRouteSocketsGoWithTheirNamespaces() throws {
+        let tag = "\(getpid())"
+        let a = NamespaceResource(name: "topo.ks\(tag).a", workload: "a", owner: "ks\(tag)")
+        let b = NamespaceResource(name: "topo.ks\(tag).b", workload: "b", owner: "ks\(tag)")
+        let veth = VethResource(ends: [.init(netns: a.name, interface: "to-b"), .init(netns: b.name, interface: "to-a")], mtu: 1500)
+        let batch: [Resource] = [.namespace(a), .namespace(b), .veth(veth)]
+        let plain = NetlinkLinks()
+        let made = plain.apply(batch)
+        defer { for n in [a, b] { _ = try? plain.undo(.namespace(n), done: true, facts: Facts()) } }
+        guard made.allSatisfy({ if case .success = $0 { true } else { false } }) else { Issue.record("\(made)"); return }
+        let sockets = NamespaceSockets()
+        let kept = NetlinkLinks(sockets: sockets)
+        let fds = { (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? -1 }
+        #expect(kept.observe(batch).allSatisfy { $0.found && $0.differences.isEmpty })
+        #expect(sockets.count == 2)
+        let open = fds()
+        for _ in 0..<3 { #expect(kept.observe(batch).allSatisfy { $0.found && $0.differences.isEmpty }) }
+        #expect(sockets.count == 2 && fds() == open, "a round opened sockets again")
+        _ = try plain.undo(.namespace(a), done: true, facts: Facts())
+        let after = kept.observe(batch)
+        #expect(after[0].found == false && after[1].found)
+        #expect(sockets.count == 1)
+        _ = try plain.undo(.namespace(b), done: true, facts: Facts())
+        sockets.releaseStale()
+        #expect(sockets.count == 0 && fds() == open - 2)
+    }
 }

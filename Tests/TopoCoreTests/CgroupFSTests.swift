@@ -585,6 +585,11 @@ struct Scene {
             """)).get()
         #expect(Watch.quietCPUs([plan], online: host.onlineCPUs) == host.onlineCPUs.subtracting(CPUSet([1])))
     }
+
+    @Test func roundTimesAreUTCWithMilliseconds() {
+        #expect(Watch.timestamp(Date(timeIntervalSince1970: 1_795_974_662.1234)) == "2026-11-29T17:51:02.123Z")
+        #expect(Watch.timestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000Z")
+    }
 }
 
 /// `verify --active`: how each probe's measurement is judged against the plan.

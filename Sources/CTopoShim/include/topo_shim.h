@@ -45,6 +45,8 @@ struct topo_netns_state {
 /// namespace bound at `netns_path`, from a route socket opened there by a short-lived thread. 0, or -1
 /// with errno (E2BIG when an array is too small).
 int topo_netns_read(const char *netns_path, int qdiscs, struct topo_netns_state *state);
+/// The same dumps on a route socket already open in the namespace (kept across `verify --watch` rounds).
+int topo_netns_read_socket(int fd, int qdiscs, struct topo_netns_state *state);
 
 /// A NETLINK_ROUTE socket made inside the namespace bound at `netns_path`, by a short-lived thread (a
 /// socket belongs to the namespace it was made in); -1 with errno.

@@ -199,7 +199,7 @@ public struct CgroupfsManager: CgroupManager {
             let exists = fs.exists(c.path)
             var diffs: [String] = []
             if exists && fs.owner(c.path) != c.owner { diffs.append("\(fs.path(c.path)) lacks topo's mark for \(c.owner)") }
-            let enabled = fs.subtreeControl(c.path)
+            let enabled = c.enable.isEmpty ? [] : fs.subtreeControl(c.path)  // a workload's cgroup enables none
             diffs += c.enable.map(\.rawValue).filter { !enabled.contains($0) }.map { "controller \($0) is not enabled in \(fs.path(c.path, "cgroup.subtree_control"))" }
             return Observation(resource, found: exists, differences: diffs, pids: exists ? fs.allProcs(c.path).sorted() : [])
         case .cgroupSetting(let s):

@@ -10,7 +10,10 @@ import Foundation
 /// for the kernel's acknowledgement, and a failure carries the kernel's extended ack message. The
 /// messages are built in C over libmnl (`CTopoShim/rtnetlink.c`); this file decides what to send.
 public struct NetlinkLinks: LinkDriver {
-    public init() {}
+    /// Route sockets kept open per namespace between reads (`verify --watch`); nil opens one per read.
+    public var sockets: NamespaceSockets?
+
+    public init(sockets: NamespaceSockets? = nil) { self.sockets = sockets }
 
     /// Where `ip netns` keeps its namespaces (NETNS_RUN_DIR; /var/run is /run on current systems).
     public static let netnsDirectory = "/run/netns"
@@ -188,7 +191,8 @@ public struct NetlinkLinks: LinkDriver {
             default: break
             }
         }
-        let read = concurrentMap(Array(wanted)) { ns, qdiscs in (ns, NamespaceState.read(ns, qdiscs: qdiscs)) }
+        let sockets = self.sockets
+        let read = concurrentMap(Array(wanted)) { ns, qdiscs in (ns, NamespaceState.read(ns, qdiscs: qdiscs, sockets: sockets)) }
         let states = Dictionary(read, uniquingKeysWith: { a, _ in a })
         return batch.map { Self.observation($0, states) }
     }
@@ -214,12 +218,13 @@ public struct NetlinkLinks: LinkDriver {
         static let capacities = [32, 4096]
 
         /// The namespace bound at `/run/netns/NS`, read over rtnetlink (`topo_netns_read`).
-        static func read(_ ns: String, qdiscs: Bool, directory: String = NetlinkLinks.netnsDirectory) -> NamespaceState {
+        static func read(_ ns: String, qdiscs: Bool, directory: String = NetlinkLinks.netnsDirectory, sockets: NamespaceSockets? = nil) -> NamespaceState {
             let path = "\(directory)/\(ns)"
-            guard Sys.exists(path) else { return NamespaceState(exists: false) }
+            // With kept sockets, `with` looks the namespace up (and releases a gone one's socket) itself.
+            if sockets == nil, !Sys.exists(path) { return NamespaceState(exists: false) }
             var state = NamespaceState(exists: true)
             for capacity in capacities {
-                state = read(path, qdiscs: qdiscs, capacity: capacity)
+                state = read(path, qdiscs: qdiscs, capacity: capacity, sockets: sockets)
                 if state.problem == nil || !(state.tooMany) { break }
             }
             return state
@@ -228,7 +233,7 @@ public struct NetlinkLinks: LinkDriver {
         /// Whether the last read ran out of room (E2BIG).
         var tooMany = false
 
-        static func read(_ path: String, qdiscs: Bool, capacity: Int) -> NamespaceState {
+        static func read(_ path: String, qdiscs: Bool, capacity: Int, sockets: NamespaceSockets? = nil) -> NamespaceState {
             var links = [topo_nl_link](repeating: topo_nl_link(), count: capacity)
             var addresses = [topo_nl_address](repeating: topo_nl_address(), count: capacity)
             var netems = [topo_nl_netem](repeating: topo_nl_netem(), count: qdiscs ? capacity : 0)
@@ -239,12 +244,14 @@ public struct NetlinkLinks: LinkDriver {
                         raw.links = l.baseAddress; raw.link_capacity = Int32(l.count)
                         raw.addresses = a.baseAddress; raw.address_capacity = Int32(a.count)
                         raw.netems = q.baseAddress; raw.netem_capacity = Int32(q.count)
-                        return topo_netns_read(path, qdiscs ? 1 : 0, &raw)
+                        guard let sockets else { return topo_netns_read(path, qdiscs ? 1 : 0, &raw) }
+                        return sockets.with(path) { fd in topo_netns_read_socket(fd, qdiscs ? 1 : 0, &raw) }
                     }
                 }
             }
             guard rc == 0 else {
                 let e = errno
+                if e == ENOENT, sockets != nil, !Sys.exists(path) { return NamespaceState(exists: false) }
                 var failed = NamespaceState(exists: true, problem: "\(SystemError("read links, addresses and qdiscs (rtnetlink) in network namespace", path, errno: e))")
                 failed.tooMany = e == E2BIG
                 return failed
@@ -437,5 +444,66 @@ enum NetemWire {
             }
         }
         return values
+    }
+}
+
+/// Route sockets kept open per namespace (`verify --watch`): a round then makes no thread, `setns` or
+/// socket per namespace. A socket holds its namespace alive, so each is kept only while the namespace
+/// is still bound at its path with the same inode: checked before each use, and for all of them by
+/// `releaseStale`, which the watcher calls at the start of every round — a namespace `down` removed
+/// lives on at most until the watcher's next round. A socket whose read fails is closed, not reused.
+public final class NamespaceSockets: @unchecked Sendable {
+    private let lock = NSLock()
+    private var open: [String: (device: UInt64, inode: UInt64, fd: Int32)] = [:]
+
+    public init() {}
+
+    deinit { for entry in open.values { close(entry.fd) } }
+
+    static func identity(_ path: String) -> (UInt64, UInt64)? {
+        Sys.stat(path).map { (UInt64($0.st_dev), UInt64($0.st_ino)) }
+    }
+
+    /// Runs `body` with a socket in the namespace bound at `path` (kept, or opened now); -1 with errno
+    /// when none can be opened. A failure of `body` (-1) closes the socket.
+    func with(_ path: String, _ body: (Int32) -> Int32) -> Int32 {
+        guard let id = Self.identity(path) else { release(path); errno = ENOENT; return -1 }
+        lock.lock()
+        var entry = open[path]
+        lock.unlock()
+        if let e = entry, (e.device, e.inode) != id { release(path); entry = nil }
+        if entry == nil {
+            let fd = topo_route_socket_in_netns(path)
+            guard fd >= 0 else { return -1 }
+            entry = (id.0, id.1, fd)
+            lock.lock()
+            open[path] = entry
+            lock.unlock()
+        }
+        let rc = body(entry!.fd)
+        if rc != 0 {
+            let e = errno
+            release(path)
+            errno = e
+        }
+        return rc
+    }
+
+    /// Closes the sockets of namespaces no longer bound where they were.
+    public func releaseStale() {
+        lock.lock()
+        let stale = open.filter { path, e in Self.identity(path).map { $0 != (e.device, e.inode) } ?? true }.map(\.key)
+        lock.unlock()
+        for path in stale { release(path) }
+    }
+
+    /// How many sockets are open (tests).
+    public var count: Int { lock.lock(); defer { lock.unlock() }; return open.count }
+
+    func release(_ path: String) {
+        lock.lock()
+        let entry = open.removeValue(forKey: path)
+        lock.unlock()
+        if let entry { close(entry.fd) }
     }
 }

@@ -100,8 +100,10 @@ public struct Verifier: Sendable {
             if let w = o.resource.workload { byWorkload[w, default: []].append(o) }
         }
         let cgroupObservations = byWorkload
+        // The controllers topo enabled for the profile's workloads: a counter file of another one is not there to read.
+        let controllers = Set(plan.workloads.flatMap(\.controllers))
         let perWorkload = concurrentMap(plan.workloads) { [self] w in
-            workloadChecks(w, cgroupObservations[w.name] ?? [], launched: launched.filter { $0.0 == w.name }.map(\.1))
+            workloadChecks(w, cgroupObservations[w.name] ?? [], launched: launched.filter { $0.0 == w.name }.map(\.1), controllers: controllers)
         }
         var checks = perWorkload.flatMap { $0 }
         checks += linkChecks(plan, observed)
@@ -114,7 +116,7 @@ public struct Verifier: Sendable {
 
     // MARK: per workload
 
-    func workloadChecks(_ w: PlannedWorkload, _ observed: [Observation], launched: [Int32]) -> [Check] {
+    func workloadChecks(_ w: PlannedWorkload, _ observed: [Observation], launched: [Int32], controllers: Set<Controller> = Set(Controller.allCases)) -> [Check] {
         let subject = "workload \(w.name)"
         let cgroups = drivers.cgroups
         var checks: [Check] = []
@@ -128,7 +130,9 @@ public struct Verifier: Sendable {
                             expected: w.cgroup.map { "\($0.file)=\($0.humanValue)" }.joined(separator: " "),
                             found: settingProblems.isEmpty ? "as planned" : settingProblems.joined(separator: "; "),
                             message: settingProblems.isEmpty ? "every setting holds" : settingProblems.joined(separator: "; ")))
-        guard cgroups.exists(w.cgroupPath) else { return checks }
+        // The observe step has read the workload's cgroup: whether it is there, and its processes.
+        let own = observed.first { if case .cgroup = $0.resource { true } else { false } }
+        guard own?.found ?? cgroups.exists(w.cgroupPath) else { return checks }
         // tasks.cpus, tasks.mems: every thread, found through the cgroup.
         let threads = cgroups.threads(w.cgroupPath)
         var wrongCPUs: [String] = [], wrongMems: [String] = []
@@ -152,7 +156,7 @@ public struct Verifier: Sendable {
         // program's text, which takes the process's policy; a region the program mbind()s itself may differ).
         let expectedPolicy = Self.numaMapsPolicy(w.memoryPolicy, w.policyNodes)
         var wrongPolicy: [String] = []
-        for pid in cgroups.processes(w.cgroupPath) {
+        for pid in own?.pids ?? cgroups.processes(w.cgroupPath) {
             guard let policy = Self.memoryPolicy(of: pid, proc: proc) else { continue }
             if !expectedPolicy.contains(policy) {
                 let name = (try? Sys.read("\(proc)/\(pid)/comm"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
@@ -189,12 +193,12 @@ public struct Verifier: Sendable {
             let f = Self.pairs(stat)
             counters.append("nr_throttled=\(f["nr_throttled"] ?? "0") throttled_usec=\(f["throttled_usec"] ?? "0")")
         }
-        if let events = cgroups.read(w.cgroupPath, "memory.events") {
+        if controllers.contains(.memory), let events = cgroups.read(w.cgroupPath, "memory.events") {
             let f = Self.pairs(events)
             oomKills = Int(f["oom_kill"] ?? "0") ?? 0
             counters.append(["high", "max", "oom", "oom_kill"].map { "memory.\($0)=\(f[$0] ?? "0")" }.joined(separator: " "))
         }
-        if let events = cgroups.read(w.cgroupPath, "pids.events") { counters.append("pids.max=\(Self.pairs(events)["max"] ?? "0")") }
+        if controllers.contains(.pids), let events = cgroups.read(w.cgroupPath, "pids.events") { counters.append("pids.max=\(Self.pairs(events)["max"] ?? "0")") }
         checks.append(Check(id: "counters", subject: subject, status: oomKills > 0 ? .warn : .pass, expected: "no OOM kill",
                             found: counters.joined(separator: " "),
                             message: oomKills > 0 ? "the kernel OOM-killed \(oomKills) process\(oomKills == 1 ? "" : "es") in the workload" : counters.joined(separator: " ")))
@@ -221,13 +225,25 @@ public struct Verifier: Sendable {
     // MARK: links
 
     func linkChecks(_ plan: Plan, _ observed: [Observation]) -> [Check] {
-        plan.links.map { link in
+        // The link objects by the namespace they are in (a veth by both of its): each link takes its own
+        // from its two namespaces, so a round costs the same per link however many there are.
+        var inNamespace: [String: [Observation]] = [:]
+        for o in observed {
+            switch o.resource {
+            case .namespace(let n): inNamespace[n.name, default: []].append(o)
+            case .veth(let v): inNamespace[v.ends[0].netns, default: []].append(o)
+            case .address(let a): inNamespace[a.netns, default: []].append(o)
+            case .qdisc(let q): inNamespace[q.netns, default: []].append(o)
+            default: break
+            }
+        }
+        return plan.links.map { link in
             let names = Set(link.ends.map(\.netns))
-            let mine = observed.filter { o in
+            let mine = names.sorted().flatMap { inNamespace[$0] ?? [] }.filter { o in
                 switch o.resource {
-                case .namespace(let n): names.contains(n.name)
+                case .namespace: true
                 case .veth(let v): Set(v.ends.map(\.netns)) == names
-                case .address(let a): names.contains(a.netns) && link.ends.contains { $0.netns == a.netns && $0.interface == a.interface }
+                case .address(let a): link.ends.contains { $0.netns == a.netns && $0.interface == a.interface }
                 case .qdisc(let q): link.shaping.contains { $0.netns == q.netns && $0.interface == q.interface }
                 default: false
                 }

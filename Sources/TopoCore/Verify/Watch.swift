@@ -74,9 +74,14 @@ public enum Watch {
     }
 
     /// A wall-clock time as the changes carry it: `2026-11-29T10:41:03.250Z`.
+    /// `2026-11-29T19:51:02.123Z`, in UTC, as the watcher prints each round's time.
     public static func timestamp(_ date: Date = Date()) -> String {
-        let f = ISO8601DateFormatter()
-        f.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        return f.string(from: date)
+        // Formatted by hand: a date formatter costs more to make than a whole round's parsing.
+        var seconds = Int(date.timeIntervalSince1970.rounded(.down))
+        let millis = Int((date.timeIntervalSince1970 - Double(seconds)) * 1000)
+        var t = tm()
+        gmtime_r(&seconds, &t)
+        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(t.tm_year) + 1900, Int(t.tm_mon) + 1, Int(t.tm_mday),
+                      Int(t.tm_hour), Int(t.tm_min), Int(t.tm_sec), min(millis, 999))
     }
 }
