@@ -62,3 +62,20 @@ import Testing
                 == ["5 workloads (w1–w5): no user named bench on this host", "cgroup v1"])
     }
 }
+
+/// One warning for the same field of many list items, not one each.
+@Suite struct CollapsedWarningTests {
+    @Test func theSameWarningOnEveryLinkIsSaidOnce() throws {
+        var text = "version: 1\nname: l\nworkloads:\n"
+        for i in 0..<32 { text += "  a\(i): { cpus: \"0\", isolation: shared }\n  b\(i): { cpus: \"0\", isolation: shared }\n" }
+        text += "links:\n" + (0..<32).map { "  - { between: [a\($0), b\($0)], netem: { rate: 100mbit } }\n" }.joined()
+        text += "  - { between: [a0, b1], netem: { jitter: 1ms } }\n"
+        let warnings = try decode(text).get().warnings
+        #expect(warnings.count == 2, "\(warnings.map(\.description))")
+        #expect(warnings.first?.path == "links[0].netem.rate" && warnings.first?.message.hasSuffix("(also links[1–31].netem.rate)") == true, "\(warnings)")
+        #expect(warnings.last?.path == "links[32].netem.jitter")
+        // Errors are never merged: each needs its own fix.
+        let errors = Diagnostic.collapsingWarnings((0..<4).map { (i: Int) in Diagnostic(.error, file: "f", line: i, column: 1, path: "links[\(i)].mtu", message: "m", fix: nil) })
+        #expect(errors.count == 4)
+    }
+}

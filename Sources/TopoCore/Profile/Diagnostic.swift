@@ -34,6 +34,42 @@ public struct Diagnostic: Equatable, Sendable, Codable, CustomStringConvertible 
     }
 }
 
+extension Diagnostic {
+    /// Warnings that say the same of the same field of several list items are said once, at the first,
+    /// with the others' indices: 32 × `links[N].netem.rate: above about 10mbit …` become
+    /// `links[0].netem.rate: above about 10mbit … (also links[1–31])`. Errors stay one per place: each
+    /// needs its own fix. Two of a kind stay as they are.
+    public static func collapsingWarnings(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
+        func template(_ path: String) -> (String, String?) {
+            guard let open = path.firstIndex(of: "["), let close = path[open...].firstIndex(of: "]") else { return (path, nil) }
+            let index = String(path[path.index(after: open)..<close])
+            guard !index.isEmpty, index.allSatisfy(\.isNumber) else { return (path, nil) }
+            return (String(path[...open]) + "*" + String(path[close...]), index)
+        }
+        var groups: [String: [Int]] = [:]
+        var keys: [String?] = []
+        for (i, d) in diagnostics.enumerated() {
+            let (shape, index) = template(d.path)
+            guard d.severity == .warning, index != nil else { keys.append(nil); continue }
+            let key = "\(shape)\u{0}\(d.message)\u{0}\(d.fix ?? "")"
+            keys.append(key)
+            groups[key, default: []].append(i)
+        }
+        var out: [Diagnostic] = []
+        for (i, d) in diagnostics.enumerated() {
+            guard let key = keys[i], let members = groups[key], members.count >= 3 else { out.append(d); continue }
+            guard members[0] == i else { continue }
+            var first = d
+            let (shape, _) = template(d.path)
+            let indices = members.dropFirst().compactMap { template(diagnostics[$0].path).1 }
+            let others = shape.replacingOccurrences(of: "[*]", with: "[\(Problems.runs(Array(indices)))]")
+            first.message += " (also \(others))"
+            out.append(first)
+        }
+        return out
+    }
+}
+
 /// Every problem of a profile that does not validate, errors and warnings together.
 public struct ProfileInvalid: Error, Sendable, CustomStringConvertible {
     /// In reading order: by line and column, those without a place first.

@@ -60,7 +60,7 @@ public enum ProfileDecoder {
         if reader.hasErrors || profile == nil {
             return .failure(ProfileInvalid(diagnostics: reader.diagnostics, unlisted: reader.suppressed))
         }
-        return .success(Decoded(profile: profile!, warnings: reader.diagnostics))
+        return .success(Decoded(profile: profile!, warnings: Diagnostic.collapsingWarnings(reader.diagnostics)))
     }
 
     static func yamlDiagnostic(_ error: YamlError, file: String) -> Diagnostic {
