@@ -3,6 +3,7 @@ import TopoCore
 
 struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "apply",
         abstract: "Make the profile real: cgroups with their limits, links, and workloads pinned and NUMA-bound inside them.",
         usage: "topo apply [--dry-run [--sysfs <dir>]] [-v] [--locked] [--json] <profile>\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
         discussion: """

@@ -4,6 +4,7 @@ import TopoCore
 
 struct Down: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "down",
         abstract: "Tear an applied profile down: stop its processes, remove its cgroups, restore what topo changed.",
         usage: "topo down (<profile> | --all)\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
         discussion: """

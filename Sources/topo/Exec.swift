@@ -3,6 +3,7 @@ import TopoCore
 
 struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "exec",
         abstract: "Run a command inside an applied workload's cgroup, CPUs and memory policy.",
         usage: "topo exec <profile> <workload> -- <command> ...\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
         discussion: """

@@ -3,6 +3,7 @@ import TopoCore
 
 struct Host: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "host",
         abstract: "Show the host's CPUs, cores and NUMA nodes, and whether cgroup v2 and netem are usable.",
         discussion: """
             Each physical core is drawn as one cell with its sibling threads side by side. The topology is read from sysfs (--sysfs names another tree); cgroups and netem are probed only on the real host and are reported as unknown where topo cannot tell.

@@ -4,6 +4,7 @@ import TopoCore
 
 struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "logs",
         abstract: "Show a workload's output: what its command (or container) wrote to stdout and stderr.",
         usage: "topo logs [-f] [--tail <n>] [--json] <profile> <workload>\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
         discussion: """

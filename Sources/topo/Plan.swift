@@ -3,6 +3,7 @@ import TopoCore
 
 struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "plan",
         abstract: "Place a profile on this host and show where everything goes, without changing anything.",
         discussion: """
             Prints a table of workloads (CPUs, NUMA nodes, memory policy, cgroup limits) and links, then a picture of every CPU per NUMA node with the workload it goes to. The same host and profile always give the same plan. Exits 2 for an invalid profile, 3 when this host cannot satisfy it (saying what the host has). --lock writes api.lock.json beside api.yaml: `topo apply api.yaml --locked` then applies exactly that placement, and refuses (exit 3) when the profile or the host's CPUs, microcode, kernel or NUMA layout changed since.

@@ -112,6 +112,7 @@ struct ReportCommand: ParsableCommand {
 
 struct Diff: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "diff",
         abstract: "Compare two reports: what differs that matters for comparing their results, most material first.",
         discussion: """
             Order: CPU model, microcode, kernel, SMT, NUMA layout, placement, limits, link shaping, frequency and boost, transparent huge pages, other host settings, the rest of the plan; then what is never material (host names, times, pids, what the kernel showed, the results). Exits 0 when nothing material differs, 1 when something does, 2 when a file is not a report.

@@ -3,6 +3,7 @@ import TopoCore
 
 struct Schema: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "schema",
         abstract: "Print the profile format's JSON Schema, for editors that validate YAML as you type.",
         discussion: """
             The schema (draft 2020-12) names every key of profile format version 1, its type, units and choices, with descriptions. It is also in the repository as docs/profile.schema.json. Point an editor with the YAML language server (VS Code's YAML extension, Neovim, Helix) at it with a first line in the profile:

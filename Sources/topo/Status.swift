@@ -4,6 +4,7 @@ import TopoCore
 
 struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "status",
         abstract: "Show applied profiles and, per workload, its pids, cgroup, CPUs, memory nodes and state.",
         usage: "topo status [--json] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
         discussion: """

@@ -62,7 +62,8 @@ struct Topo: ParsableCommand {
 /// The first word names no subcommand: an error even when `--help` follows (argument-parser would
 /// print the root's help for `topo frobnicate --help` and exit 0).
 func unknownCommand(_ arguments: [String]) -> String? {
-    guard let first = arguments.first, !first.hasPrefix("-") else { return nil }
+    // Only with --help: without it argument-parser reports an unknown command itself.
+    guard let first = arguments.first, !first.hasPrefix("-"), arguments.contains(where: { $0 == "--help" || $0 == "-h" }) else { return nil }
     let names = Topo.configuration.subcommands.compactMap { $0.configuration.commandName ?? $0._commandName } + ["help"]
     if names.contains(first) { return nil }
     let hint = closest(to: first, among: names.filter { !$0.hasPrefix("__") }).map { " (did you mean '\($0)'?)" } ?? ""

@@ -3,6 +3,7 @@ import TopoCore
 
 struct Validate: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "validate",
         abstract: "Check a profile without touching the host.",
         discussion: """
             Reports every problem at once, each as FILE:LINE:COLUMN, the field path and what to write instead. Exits 0 when the profile is valid (warnings are printed but do not fail), 2 when it is not. Editors can check the same as you type with the profile schema (topo schema).

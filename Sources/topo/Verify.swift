@@ -8,6 +8,7 @@ private let stopWatching = Atomic<Bool>(false)
 
 struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
+        commandName: "verify",
         abstract: "Prove from the kernel's side that an applied profile's isolation holds.",
         usage: "topo verify [--active] [--watch <s> [--count <n>]] [--json] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
         discussion: """

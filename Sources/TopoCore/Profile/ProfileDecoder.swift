@@ -10,6 +10,11 @@ public enum ProfileDecoder {
     /// (1 µs = 15.625 ticks on every current kernel, /proc/net/psched), about 274 s.
     public static let maxNetemTime = Duration(nanoseconds: 274_000_000_000)
 
+    /// Yams resolves each plain scalar's tag by trying a regular expression per type, also to hash
+    /// every mapping key for its duplicate-key check. topo reads scalars as text and parses them
+    /// itself (`YAMLReader`), and needs only one tag resolved: the merge key `<<`.
+    static let resolver = Resolver.basic.appending(.merge)
+
     /// The decoded profile and its warnings.
     public struct Decoded: Sendable {
         public var profile: Profile
@@ -42,7 +47,7 @@ public enum ProfileDecoder {
         if text.utf8.contains(0) { return fail(nil, nil, "the profile contains a NUL byte", "save it as plain UTF-8 text") }
         let root: Node
         do {
-            let parser = try Parser(yaml: text)
+            let parser = try Parser(yaml: text, resolver: resolver)
             guard let first = try parser.nextRoot() else {
                 return fail(1, 1, "the profile is empty", "start from Profiles/quickstart.yaml")
             }
