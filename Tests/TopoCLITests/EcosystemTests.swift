@@ -16,6 +16,25 @@ import Testing
         return String(cString: made)
     }
 
+    /// Runs a program to its end: its exit status and standard output (standard error discarded).
+    func output(of program: String, _ args: [String], environment: [String: String?] = [:], in directory: String = repo) throws -> (status: Int32, stdout: String) {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: program)
+        p.arguments = args
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in environment { env[k] = v }
+        p.environment = env
+        p.currentDirectoryURL = URL(fileURLWithPath: directory)
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        p.standardInput = FileHandle.nullDevice
+        try p.run()
+        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        p.waitUntilExit()
+        return (p.terminationStatus, text)
+    }
+
     func files(below dir: String) -> [String] {
         (FileManager.default.enumerator(atPath: dir)?.allObjects as? [String] ?? []).sorted()
     }
@@ -82,18 +101,10 @@ import Testing
         let profiles = try FileManager.default.contentsOfDirectory(atPath: Self.repo + "/Profiles").filter { $0.hasSuffix(".yaml") }.sorted().map { "Profiles/\($0)" }
         // duplicate-key.yaml (JSON has no duplicate keys) and syntax.yaml (not YAML) are beyond a schema.
         let invalid = ["many-problems", "missing", "netem"].map { "Tests/Fixtures/profiles/invalid/\($0).yaml" }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.python)
-        p.arguments = ["-c", script] + profiles + invalid
-        p.currentDirectoryURL = URL(fileURLWithPath: Self.repo)
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let data = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0)
+        let run = try output(of: Self.python, ["-c", script] + profiles + invalid)
+        #expect(run.status == 0)
         var seen: [String: [String]] = [:]
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") {
+        for line in run.stdout.split(separator: "\n") {
             let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
             seen[o["path"] as! String] = o["errors"] as? [String]
         }
@@ -160,17 +171,9 @@ import Testing
         let profile = "\(dir)/p.yaml"
         try FileManager.default.copyItem(atPath: Self.repo + "/Profiles/quickstart.yaml", toPath: profile)
         chmod(profile, 0o644)
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-        p.arguments = ["--reuid", String(nobody.pointee.pw_uid), "--regid", String(nobody.pointee.pw_gid), "--clear-groups",
-                       CLITests.binary, "apply", "--dry-run", profile, "--sysfs", Self.repo + "/Tests/Fixtures/hosts/1n-2c"]
-        let out = Pipe()
-        p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
-        #expect(p.terminationStatus == 0, "\(text)")
+        let (status, text) = try output(of: "/usr/bin/setpriv", ["--reuid", String(nobody.pointee.pw_uid), "--regid", String(nobody.pointee.pw_gid), "--clear-groups",
+                                                                 CLITests.binary, "apply", "--dry-run", profile, "--sysfs", Self.repo + "/Tests/Fixtures/hosts/1n-2c"])
+        #expect(status == 0, "\(text)")
         #expect(text.contains("start workload app: /bin/sleep infinity"))
     }
 
@@ -231,24 +234,13 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try script.write(toFile: "\(dir)/topo.bash", atomically: false, encoding: .utf8)
         let quoted = words.map { "'\($0)'" }.joined(separator: " ")
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/bin/bash")
-        p.arguments = ["-c", """
+        let path = URL(fileURLWithPath: CLITests.binary).deletingLastPathComponent().path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let text = try output(of: "/bin/bash", ["-c", """
             source "\(dir)/topo.bash"
             COMP_WORDS=(\(quoted)); COMP_CWORD=\(words.count - 1); COMP_LINE="\(words.joined(separator: " "))"; COMP_POINT=${#COMP_LINE}
             _topo topo "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"   # as bash calls it: command, word, previous word
             printf '%s\\n' "${COMPREPLY[@]}"
-            """]
-        var env = ProcessInfo.processInfo.environment
-        env["PATH"] = URL(fileURLWithPath: CLITests.binary).deletingLastPathComponent().path + ":" + (env["PATH"] ?? "/usr/bin:/bin")
-        env["TOPO_STATE_DIR"] = state
-        p.environment = env
-        p.currentDirectoryURL = URL(fileURLWithPath: dir)
-        let out = Pipe()
-        p.standardOutput = out
-        try p.run()
-        let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        p.waitUntilExit()
+            """], environment: ["PATH": path, "TOPO_STATE_DIR": state], in: dir).stdout
         return text.split(separator: "\n").map(String.init)
     }
 
@@ -290,21 +282,7 @@ import Testing
         let args = ["plan", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht"]
         func onTerminal(_ env: [String: String?]) throws -> String {
             let command = ([CLITests.binary] + args).joined(separator: " ")
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-            p.arguments = ["-qec", command, "/dev/null"]
-            var e = ProcessInfo.processInfo.environment
-            e["TERM"] = "xterm"
-            for (k, v) in env { e[k] = v }
-            p.environment = e
-            p.currentDirectoryURL = URL(fileURLWithPath: Self.repo)
-            let out = Pipe()
-            p.standardOutput = out
-            p.standardInput = FileHandle.nullDevice
-            try p.run()
-            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            p.waitUntilExit()
-            return text
+            return try output(of: "/usr/bin/script", ["-qec", command, "/dev/null"], environment: env.merging(["TERM": "xterm"]) { a, _ in a }).stdout
         }
         #expect(try onTerminal(["NO_COLOR": nil]).contains(esc))
         #expect(try onTerminal(["NO_COLOR": "1"]).contains(esc) == false)

@@ -48,21 +48,25 @@ struct Placement {
         var description: String { if case .message(let m) = self { return m } else { return "" } }
     }
 
+    /// The nodes a request may take CPUs from: the one it names (which must exist and have CPUs), or with `auto` every node with CPUs.
+    func nodes(_ node: NodeChoice, for name: String) -> Result<[HostTopology.Node], Failure> {
+        guard case .node(let id) = node else { return .success(host.nodes.filter { !$0.isMemoryOnly }) }
+        guard let n = host.node(id) else {
+            return .failure(.message("workload \(name) asks for node \(id), which this host does not have (it has nodes \(CPUSet(host.nodes.map(\.id))))"))
+        }
+        if n.isMemoryOnly {
+            return .failure(.message("workload \(name) asks for CPUs on node \(id), which has memory but no CPUs; it can be a memory target (memory.nodes: \"\(id)\")"))
+        }
+        return .success([n])
+    }
+
     /// Places `count` CPUs on one node: whole free cores first (lowest CPU ids first); under
     /// `whole-cores` an odd remainder takes part of a free core and its spare threads stay idle.
     mutating func place(count: Int, node: NodeChoice, for name: String) -> Result<CPUSet, Failure> {
         let candidates: [HostTopology.Node]
-        switch node {
-        case .node(let id):
-            guard let n = host.node(id) else {
-                return .failure(.message("workload \(name) asks for node \(id), which this host does not have (it has nodes \(CPUSet(host.nodes.map(\.id))))"))
-            }
-            if n.isMemoryOnly {
-                return .failure(.message("workload \(name) asks for CPUs on node \(id), which has memory but no CPUs; it can be a memory target (memory.nodes: \"\(id)\")"))
-            }
-            candidates = [n]
-        case .auto:
-            candidates = host.nodes.filter { !$0.isMemoryOnly }
+        switch nodes(node, for: name) {
+        case .success(let n): candidates = n
+        case .failure(let f): return .failure(f)
         }
         for n in candidates {
             if let set = pick(count, in: n) {
@@ -85,17 +89,9 @@ struct Placement {
     /// the node whose choice is least loaded (then the lowest id). Deterministic.
     mutating func placeShared(count: Int, node: NodeChoice, for name: String, strict: Set<String>) -> Result<CPUSet, Failure> {
         let candidates: [HostTopology.Node]
-        switch node {
-        case .node(let id):
-            guard let n = host.node(id) else {
-                return .failure(.message("workload \(name) asks for node \(id), which this host does not have (it has nodes \(CPUSet(host.nodes.map(\.id))))"))
-            }
-            if n.isMemoryOnly {
-                return .failure(.message("workload \(name) asks for CPUs on node \(id), which has memory but no CPUs; it can be a memory target (memory.nodes: \"\(id)\")"))
-            }
-            candidates = [n]
-        case .auto:
-            candidates = host.nodes.filter { !$0.isMemoryOnly }
+        switch nodes(node, for: name) {
+        case .success(let n): candidates = n
+        case .failure(let f): return .failure(f)
         }
         // CPUs a shared workload may use, and how many shared workloads each holds already.
         let held = Set(owners.filter { $0.value.contains(where: strict.contains) }.keys)
