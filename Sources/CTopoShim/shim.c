@@ -1,6 +1,7 @@
 #define _GNU_SOURCE
 #include <unistd.h>
 #include <sys/xattr.h>
+#include <sys/vfs.h>
 #include <sched.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -13,3 +14,9 @@ ssize_t topo_getxattr(const char *path, const char *name, void *value, size_t si
 int topo_pipe_cloexec(int fds[2]) { return pipe2(fds, O_CLOEXEC); }
 
 int topo_sched_getcpu(void) { return sched_getcpu(); }
+
+/* The filesystem type of `path` (statfs f_type, e.g. CGROUP2_SUPER_MAGIC), or 0 when it cannot be read. */
+unsigned long topo_filesystem_type(const char *path) {
+    struct statfs fs;
+    return statfs(path, &fs) == 0 ? (unsigned long)fs.f_type : 0;
+}

@@ -27,6 +27,16 @@ import Testing
         #expect(meminfo.split(separator: "\n").count == 1 && meminfo.contains("MemTotal:"), "an export keeps only MemTotal: \(meminfo)")
     }
 
+    /// `--cgroup-root` is accepted on a cgroup2 filesystem (statfs), wherever it is mounted.
+    @Test func cgroup2DirectoriesAreKnownByTheirFilesystem() throws {
+        #expect(!Sys.isCgroup2("/tmp") && !Sys.isCgroup2("/no/such/dir"))
+        let mounts = (try? Sys.read("/proc/self/mountinfo")) ?? ""
+        for line in mounts.split(separator: "\n") where line.contains(" - cgroup2 ") {
+            let point = String(line.split(separator: " ")[4])
+            #expect(Sys.isCgroup2(point), "\(point) is a cgroup2 mount")
+        }
+    }
+
     @Test func adjacentSiblingsOnTwoNodesOfOneSocket() throws {
         let host = try fixtureHost("1s-2n-adjacent")
         #expect(host.cores.first == CPUSet([0, 1]))

@@ -115,5 +115,46 @@ extension LabTests {
         #expect(try complete("topo verify compb").first == "compb", "topo verify compb<TAB>")
         #expect(try complete("topo exec compa ") == ["w"])
     }
+
+    /// `--cgroup-root` and `--state-dir` for another layout: the hierarchy mounted a second time elsewhere,
+    /// and state in another directory. Every command finds the profile there; the kernel puts the
+    /// workload in the same cgroup; nothing lands in /run/topo; `down` leaves both places empty.
+    @Test func anotherCgroupMountAndStateDirectory() throws {
+        let mount = "/tmp/topo-cg2-\(getpid())", state = "/tmp/topo-state-\(getpid())"
+        try FileManager.default.createDirectory(atPath: mount, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: mount); try? FileManager.default.removeItem(atPath: state) }
+        #expect(try Lab.run("mount", ["-t", "cgroup2", "none", mount]).status == 0)
+        defer { _ = try? Lab.run("umount", [mount]) }
+        let paths = ["--cgroup-root", mount, "--state-dir", state]
+        let path = try Lab.profile("elsewhere", """
+            version: 1
+            name: elsewhere
+            workloads:
+              app: { cpus: { count: 1 }, memory: { max: 32M }, run: { command: ["/bin/sleep", "1047"] } }
+            """)
+        let apply = try Lab.run(Lab.topo, ["apply", path] + paths)
+        #expect(apply.status == 0, "\(apply)")
+        defer { _ = try? Lab.run(Lab.topo, ["down", "elsewhere"] + paths) }
+        #expect(FileManager.default.fileExists(atPath: "\(state)/elsewhere/journal.jsonl"))
+        #expect(!FileManager.default.fileExists(atPath: "/run/topo/elsewhere"))
+        // The same hierarchy: the workload's cgroup is seen at both mounts, with its limit.
+        #expect(Lab.read("\(mount)/topo/elsewhere/app/memory.max") == "33554432\n")
+        let pids = try #require(Lab.read("\(mount)/topo/elsewhere/app/cgroup.procs")).split(separator: "\n").compactMap { Int32($0) }
+        #expect(pids.count == 1)
+        #expect(Lab.read("/proc/\(pids.first ?? 0)/cgroup") == "0::/topo/elsewhere/app\n")
+        #expect(try Lab.topo("status").stdout == "nothing is applied\n")  // the default state directory knows nothing of it
+        let status = try Lab.run(Lab.topo, ["status", "elsewhere", "--json"] + paths)
+        #expect(status.status == 0 && status.stdout.contains("\"state\" : \"running\""), "\(status)")
+        #expect(try Lab.run(Lab.topo, ["verify", "elsewhere"] + paths).status == 0)
+        let logs = try Lab.run(Lab.topo, ["logs", "elsewhere", "app", "--json"] + paths)
+        #expect(logs.status == 0, "\(logs)")
+        let down = try Lab.run(Lab.topo, ["down", "elsewhere"] + paths)
+        #expect(down.status == 0, "\(down)")
+        #expect(!FileManager.default.fileExists(atPath: "\(mount)/topo/elsewhere") && !FileManager.default.fileExists(atPath: "\(state)/elsewhere"))
+        #expect(Lab.processes(containing: "sleep 1047") == [])
+        // Not a cgroup v2 directory: refused before anything is made.
+        let refused = try Lab.run(Lab.topo, ["apply", path, "--cgroup-root", "/tmp", "--state-dir", state])
+        #expect(refused.status == 3 && refused.stderr.contains("/tmp is not a directory of a cgroup v2 filesystem"), "\(refused)")
+    }
 }
 }

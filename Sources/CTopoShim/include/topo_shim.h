@@ -7,6 +7,8 @@
 #include <spawn.h>
 int topo_setxattr(const char *path, const char *name, const void *value, size_t size);
 ssize_t topo_getxattr(const char *path, const char *name, void *value, size_t size);
+/// The filesystem type of `path` (statfs f_type), 0 when it cannot be read.
+unsigned long topo_filesystem_type(const char *path);
 /// pipe2(fds, O_CLOEXEC): both ends close-on-exec from the start (GNU, so Swift cannot import it).
 int topo_pipe_cloexec(int fds[2]);
 /// posix_spawn closes every descriptor from `from` up in the child (glibc 2.34's addclosefrom_np).

@@ -41,13 +41,14 @@ public struct Preflight: Sendable {
         var problems: [String] = []
         let info = host.cgroup
         switch info.mode {
-        case .unified where info.mountPoint == drivers.cgroups.path(""):
+        // The hierarchy where it is mounted, or (--cgroup-root) another mount of it or a cgroup below it.
+        case .unified where info.mountPoint == drivers.cgroups.path("") || Sys.isCgroup2(drivers.cgroups.path("")):
             let offered = drivers.cgroups.offeredControllers()
             for c in Controller.ordered(plan.workloads.flatMap(\.controllers)).map(\.rawValue) where !offered.contains(c) {
                 problems.append("the cgroup v2 root \(drivers.cgroups.path("")) does not offer the \(c) controller (it offers: \(offered.joined(separator: " "))); a controller still used by cgroup v1 must be released there first")
             }
         case .unified:
-            problems.append("cgroup v2 is mounted at \(info.mountPoint ?? "?"), not at \(drivers.cgroups.path(""))")
+            problems.append("\(drivers.cgroups.path("")) is not a directory of a cgroup v2 filesystem (cgroup v2 is mounted at \(info.mountPoint ?? "?")); give --cgroup-root a cgroup2 mount or a cgroup below one")
         case .hybrid, .legacy:
             problems.append("this host runs cgroup v1 (\(info.mode.rawValue)): \(info.detail). topo needs the unified cgroup v2 hierarchy. Until then, try the profile in the lab: scripts/lab -- .build/debug/topo apply PROFILE")
         case .none, .unknown:

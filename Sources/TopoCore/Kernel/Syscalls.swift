@@ -186,6 +186,12 @@ public enum Sys {
 
     public static func exists(_ path: String) -> Bool { access(path, F_OK) }
 
+    /// Whether `path` is a directory of a cgroup v2 filesystem (statfs: CGROUP2_SUPER_MAGIC): the root of
+    /// a cgroup2 mount or a cgroup below it.
+    public static func isCgroup2(_ path: String) -> Bool {
+        topo_filesystem_type(path) == 0x6367_7270 && isDirectory(path, followingLinks: true)
+    }
+
     /// Whether the path is a directory itself (not a link to one), or with `followingLinks` a directory
     /// or a link that leads to one (what chdir(2) accepts).
     public static func isDirectory(_ path: String, followingLinks: Bool = false) -> Bool {
