@@ -49,8 +49,9 @@ struct Apply: ParsableCommand {
         let drivers = paths.drivers
         let (plan, text) = try Self.prepare(profile, locked: locked, paths: paths)
         let style = color.style
+        let json = self.json
         let outcome = try Applier(state: state, drivers: drivers).apply(plan, profileText: text, done: verbose ? { n, resource in
-            Self.printStep(n, drivers.describe(resource), style: style)
+            Self.printStep(n, drivers.describe(resource), style: json ? .plain : style, toStderr: json)  // stdout is the JSON's
         } : nil).get()
         if json {
             var report = StatusReport.read(state: state, drivers: drivers)
@@ -72,9 +73,10 @@ struct Apply: ParsableCommand {
     }
 
     /// One step as dry run and -v print it: `  7. write "0-1" to /sys/fs/cgroup/topo/demo/app/cpuset.cpus`.
-    static func printStep(_ n: Int, _ lines: [String], style: TextStyle) {
+    static func printStep(_ n: Int, _ lines: [String], style: TextStyle, toStderr: Bool = false) {
         for (i, line) in lines.enumerated() {
-            print(i == 0 ? "\(style.dim(String(format: "%4d.", n))) \(line)" : "      \(line)")
+            let text = i == 0 ? "\(style.dim(String(format: "%4d.", n))) \(line)" : "      \(line)"
+            if toStderr { printError(text) } else { print(text) }
         }
     }
 
