@@ -6,8 +6,8 @@ import TopoCore
 /// `TOPO_STATE_DIR` and `TOPO_CGROUP_ROOT`, else `/run/topo` and `/sys/fs/cgroup`. Every command that
 /// reads or changes applied profiles takes them.
 struct PathOptions: ParsableArguments {
-    static let stateDirDefault = "/run/topo"
-    static let cgroupRootDefault = "/sys/fs/cgroup"
+    static let stateDirDefault = Layout.standard.stateRoot
+    static let cgroupRootDefault = CgroupFS().root
 
     @Option(name: .customLong("state-dir"),
             help: ArgumentHelp("Keep journals, plans and logs here (default: $TOPO_STATE_DIR, else /run/topo).", valueName: "dir"),

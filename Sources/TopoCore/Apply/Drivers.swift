@@ -172,7 +172,7 @@ public struct Drivers: Sendable {
     /// This host's drivers: cgroupfs v2 at `cgroupRoot`, rtnetlink (or iproute2 batches, `NetlinkLinks.chosen`), hosts files below
     /// `/etc/netns`, the built-in process runtime (topo starts workload processes itself), and the
     /// container runtimes crun, runc and podman (each binding `executable` in for the probes).
-    public static func host(state: StateStore, cgroupRoot: String = "/sys/fs/cgroup", etcNetns: String = Layout.standard.etcNetns,
+    public static func host(state: StateStore, cgroupRoot: String = CgroupFS().root, etcNetns: String = Layout.standard.etcNetns,
                             executable: String = Spawn.selfExecutable) -> Drivers {
         let cgroups = CgroupfsManager(fs: CgroupFS(root: cgroupRoot), state: state)
         return Drivers(cgroups: cgroups, links: NetlinkLinks.chosen(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),

@@ -13,7 +13,7 @@ import Foundation
 public struct StateStore: Sendable {
     public let root: String
 
-    public init(root: String = "/run/topo") { self.root = root }
+    public init(root: String = Layout.standard.stateRoot) { self.root = root }
 
     /// Names of topo's own entries in the state root that a profile name could take (`host.json` and
     /// its temporary file have a dot, which names never have).
