@@ -20,3 +20,6 @@ unsigned long topo_filesystem_type(const char *path) {
     struct statfs fs;
     return statfs(path, &fs) == 0 ? (unsigned long)fs.f_type : 0;
 }
+
+/* sched_setaffinity(2) of another task with a mask of `bytes` bytes (a multiple of sizeof(long)). */
+int topo_set_affinity(int pid, const void *mask, size_t bytes) { return sched_setaffinity(pid, bytes, (const cpu_set_t *)mask); }

@@ -62,7 +62,8 @@ struct Apply: ParsableCommand {
         switch outcome {
         case .unchanged:
             print("\(plan.name) is already applied with this plan; nothing changed")
-        case .applied(let pids):
+        case .applied(let pids, let notes):
+            for note in notes { printError("note: \(note)") }
             print("applied \(plan.name): \(plan.workloads.count) workload\(plan.workloads.count == 1 ? "" : "s")")
             for (i, w) in plan.workloads.enumerated() {
                 let pid = pids[w.name].map { "pid \($0)" } ?? "no command"
@@ -117,7 +118,9 @@ struct Apply: ParsableCommand {
         } else {
             plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
         }
-        problems += Preflight(host: host, drivers: paths.drivers).problems(for: plan)
+        let preflight = Preflight(host: host, drivers: paths.drivers)
+        problems += preflight.problems(for: plan)
+        if problems.isEmpty { for w in preflight.warnings(for: plan) { printError("warning: \(w)") } }
         if !problems.isEmpty {
             throw TopoFailure(.hostCannot, "cannot apply \(plan.name) \(how); nothing was changed:\n" + Problems.collapse(problems).map { "  - \($0)" }.joined(separator: "\n"))
         }

@@ -75,7 +75,7 @@ struct RunCommand: ParsableCommand {
         }
         let topology = try Loading.host(sysfs: "/sys").get()
         let outcome = try Applier(state: state, drivers: drivers).apply(plan, profileText: text).get()
-        guard case .applied(let pids) = outcome else { throw TopoFailure(.hostCannot, "profile \(plan.name) was applied by someone else meanwhile") }
+        guard case .applied(let pids, _) = outcome else { throw TopoFailure(.hostCannot, "profile \(plan.name) was applied by someone else meanwhile") }
         let verifier = Verifier(state: state, drivers: drivers)
         let started = Date()
         var status: Int32? = nil, before: Verifier.ProfileResult? = nil, failure: Error? = nil

@@ -72,6 +72,9 @@ struct Status: ParsableCommand {
             for w in p.workloads {
                 if let runtime = w.runtime { print("  \(w.name): \(runtime) container \(w.container ?? "?") from image \(w.image ?? "/")") }
             }
+            for t in p.tuning ?? [] {
+                print("  host.tune.\(t.setting): \(t.value) (\(t.differences.isEmpty ? "holds" : "no longer holds: " + t.differences.joined(separator: "; ")))")
+            }
             for w in p.workloads where w.netns != nil {
                 print("  \(w.name): netns \(w.netns!), \((w.addresses ?? []).isEmpty ? "no addresses" : (w.addresses ?? []).joined(separator: " "))")
                 for s in w.shaping ?? [] {

@@ -9,6 +9,8 @@ int topo_setxattr(const char *path, const char *name, const void *value, size_t 
 ssize_t topo_getxattr(const char *path, const char *name, void *value, size_t size);
 /// The filesystem type of `path` (statfs f_type), 0 when it cannot be read.
 unsigned long topo_filesystem_type(const char *path);
+/// sched_setaffinity(2) of task `pid`; 0, or -1 with errno.
+int topo_set_affinity(int pid, const void *mask, size_t bytes);
 /// pipe2(fds, O_CLOEXEC): both ends close-on-exec from the start (GNU, so Swift cannot import it).
 int topo_pipe_cloexec(int fds[2]);
 /// posix_spawn closes every descriptor from `from` up in the child (glibc 2.34's addclosefrom_np).

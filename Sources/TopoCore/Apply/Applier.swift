@@ -12,7 +12,8 @@ public struct Applier: Sendable {
     }
 
     public enum Outcome: Equatable, Sendable {
-        case applied(pids: [String: Int32])
+        /// Each launched workload's pid, and what apply left as it was and why (an interrupt the kernel will not move).
+        case applied(pids: [String: Int32], notes: [String])
         case unchanged
     }
 
@@ -50,6 +51,9 @@ public struct Applier: Sendable {
             default: break
             }
         }
+        for r in plan.resources {
+            if case .hostTune(let t) = r { problems += drivers.tuner.conflicts(t) }
+        }
         for other in state.profiles() where other != plan.name {
             let applied: Plan
             switch state.plan(other) {
@@ -82,7 +86,8 @@ public struct Applier: Sendable {
         do {
             let pids = try ResourceLoop(drivers: drivers).apply(plan.resources, journal: journal, done: done)
             try Sys.write("\(state.profileDir(plan.name))/applied", "\(plan.resources.count)\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
-            return .success(.applied(pids: pids))
+            let notes = Journal.read(state.journalPath(plan.name)).steps.compactMap(\.facts.note)
+            return .success(.applied(pids: pids, notes: notes))
         } catch {
             let step = (error as? ResourceLoop.Failure)?.step
             let why = (error as? ResourceLoop.Failure).map { "\($0.error.message)" } ?? "\(error)"

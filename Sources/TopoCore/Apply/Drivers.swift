@@ -5,10 +5,13 @@ public struct Facts: Codable, Equatable, Sendable {
     public var pid: Int32?
     /// A network namespace's nsfs inode right after topo made it.
     public var inode: UInt64?
+    /// What apply left as it was and why (an interrupt the kernel will not move), for people.
+    public var note: String?
 
-    public init(pid: Int32? = nil, inode: UInt64? = nil) {
+    public init(pid: Int32? = nil, inode: UInt64? = nil, note: String? = nil) {
         self.pid = pid
         self.inode = inode
+        self.note = note
     }
 }
 
@@ -161,31 +164,35 @@ public struct Drivers: Sendable {
     public var links: any LinkDriver
     public var files: NetnsHostsFiles
     public var runtimes: [Runtime: any WorkloadRuntime]
+    public var tuner: HostTuner
 
-    public init(cgroups: any CgroupManager, links: any LinkDriver, files: NetnsHostsFiles, runtimes: [Runtime: any WorkloadRuntime]) {
+    public init(cgroups: any CgroupManager, links: any LinkDriver, files: NetnsHostsFiles, runtimes: [Runtime: any WorkloadRuntime], tuner: HostTuner) {
         self.cgroups = cgroups
         self.links = links
         self.files = files
         self.runtimes = runtimes
+        self.tuner = tuner
     }
 
     /// This host's drivers: cgroupfs v2 at `cgroupRoot`, rtnetlink (or iproute2 batches, `NetlinkLinks.chosen`), hosts files below
     /// `/etc/netns`, the built-in process runtime (topo starts workload processes itself), and the
-    /// container runtimes crun, runc and podman (each binding `executable` in for the probes).
+    /// container runtimes crun, runc and podman (each binding `executable` in for the probes), and the
+    /// host tuner on procfs and sysfs below `hostRoot`.
     public static func host(state: StateStore, cgroupRoot: String = CgroupFS().root, etcNetns: String = Layout.standard.etcNetns,
-                            executable: String = Spawn.selfExecutable) -> Drivers {
+                            executable: String = Spawn.selfExecutable, hostRoot: String = "/") -> Drivers {
         let cgroups = CgroupfsManager(fs: CgroupFS(root: cgroupRoot), state: state)
         return Drivers(cgroups: cgroups, links: NetlinkLinks.chosen(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),
                        runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state,
                                                            protected: [state.root, etcNetns, NetlinkLinks.netnsDirectory]),
                                   .crun: OCIRuntime(.crun, binary: OCIRuntime.binaries[.crun]!, cgroups: cgroups, state: state, executable: executable),
                                   .runc: OCIRuntime(.runc, binary: OCIRuntime.binaries[.runc]!, cgroups: cgroups, state: state, executable: executable),
-                                  .podman: PodmanRuntime(cgroups: cgroups, state: state, executable: executable)])
+                                  .podman: PodmanRuntime(cgroups: cgroups, state: state, executable: executable)],
+                       tuner: HostTuner(files: HostFiles(root: hostRoot), state: state))
     }
 
     /// Which driver owns a resource; the loops batch consecutive resources with the same key.
     enum Key: Hashable {
-        case cgroups, links, files, runtime(Runtime)
+        case cgroups, links, files, tuner, runtime(Runtime)
     }
 
     static func key(_ r: Resource) -> Key {
@@ -193,6 +200,7 @@ public struct Drivers: Sendable {
         case .cgroupRoot, .cgroup, .cgroupSetting: .cgroups
         case .namespace, .veth, .address, .qdisc: .links
         case .hostsFile: .files
+        case .hostTune: .tuner
         case .launch(let l): .runtime(l.runtime)
         }
     }
@@ -202,6 +210,7 @@ public struct Drivers: Sendable {
         case .cgroups: cgroups
         case .links: links
         case .files: files
+        case .tuner: tuner
         case .runtime(let r): runtimes[r]
         }
     }

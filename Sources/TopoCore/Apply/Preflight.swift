@@ -16,7 +16,24 @@ public struct Preflight: Sendable {
 
     /// Problems that make applying `plan` impossible here (exit 3). Empty when apply may go ahead.
     public func problems(for plan: Plan) -> [String] {
-        privilegeProblems(for: plan) + kernelProblems(for: plan) + workloadProblems(for: plan)
+        privilegeProblems(for: plan) + kernelProblems(for: plan) + workloadProblems(for: plan) + tuneProblems(for: plan).refusals
+    }
+
+    /// What apply may do but should say first: `host.tune` settings this host cannot make under
+    /// `bestEffort`, a running irqbalance that `irqbalance: warn` leaves in place.
+    public func warnings(for plan: Plan) -> [String] { tuneProblems(for: plan).warnings }
+
+    /// `host.tune` settings the host cannot make: refusals, or warnings under `bestEffort`.
+    func tuneProblems(for plan: Plan) -> (refusals: [String], warnings: [String]) {
+        var refusals: [String] = [], warnings: [String] = []
+        let stops = plan.resources.contains { if case .hostTune(let t) = $0, case .irqbalanceStopped = t.setting { true } else { false } }
+        for r in plan.resources {
+            guard case .hostTune(let t) = r else { continue }
+            let found = drivers.tuner.problems(t)
+            if t.bestEffort { warnings += found.map { "\($0) (bestEffort: left as it is)" } } else { refusals += found }
+            warnings += drivers.tuner.warnings(t, irqbalance: stops ? .stop : .warn)
+        }
+        return (refusals, warnings)
     }
 
     /// The capabilities apply needs, read from the effective set with libcap.
@@ -31,6 +48,9 @@ public struct Preflight: Sendable {
             needed += [("CAP_SETUID", "to run workloads as their user"), ("CAP_SETGID", "to run workloads as their group")]
         }
         if !plan.links.isEmpty { needed.append(("CAP_NET_ADMIN", "to create network namespaces and links")) }
+        if plan.resources.contains(where: { if case .hostTune(let t) = $0, case .kernelThreadsAway = t.setting { true } else { false } }) {
+            needed.append(("CAP_SYS_NICE", "to move kernel threads (host.tune.kernelThreads)"))
+        }
         let missing = needed.filter { !Capabilities.effective($0.0) }
         guard !missing.isEmpty else { return [] }
         return ["topo apply needs root or these capabilities, which this process lacks: "

@@ -5,6 +5,7 @@ import Foundation
 ///
 ///     /run/topo/lock                 flock'd by every apply and down
 ///     /run/topo/host.json            the topo root cgroup and root controllers topo enabled
+///     /run/topo/tune.json            the host.tune values topo changed, their originals and holders
 ///     /run/topo/<profile>/plan.json  the plan as applied
 ///     /run/topo/<profile>/journal.jsonl
 ///     /run/topo/<profile>/profile.yaml  the profile's text as applied
@@ -26,6 +27,8 @@ public struct StateStore: Sendable {
     /// The profile's text as it was applied, for `topo report NAME`.
     public func profileTextPath(_ name: String) -> String { "\(profileDir(name))/profile.yaml" }
     var hostPath: String { "\(root)/host.json" }
+    /// What `host.tune` changed, with each value's original and the profiles that hold it (`HostTuner`).
+    var tunePath: String { "\(root)/tune.json" }
 
     /// Names of the profiles with a state directory (applied, or left half-applied by a crash).
     public func profiles() -> [String] {

@@ -11,6 +11,14 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var workloads: [WorkloadStatus]
         /// Why the profile's plan cannot be read, when it cannot.
         public var problem: String?
+        /// Each host.tune setting the profile holds, and where the kernel no longer reads what topo wrote.
+        public var tuning: [TuneStatus]?
+    }
+
+    public struct TuneStatus: Codable, Equatable, Sendable {
+        public var setting: String
+        public var value: String
+        public var differences: [String]
     }
 
     public struct WorkloadStatus: Codable, Equatable, Sendable {
@@ -67,7 +75,12 @@ public struct StatusReport: Codable, Equatable, Sendable {
             let workloads = plan.workloads.map { w in
                 workloadStatus(w, profile: name, observed.filter { $0.resource.workload == w.name }, cgroups: drivers.cgroups)
             }
-            profiles.append(ProfileStatus(name: name, state: complete ? "applied" : "incomplete", workloads: workloads))
+            let tuning = observed.compactMap { o -> TuneStatus? in
+                guard case .hostTune(let t) = o.resource else { return nil }
+                return TuneStatus(setting: t.setting.name, value: t.setting.value, differences: o.differences)
+            }
+            profiles.append(ProfileStatus(name: name, state: complete ? "applied" : "incomplete", workloads: workloads,
+                                          tuning: tuning.isEmpty ? nil : tuning))
         }
         return StatusReport(profiles: profiles)
     }

@@ -106,10 +106,19 @@ public struct Planner: Sendable {
                 + "the kernel keeps at least one for the cgroup root, so leave one out (host.reserve: \"0\" keeps CPU 0 for housekeeping)")
         }
 
+        if let tune = profile.host.tune, tune.irqsAway || tune.kernelThreadsAway {
+            let strict = planned.filter { $0.isolation != .shared }.reduce(CPUSet.empty) { $0.union($1.cpus) }
+            if strict.isEmpty {
+                warnings.append("host.tune: irqs and kernelThreads away keep the CPUs of exclusive and partition workloads clear, and this profile has none; they change nothing")
+            } else if host.onlineCPUs.subtracting(strict).isEmpty {
+                problems.append("host.tune: irqs and kernelThreads away need a CPU outside the exclusive and partition workloads to move to, and they hold every online CPU (\(host.onlineCPUs)); host.reserve: \"0\" keeps CPU 0 for housekeeping")
+            }
+        }
+
         guard problems.isEmpty else { return .failure(PlanFailure(problems: problems)) }
         var plan = Plan(name: profile.name, workloads: planned, links: links, reserved: reserved,
                         idle: state.idle, smt: profile.host.smt, warnings: warnings, resources: [])
-        plan.resources = Self.resources(of: plan, layout: layout)
+        plan.resources = Self.resources(of: plan, layout: layout, tune: profile.host.tune, online: host.onlineCPUs)
         return .success(plan)
     }
 

@@ -22,6 +22,8 @@ public enum Resource: Equatable, Sendable, Codable {
     case qdisc(QdiscResource)
     /// `/etc/netns/NS/hosts`, naming a linked workload's peers.
     case hostsFile(HostsFileResource)
+    /// One `host.tune` setting, its previous value recorded host-wide first.
+    case hostTune(TuneResource)
     /// A workload's command started inside its cgroup, CPUs, memory policy and namespace.
     case launch(LaunchResource)
 
@@ -36,12 +38,13 @@ public enum Resource: Equatable, Sendable, Codable {
         case .address: .address
         case .qdisc: .qdisc
         case .hostsFile: .hostsFile
+        case .hostTune: .hostTune
         case .launch: .launch
         }
     }
 
     public enum Kind: String, Equatable, Sendable, CaseIterable, Codable {
-        case cgroupRoot, cgroup, cgroupSetting, namespace, veth, address, qdisc, hostsFile, launch
+        case cgroupRoot, cgroup, cgroupSetting, namespace, veth, address, qdisc, hostsFile, hostTune, launch
 
         /// How `down` names what it removed, e.g. "2 cgroups".
         public var noun: String {
@@ -54,6 +57,7 @@ public enum Resource: Equatable, Sendable, Codable {
             case .address: "address"
             case .qdisc: "qdisc"
             case .hostsFile: "hosts file"
+            case .hostTune: "host setting"
             case .launch: "workload"
             }
         }
@@ -70,7 +74,7 @@ public enum Resource: Equatable, Sendable, Codable {
     /// The workload the resource belongs to, if one does (status groups observations by it).
     public var workload: String? {
         switch self {
-        case .cgroupRoot, .veth: nil
+        case .cgroupRoot, .veth, .hostTune: nil
         case .cgroup(let c): c.workload
         case .cgroupSetting(let s): s.workload
         case .namespace(let n): n.workload
@@ -92,6 +96,7 @@ public enum Resource: Equatable, Sendable, Codable {
         case .address(let a): "address \(a.address) on \(a.interface) in \(a.netns)"
         case .qdisc(let q): "netem \(q.netem.summary) on \(q.interface) in \(q.netns)"
         case .hostsFile(let h): "hosts file \(h.path)"
+        case .hostTune(let t): "host.tune.\(t.setting.name) \(t.setting.value)"
         case .launch(let l): "workload \(l.workload): \(l.command.joined(separator: " "))"
         }
     }
@@ -371,3 +376,64 @@ extension IOLimit: CustomStringConvertible {
     }
 }
 
+
+/// One `host.tune` setting of one profile. The driver (`HostTuner`) finds the files it means on the host.
+public struct TuneResource: Equatable, Sendable, Codable {
+    public var profile: String
+    public var setting: TuneSetting
+    /// A host that cannot make it warns instead of refusing.
+    public var bestEffort: Bool
+}
+
+/// A `host.tune` setting, typed; the CPU sets are decided by the planner.
+public enum TuneSetting: Equatable, Sendable, Codable {
+    /// irqbalance's systemd unit stopped while the profile is applied.
+    case irqbalanceStopped
+    /// Every movable interrupt off these CPUs.
+    case irqsAway(CPUSet)
+    /// Unbound workqueues off these CPUs.
+    case workqueuesAway(CPUSet)
+    /// Kernel threads that are not per-CPU off these CPUs.
+    case kernelThreadsAway(CPUSet)
+    case timerMigration(Switch)
+    case statInterval(Int)
+    case thp(THPMode)
+    case governor(String, cpus: CPUSet)
+    /// scaling_min_freq and scaling_max_freq (either may stay as it is).
+    case frequency(min: Frequency?, max: Frequency?, cpus: CPUSet)
+    case boost(Switch)
+    case perfSampleRate(Int)
+    case aslr(Switch)
+
+    /// The profile key under `host.tune` (workqueues and kernel threads are both `kernelThreads`).
+    public var name: String {
+        switch self {
+        case .irqbalanceStopped: "irqbalance"
+        case .irqsAway: "irqs"
+        case .workqueuesAway: "kernelThreads.workqueues"
+        case .kernelThreadsAway: "kernelThreads"
+        case .timerMigration: "timerMigration"
+        case .statInterval: "statInterval"
+        case .thp: "thp"
+        case .governor: "governor"
+        case .frequency: "frequency"
+        case .boost: "boost"
+        case .perfSampleRate: "perfSampleRate"
+        case .aslr: "aslr"
+        }
+    }
+
+    /// The value as the profile says it, with the CPUs it concerns.
+    public var value: String {
+        switch self {
+        case .irqbalanceStopped: "stop"
+        case .irqsAway(let c), .workqueuesAway(let c), .kernelThreadsAway(let c): "away from CPU \(c)"
+        case .timerMigration(let v), .boost(let v), .aslr(let v): v.rawValue
+        case .statInterval(let n): "\(n)s"
+        case .thp(let m): m.rawValue
+        case .governor(let g, let c): "\(g) on CPU \(c)"
+        case .frequency(let lo, let hi, let c): "\(lo.map { "min \($0)" } ?? "")\(lo != nil && hi != nil ? ", " : "")\(hi.map { "max \($0)" } ?? "") on CPU \(c)"
+        case .perfSampleRate(let n): String(n)
+        }
+    }
+}

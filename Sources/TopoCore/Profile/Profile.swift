@@ -16,7 +16,62 @@ public struct HostRequirements: Equatable, Sendable {
     public var cpus: Int?
     public var reserve: CPUSet = .empty
     public var smt: SMTPolicy = .wholeCores
+    /// `host.tune`: the noise sources to quiet while the profile is applied.
+    public var tune: HostTuning?
     public init() {}
+}
+
+/// `host.tune`: run-time settings that quiet a benchmark machine. Each is read and journaled before
+/// topo changes it, and restored to exactly that value when the last profile that set it goes.
+public struct HostTuning: Equatable, Sendable {
+    /// Move movable interrupts off the CPUs of `exclusive` and `partition` workloads.
+    public var irqsAway = false
+    /// What to do about a running irqbalance, which would move them back.
+    public var irqbalance: IrqbalanceAction = .warn
+    /// Unbound workqueues and kernel threads that are not per-CPU, off those CPUs.
+    public var kernelThreadsAway = false
+    public var timerMigration: Switch?
+    /// vm.stat_interval, in seconds.
+    public var statInterval: Int?
+    public var thp: THPMode?
+    /// cpufreq's scaling_governor, for `scope`'s CPUs.
+    public var governor: String?
+    public var frequencyMin: Frequency?
+    public var frequencyMax: Frequency?
+    /// Which CPUs governor and frequency apply to.
+    public var scope: TuneScope = .workloads
+    public var boost: Switch?
+    /// kernel.perf_event_max_sample_rate.
+    public var perfSampleRate: Int?
+    public var aslr: Switch?
+    /// A setting the host cannot make is a warning instead of a refusal.
+    public var bestEffort = false
+    public init() {}
+
+    public var isEmpty: Bool { self == HostTuning() }
+}
+
+public enum Switch: String, Equatable, Sendable, CaseIterable, Codable {
+    case off, on
+}
+
+public enum IrqbalanceAction: String, Equatable, Sendable, CaseIterable, Codable {
+    /// Warn in preflight and verify that a running irqbalance will move interrupts back.
+    case warn
+    /// Stop its systemd unit for the profile's lifetime, and start it again on `down`.
+    case stop
+}
+
+/// /sys/kernel/mm/transparent_hugepage/enabled (and defrag).
+public enum THPMode: String, Equatable, Sendable, CaseIterable, Codable {
+    case never, madvise, always
+}
+
+public enum TuneScope: String, Equatable, Sendable, CaseIterable, Codable {
+    /// The CPUs the profile's workloads hold.
+    case workloads
+    /// Every online CPU.
+    case all
 }
 
 public enum SMTPolicy: String, Equatable, Sendable, CaseIterable, Codable {

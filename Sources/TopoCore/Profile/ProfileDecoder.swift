@@ -205,7 +205,61 @@ struct ProfileReading {
         }
         if let r = f["reserve"], let set = reader.unit(r, "host.reserve", CPUSet.parse) { h.reserve = set }
         if let s = f["smt"], let smt = reader.choice(s, "host.smt", SMTPolicy.self) { h.smt = smt }
+        if let t = f["tune"] { h.tune = tune(t) }
         return h
+    }
+
+    /// `irqs: away` and `kernelThreads: away` take one word, for room to grow (`irqs: { away: … }`).
+    enum Away: String, CaseIterable { case away }
+
+    /// `off` or `on` — which YAML 1.1 readers (PyYAML, many editors) take for false and true, so those are read too.
+    func onOff(_ node: Node, _ path: String) -> Switch? {
+        if case .scalar(let s) = node, s.style == .plain, ["true", "false"].contains(s.string) { return s.string == "true" ? .on : .off }
+        return reader.choice(node, path, Switch.self)
+    }
+
+    func tune(_ node: Node) -> HostTuning? {
+        guard let f = reader.fields(node, "host.tune", allowed: ProfileKeys.hostTune) else { return nil }
+        var t = HostTuning()
+        if let n = f["irqs"], reader.choice(n, f.path("irqs"), Away.self) != nil { t.irqsAway = true }
+        if let n = f["irqbalance"], let v = reader.choice(n, f.path("irqbalance"), IrqbalanceAction.self) { t.irqbalance = v }
+        if let n = f["kernelThreads"], reader.choice(n, f.path("kernelThreads"), Away.self) != nil { t.kernelThreadsAway = true }
+        t.timerMigration = f["timerMigration"].flatMap { onOff($0, f.path("timerMigration")) }
+        t.statInterval = f["statInterval"].flatMap { reader.int($0, f.path("statInterval"), in: 1...3600, unit: " seconds") }
+        t.thp = f["thp"].flatMap { reader.choice($0, f.path("thp"), THPMode.self) }
+        if let n = f["governor"], let g = reader.string(n, f.path("governor")) {
+            if g.utf8.count <= 15, g.utf8.first.map({ (0x61...0x7A).contains($0) }) == true,
+               g.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F }) {
+                t.governor = g
+            } else {
+                reader.error(n, f.path("governor"), "\"\(printable(g))\" is not a cpufreq governor name",
+                             fix: "write one of the names in /sys/devices/system/cpu/cpu0/cpufreq/scaling_available_governors, e.g. performance")
+            }
+        }
+        if let n = f["frequency"], let ff = reader.fields(n, f.path("frequency"), allowed: ProfileKeys.frequency) {
+            t.frequencyMin = ff["min"].flatMap { reader.unit($0, ff.path("min"), Frequency.parse) }
+            t.frequencyMax = ff["max"].flatMap { reader.unit($0, ff.path("max"), Frequency.parse) }
+            if let lo = t.frequencyMin, let hi = t.frequencyMax, lo > hi {
+                reader.error(n, ff.path("min"), "min \(lo) is above max \(hi)", fix: "make min at most max")
+            }
+            if ff["min"] == nil && ff["max"] == nil { reader.error(n, f.path("frequency"), "sets neither min nor max", fix: "add min: or max:, e.g. max: 2.4GHz") }
+        }
+        if let n = f["scope"], let v = reader.choice(n, f.path("scope"), TuneScope.self) { t.scope = v }
+        t.boost = f["boost"].flatMap { onOff($0, f.path("boost")) }
+        t.perfSampleRate = f["perfSampleRate"].flatMap { reader.int($0, f.path("perfSampleRate"), in: 1...1_000_000) }
+        t.aslr = f["aslr"].flatMap { onOff($0, f.path("aslr")) }
+        if let n = f["bestEffort"] {
+            switch reader.string(n, f.path("bestEffort")) {
+            case "true": t.bestEffort = true
+            case "false": t.bestEffort = false
+            case nil: break
+            case let other?: reader.error(n, f.path("bestEffort"), "\"\(printable(other))\" is not true or false", fix: "write true or false")
+            }
+        }
+        if t.irqbalance == .stop && !t.irqsAway {
+            reader.warning(f["irqbalance"], f.path("irqbalance"), "irqbalance: stop without irqs: away stops irqbalance for nothing", fix: "add irqs: away, or remove irqbalance")
+        }
+        return t.isEmpty ? nil : t
     }
 
     func workload(_ name: String, _ node: Node, _ path: String) -> Workload? {

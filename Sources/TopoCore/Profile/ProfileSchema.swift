@@ -5,8 +5,11 @@
 /// names exactly these (`$defs/NAME/properties`; the root's under `properties`).
 public enum ProfileKeys {
     public static let profile = ["version", "name", "description", "host", "workloads", "links"]
-    public static let host = ["require", "reserve", "smt"]
+    public static let host = ["require", "reserve", "smt", "tune"]
     public static let hostRequire = ["numaNodes", "cpus"]
+    public static let hostTune = ["irqs", "irqbalance", "kernelThreads", "timerMigration", "statInterval", "thp", "governor",
+                                  "frequency", "scope", "boost", "perfSampleRate", "aslr", "bestEffort"]
+    public static let frequency = ["min", "max"]
     public static let workload = ["cpus", "isolation", "memory", "cpu", "pids", "io", "run"]
     public static let cpuCount = ["count", "node"]
     public static let memory = ["policy", "nodes", "max", "high", "swap"]
@@ -18,7 +21,7 @@ public enum ProfileKeys {
 
     /// Each schema definition and the keys the decoder accepts there (`profile` is the schema's root).
     public static let byDefinition: [(definition: String, keys: [String])] = [
-        ("profile", profile), ("host", host), ("hostRequire", hostRequire), ("workload", workload), ("cpuCount", cpuCount),
+        ("profile", profile), ("host", host), ("hostRequire", hostRequire), ("hostTune", hostTune), ("frequency", frequency), ("workload", workload), ("cpuCount", cpuCount),
         ("memory", memory), ("cpu", cpu), ("ioLimit", ioLimit), ("run", run), ("link", link), ("netem", netem),
     ]
 }
@@ -123,9 +126,49 @@ public enum ProfileSchema {
         "smt": {
           "description": "whole-cores (the default): no physical core is split between two workloads, and a workload's count is whole cores' worth. any: threads of one core may go to different workloads.",
           "enum": ["whole-cores", "any"]
-        }
+        },
+        "tune": { "$ref": "#/$defs/hostTune" }
       },
       "additionalProperties": false
+    },
+    "hostTune": {
+      "description": "Noise sources to quiet while the profile is applied. Each value is read before topo changes it and restored exactly when the last profile that set it goes; two applied profiles may not set one setting to different values.",
+      "type": ["object", "null"],
+      "properties": {
+        "irqs": { "description": "away: move every interrupt the kernel lets move off the CPUs of exclusive and partition workloads (/proc/irq/N/smp_affinity_list).", "enum": ["away"] },
+        "irqbalance": { "description": "warn (the default): say that a running irqbalance will move interrupts back. stop: stop its systemd unit while the profile is applied.", "enum": ["warn", "stop"] },
+        "kernelThreads": { "description": "away: unbound workqueues (their cpumask files) and kernel threads that are not per-CPU, off the CPUs of exclusive and partition workloads.", "enum": ["away"] },
+        "timerMigration": { "description": "kernel.timer_migration.", "$ref": "#/$defs/switch" },
+        "statInterval": { "description": "vm.stat_interval, in seconds.", "type": "integer", "minimum": 1, "maximum": 3600 },
+        "thp": { "description": "Transparent huge pages (and their defrag setting): never, madvise or always.", "enum": ["never", "madvise", "always"] },
+        "governor": { "description": "cpufreq scaling governor for the scope's CPUs, e.g. performance.", "type": "string", "pattern": "^[a-z][a-z0-9_]{0,14}$", "examples": ["performance"] },
+        "frequency": { "$ref": "#/$defs/frequency" },
+        "scope": { "description": "The CPUs governor and frequency apply to: workloads (the default, the CPUs the profile's workloads hold) or all.", "enum": ["workloads", "all"] },
+        "boost": { "description": "Turbo boost: intel_pstate/no_turbo or cpufreq/boost.", "$ref": "#/$defs/switch" },
+        "perfSampleRate": { "description": "kernel.perf_event_max_sample_rate.", "type": "integer", "minimum": 1, "maximum": 1000000 },
+        "aslr": { "description": "kernel.randomize_va_space: off (0) or on (2).", "$ref": "#/$defs/switch" },
+        "bestEffort": { "description": "true: a setting this host cannot make is a warning in apply and verify instead of a refusal (exit 3).", "type": "boolean" }
+      },
+      "additionalProperties": false
+    },
+    "frequency": {
+      "description": "cpufreq's scaling_min_freq and scaling_max_freq for the scope's CPUs.",
+      "type": "object",
+      "properties": {
+        "min": { "$ref": "#/$defs/frequencyValue" },
+        "max": { "$ref": "#/$defs/frequencyValue" }
+      },
+      "additionalProperties": false
+    },
+    "switch": {
+      "description": "off or on (YAML 1.1 readers take these for false and true, which mean the same).",
+      "enum": ["off", "on", false, true]
+    },
+    "frequencyValue": {
+      "description": "A CPU frequency: a number with GHz, MHz or kHz (powers of 1000), any case.",
+      "type": "string",
+      "pattern": "^ *[0-9]*(\\.[0-9]+)?([gGmMkK])[hH][zZ] *$",
+      "examples": ["2.4GHz", "2400MHz"]
     },
     "hostRequire": {
       "description": "Refuse (exit 3) a host with fewer NUMA nodes or online CPUs than this.",

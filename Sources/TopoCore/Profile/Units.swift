@@ -133,6 +133,26 @@ public struct Percent: Hashable, Comparable, Sendable, CustomStringConvertible {
     }
 }
 
+/// A CPU frequency in kHz, cpufreq's unit (`scaling_min_freq`). Suffixes are decimal: `2.4GHz`, `800MHz`, `1200000kHz`.
+public struct Frequency: Hashable, Comparable, Sendable, CustomStringConvertible {
+    public var kHz: UInt64
+    public init(kHz: UInt64) { self.kHz = kHz }
+    public static func < (a: Frequency, b: Frequency) -> Bool { a.kHz < b.kHz }
+
+    static let suffixes: [(String, UInt64)] = [("ghz", 1_000_000), ("mhz", 1_000), ("khz", 1)]
+
+    public static func parse(_ text: String) -> Result<Frequency, UnitError> {
+        let lower = text.trimmingSpaces().lowercased()
+        if let k = parseSuffixed(lower, suffixes), k > 0, k <= 100_000_000 { return .success(Frequency(kHz: k)) }
+        return .failure(UnitError("\"\(text)\" is not a CPU frequency", fix: "write a number with GHz, MHz or kHz, e.g. 2.4GHz or 2400MHz"))
+    }
+
+    public var description: String {
+        for (name, unit) in [("GHz", 1_000_000), ("MHz", 1_000)] as [(String, UInt64)] where kHz % unit == 0 { return "\(kHz / unit)\(name)" }
+        return "\(kHz)kHz"
+    }
+}
+
 public struct UnitError: Error, Equatable, Sendable {
     public var message: String
     public var fix: String
@@ -223,3 +243,4 @@ extension Bytes: UnitCodable {}
 extension Duration: UnitCodable {}
 extension BitRate: UnitCodable {}
 extension Percent: UnitCodable {}
+extension Frequency: UnitCodable {}

@@ -73,6 +73,12 @@ public struct HostRecord: Codable, Equatable, Sendable {
     public var aslr: Int?
     /// kernel.numa_balancing.
     public var numaBalancing: Int?
+    /// kernel.timer_migration, vm.stat_interval, kernel.perf_event_max_sample_rate (what host.tune sets).
+    public var timerMigration: Int?
+    public var statInterval: Int?
+    public var perfSampleRate: Int?
+    /// The CPUs unbound workqueues may run on (`/sys/devices/virtual/workqueue/cpumask`).
+    public var workqueueCPUs: CPUSet?
     public var distribution: String?
     /// Versions of the tools topo drives (iproute2, libnuma, the container runtimes in use).
     public var versions: [String: String]
@@ -143,6 +149,9 @@ public struct HostRecord: Codable, Equatable, Sendable {
             cgroup: Cgroup(mode: topology.cgroup.mode.rawValue, controllers: topology.cgroup.controllers),
             frequency: frequency, boost: boost, transparentHugePages: thp, irqbalance: irqbalance,
             aslr: int("/proc/sys/kernel/randomize_va_space"), numaBalancing: int("/proc/sys/kernel/numa_balancing"),
+            timerMigration: int("/proc/sys/kernel/timer_migration"), statInterval: int("/proc/sys/vm/stat_interval"),
+            perfSampleRate: int("/proc/sys/kernel/perf_event_max_sample_rate"),
+            workqueueCPUs: text("/sys/devices/virtual/workqueue/cpumask").flatMap(HostTuner.mask),
             distribution: distribution, versions: versions)
     }
 

@@ -28,7 +28,7 @@ public enum ReportDiff {
         ("link shaping", ["plan.links"]),
         ("frequency and boost", ["host.frequency", "host.boost"]),
         ("transparent huge pages", ["host.transparentHugePages"]),
-        ("host settings", ["host.irqbalance", "host.aslr", "host.numaBalancing", "host.cgroup", "host.memoryBytes", "host.kernel.commandLine",
+        ("host settings", ["host.irqbalance", "host.aslr", "host.numaBalancing", "host.timerMigration", "host.statInterval", "host.perfSampleRate", "host.workqueueCPUs", "host.cgroup", "host.memoryBytes", "host.kernel.commandLine",
                            "host.versions", "host.distribution"]),
         ("workloads", ["plan.workloads", "plan.name", "profile.sha256", "format"]),
     ]

@@ -54,3 +54,11 @@ public enum Problems {
         return parts.count <= 6 ? shown : "\(shown), … (\(names.count) in all)"
     }
 }
+
+extension Problems {
+    /// At most `limit` items joined with `; `, and how many more there were: a list a host may make long
+    /// (interrupts, kernel threads) stays one readable line.
+    static func list(_ items: [String], limit: Int) -> String {
+        items.prefix(limit).joined(separator: "; ") + (items.count > limit ? "; and \(items.count - limit) more" : "")
+    }
+}

@@ -107,6 +107,7 @@ public struct Verifier: Sendable {
         }
         var checks = perWorkload.flatMap { $0 }
         checks += linkChecks(plan, observed)
+        checks += tuneChecks(observed)
         checks += intruderChecks(plan, online: online)
         if active { checks += ActiveChecks(state: state, drivers: drivers).checks(plan, profile: profile) }
         var summary = ["pass": 0, "warn": 0, "fail": 0]
@@ -256,6 +257,28 @@ public struct Verifier: Sendable {
         }
     }
 
+    // MARK: host.tune
+
+    /// Each `host.tune` setting still reads what topo wrote. A changed sysctl, governor or huge-page
+    /// setting fails; interrupts, workqueues and kernel threads back on the quiet CPUs warn here (for a
+    /// partition workload, `irqs.affinity` and `cpus.intruders` fail); under `bestEffort`, so does
+    /// everything, and a setting this host cannot make is a warning.
+    func tuneChecks(_ observed: [Observation]) -> [Check] {
+        observed.compactMap { o -> Check? in
+            guard case .hostTune(let t) = o.resource else { return nil }
+            var problems = o.differences
+            if t.bestEffort { problems += drivers.tuner.problems(t) }
+            let soft: Bool
+            switch t.setting {
+            case .irqsAway, .workqueuesAway, .kernelThreadsAway: soft = true
+            default: soft = t.bestEffort
+            }
+            return Check(id: "host.tune", subject: "host.tune.\(t.setting.name)", status: problems.isEmpty ? .pass : soft ? .warn : .fail,
+                         expected: t.setting.value, found: problems.isEmpty ? "as set (\(o.kernel ?? ""))" : Problems.list(problems, limit: 8),
+                         message: problems.isEmpty ? "holds" : "no longer holds: " + Problems.list(problems, limit: 8))
+        }
+    }
+
     // MARK: intruders
 
     /// Tasks outside the profile's workloads pinned onto an exclusive or partition workload's CPUs (their
@@ -277,9 +300,13 @@ public struct Verifier: Sendable {
                 tasks.append(Task(tid: tid, name: f["Name"] ?? "?", cpus: cpus, kernel: f["VmSize"] == nil))
             }
         }
-        var irqs: [(irq: String, cpus: CPUSet)] = []
+        // Each interrupt's effective CPUs and the CPUs asked of it (smp_affinity_list).
+        var irqs: [(irq: String, cpus: CPUSet, requested: CPUSet?)] = []
         for irq in Sys.entries("\(proc)/irq") where Int(irq) != nil {
-            if let text = try? Sys.read("\(proc)/irq/\(irq)/effective_affinity_list"), let cpus = try? CPUSet.parse(text).get() { irqs.append((irq, cpus)) }
+            if let text = try? Sys.read("\(proc)/irq/\(irq)/effective_affinity_list"), let cpus = try? CPUSet.parse(text).get() {
+                let requested = (try? Sys.read("\(proc)/irq/\(irq)/smp_affinity_list")).flatMap { try? CPUSet.parse($0).get() }
+                irqs.append((irq, cpus, requested))
+            }
         }
         var checks: [Check] = []
         for w in strict {
@@ -290,10 +317,26 @@ public struct Verifier: Sendable {
             checks.append(Check(id: "cpus.intruders", subject: "workload \(w.name)", status: users.isEmpty ? .pass : bad, expected: "no other task pinned onto \(w.cpus)",
                                 found: "\(users.count) pinned task\(users.count == 1 ? "" : "s")\(users.isEmpty ? "" : ": " + listed); \(kernels.count) per-CPU kernel thread\(kernels.count == 1 ? "" : "s")",
                                 message: users.isEmpty ? "no other task is pinned onto its CPUs" : "tasks pinned onto its CPUs: " + listed))
-            let onIt = irqs.filter { !$0.cpus.intersection(w.cpus).isEmpty }
-            let irqList = onIt.map { "IRQ \($0.irq) on \($0.cpus)" }.joined(separator: "; ")
-            checks.append(Check(id: "irqs.affinity", subject: "workload \(w.name)", status: onIt.isEmpty ? .pass : bad, expected: "no interrupt on \(w.cpus)",
-                                found: onIt.isEmpty ? "none" : irqList, message: onIt.isEmpty ? "no interrupt is delivered to its CPUs" : "interrupts delivered to its CPUs: " + irqList))
+            // On its CPUs: delivered there, or asked to go nowhere else. An interrupt asked off them but
+            // still delivered there moves at its next interrupt (the kernel defers the move of many): a warning.
+            var onIt: [String] = [], pending: [String] = []
+            for i in irqs {
+                let delivered = !i.cpus.intersection(w.cpus).isEmpty
+                let pinned = i.requested.map { !$0.isEmpty && $0.isSubset(of: w.cpus) } ?? false
+                let askedOff = i.requested.map { $0.intersection(w.cpus).isEmpty } ?? false
+                if pinned || (delivered && !askedOff) {
+                    onIt.append("IRQ \(i.irq) on \(i.cpus)")
+                } else if delivered {
+                    pending.append("IRQ \(i.irq) on \(i.cpus), asked onto \(i.requested!)")
+                }
+            }
+            let status: Check.Status = !onIt.isEmpty ? bad : pending.isEmpty ? .pass : .warn
+            let found = (onIt + pending.map { "\($0) (moves at its next interrupt)" }).joined(separator: "; ")
+            checks.append(Check(id: "irqs.affinity", subject: "workload \(w.name)", status: status, expected: "no interrupt on \(w.cpus)",
+                                found: found.isEmpty ? "none" : found,
+                                message: !onIt.isEmpty ? "interrupts delivered to its CPUs: " + onIt.joined(separator: "; ")
+                                    : pending.isEmpty ? "no interrupt is delivered to its CPUs"
+                                    : "interrupts asked off its CPUs, still delivered there until their next interrupt: " + pending.joined(separator: "; ")))
         }
         return checks
     }
