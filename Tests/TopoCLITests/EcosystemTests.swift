@@ -322,6 +322,21 @@ import Testing
 
     // MARK: help
 
+    /// The boot isolation for a profile's exclusive CPUs on a 2-socket host, as text and JSON; topo never edits the boot loader.
+    @Test func hostSuggestsTheBootCommandLineForAProfile() throws {
+        let text = try topo("host", "--suggest-cmdline", "Profiles/reserve.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht")
+        #expect(text.status == 0, "\(text)")
+        #expect(text.stdout.contains("isolcpus=managed_irq,domain,1,17 nohz_full=1,17 rcu_nocbs=1,17 irqaffinity=0,2-16,18-31"), "\(text.stdout)")
+        #expect(text.stdout.contains("topo never edits the boot loader"))
+        let json = try topo("host", "--suggest-cmdline", "Profiles/quiet.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c", "--json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+        let isolation = try #require(object["isolation"] as? [String: Any])
+        #expect(isolation["cpus"] as? String == "1" && isolation["housekeeping"] as? String == "0")
+        let shared = try topo("host", "--suggest-cmdline", "Profiles/cpu-quota.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht")
+        #expect(shared.status == 0 && shared.stdout.contains("nothing to isolate at boot"), "\(shared)")
+        #expect(try topo("host", "--suggest-cmdline", "Profiles/missing.yaml").status == 2)
+    }
+
     @Test func anUnknownCommandIsAnErrorEvenWithHelp() throws {
         let r = try topo("lgos", "--help")
         #expect(r.status == 2 && r.stdout.isEmpty)

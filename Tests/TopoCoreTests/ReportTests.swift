@@ -22,6 +22,10 @@ import Testing
         try root.seed("proc/sys/kernel/osrelease", "6.1.0-18-amd64\n")
         try root.seed("proc/sys/kernel/version", "#1 SMP PREEMPT_DYNAMIC Debian 6.1.76-1\n")
         try root.seed("proc/sys/kernel/randomize_va_space", "2\n")
+        try root.seed("proc/sys/kernel/timer_migration", "0\n")
+        try root.seed("proc/sys/vm/stat_interval", "10\n")
+        try root.seed("proc/sys/kernel/perf_event_max_sample_rate", "1000\n")
+        try root.seed("sys/devices/virtual/workqueue/cpumask", "00000003\n")
         try root.seed("proc/sys/kernel/numa_balancing", "0\n")
         try root.seed("proc/meminfo", "MemTotal:       16384000 kB\nMemFree: 1 kB\n")
         try root.seed("proc/42/comm", "irqbalance\n")
@@ -56,6 +60,8 @@ import Testing
         #expect(h.frequency.map(\.governor) == ["performance", "powersave"] && h.frequency[0].maxKHz == 3_900_000 && h.frequency[1].cpus == CPUSet([1]))
         #expect(h.boost == "off" && h.transparentHugePages == ["enabled": "madvise", "defrag": "madvise"])
         #expect(h.irqbalance && h.aslr == 2 && h.numaBalancing == 0 && h.distribution == "Debian GNU/Linux 12 (bookworm)")
+        // What host.tune sets is part of the record, so that diff names a tuned host against an untuned one.
+        #expect(h.timerMigration == 0 && h.statInterval == 10 && h.perfSampleRate == 1000 && h.workqueueCPUs == CPUSet([0, 1]))
         // Microcode: one string when every CPU agrees, a list when not.
         let json = JSONOutput.encode(h)
         #expect(json.contains("\"microcode\" : [") && JSONOutput.encode(HostRecord.Microcode(["0x1", "0x1"])).contains("\"0x1\""))
