@@ -44,13 +44,15 @@ struct Host: ParsableCommand {
     struct Shown: Encodable {
         var topology: HostTopology
         var tuning: HostTuner.State?
+        var cgroupManager: String?
 
         func encode(to encoder: Encoder) throws {
             try topology.encode(to: encoder)
             var c = encoder.container(keyedBy: Key.self)
             try c.encodeIfPresent(tuning, forKey: .tuning)
+            try c.encodeIfPresent(cgroupManager, forKey: .cgroupManager)
         }
-        enum Key: String, CodingKey { case tuning }
+        enum Key: String, CodingKey { case tuning, cgroupManager }
     }
 
     struct Suggestion: Encodable {
@@ -82,13 +84,17 @@ struct Host: ParsableCommand {
             return
         }
         if json {
-            print(JSONOutput.encode(Shown(topology: host, tuning: tuning)))
+            print(JSONOutput.encode(Shown(topology: host, tuning: tuning, cgroupManager: sysfs == "/sys" ? paths.manager.rawValue : nil)))
             return
         }
         let online = host.onlineCPUs
         print("host (\(host.source)): \(host.nodes.count) NUMA node\(host.nodes.count == 1 ? "" : "s"), \(host.cores.count) cores, \(online.count) online CPUs (\(online))\(host.hasSMT ? ", SMT on" : "")")
         print("cgroup: \(host.cgroup.mode.rawValue) — \(host.cgroup.detail)\(host.cgroup.controllers.isEmpty ? "" : "; controllers: " + host.cgroup.controllers.joined(separator: " "))")
         print("netem: \(host.netem)")
+        if sysfs == "/sys" {
+            let pid1 = CgroupManagerKind.detect() == .systemd ? "systemd is PID 1" : "systemd is not PID 1"
+            print("cgroup manager: \(paths.drivers.cgroups.description) (\(pid1); --cgroup-manager chooses)")
+        }
         for note in host.notes { print("note: \(note)") }
         if let tuning { printTuning(tuning) }
         print("")

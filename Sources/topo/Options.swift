@@ -19,7 +19,14 @@ struct PathOptions: ParsableArguments {
             completion: .directory)
     var cgroupRoot: String?
 
+    @Option(name: .customLong("cgroup-manager"),
+            help: ArgumentHelp("Who owns the cgroup tree: systemd (a delegated scope per profile), cgroupfs (topo writes it), or auto: systemd where it is PID 1, unless --cgroup-root is given (default: $TOPO_CGROUP_MANAGER, else auto).", valueName: "manager"))
+    var cgroupManager: String?
+
     func validate() throws {
+        for value in [cgroupManager, Self.environment("TOPO_CGROUP_MANAGER")].compactMap({ $0 }) where value != "auto" && CgroupManagerKind(rawValue: value) == nil {
+            throw ValidationError("--cgroup-manager (or TOPO_CGROUP_MANAGER) takes auto, systemd or cgroupfs, not \"\(value)\"")
+        }
         for (what, value) in [("--state-dir", stateDir), ("TOPO_STATE_DIR", Self.environment("TOPO_STATE_DIR")),
                               ("--cgroup-root", cgroupRoot), ("TOPO_CGROUP_ROOT", Self.environment("TOPO_CGROUP_ROOT"))] {
             guard let value else { continue }
@@ -38,9 +45,16 @@ struct PathOptions: ParsableArguments {
     var stateRoot: String { stateDir ?? Self.environment("TOPO_STATE_DIR") ?? Self.stateDirDefault }
     var cgroupRootPath: String { cgroupRoot ?? Self.environment("TOPO_CGROUP_ROOT") ?? Self.cgroupRootDefault }
 
+    /// The manager asked for, or found: systemd when it is PID 1 and the cgroup root is the default one.
+    var manager: CgroupManagerKind {
+        let asked = cgroupManager ?? Self.environment("TOPO_CGROUP_MANAGER") ?? "auto"
+        if let kind = CgroupManagerKind(rawValue: asked) { return kind }
+        return cgroupRoot == nil && Self.environment("TOPO_CGROUP_ROOT") == nil ? CgroupManagerKind.detect() : .cgroupfs
+    }
+
     var state: StateStore { StateStore(root: stateRoot) }
-    var layout: Layout { Layout(stateRoot: stateRoot) }
-    var drivers: Drivers { Drivers.host(state: state, cgroupRoot: cgroupRootPath) }
+    var layout: Layout { Layout(stateRoot: stateRoot, manager: manager) }
+    var drivers: Drivers { Drivers.host(state: state, cgroupRoot: cgroupRootPath, manager: manager) }
 }
 
 /// `--color auto|always|never`: colour only on a terminal, and not when `NO_COLOR` is set — unless

@@ -58,6 +58,7 @@ struct Status: ParsableCommand {
             }
             print(table.joined(separator: "\n"))
             if let problem = p.problem { print("  \(problem)") }
+            if let unit = p.unit { print("  systemd unit: \(unit) (systemctl status \(unit))") }
             for w in p.workloads where !w.differences.isEmpty {
                 print("  \(w.name): differs from the plan: " + w.differences.joined(separator: "; "))
             }

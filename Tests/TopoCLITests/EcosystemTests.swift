@@ -337,6 +337,19 @@ import Testing
         #expect(try topo("host", "--suggest-cmdline", "Profiles/missing.yaml").status == 2)
     }
 
+    /// Under the systemd manager the dry run asks systemd for the profile's scope and writes only below it.
+    @Test func theSystemdManagerIsChosenByOptionOrEnvironment() throws {
+        let dry = try topo("apply", "--dry-run", "--cgroup-manager", "systemd", "Profiles/quickstart.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c")
+        #expect(dry.status == 0, "\(dry)")
+        #expect(dry.stdout.contains("systemd-run --scope --unit=topo-quickstart.scope --slice=topo --property=Delegate=yes"), "\(dry.stdout)")
+        let writes = dry.stdout.split(separator: "\n").filter { $0.contains("write \"") || $0.contains("mkdir ") }
+        #expect(!writes.isEmpty && writes.allSatisfy { $0.contains("/sys/fs/cgroup/topo.slice/topo-quickstart.scope/") }, "\(writes)")
+        let env = try CLITests.run(["plan", "--json", "Profiles/quickstart.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c"], environment: ["TOPO_CGROUP_MANAGER": "bogus"])
+        #expect(env.status == 0, "plan takes no manager: \(env)")
+        let bad = try topo("status", "--cgroup-manager", "bogus")
+        #expect(bad.status == 2 && bad.stderr.contains("takes auto, systemd or cgroupfs"), "\(bad)")
+    }
+
     @Test func anUnknownCommandIsAnErrorEvenWithHelp() throws {
         let r = try topo("lgos", "--help")
         #expect(r.status == 2 && r.stdout.isEmpty)

@@ -23,6 +23,6 @@ TOPO_BUILD_PACKAGES=(libnuma-dev libcap-dev libmnl-dev pkg-config)
 # What the host tests call: the schema test validates profiles with an established validator (Debian's
 # python3-jsonschema, run by /usr/bin/python3), the install step renders the man pages (man-db).
 TOPO_TEST_PACKAGES=(python3-jsonschema python3-yaml man-db bsdutils)
-TOPO_LAB_PACKAGES=(qemu-system-x86 busybox-static cpio numactl iproute2 iputils-ping iperf3 python3 crun runc umoci podman)
+TOPO_LAB_PACKAGES=(qemu-system-x86 busybox-static cpio numactl iproute2 iputils-ping iperf3 python3 crun runc umoci podman strace systemd)
 
 step() { printf '\n==> %s\n' "$*" >&2; }

@@ -86,8 +86,8 @@ extension ResourceDriver {
     }
 }
 
-/// Cgroups, their owner mark and their interface files: cgroupfs v2 today (`CgroupfsManager`); a
-/// systemd-delegated manager later.
+/// Cgroups, their owner mark and their interface files: cgroupfs v2 written by topo (`CgroupfsManager`),
+/// or a scope systemd delegates to topo (`SystemdManager`).
 public protocol CgroupManager: ResourceDriver {
     /// What the driver works on, for messages: `cgroupfs at /sys/fs/cgroup`.
     var description: String { get }
@@ -174,13 +174,15 @@ public struct Drivers: Sendable {
         self.tuner = tuner
     }
 
-    /// This host's drivers: cgroupfs v2 at `cgroupRoot`, rtnetlink (or iproute2 batches, `NetlinkLinks.chosen`), hosts files below
+    /// This host's drivers: cgroupfs v2 at `cgroupRoot` (through a delegated systemd scope per profile
+    /// with `manager: .systemd`), rtnetlink (or iproute2 batches, `NetlinkLinks.chosen`), hosts files below
     /// `/etc/netns`, the built-in process runtime (topo starts workload processes itself), and the
     /// container runtimes crun, runc and podman (each binding `executable` in for the probes), and the
     /// host tuner on procfs and sysfs below `hostRoot`.
     public static func host(state: StateStore, cgroupRoot: String = CgroupFS().root, etcNetns: String = Layout.standard.etcNetns,
-                            executable: String = Spawn.selfExecutable, hostRoot: String = "/") -> Drivers {
-        let cgroups = CgroupfsManager(fs: CgroupFS(root: cgroupRoot), state: state)
+                            executable: String = Spawn.selfExecutable, hostRoot: String = "/", manager: CgroupManagerKind = .cgroupfs) -> Drivers {
+        let cgroupfs = CgroupfsManager(fs: CgroupFS(root: cgroupRoot), state: state)
+        let cgroups: any CgroupManager = manager == .systemd ? SystemdManager(inner: cgroupfs) : cgroupfs
         return Drivers(cgroups: cgroups, links: NetlinkLinks.chosen(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),
                        runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state,
                                                            protected: [state.root, etcNetns, NetlinkLinks.netnsDirectory]),

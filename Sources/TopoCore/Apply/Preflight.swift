@@ -74,6 +74,17 @@ public struct Preflight: Sendable {
         case .none, .unknown:
             problems.append("no cgroup v2 hierarchy found (\(info.detail)); mount one at /sys/fs/cgroup (mount -t cgroup2 none /sys/fs/cgroup)")
         }
+        // A plan made for the other manager (a lock written elsewhere) puts its cgroups where this one does not work.
+        let underSlice = plan.resources.contains { if case .cgroup(let c) = $0 { c.path.hasPrefix(SystemdManager.slice + "/") } else { false } }
+        if underSlice != (drivers.cgroups is SystemdManager) {
+            let made = underSlice ? "systemd" : "cgroupfs"
+            problems.append("the plan puts its cgroups where the \(made) cgroup manager does, and this host uses \(drivers.cgroups.description); run with --cgroup-manager \(made), or plan (and lock) again here")
+        }
+        if drivers.cgroups is SystemdManager {
+            for w in plan.workloads where w.isolation == .partition {
+                problems.append("workload \(w.name) is isolation: partition, and under the systemd cgroup manager topo may write only below its delegated scope, where the kernel makes no cpuset partition (its parent must be a partition root); use --cgroup-manager cgroupfs, or isolation: exclusive with AllowedCPUs= keeping the rest of the system off its CPUs")
+            }
+        }
         if !plan.links.isEmpty {
             if drivers.links is IPRoute2Links {
                 for tool in [IPRoute2Links.ip, IPRoute2Links.tc] where !Sys.access(tool, X_OK) {

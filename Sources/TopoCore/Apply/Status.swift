@@ -13,6 +13,8 @@ public struct StatusReport: Codable, Equatable, Sendable {
         public var problem: String?
         /// Each host.tune setting the profile holds, and where the kernel no longer reads what topo wrote.
         public var tuning: [TuneStatus]?
+        /// The systemd unit that holds the profile's cgroups, under the systemd cgroup manager.
+        public var unit: String?
     }
 
     public struct TuneStatus: Codable, Equatable, Sendable {
@@ -79,8 +81,12 @@ public struct StatusReport: Codable, Equatable, Sendable {
                 guard case .hostTune(let t) = o.resource else { return nil }
                 return TuneStatus(setting: t.setting.name, value: t.setting.value, differences: o.differences)
             }
+            let unit = plan.resources.lazy.compactMap { r -> String? in
+                guard case .cgroup(let c) = r, c.workload == nil, c.path.hasSuffix(".scope") else { return nil }
+                return String(c.path.split(separator: "/").last!)
+            }.first
             profiles.append(ProfileStatus(name: name, state: complete ? "applied" : "incomplete", workloads: workloads,
-                                          tuning: tuning.isEmpty ? nil : tuning))
+                                          tuning: tuning.isEmpty ? nil : tuning, unit: unit))
         }
         return StatusReport(profiles: profiles)
     }

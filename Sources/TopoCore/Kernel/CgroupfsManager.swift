@@ -168,8 +168,16 @@ public struct CgroupfsManager: CgroupManager {
                 notes.append("controller \(c) stays enabled at the cgroup root: \(error)")
             }
         }
-        // hosts files were undone before this (they come later in the plan): `/etc/netns` is empty now unless
-        // something else put files there.
+        notes += releaseSharedFiles(changes)
+        if !notes.isEmpty, case .nothing = outcome { return .leftAlone(notes.joined(separator: "; ")) }
+        return outcome
+    }
+
+    /// What the last profile to go removes beside the cgroups, whichever manager: `/etc/netns` if topo
+    /// made it and it is empty (hosts files were undone before: they come later in the plan), then the
+    /// host-wide record. Notes on what stays.
+    func releaseSharedFiles(_ changes: StateStore.HostChanges) -> [String] {
+        var notes: [String] = []
         if changes.createdEtcNetns, let dir = changes.etcNetns, Sys.isDirectory(dir) {
             if Sys.entries(dir).isEmpty {
                 do { try Sys.rmdir(dir) } catch { notes.append("\(dir) stays: \(error)") }
@@ -178,8 +186,7 @@ public struct CgroupfsManager: CgroupManager {
             }
         }
         state.forgetHostChanges()
-        if !notes.isEmpty, case .nothing = outcome { return .leftAlone(notes.joined(separator: "; ")) }
-        return outcome
+        return notes
     }
 
     // MARK: observe

@@ -65,25 +65,33 @@ public struct Layout: Equatable, Sendable {
     public var etcNetns: String
     /// The cgroup under which every profile's subtree lives, relative to the cgroup root.
     public var topoCgroup: String
+    /// Who owns the cgroup tree above topo's subtree: topo itself, or systemd (a delegated unit per profile).
+    public var manager: CgroupManagerKind
 
-    public init(stateRoot: String = "/run/topo", etcNetns: String = "/etc/netns", topoCgroup: String = "topo") {
+    public init(stateRoot: String = "/run/topo", etcNetns: String = "/etc/netns", topoCgroup: String? = nil, manager: CgroupManagerKind = .cgroupfs) {
         self.stateRoot = stateRoot
         self.etcNetns = etcNetns
-        self.topoCgroup = topoCgroup
+        self.manager = manager
+        self.topoCgroup = topoCgroup ?? (manager == .systemd ? SystemdManager.slice : "topo")
     }
 
     public static let standard = Layout()
 
-    public func profileCgroup(_ profile: String) -> String { "\(topoCgroup)/\(profile)" }
+    /// A profile's cgroup: `topo/PROFILE`, or under systemd its delegated scope `topo.slice/topo-PROFILE.scope`.
+    public func profileCgroup(_ profile: String) -> String {
+        manager == .systemd ? "\(topoCgroup)/\(SystemdManager.unit(profile))" : "\(topoCgroup)/\(profile)"
+    }
 
     /// Where a workload's cgroup lives: `topo/<profile>/<workload>`, or for `isolation: partition`
     /// `topo.<profile>.<workload>` right below the cgroup root. The kernel makes a cpuset partition only
     /// in a child of a valid partition root (before Linux 6.7 always; after it, without
     /// `cpuset.cpus.exclusive` on every ancestor); the cgroup root is one and topo's own cgroups are not,
     /// since making them partitions would take their CPUs from the host. Names have no dots, so
-    /// `topo.<profile>.<workload>` is unambiguous.
+    /// `topo.<profile>.<workload>` is unambiguous. Under systemd every workload is in the profile's
+    /// scope (preflight refuses a partition there).
     public func workloadCgroup(_ profile: String, _ workload: String, _ isolation: Isolation) -> String {
-        isolation == .partition ? "\(topoCgroup).\(profile).\(workload)" : "\(topoCgroup)/\(profile)/\(workload)"
+        if manager == .systemd { return "\(profileCgroup(profile))/\(workload)" }
+        return isolation == .partition ? "\(topoCgroup).\(profile).\(workload)" : "\(topoCgroup)/\(profile)/\(workload)"
     }
 
     public func hostsDirectory(_ netns: String) -> String { "\(etcNetns)/\(netns)" }
