@@ -82,7 +82,7 @@ public struct Preflight: Sendable {
         }
         if drivers.cgroups is SystemdManager {
             for w in plan.workloads where w.isolation == .partition {
-                problems.append("workload \(w.name) is isolation: partition, and under the systemd cgroup manager topo may write only below its delegated scope, where the kernel makes no cpuset partition (its parent must be a partition root); use --cgroup-manager cgroupfs, or isolation: exclusive with AllowedCPUs= keeping the rest of the system off its CPUs")
+                problems.append("workload \(w.name) is isolation: partition, and under the systemd cgroup manager topo may write only below its delegated scope, where a cpuset partition needs a partition root as its parent (Linux 6.7's cpuset.cpus.exclusive would lift that; topo does not use it yet); use --cgroup-manager cgroupfs, or isolation: exclusive with AllowedCPUs= keeping the rest of the system off its CPUs")
             }
         }
         if !plan.links.isEmpty {

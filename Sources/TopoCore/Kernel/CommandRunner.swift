@@ -16,6 +16,12 @@ public struct CommandResult: Equatable, Sendable {
 public struct CommandRunner: Sendable {
     public init() {}
 
+    /// `systemctl ARGS…` (irqbalance's unit, topo's scopes): PID 1 answers it over its private socket.
+    public static let systemctl: @Sendable ([String]) -> CommandResult = { args in
+        let binary = ["/usr/bin/systemctl", "/bin/systemctl"].first { Sys.access($0, X_OK) } ?? "/usr/bin/systemctl"
+        return CommandRunner().run([binary] + args)
+    }
+
     public func run(_ argv: [String], input: String? = nil) -> CommandResult {
         func failure(_ what: String, _ code: Int32) -> CommandResult {
             CommandResult(status: 127, stdout: "", stderr: "cannot run \(argv.first ?? ""): \(what): \(String(cString: strerror(code)))")

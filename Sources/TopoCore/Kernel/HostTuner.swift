@@ -20,7 +20,7 @@ public struct HostTuner: ResourceDriver {
 
     public init(files: HostFiles = HostFiles(root: "/"), state: StateStore,
                 setAffinity: @escaping @Sendable (Int32, CPUSet) -> Int32 = HostTuner.schedSetAffinity,
-                systemctl: @escaping @Sendable ([String]) -> CommandResult = HostTuner.runSystemctl) {
+                systemctl: @escaping @Sendable ([String]) -> CommandResult = CommandRunner.systemctl) {
         self.files = files
         self.state = state
         self.setAffinity = setAffinity
@@ -625,8 +625,4 @@ public struct HostTuner: ResourceDriver {
         return rc == 0 ? 0 : errno
     }
 
-    public static let runSystemctl: @Sendable ([String]) -> CommandResult = { args in
-        let binary = ["/usr/bin/systemctl", "/bin/systemctl"].first { Sys.access($0, X_OK) } ?? "/usr/bin/systemctl"
-        return CommandRunner().run([binary] + args)
-    }
 }

@@ -27,7 +27,7 @@ public struct SystemdManager: CgroupManager {
     public static func unit(_ profile: String) -> String { "topo-\(profile).scope" }
     public static func description(_ profile: String) -> String { "topo profile \(profile)" }
 
-    public init(inner: CgroupfsManager, systemctl: @escaping @Sendable ([String]) -> CommandResult = HostTuner.runSystemctl) {
+    public init(inner: CgroupfsManager, systemctl: @escaping @Sendable ([String]) -> CommandResult = CommandRunner.systemctl) {
         self.inner = inner
         self.systemctl = systemctl
     }
