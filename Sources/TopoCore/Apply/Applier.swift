@@ -84,10 +84,9 @@ public struct Applier: Sendable {
         }
         let journal = Journal(path: state.journalPath(plan.name))
         do {
-            let pids = try ResourceLoop(drivers: drivers).apply(plan.resources, journal: journal, done: done)
+            let made = try ResourceLoop(drivers: drivers).apply(plan.resources, journal: journal, done: done)
             try Sys.write("\(state.profileDir(plan.name))/applied", "\(plan.resources.count)\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
-            let notes = Journal.read(state.journalPath(plan.name)).steps.compactMap(\.facts.note)
-            return .success(.applied(pids: pids, notes: notes))
+            return .success(.applied(pids: made.pids, notes: made.notes))
         } catch {
             let step = (error as? ResourceLoop.Failure)?.step
             let why = (error as? ResourceLoop.Failure).map { "\($0.error.message)" } ?? "\(error)"

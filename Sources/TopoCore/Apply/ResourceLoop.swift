@@ -16,9 +16,11 @@ public struct ResourceLoop: Sendable {
     /// Makes every resource in order. Consecutive resources of one driver form a batch: all are
     /// journaled as begun (one write) before the driver starts, and marked done in order (one write)
     /// once it returns, so a driver may make them at once. `done` hears of each step (1-based) once it
-    /// is journaled as made, in order. Returns each launched workload's pid.
-    public func apply(_ resources: [Resource], journal: Journal, done report: ((Int, Resource) -> Void)? = nil) throws(Failure) -> [String: Int32] {
+    /// is journaled as made, in order. Returns each launched workload's pid, and the drivers' notes on
+    /// what they left as it was (`Facts.note`).
+    public func apply(_ resources: [Resource], journal: Journal, done report: ((Int, Resource) -> Void)? = nil) throws(Failure) -> (pids: [String: Int32], notes: [String]) {
         var pids: [String: Int32] = [:]
+        var notes: [String] = []
         var step = 0
         for batch in Self.batches(resources) {
             let first = step + 1
@@ -38,6 +40,7 @@ public struct ResourceLoop: Sendable {
                 case .success(let facts):
                     done.append((first + i, facts))
                     if case .launch(let l) = r, let pid = facts.pid { pids[l.workload] = pid }
+                    if let note = facts.note { notes.append(note) }
                 case .failure(let error):
                     failure = Failure(step: first + i, error: error)
                 case nil:
@@ -49,7 +52,7 @@ public struct ResourceLoop: Sendable {
             if let report { for (n, _) in done { report(n, resources[n - 1]) } }
             if let failure { throw failure }
         }
-        return pids
+        return (pids, notes)
     }
 
     /// What undoing a journal did.
