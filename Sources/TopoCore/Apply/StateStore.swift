@@ -137,25 +137,37 @@ public struct StateStore: Sendable {
     /// cannot be read is an error that names it — read as "no change", the last `down` would forget
     /// what to restore.
     func hostChanges() throws(TopoFailure) -> HostChanges {
-        let text: String
-        do { text = try Sys.read(hostPath) } catch {
-            if error.errno == ENOENT { return HostChanges() }
-            throw TopoFailure(.hostCannot, "\(error)")
-        }
-        do {
-            return try JSONDecoder().decode(HostChanges.self, from: Data(text.utf8))
-        } catch {
-            throw TopoFailure(.hostCannot, "\(hostPath) is not a record this topo can read (\(Self.reason(error))); "
-                + "it lists what topo changed at the cgroup root, so topo will not guess: fix or remove it by hand")
-        }
+        try readRecord(hostPath, missing: HostChanges(), holds: "what topo changed at the cgroup root")
     }
 
     /// Records host changes before they are made (an intent; undoing one never made is harmless).
     func record(_ changes: HostChanges) throws(SystemError) {
+        try writeRecord(hostPath, changes)
+    }
+
+    /// A host-wide record of the state root (`host.json`, `tune.json`): `missing` when there is no file;
+    /// a file that cannot be read is an error naming it and what it `holds`, never read as `missing`,
+    /// or the last `down` would forget what to restore.
+    func readRecord<T: Decodable>(_ path: String, missing: T, holds: String) throws(TopoFailure) -> T {
+        let text: String
+        do { text = try Sys.read(path) } catch {
+            if error.errno == ENOENT { return missing }
+            throw TopoFailure(.hostCannot, "\(error)")
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(text.utf8))
+        } catch {
+            throw TopoFailure(.hostCannot, "\(path) is not a record this topo can read (\(Self.reason(error))); "
+                + "it holds \(holds), so topo will not guess: fix or remove it by hand")
+        }
+    }
+
+    /// Writes a host-wide record whole or not at all (a temporary file renamed over it).
+    func writeRecord<T: Encodable>(_ path: String, _ value: T) throws(SystemError) {
         try ensureRoot()
-        let tmp = hostPath + ".tmp"
-        try Sys.write(tmp, JSONOutput.encode(changes) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
-        try Sys.rename(tmp, hostPath)
+        let tmp = path + ".tmp"
+        try Sys.write(tmp, JSONOutput.encode(value) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
+        try Sys.rename(tmp, path)
     }
 
     func forgetHostChanges() {

@@ -135,33 +135,16 @@ public struct HostTuner: ResourceDriver {
     }
 
     func loadRecord() throws(TopoFailure) -> Record {
-        let path = state.tunePath
-        let text: String
-        do { text = try Sys.read(path) } catch {
-            if error.errno == ENOENT { return Record() }
-            throw TopoFailure(.hostCannot, "\(error)")
-        }
-        do {
-            return try JSONDecoder().decode(Record.self, from: Data(text.utf8))
-        } catch {
-            throw TopoFailure(.hostCannot, "\(path) is not a record this topo can read (\(StateStore.reason(error))); it holds the values host.tune changed, "
-                + "so topo will not guess: restore them and remove it by hand")
-        }
+        try state.readRecord(state.tunePath, missing: Record(), holds: "the values host.tune changed and what they were")
     }
 
+    /// Writes the record; an empty one is no file.
     func save(_ record: Record) throws(TopoFailure) {
-        let path = state.tunePath
         if record.entries.isEmpty && record.refused.isEmpty {
-            try? Sys.unlink(path)
+            try? Sys.unlink(state.tunePath)
             return
         }
-        do {
-            try state.ensureRoot()
-            try Sys.write(path + ".tmp", JSONOutput.encode(record) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
-            try Sys.rename(path + ".tmp", path)
-        } catch {
-            throw TopoFailure(.applyFailed, "\(error)")
-        }
+        do { try state.writeRecord(state.tunePath, record) } catch { throw TopoFailure(.applyFailed, "\(error)") }
     }
 
     // MARK: values
