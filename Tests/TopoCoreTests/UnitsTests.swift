@@ -11,6 +11,15 @@ import Testing
         #expect(try Bytes.parse(text).get() == Bytes(bytes))
     }
 
+    /// What kernel files end with goes; anything else, and text inside, stays (bytes, not characters).
+    @Test func kernelTextIsTrimmedOfASCIIWhitespaceOnly() {
+        #expect("0-3\n".trimmedASCIIWhitespace == "0-3")
+        #expect(" \t max 100000\r\n".trimmedASCIIWhitespace == "max 100000")
+        #expect("\n\n".trimmedASCIIWhitespace == "" && "".trimmedASCIIWhitespace == "")
+        #expect("é x\u{00A0}".trimmedASCIIWhitespace == "é x\u{00A0}")
+        #expect("a\nb".trimmedASCIIWhitespace == "a\nb")
+    }
+
     @Test(arguments: ["4X", "", "G", "-1", "1e9", "99999999999999999999G", "1..5G", "0x10"])
     func badSizes(text: String) {
         #expect(throws: UnitError.self) { try Bytes.parse(text).get() }

@@ -119,11 +119,13 @@ public struct ResourceLoop: Sendable {
         let seen = concurrentMap(groups) { key, batch in
             drivers.driver(key)?.observe(batch) ?? batch.map { Observation($0, found: false, kernel: "no driver for it") }
         }
-        var out = resources.map { Observation($0, found: false) }
+        // Every index is in exactly one group: no placeholder observation is made (a round would
+        // otherwise describe each resource as missing, only to replace it).
+        var out = [Observation?](repeating: nil, count: resources.count)
         for (g, (key, _)) in groups.enumerated() {
             for (i, o) in zip(indices[key]!, seen[g]) { out[i] = o }
         }
-        return out
+        return out.map { $0! }
     }
 
     /// Maximal runs of consecutive resources that one driver owns.

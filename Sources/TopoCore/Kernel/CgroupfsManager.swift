@@ -19,7 +19,7 @@ public struct CgroupfsManager: CgroupManager {
     public func procsPath(_ cgroup: String) -> String { fs.path(cgroup, "cgroup.procs") }
     public func exists(_ cgroup: String) -> Bool { fs.exists(cgroup) }
     public func offeredControllers() -> [String] { fs.controllers("") }
-    public func read(_ cgroup: String, _ file: String) -> String? { (try? fs.read(cgroup, file))?.trimmingCharacters(in: .whitespacesAndNewlines) }
+    public func read(_ cgroup: String, _ file: String) -> String? { (try? fs.read(cgroup, file))?.trimmedASCIIWhitespace }
     public func processes(_ cgroup: String) -> [Int32] { fs.allProcs(cgroup) }
 
     public func threads(_ cgroup: String) -> [Int32] {
@@ -211,7 +211,7 @@ public struct CgroupfsManager: CgroupManager {
             return Observation(resource, found: exists, differences: diffs, pids: exists ? fs.allProcs(c.path).sorted() : [])
         case .cgroupSetting(let s):
             guard let text = try? fs.read(s.cgroup, s.setting.file) else { return Observation(resource, found: false) }
-            let kernel = text.trimmingCharacters(in: .whitespacesAndNewlines)
+            let kernel = text.trimmedASCIIWhitespace
             return Observation(resource, found: true, differences: s.setting.differences(kernel: kernel, pageSize: pageSize), kernel: kernel)
         default:
             return Observation(resource, found: false, kernel: "not a cgroup resource")

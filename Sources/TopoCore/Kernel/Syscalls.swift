@@ -237,9 +237,12 @@ public enum Sys {
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
+            // The type first: a cgroup's directory holds dozens of files and few (often no) directories,
+            // and a watch round lists every workload's.
+            if directoriesOnly && entry.pointee.d_type != UInt8(DT_DIR) { continue }
             let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
             if name == "." || name == ".." { continue }
-            if !directoriesOnly || entry.pointee.d_type == UInt8(DT_DIR) { names.append(name) }
+            names.append(name)
         }
         return names
     }
