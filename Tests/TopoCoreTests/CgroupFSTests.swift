@@ -248,6 +248,30 @@ struct Scene {
         #expect(!fake.exists("run"))
     }
 
+    /// apply writes `plan.json` after its last step (the plan is encoded meanwhile) and before the
+    /// `applied` mark; an apply that fails part-way rolls back and leaves no state directory at all.
+    @Test func thePlanIsRecordedOnceEveryStepIsMade() throws {
+        let scene = try Scene()
+        let state = scene.state
+        let plan = try scene.plan("version: 1\nname: demo\nworkloads: { a: { cpus: \"0\" }, b: { cpus: \"1\" } }")
+        let seen = StepLog()
+        var drivers = scene.drivers
+        drivers.cgroups = StepCgroups(state: state, log: seen, failAt: nil)
+        let outcome = Applier(state: state, drivers: drivers).apply(plan)
+        guard case .success(.applied(_, _)) = outcome else { Issue.record("apply of the plan failed: \(outcome)"); return }
+        #expect(seen.steps == plan.resources.count && seen.planDuring == [false], "plan.json was there during a step: \(seen.planDuring)")
+        #expect(try state.plan("demo").get() == plan)
+        #expect(Sys.exists("\(state.profileDir("demo"))/applied"))
+        try state.withLock { try state.remove("demo") }
+
+        let failing = StepLog()
+        drivers.cgroups = StepCgroups(state: state, log: failing, failAt: 3)
+        guard case .failure(let f) = Applier(state: state, drivers: drivers).apply(plan) else { Issue.record("a failing step applied"); return }
+        #expect(f.status == .applyFailed && f.message.contains("rolled back"), "\(f.message)")
+        #expect(failing.undone >= 3, "undone \(failing.undone)")  // every step begun (a batch is journaled at once) is undone
+        #expect(!Sys.exists(state.profileDir("demo")))
+    }
+
     @Test func aWorkloadsEnvironmentIsInThePlan() throws {
         let scene = try Scene()
         let w = try #require(try scene.plan(Self.sample).workloads.first)
@@ -647,4 +671,44 @@ struct Scene {
         #expect(ActiveChecks.judgeMemory(Probe.MemoryResult(pages: 1000, nodes: ["0": 900, "1": 100], unplaced: 0), policy: .interleave, nodes: CPUSet([0, 1]), subject: "w", expected: "").status == .fail)
         #expect(ActiveChecks.judgeMemory(Probe.MemoryResult(pages: 1000, nodes: ["0": 700, "1": 300], unplaced: 0), policy: .preferred, nodes: CPUSet([0]), subject: "w", expected: "").status == .warn)
     }
+}
+
+/// What the fake cgroup manager saw: steps made, whether `plan.json` was there at each, steps undone.
+private final class StepLog: @unchecked Sendable {
+    private let lock = NSLock()
+    private var made = 0, undoCount = 0
+    private var planAt: Set<Bool> = []
+    func step(planThere: Bool) -> Int { lock.lock(); defer { lock.unlock() }; made += 1; planAt.insert(planThere); return made }
+    func undo() { lock.lock(); undoCount += 1; lock.unlock() }
+    var steps: Int { lock.lock(); defer { lock.unlock() }; return made }
+    var undone: Int { lock.lock(); defer { lock.unlock() }; return undoCount }
+    var planDuring: [Bool] { lock.lock(); defer { lock.unlock() }; return planAt.sorted { !$0 && $1 } }
+}
+
+/// A cgroup manager that makes nothing: it counts steps (failing the `failAt`th) and checks the state directory meanwhile.
+private struct StepCgroups: CgroupManager {
+    let state: StateStore
+    let log: StepLog
+    let failAt: Int?
+    var description: String { "steps only" }
+    func path(_ cgroup: String) -> String { "/fake/\(cgroup)" }
+    func procsPath(_ cgroup: String) -> String { "/fake/\(cgroup)/cgroup.procs" }
+    func exists(_ cgroup: String) -> Bool { false }
+    func stopAll(in cgroup: String, owner: String) throws(TopoFailure) {}
+    func offeredControllers() -> [String] { [] }
+    func read(_ cgroup: String, _ file: String) -> String? { nil }
+    func threads(_ cgroup: String) -> [Int32] { [] }
+    func processes(_ cgroup: String) -> [Int32] { [] }
+    func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
+        var out: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)
+        for i in batch.indices {
+            let n = log.step(planThere: Sys.exists(state.planPath("demo")))
+            if n == failAt { out[i] = .failure(TopoFailure(.applyFailed, "step \(n) fails")); break }
+            out[i] = .success(Facts())
+        }
+        return out
+    }
+    func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone { log.undo(); return .nothing }
+    func describe(_ resource: Resource) -> [String] { [resource.summary] }
+    func observe(_ resource: Resource) -> Observation { Observation(resource, found: false) }
 }

@@ -76,15 +76,23 @@ public struct Applier: Sendable {
     }
 
     /// Makes everything. On failure, undoes what the journal says was begun and exits 4.
+    ///
+    /// `plan.json` is encoded on another thread while the steps are made, and written after the last
+    /// one, before the `applied` mark: encoding a large plan is a good part of apply's own CPU time
+    /// (JSONEncoder over every resource), and nothing reads the plan before apply ends — `down` undoes
+    /// from the journal alone, and a profile left without its plan by a crash is `incomplete` to
+    /// `status` and refused by the next `apply` until `topo down` removes it, as before.
     func run(_ plan: Plan, profileText: String? = nil, done: ((Int, Resource) -> Void)? = nil) -> Result<Outcome, TopoFailure> {
+        let planText = Background { JSONOutput.encode(plan) + "\n" }
         do {
-            try state.create(plan, profileText: profileText)
+            try state.create(plan.name, profileText: profileText)
         } catch {
             return .failure(TopoFailure(.applyFailed, "apply failed: \(error); nothing was changed"))
         }
         let journal = Journal(path: state.journalPath(plan.name))
         do {
             let made = try ResourceLoop(drivers: drivers).apply(plan.resources, journal: journal, done: done)
+            try state.record(plan.name, planText: planText.value)
             try Sys.write("\(state.profileDir(plan.name))/applied", "\(plan.resources.count)\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
             return .success(.applied(pids: made.pids, notes: made.notes))
         } catch {

@@ -6,7 +6,7 @@ import Foundation
 ///     /run/topo/lock                 flock'd by every apply and down
 ///     /run/topo/host.json            the topo root cgroup and root controllers topo enabled
 ///     /run/topo/tune.json            the host.tune values topo changed, their originals and holders
-///     /run/topo/<profile>/plan.json  the plan as applied
+///     /run/topo/<profile>/plan.json  the plan as applied (written once every step is made)
 ///     /run/topo/<profile>/journal.jsonl
 ///     /run/topo/<profile>/profile.yaml  the profile's text as applied
 ///     /run/topo/<profile>/logs/<workload>.log
@@ -53,14 +53,24 @@ public struct StateStore: Sendable {
     /// Creates the profile's state directory (mode 0700) with its plan and an empty journal: a state
     /// directory without a journal is one someone else changed, and `down` refuses to guess.
     func create(_ plan: Plan, profileText: String? = nil) throws(SystemError) {
+        try create(plan.name, profileText: profileText)
+        try record(plan.name, planText: JSONOutput.encode(plan) + "\n")
+    }
+
+    /// The state directory with an empty journal, and the profile's text; the plan comes later (`record`).
+    func create(_ name: String, profileText: String?) throws(SystemError) {
         try ensureRoot()
-        try Sys.mkdir(profileDir(plan.name), mode: 0o700)
-        try Sys.mkdir("\(profileDir(plan.name))/logs", mode: 0o700)
-        try Sys.write(planPath(plan.name), JSONOutput.encode(plan) + "\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+        try Sys.mkdir(profileDir(name), mode: 0o700)
+        try Sys.mkdir("\(profileDir(name))/logs", mode: 0o700)
         if let profileText {
-            try Sys.write(profileTextPath(plan.name), profileText, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+            try Sys.write(profileTextPath(name), profileText, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
         }
-        try Sys.write(journalPath(plan.name), "", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+        try Sys.write(journalPath(name), "", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+    }
+
+    /// Writes `plan.json`, once: `planText` is the plan as `JSONOutput.encode` writes it.
+    func record(_ name: String, planText: String) throws(SystemError) {
+        try Sys.write(planPath(name), planText, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
     }
 
     /// A decoding error in a few words, with where in the file it is.

@@ -16,3 +16,23 @@ private final class Slots<R: Sendable>: @unchecked Sendable {
     func set(_ i: Int, _ value: R) { lock.lock(); items[i] = value; lock.unlock() }
     var values: [R] { lock.lock(); defer { lock.unlock() }; return items.map { $0! } }
 }
+
+/// `work` started on another thread at once; `value` waits for its result.
+final class Background<T: Sendable>: @unchecked Sendable {
+    private let done = DispatchGroup()
+    private var result: T?
+
+    init(_ work: @escaping @Sendable () -> T) {
+        done.enter()
+        DispatchQueue.global().async { [self] in
+            result = work()
+            done.leave()
+        }
+    }
+
+    /// The result, once `work` has returned (the group's wait orders the write before this read).
+    var value: T {
+        done.wait()
+        return result!
+    }
+}
