@@ -101,18 +101,18 @@ struct Apply: ParsableCommand {
 
     /// The plan to apply — the profile planned on this host, or its lock's plan — with the profile's
     /// text, after the host checks: what `apply` and `run` do before anything changes.
-    static func prepare(_ profile: String, locked: Bool, paths: PathOptions) throws -> (TopoCore.Plan, String?) {
+    static func prepare(_ profile: String, locked: Bool, paths: PathOptions) throws -> (TopoCore.Plan, String) {
         let decoded = try Loading.profile(profile).get()
         let host = try Loading.host(sysfs: "/sys").get()
         for w in decoded.warnings { printError(w.description) }
-        let text = try? Sys.read(profile)
+        let text = decoded.text
         let plan: TopoCore.Plan
         var problems: [String] = []
         var how = "on this host"
         if locked {
             let path = LockFile.path(forProfile: profile)
             let lock = try LockFile.read(path).get()
-            problems = lock.problems(profileText: text ?? "", profileName: decoded.profile.name, host: HostRecord.read(topology: host, versions: [:]))
+            problems = lock.problems(profileText: text, profileName: decoded.profile.name, host: HostRecord.read(topology: host, versions: [:]))
             plan = lock.plan
             how = "as locked in \(path)"
         } else {

@@ -36,9 +36,7 @@ struct Plan: ParsableCommand {
         let host = try Loading.host(sysfs: sysfs).get()
         let plan = try Loading.plan(decoded.profile, on: host).get()
         if lock {
-            let text: String
-            do { text = try Sys.read(profile) } catch { throw TopoFailure(.invalid, "\(error)") }
-            let file = LockFile(profileText: text, host: HostRecord.read(topology: host, versions: [:]), plan: plan)
+            let file = LockFile(profileText: decoded.text, host: HostRecord.read(topology: host, versions: [:]), plan: plan)
             let path = LockFile.path(forProfile: profile)
             try Records.write(JSONOutput.encode(file), to: path)
             print("locked \(plan.name) to this host in \(path): apply it with topo apply \(profile) --locked")

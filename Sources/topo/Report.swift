@@ -22,9 +22,8 @@ enum Records {
         if applied.contains(argument) { return try appliedProfile(argument, state: state) }
         guard Sys.exists(argument) else { throw TopoFailure(.invalid, "\(argument) is neither an applied profile nor a profile file") }
         let decoded = try Loading.profile(argument).get()
-        let text = try? Sys.read(argument)
         let plan = applied.contains(decoded.profile.name) ? try state.plan(decoded.profile.name).get() : try Loading.plan(decoded.profile, on: topology, layout: layout).get()
-        return (TopoCore.Report.Source(name: decoded.profile.name, path: argument, text: text), plan)
+        return (TopoCore.Report.Source(name: decoded.profile.name, path: argument, text: decoded.text), plan)
     }
 
     static func appliedProfile(_ name: String, state: StateStore) throws -> (source: TopoCore.Report.Source, plan: TopoCore.Plan) {

@@ -19,6 +19,9 @@ public enum ProfileDecoder {
     public struct Decoded: Sendable {
         public var profile: Profile
         public var warnings: [Diagnostic]
+        /// The text the profile was decoded from: what apply keeps for `report` and `plan --lock` records,
+        /// read once, so that it is the profile applied even when the file changes meanwhile.
+        public var text: String
     }
 
     public static func decode(file path: String) -> Result<Decoded, ProfileInvalid> {
@@ -65,7 +68,7 @@ public enum ProfileDecoder {
         if reader.hasErrors || profile == nil {
             return .failure(ProfileInvalid(diagnostics: reader.diagnostics, unlisted: reader.suppressed))
         }
-        return .success(Decoded(profile: profile!, warnings: Diagnostic.collapsingWarnings(reader.diagnostics)))
+        return .success(Decoded(profile: profile!, warnings: Diagnostic.collapsingWarnings(reader.diagnostics), text: text))
     }
 
     static func yamlDiagnostic(_ error: YamlError, file: String) -> Diagnostic {
