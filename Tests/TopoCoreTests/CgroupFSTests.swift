@@ -26,6 +26,20 @@ import Testing
         do { try fs.write("x", "cgroup.procs", "1") } catch { #expect(error.diagnosis == nil) }
     }
 
+    /// Child cgroups are the subdirectories, at any depth below; a cgroup without any is answered from
+    /// its link count, and its files are never taken for children.
+    @Test func childrenAreSubdirectoriesOnly() throws {
+        let fake = try FakeRoot()
+        try fake.seed("w/cgroup.procs", "7\n")
+        try fake.seed("w/a/cgroup.procs", "8\n9\n")
+        try fake.seed("w/a/deep/cgroup.procs", "10\n")
+        try fake.seed("w/b/cgroup.procs", "")
+        let fs = CgroupFS(root: fake.path)
+        #expect(fs.children("w").sorted() == ["w/a", "w/b"])
+        #expect(fs.children("w/a") == ["w/a/deep"] && fs.children("w/b") == [] && fs.children("w/gone") == [])
+        #expect(fs.allProcs("w").sorted() == [7, 8, 9, 10])
+    }
+
     @Test func enableWritesOnlyTheMissingControllers() throws {
         let fake = try FakeRoot()
         try fake.seed("cgroup.subtree_control", "cpu\n")

@@ -64,7 +64,11 @@ public struct CgroupFS: Sendable {
     public func owner(_ cgroup: String) -> String? { Sys.getxattr(path(cgroup), Self.ownerAttribute) }
 
     public func children(_ cgroup: String) -> [String] {
-        Sys.subdirectories(path(cgroup)).map { cgroup.isEmpty ? $0 : "\(cgroup)/\($0)" }
+        // A directory's link count is 2 plus its subdirectories on cgroupfs (kernfs), as on ext4 and
+        // tmpfs: a cgroup with none is not listed (one stat instead of reading dozens of file entries;
+        // a watch round asks this of every workload twice). Filesystems that do not count report 1.
+        if let st = Sys.stat(path(cgroup)), st.st_nlink == 2 { return [] }
+        return Sys.subdirectories(path(cgroup)).map { cgroup.isEmpty ? $0 : "\(cgroup)/\($0)" }
     }
 
     /// PIDs of the processes directly in the cgroup.
