@@ -176,7 +176,7 @@ struct Scene {
         let scene = try Scene()
         let state = scene.state
         let plan = try scene.plan(Self.sample)
-        try state.withLock { try state.create(plan) }
+        try state.withLock { try state.createApplied(plan) }
         #expect(state.profiles() == ["demo"])
         #expect(try state.plan("demo").get() == plan)
         #expect(Sys.stat(state.profileDir("demo")).map { $0.st_mode & 0o777 } == 0o700)
@@ -197,7 +197,7 @@ struct Scene {
     @Test func corruptPlanAndHostRecordsAreErrorsNamingTheFile() throws {
         let scene = try Scene()
         let state = scene.state
-        try state.create(try scene.plan(Self.sample))
+        try state.createApplied(try scene.plan(Self.sample))
         try Sys.write(state.planPath("demo"), "{\"format\": 2, \"name\": 7}", flags: O_WRONLY | O_TRUNC | O_CLOEXEC)
         guard case .failure(let f) = state.plan("demo") else { Issue.record("a corrupt plan.json was read"); return }
         #expect(f.message.contains("\(state.planPath("demo")) is not a plan this topo can read"), "\(f.message)")
@@ -215,7 +215,7 @@ struct Scene {
         let scene = try Scene()
         let (fake, state, cgroups) = (scene.fake, scene.state, scene.cgroups)
         let plan = try scene.plan(Self.sample)
-        try state.create(plan)
+        try state.createApplied(plan)
         let journal = Journal(path: state.journalPath("demo"), failpoint: nil)
         try cgroups.create("topo", owner: "topo")
         try cgroups.create("topo/demo", owner: "demo")
@@ -243,7 +243,7 @@ struct Scene {
         let scene = try Scene()
         let (fake, state, cgroups) = (scene.fake, scene.state, scene.cgroups)
         let plan = try scene.plan(Self.sample)
-        try state.create(plan)
+        try state.createApplied(plan)
         try cgroups.create("topo", owner: "topo")
         try cgroups.create("topo/demo", owner: "demo")
         let journal = Journal(path: state.journalPath("demo"), failpoint: nil)
@@ -470,7 +470,7 @@ struct Scene {
 
     /// Writes the plan's hosts files as apply would (journaled), with a journal begun by the cgroup root.
     func write(_ scene: Scene, _ plan: Plan, _ resources: [Resource]) throws {
-        try scene.state.create(plan)
+        try scene.state.createApplied(plan)
         let journal = Journal(path: scene.state.journalPath(plan.name), failpoint: nil)
         try journal.begin(1, plan.resources[0])
         for (i, r) in resources.enumerated() { try journal.begin(i + 2, r) }
@@ -504,7 +504,7 @@ struct Scene {
         let plan = try scene.plan(Self.linked)
         let b = hostsFiles(plan)[1]
         try scene.fake.seed("etc-netns/topo.demo.b/hosts", "10.0.0.9\tsomeone-elses\n")
-        try scene.state.create(plan)
+        try scene.state.createApplied(plan)
         let journal = Journal(path: scene.state.journalPath(plan.name), failpoint: nil)
         try journal.begin(1, b)
         guard case .failure(let refused)? = scene.drivers.files.apply([b]).first else { Issue.record("apply adopted a foreign directory"); return }
@@ -725,4 +725,12 @@ private struct StepCgroups: CgroupManager {
     func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone { log.undo(); return .nothing }
     func describe(_ resource: Resource) -> [String] { [resource.summary] }
     func observe(_ resource: Resource) -> Observation { Observation(resource, found: false) }
+}
+
+extension StateStore {
+    /// The state directory as apply leaves it once every step is made: the journal, then the plan.
+    func createApplied(_ plan: Plan) throws {
+        try create(plan.name, profileText: nil)
+        try record(plan.name, planText: JSONOutput.encode(plan) + "\n")
+    }
 }

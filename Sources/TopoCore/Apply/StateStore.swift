@@ -50,14 +50,9 @@ public struct StateStore: Sendable {
         }
     }
 
-    /// Creates the profile's state directory (mode 0700) with its plan and an empty journal: a state
-    /// directory without a journal is one someone else changed, and `down` refuses to guess.
-    func create(_ plan: Plan, profileText: String? = nil) throws(SystemError) {
-        try create(plan.name, profileText: profileText)
-        try record(plan.name, planText: JSONOutput.encode(plan) + "\n")
-    }
-
-    /// The state directory with an empty journal, and the profile's text; the plan comes later (`record`).
+    /// Creates the profile's state directory (mode 0700) with an empty journal, and the profile's text;
+    /// the plan comes once apply has made every step (`record`). A state directory without a journal is
+    /// one someone else changed, and `down` refuses to guess.
     func create(_ name: String, profileText: String?) throws(SystemError) {
         try ensureRoot()
         try Sys.mkdir(profileDir(name), mode: 0o700)
