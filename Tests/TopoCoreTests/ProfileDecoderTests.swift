@@ -266,6 +266,26 @@ import Testing
             """).workloads[0].run?.image == "localhost/bench:1")
     }
 
+    /// The merge key is a plain << (or one tagged !!merge); a quoted "<<" is an ordinary key, unknown here.
+    @Test func onlyAPlainOrTaggedLessThanLessThanMerges() throws {
+        let tagged = try profile("""
+            version: 1
+            name: merged
+            x-defaults: &d { cpus: "0" }
+            workloads:
+              a: { !!merge <<: *d }
+            """)
+        #expect(tagged.workloads[0].cpus == .list(try CPUSet.parse("0").get()))
+        let e = errors("""
+            version: 1
+            name: merged
+            x-defaults: &d { cpus: "0" }
+            workloads:
+              a: { "<<": *d, cpus: "1" }
+            """)
+        #expect(e == ["workloads.a.<<: unknown key \"<<\""], "\(e)")
+    }
+
     @Test func mergedUnknownKeysAreStillReported() throws {
         let e = errors("""
             version: 1

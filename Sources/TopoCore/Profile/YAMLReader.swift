@@ -145,7 +145,7 @@ final class YAMLReader {
         var mergedNames = Set<String>()
         let fix = "write <<: *name, where &name marks a mapping (or <<: [*a, *b])"
         for (key, value) in mapping {
-            guard key.tag.rawValue == Tag.Name.merge.rawValue else {
+            guard Self.isMergeKey(key) else {
                 own.append((key, value))
                 continue
             }
@@ -171,6 +171,13 @@ final class YAMLReader {
         }
         let ownNames = Set(own.map { Self.keyName($0.key) })
         return merged.filter { !ownNames.contains(Self.keyName($0.key)) } + own
+    }
+
+    /// The merge key: a plain `<<` (what Yams' merge rule matches, and the YAML merge-key spec means),
+    /// or a key tagged `!!merge`. A quoted "<<" is text.
+    static func isMergeKey(_ key: Node) -> Bool {
+        guard case .scalar(let s) = key else { return false }
+        return s.tag.rawValue == Tag.Name.merge.rawValue || (s.style == .plain && s.string == "<<")
     }
 
     /// A key's text for merge precedence (keys that are not scalars never match one another).
