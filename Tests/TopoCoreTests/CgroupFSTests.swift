@@ -138,6 +138,34 @@ import Testing
         #expect(Journal.read("\(fake.path)/none.jsonl").problems.first?.contains("without its journal") == true)
     }
 
+    /// Half a journal's lines say a step is done and nothing else: written and read without a JSON
+    /// coder, byte for byte what the coder writes; any other line still goes through the coder.
+    @Test func doneLinesAreTheCodersBytesAndReadWithoutIt() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        for step in [1, 9, 10, 482, 123_456_789] {
+            let record = JournalRecord(format: Journal.format, step: step, done: true)
+            let line = try #require(record.doneLine)
+            #expect(line == String(decoding: try encoder.encode(record), as: UTF8.self))
+            let read = try #require(JournalRecord(doneLine: Substring(line)))
+            #expect(read.step == step && read.format == Journal.format && read.done == true && read.resource == nil && read.facts == nil)
+        }
+        #expect(JournalRecord(format: 2, step: 1, done: true, facts: Facts(pid: 7)).doneLine == nil)
+        #expect(JournalRecord(format: 2, step: 1, resource: cgroup).doneLine == nil)
+        for other in [#"{"done":true,"format":2,"step":07}"#, #"{"done":true,"format":2,"step":}"#, #"{"done":true,"format":2,"step":-1}"#,
+                      #"{"done":true,"format":2,"step":1234567890}"#, #"{"done": true,"format":2,"step":1}"#, #"{"done":true,"format":2,"step":1} "#,
+                      #"{"done":true,"format":2,"step":1,"facts":{"pid":3}}"#, #"{"done":true,"format":,"step":1}"#] {
+            #expect(JournalRecord(doneLine: Substring(other)) == nil, "\(other)")
+        }
+        // A done line another writer spaced out is still a done line, read by the coder.
+        let fake = try FakeRoot()
+        let path = "\(fake.path)/journal.jsonl"
+        try Journal(path: path, failpoint: nil).begin(1, cgroup)
+        try Sys.appendDurably(path, #"{ "done": true, "format": 2, "step": 1 }"# + "\n")
+        let read = Journal.read(path)
+        #expect(read.problems == [] && read.steps.map(\.done) == [true])
+    }
+
     @Test func failpointParsing() {
         #expect(Journal(path: "/x", failpoint: "after-step:7").killAfterStep == 7)
         #expect(Journal(path: "/x", failpoint: "before-step:7").killAfterStep == nil)
@@ -284,6 +312,54 @@ struct Scene {
         #expect(f.status == .applyFailed && f.message.contains("rolled back"), "\(f.message)")
         #expect(failing.undone >= 3, "undone \(failing.undone)")  // every step begun (a batch is journaled at once) is undone
         #expect(!Sys.exists(state.profileDir("demo")))
+    }
+
+    /// Undo hands each driver its consecutive records at once, last first; a shared resource goes
+    /// alone, after everything else, and is kept when anything before it was left undone.
+    @Test func undoBatchesConsecutiveRecordsOfOneDriverAndKeepsTheSharedRootAlone() throws {
+        let cgroup = { (path: String) in Resource.cgroup(CgroupResource(path: path, owner: "demo", workload: nil, enable: [])) }
+        let namespace = { (name: String) in Resource.namespace(NamespaceResource(name: name, workload: name, owner: "demo")) }
+        let resources: [Resource] = [.cgroupRoot(CgroupRootResource(path: "topo", profile: "demo", controllers: [])), cgroup("topo/demo"),
+                                     cgroup("topo/demo/a"), cgroup("topo/demo/b"), namespace("n.a"), namespace("n.b")]
+        let steps = resources.enumerated().map { JournalStep(number: $0.offset + 1, resource: $0.element, done: true, facts: Facts()) }
+        #expect(ResourceLoop.undoBatches(steps.reversed()).map { $0.map(\.number) } == [[6, 5], [4, 3, 2], [1]])
+
+        let scene = try Scene()
+        let seen = StepLog()
+        var drivers = scene.drivers
+        drivers.cgroups = StepCgroups(state: scene.state, log: seen, failAt: nil, failUndo: "topo/demo/a")
+        let report = ResourceLoop(drivers: drivers).undo(Array(steps.prefix(4)))
+        #expect(seen.batches == [3], "the three cgroups in one batch: \(seen.batches)")
+        #expect(report.problems.count == 1 && report.problems[0].contains("topo/demo/a"), "\(report.problems)")
+        #expect(report.removed.map(\.1) == ["topo/demo/b", "topo/demo"])
+        #expect(report.skipped.count == 1 && report.skipped[0].contains("kept, with its record"), "the root stays: \(report.skipped)")
+    }
+
+    /// `down` of many workloads kills every cgroup before waiting for the first to empty: here the
+    /// "kernel" (a thread) empties them only once both were killed, so a one-by-one stop would wait 10 s
+    /// for the first and fail.
+    @Test(.enabled(if: FakeRoot.supportsTrustedXattrs, "needs root and a filesystem with trusted.* attributes"))
+    func workloadsAreAllKilledBeforeAnyIsWaitedFor() throws {
+        let scene = try Scene()
+        let (fake, cgroups) = (scene.fake, scene.cgroups)
+        for c in ["topo", "topo/demo", "topo/demo/a", "topo/demo/b"] { try cgroups.create(c, owner: c == "topo" ? "topo" : "demo") }
+        try cgroups.create("topo/demo/c", owner: "other")  // not this profile's: never killed
+        for w in ["a", "b", "c"] {
+            try fake.seed("cg/topo/demo/\(w)/cgroup.events", "populated 1\nfrozen 0\n")
+            try fake.seed("cg/topo/demo/\(w)/cgroup.kill", "")
+        }
+        let demo = cgroups.path("topo/demo")
+        let kernel = Thread {
+            let deadline = Date().addingTimeInterval(8)
+            while Date() < deadline && !["a", "b"].allSatisfy({ (try? Sys.read("\(demo)/\($0)/cgroup.kill")) == "1" }) { usleep(1000) }
+            for w in ["a", "b"] { try? Sys.write("\(demo)/\(w)/cgroup.events", "populated 0\nfrozen 0\n", flags: O_WRONLY | O_TRUNC | O_CLOEXEC) }
+        }
+        kernel.start()
+        let started = Date()
+        let failures = scene.drivers.cgroups.stopAll([("topo/demo/a", "demo"), ("topo/demo/b", "demo"), ("topo/demo/c", "demo")])
+        #expect(failures.map { $0 == nil } == [true, true, true], "\(failures)")
+        #expect(Date().timeIntervalSince(started) < 4)
+        #expect(fake.read("cg/topo/demo/c/cgroup.kill") == "")
     }
 
     @Test func aWorkloadsEnvironmentIsInThePlan() throws {
@@ -692,8 +768,11 @@ private final class StepLog: @unchecked Sendable {
     private let lock = NSLock()
     private var made = 0, undoCount = 0
     private var planAt: Set<Bool> = []
+    private var batchSizes: [Int] = []
     func step(planThere: Bool) -> Int { lock.lock(); defer { lock.unlock() }; made += 1; planAt.insert(planThere); return made }
     func undo() { lock.lock(); undoCount += 1; lock.unlock() }
+    func batch(_ n: Int) { lock.lock(); batchSizes.append(n); lock.unlock() }
+    var batches: [Int] { lock.lock(); defer { lock.unlock() }; return batchSizes }
     var steps: Int { lock.lock(); defer { lock.unlock() }; return made }
     var undone: Int { lock.lock(); defer { lock.unlock() }; return undoCount }
     var planDuring: [Bool] { lock.lock(); defer { lock.unlock() }; return planAt.sorted { !$0 && $1 } }
@@ -704,6 +783,7 @@ private struct StepCgroups: CgroupManager {
     let state: StateStore
     let log: StepLog
     let failAt: Int?
+    var failUndo: String? = nil
     var description: String { "steps only" }
     func path(_ cgroup: String) -> String { "/fake/\(cgroup)" }
     func procsPath(_ cgroup: String) -> String { "/fake/\(cgroup)/cgroup.procs" }
@@ -722,7 +802,16 @@ private struct StepCgroups: CgroupManager {
         }
         return out
     }
-    func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone { log.undo(); return .nothing }
+    func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone {
+        log.undo()
+        guard case .cgroup(let c) = resource else { return .nothing }
+        if c.path == failUndo { throw TopoFailure(.hostCannot, "\(c.path) cannot be removed") }
+        return .removed(c.path)
+    }
+    func undo(_ batch: [JournalStep]) -> [Result<Undone, TopoFailure>] {
+        log.batch(batch.count)
+        return batch.map { step in Result { () throws(TopoFailure) -> Undone in try undo(step.resource, done: step.done, facts: step.facts) } }
+    }
     func describe(_ resource: Resource) -> [String] { [resource.summary] }
     func observe(_ resource: Resource) -> Observation { Observation(resource, found: false) }
 }

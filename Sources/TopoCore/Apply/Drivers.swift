@@ -56,6 +56,10 @@ public protocol ResourceDriver: Sendable {
     /// Undoes one resource from its journal record: the resource, whether apply marked it done, and the
     /// facts it journaled. Objects already gone are fine; objects that are not topo's are left alone.
     func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone
+    /// Undoes several records — consecutive in undo order (last step first), none of them shared — and
+    /// returns one result per record, in order. A driver whose objects are independent of each other may
+    /// undo them at once; the default undoes them one after another.
+    func undo(_ batch: [JournalStep]) -> [Result<Undone, TopoFailure>]
     /// What applying the resource does, one line per object made or file written, in the kernel's
     /// terms (the paths and values it writes): `apply --dry-run` prints it without touching anything,
     /// `apply -v` as each step is done.
@@ -69,6 +73,13 @@ public protocol ResourceDriver: Sendable {
 
 extension ResourceDriver {
     public func observe(_ batch: [Resource]) -> [Observation] { batch.map { observe($0) } }
+
+    public func undo(_ batch: [JournalStep]) -> [Result<Undone, TopoFailure>] { batch.map(undo) }
+
+    /// One record undone, as a result (what a batch's undo returns for it).
+    func undo(_ step: JournalStep) -> Result<Undone, TopoFailure> {
+        Result { () throws(TopoFailure) -> Undone in try undo(step.resource, done: step.done, facts: step.facts) }
+    }
 
     /// `apply` for a driver that makes its resources one after another: each through `make`, stopping
     /// at the first failure (the rest are not tried).
@@ -98,6 +109,9 @@ public protocol CgroupManager: ResourceDriver {
     func exists(_ cgroup: String) -> Bool
     /// Kills every process in `cgroup` and below, if the cgroup carries `owner`'s mark, and waits until it is empty.
     func stopAll(in cgroup: String, owner: String) throws(TopoFailure)
+    /// `stopAll` for several cgroups, each with its owner: every one is killed before any is waited
+    /// for. One failure or nil per cgroup, in order.
+    func stopAll(_ cgroups: [(cgroup: String, owner: String)]) -> [TopoFailure?]
     /// The controllers the cgroup root offers.
     func offeredControllers() -> [String]
     /// An interface file's contents, trimmed; nil when it cannot be read (verify reads what the kernel
@@ -107,6 +121,14 @@ public protocol CgroupManager: ResourceDriver {
     func threads(_ cgroup: String) -> [Int32]
     /// Every process id in the cgroup and below (`cgroup.procs`).
     func processes(_ cgroup: String) -> [Int32]
+}
+
+extension CgroupManager {
+    public func stopAll(_ cgroups: [(cgroup: String, owner: String)]) -> [TopoFailure?] {
+        cgroups.map { c -> TopoFailure? in
+            do throws(TopoFailure) { try stopAll(in: c.cgroup, owner: c.owner); return nil } catch { return error }
+        }
+    }
 }
 
 /// Network namespaces, veth pairs, addresses and qdiscs: rtnetlink in-process (`NetlinkLinks`), or iproute2 in batch mode (`IPRoute2Links`).

@@ -78,30 +78,47 @@ public struct ResourceLoop: Sendable {
         }
     }
 
-    /// Undoes journaled steps, last first. A shared resource (`Resource.isShared`) is released only when
-    /// nothing before it was left undone: otherwise the journal stays, and so must the record of what to restore.
+    /// Undoes journaled steps, last first. Consecutive steps of one driver go to it as a batch, which it
+    /// may undo at once (namespaces, workloads' processes). A shared resource (`Resource.isShared`) is
+    /// undone alone, and released only when nothing before it was left undone: otherwise the journal
+    /// stays, and so must the record of what to restore.
     public func undo(_ steps: [JournalStep], problems known: [String] = []) -> UndoReport {
         var report = UndoReport(problems: known)
-        for step in steps.reversed() {
-            if step.resource.isShared, !report.problems.isEmpty {
-                report.skipped.append("\(step.resource.summary): kept, with its record, until a `topo down` finishes without problems")
+        for batch in Self.undoBatches(steps.reversed()) {
+            if batch.count == 1, batch[0].resource.isShared, !report.problems.isEmpty {
+                report.skipped.append("\(batch[0].resource.summary): kept, with its record, until a `topo down` finishes without problems")
                 continue
             }
-            guard let driver = drivers.driver(for: step.resource) else {
-                report.problems.append("step \(step.number): no driver can undo \(step.resource.summary)")
+            guard let driver = drivers.driver(for: batch[0].resource) else {
+                report.problems += batch.map { "step \($0.number): no driver can undo \($0.resource.summary)" }
                 continue
             }
-            do {
-                switch try driver.undo(step.resource, done: step.done, facts: step.facts) {
-                case .removed(let what): report.removed.append((step.resource.kind, what))
-                case .leftAlone(let why): report.skipped.append(why)
-                case .nothing: break
+            let results = driver.undo(batch)
+            for (i, step) in batch.enumerated() {
+                switch results.indices.contains(i) ? results[i] : .failure(TopoFailure(.hostCannot, "its driver gave no result for it")) {
+                case .success(.removed(let what)): report.removed.append((step.resource.kind, what))
+                case .success(.leftAlone(let why)): report.skipped.append(why)
+                case .success(.nothing): break
+                case .failure(let error): report.problems.append("undo \(step.resource.summary): \(error)")
                 }
-            } catch {
-                report.problems.append("undo \(step.resource.summary): \(error)")
             }
         }
         return report
+    }
+
+    /// Maximal runs of consecutive steps that one driver owns, in the order given; a shared resource
+    /// is a batch of its own.
+    static func undoBatches(_ steps: some Sequence<JournalStep>) -> [[JournalStep]] {
+        var out: [[JournalStep]] = []
+        for step in steps {
+            if let last = out.last?.last, !last.resource.isShared, !step.resource.isShared,
+               Drivers.key(last.resource) == Drivers.key(step.resource) {
+                out[out.count - 1].append(step)
+            } else {
+                out.append([step])
+            }
+        }
+        return out
     }
 
     /// Reads every resource back: each driver gets all of its resources at once (it may share one

@@ -119,15 +119,28 @@ public struct CgroupfsManager: CgroupManager {
     }
 
     public func stopAll(in cgroup: String, owner: String) throws(TopoFailure) {
-        guard fs.exists(cgroup), fs.owner(cgroup) == owner, fs.isPopulated(cgroup) else { return }
-        do {
-            try fs.killAll(cgroup)
-        } catch {
-            throw TopoFailure(.hostCannot, "\(error)")
+        if let failure = stopAll([(cgroup, owner)])[0] { throw failure }
+    }
+
+    /// Every marked, populated cgroup is killed (`cgroup.kill`) before the first is waited for, so
+    /// their processes exit together: `down` of many workloads waits about as long as for one. They
+    /// share one 10 s deadline.
+    public func stopAll(_ cgroups: [(cgroup: String, owner: String)]) -> [TopoFailure?] {
+        var failures = [TopoFailure?](repeating: nil, count: cgroups.count)
+        var killed: [Int] = []
+        for (i, c) in cgroups.enumerated() where fs.exists(c.cgroup) && fs.owner(c.cgroup) == c.owner && fs.isPopulated(c.cgroup) {
+            do {
+                try fs.killAll(c.cgroup)
+                killed.append(i)
+            } catch {
+                failures[i] = TopoFailure(.hostCannot, "\(error)")
+            }
         }
-        if !fs.waitEmpty(cgroup) {
-            throw TopoFailure(.hostCannot, "\(fs.path(cgroup)): processes \(fs.allProcs(cgroup)) still there 10s after SIGKILL")
+        let deadline = Date().addingTimeInterval(10)
+        for i in killed where !fs.waitEmpty(cgroups[i].cgroup, timeout: max(0, deadline.timeIntervalSinceNow)) {
+            failures[i] = TopoFailure(.hostCannot, "\(fs.path(cgroups[i].cgroup)): processes \(fs.allProcs(cgroups[i].cgroup)) still there 10s after SIGKILL")
         }
+        return failures
     }
 
     /// Stops what runs in the cgroup (a `topo exec`, a workload's children) and removes it with every

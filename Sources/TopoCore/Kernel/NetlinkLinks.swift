@@ -173,6 +173,12 @@ public struct NetlinkLinks: LinkDriver {
         return .removed("netns \(n.name)")
     }
 
+    /// Namespaces are independent of each other: a batch's are checked and removed at once (each
+    /// check enters its namespace on a thread of its own).
+    public func undo(_ batch: [JournalStep]) -> [Result<Undone, TopoFailure>] {
+        batch.count < 2 ? batch.map(undo) : concurrentMap(batch) { undo($0) }
+    }
+
     // MARK: observe
 
     public func observe(_ resource: Resource) -> Observation { observe([resource])[0] }

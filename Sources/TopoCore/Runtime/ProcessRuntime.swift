@@ -57,6 +57,13 @@ public struct ProcessRuntime: WorkloadRuntime {
         return .nothing
     }
 
+    /// Every workload of the batch is killed before any is waited for.
+    public func undo(_ batch: [JournalStep]) -> [Result<Undone, TopoFailure>] {
+        let launches = batch.compactMap { if case .launch(let l) = $0.resource { l } else { nil } }
+        guard launches.count == batch.count else { return batch.map(undo) }  // not launches only: one by one
+        return cgroups.stopAll(launches.map { ($0.cgroup, $0.profile) }).map { $0.map { .failure($0) } ?? .success(.nothing) }
+    }
+
     public func observe(_ resource: Resource) -> Observation { Self.observeLaunch(resource, cgroups) }
 
     /// A launched workload, whatever its runtime, is what runs in its cgroup and below.
