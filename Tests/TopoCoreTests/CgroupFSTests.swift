@@ -788,7 +788,7 @@ private struct StepCgroups: CgroupManager {
     func path(_ cgroup: String) -> String { "/fake/\(cgroup)" }
     func procsPath(_ cgroup: String) -> String { "/fake/\(cgroup)/cgroup.procs" }
     func exists(_ cgroup: String) -> Bool { false }
-    func stopAll(in cgroup: String, owner: String) throws(TopoFailure) {}
+    func stopAll(_ cgroups: [(cgroup: String, owner: String)]) -> [TopoFailure?] { cgroups.map { _ in nil } }
     func offeredControllers() -> [String] { [] }
     func read(_ cgroup: String, _ file: String) -> String? { nil }
     func threads(_ cgroup: String) -> [Int32] { [] }

@@ -107,10 +107,8 @@ public protocol CgroupManager: ResourceDriver {
     /// The file a process writes `0` to, to move itself into `cgroup`.
     func procsPath(_ cgroup: String) -> String
     func exists(_ cgroup: String) -> Bool
-    /// Kills every process in `cgroup` and below, if the cgroup carries `owner`'s mark, and waits until it is empty.
-    func stopAll(in cgroup: String, owner: String) throws(TopoFailure)
-    /// `stopAll` for several cgroups, each with its owner: every one is killed before any is waited
-    /// for. One failure or nil per cgroup, in order.
+    /// Kills every process in each cgroup and below, if the cgroup carries its owner's mark, and waits
+    /// until it is empty: every one is killed before any is waited for. One failure or nil per cgroup, in order.
     func stopAll(_ cgroups: [(cgroup: String, owner: String)]) -> [TopoFailure?]
     /// The controllers the cgroup root offers.
     func offeredControllers() -> [String]
@@ -124,10 +122,9 @@ public protocol CgroupManager: ResourceDriver {
 }
 
 extension CgroupManager {
-    public func stopAll(_ cgroups: [(cgroup: String, owner: String)]) -> [TopoFailure?] {
-        cgroups.map { c -> TopoFailure? in
-            do throws(TopoFailure) { try stopAll(in: c.cgroup, owner: c.owner); return nil } catch { return error }
-        }
+    /// `stopAll` of one cgroup.
+    public func stopAll(in cgroup: String, owner: String) throws(TopoFailure) {
+        if let failure = stopAll([(cgroup, owner)])[0] { throw failure }
     }
 }
 

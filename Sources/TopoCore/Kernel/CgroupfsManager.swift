@@ -118,10 +118,6 @@ public struct CgroupfsManager: CgroupManager {
         }
     }
 
-    public func stopAll(in cgroup: String, owner: String) throws(TopoFailure) {
-        if let failure = stopAll([(cgroup, owner)])[0] { throw failure }
-    }
-
     /// Every marked, populated cgroup is killed (`cgroup.kill`) before the first is waited for, so
     /// their processes exit together: `down` of many workloads waits about as long as for one. They
     /// share one 10 s deadline.

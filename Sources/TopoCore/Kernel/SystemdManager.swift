@@ -40,7 +40,6 @@ public struct SystemdManager: CgroupManager {
     public func read(_ cgroup: String, _ file: String) -> String? { inner.read(cgroup, file) }
     public func threads(_ cgroup: String) -> [Int32] { inner.threads(cgroup) }
     public func processes(_ cgroup: String) -> [Int32] { inner.processes(cgroup) }
-    public func stopAll(in cgroup: String, owner: String) throws(TopoFailure) { try inner.stopAll(in: cgroup, owner: owner) }
     public func stopAll(_ cgroups: [(cgroup: String, owner: String)]) -> [TopoFailure?] { inner.stopAll(cgroups) }
 
     static var systemdRun: String { ["/usr/bin/systemd-run", "/bin/systemd-run"].first { Sys.access($0, X_OK) } ?? "/usr/bin/systemd-run" }
