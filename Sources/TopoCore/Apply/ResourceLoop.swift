@@ -106,21 +106,6 @@ public struct ResourceLoop: Sendable {
         return report
     }
 
-    /// Maximal runs of consecutive steps that one driver owns, in the order given; a shared resource
-    /// is a batch of its own.
-    static func undoBatches(_ steps: some Sequence<JournalStep>) -> [[JournalStep]] {
-        var out: [[JournalStep]] = []
-        for step in steps {
-            if let last = out.last?.last, !last.resource.isShared, !step.resource.isShared,
-               Drivers.key(last.resource) == Drivers.key(step.resource) {
-                out[out.count - 1].append(step)
-            } else {
-                out.append([step])
-            }
-        }
-        return out
-    }
-
     /// Reads every resource back: each driver gets all of its resources at once (it may share one
     /// read among several), the drivers all at once; observations come back in the resources' order.
     public func observe(_ resources: [Resource]) -> [Observation] {
@@ -146,13 +131,20 @@ public struct ResourceLoop: Sendable {
     }
 
     /// Maximal runs of consecutive resources that one driver owns.
-    static func batches(_ resources: [Resource]) -> [[Resource]] {
-        var out: [[Resource]] = []
-        for r in resources {
-            if let last = out.last?.last, Drivers.key(last) == Drivers.key(r) {
-                out[out.count - 1].append(r)
+    static func batches(_ resources: [Resource]) -> [[Resource]] { runs(resources) { $0 } }
+
+    /// Maximal runs of consecutive steps that one driver owns, in the order given; a shared resource
+    /// is a run of its own.
+    static func undoBatches(_ steps: some Sequence<JournalStep>) -> [[JournalStep]] { runs(steps, sharedAlone: true, \.resource) }
+
+    static func runs<T>(_ items: some Sequence<T>, sharedAlone: Bool = false, _ resource: (T) -> Resource) -> [[T]] {
+        var out: [[T]] = []
+        for item in items {
+            let r = resource(item)
+            if let last = out.last?.last.map(resource), Drivers.key(last) == Drivers.key(r), !(sharedAlone && (last.isShared || r.isShared)) {
+                out[out.count - 1].append(item)
             } else {
-                out.append([r])
+                out.append([item])
             }
         }
         return out
