@@ -139,10 +139,12 @@ struct Diff: ParsableCommand {
     static let maximumBytes = 64 << 20
 
     func read(_ path: String) throws -> ReportDiff.JSON {
-        guard let st = Sys.stat(path) else { throw TopoFailure(.invalid, "no report at \(path)") }
-        guard st.st_size <= Self.maximumBytes else { throw TopoFailure(.invalid, "\(path) is \(st.st_size) bytes; a report is at most 64 MiB") }
+        let bytes: [UInt8]
+        do { bytes = try GuardedFile.bytes(path, limit: Self.maximumBytes) } catch {
+            throw TopoFailure(.invalid, error.reason == "does not exist" ? "no report at \(path)" : "the report \(error)")
+        }
         do {
-            let data = Data(try Sys.read(path).utf8)
+            let data = Data(bytes)
             let value = try JSONDecoder().decode(ReportDiff.JSON.self, from: data)
             guard case .object(let o) = value, case .string(let format)? = o["format"], format.hasPrefix("topo-report/") else {
                 throw TopoFailure(.invalid, "\(path) is not a topo report (no \"format\": \"topo-report/…\")")

@@ -27,13 +27,16 @@ public enum ProfileDecoder {
         public var text: String
     }
 
+    /// Reads at most `YAMLGuard.maxBytes` + 1 bytes of a regular file: a FIFO, a device or a huge file
+    /// is refused by what it is, before anything is parsed.
     public static func decode(file path: String) -> Result<Decoded, ProfileInvalid> {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            let reason = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+        let data: [UInt8]
+        do { data = try GuardedFile.bytes(path, limit: YAMLGuard.maxBytes) } catch {
+            let fix = error.reason.hasPrefix("is larger") ? "split the profile, or remove what it does not need" : "give the path of a profile, e.g. Profiles/quickstart.yaml"
             return .failure(ProfileInvalid(diagnostics: [Diagnostic(file: path, line: nil, column: nil, path: "",
-                                                                    message: "the profile \(reason)", fix: "give the path of a profile, e.g. Profiles/quickstart.yaml")]))
+                                                                    message: "the profile \(error.reason)", fix: fix)]))
         }
-        return decode(data: data, file: path)
+        return decode(data: Data(data), file: path)
     }
 
     public static func decode(data: Data, file: String) -> Result<Decoded, ProfileInvalid> {

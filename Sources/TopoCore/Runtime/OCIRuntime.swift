@@ -56,7 +56,7 @@ public struct OCIRuntime: WorkloadRuntime {
 
     /// The tags of a layout's images (`org.opencontainers.image.ref.name` in its index.json).
     static func tags(_ dir: String) -> [String] {
-        guard let text = try? Sys.read("\(dir)/index.json"), let index = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [] }
+        guard let text = try? GuardedFile.read("\(dir)/index.json", limit: 1 << 20), let index = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [] }
         return ((index["manifests"] as? [[String: Any]]) ?? []).compactMap { ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String }
     }
 

@@ -208,7 +208,8 @@ public struct Verifier: Sendable {
 
     /// A process's memory policy as numa_maps shows it for its first mapping; nil when unreadable.
     static func memoryPolicy(of pid: Int32, proc: String = "/proc") -> String? {
-        guard let maps = try? Sys.read("\(proc)/\(pid)/numa_maps") else { return nil }
+        // Only the first line is needed: a process with a million mappings has a numa_maps of hundreds of MiB.
+        guard let maps = try? GuardedFile.prefix("\(proc)/\(pid)/numa_maps", bytes: 4096) else { return nil }
         return maps.split(separator: "\n").first?.split(separator: " ").dropFirst().first.map(String.init)
     }
 

@@ -1,0 +1,83 @@
+import Foundation
+import SystemPackage
+
+/// Reading a file that someone other than topo may have made (a profile, a lock, a report, an image
+/// layout's index, a process's `numa_maps`): only a regular file is read, and at most `limit` bytes
+/// of it — a FIFO, a device, a directory or a file that grows without end (`/dev/zero` behind a link)
+/// is refused with what it is, never read into memory or waited on.
+public enum GuardedFile {
+    public struct Problem: Error, Equatable, Sendable, CustomStringConvertible {
+        public var path: String
+        /// What is wrong, after the path: `is a FIFO`, `is larger than 256 KiB`.
+        public var reason: String
+        public var description: String { "\(path) \(reason)" }
+    }
+
+    /// The file's text (UTF-8, invalid bytes replaced), read with one open: O_NONBLOCK so a FIFO never
+    /// blocks the open, then fstat on what was opened, then at most `limit` + 1 bytes.
+    public static func read(_ path: String, limit: Int) throws(Problem) -> String {
+        String(decoding: try bytes(path, limit: limit), as: UTF8.self)
+    }
+
+    public static func bytes(_ path: String, limit: Int) throws(Problem) -> [UInt8] {
+        let fd = Sys.retrying { open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
+        guard fd >= 0 else {
+            let e = errno
+            throw Problem(path: path, reason: e == ENOENT ? "does not exist" : e == ELOOP ? "is a loop of symbolic links" : "cannot be read: \(Errno(rawValue: e))")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw Problem(path: path, reason: "cannot be read: \(Errno(rawValue: errno))") }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw Problem(path: path, reason: "is a directory, not a file")
+        case S_IFIFO: throw Problem(path: path, reason: "is a FIFO, not a file")
+        case S_IFCHR: throw Problem(path: path, reason: "is a character device, not a file")
+        case S_IFBLK: throw Problem(path: path, reason: "is a block device, not a file")
+        case S_IFSOCK: throw Problem(path: path, reason: "is a socket, not a file")
+        default: throw Problem(path: path, reason: "is not a regular file")
+        }
+        if st.st_size > limit { throw Problem(path: path, reason: "is larger than \(describe(limit)) (\(st.st_size) bytes)") }
+        // The size may be 0 (procfs) or grow meanwhile: read until EOF, one byte past the limit at most.
+        var out = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while out.count <= limit {
+            let want = min(buffer.count, limit + 1 - out.count)
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, want) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Problem(path: path, reason: "cannot be read: \(Errno(rawValue: errno))")
+            }
+            if n == 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+        }
+        if out.count > limit { throw Problem(path: path, reason: "is larger than \(describe(limit))") }
+        return out
+    }
+
+    /// The first `bytes` bytes of a file (its first lines), however long it is.
+    public static func prefix(_ path: String, bytes: Int) throws(Problem) -> String {
+        let fd = Sys.retrying { open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
+        guard fd >= 0 else { throw Problem(path: path, reason: "cannot be read: \(Errno(rawValue: errno))") }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw Problem(path: path, reason: "is not a regular file") }
+        var buffer = [UInt8](repeating: 0, count: bytes)
+        var got = 0
+        while got < bytes {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, bytes - got) }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { throw Problem(path: path, reason: "cannot be read: \(Errno(rawValue: errno))") }
+            if n == 0 { break }
+            got += n
+        }
+        return String(decoding: buffer[0..<got], as: UTF8.self)
+    }
+
+    /// `256 KiB`, `16 MiB`, or bytes.
+    static func describe(_ bytes: Int) -> String {
+        if bytes >= 1 << 20 && bytes % (1 << 20) == 0 { return "\(bytes >> 20) MiB" }
+        if bytes >= 1 << 10 && bytes % (1 << 10) == 0 { return "\(bytes >> 10) KiB" }
+        return "\(bytes) bytes"
+    }
+}
