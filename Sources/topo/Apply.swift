@@ -23,7 +23,7 @@ struct Apply: ParsableCommand {
     @Flag(help: "Print the applied profile's status as JSON.")
     var json = false
 
-    @Flag(help: "Apply exactly the plan in PROFILE.lock.json (topo plan --lock); refuse when the profile or the host changed since.")
+    @Flag(help: "Apply the profile on the CPUs and link subnets PROFILE.lock.json pins (topo plan --lock); refuse when the profile, the host or anything else in the lock changed since.")
     var locked = false
 
     @Flag(help: "Print every step apply would take, and change nothing (no root needed).")
@@ -88,7 +88,8 @@ struct Apply: ParsableCommand {
         let host = try Loading.host(sysfs: sysfs ?? "/sys").get()
         let plan: TopoCore.Plan
         if locked {
-            plan = try LockFile.read(LockFile.path(forProfile: profile)).get().plan
+            let path = LockFile.path(forProfile: profile)
+            plan = try LockFile.read(path).get().plan(for: decoded.profile, text: decoded.text, on: host, layout: paths.layout, source: path).get()
         } else {
             plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
         }
@@ -107,19 +108,16 @@ struct Apply: ParsableCommand {
         for w in decoded.warnings { printError(w.description) }
         let text = decoded.text
         let plan: TopoCore.Plan
-        var problems: [String] = []
         var how = "on this host"
         if locked {
             let path = LockFile.path(forProfile: profile)
-            let lock = try LockFile.read(path).get()
-            problems = lock.problems(profileText: text, profileName: decoded.profile.name, host: HostRecord.read(topology: host, versions: [:]))
-            plan = lock.plan
+            plan = try LockFile.read(path).get().plan(for: decoded.profile, text: text, on: host, layout: paths.layout, source: path).get()
             how = "as locked in \(path)"
         } else {
             plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
         }
         let preflight = Preflight(host: host, drivers: paths.drivers)
-        problems += preflight.problems(for: plan)
+        let problems = preflight.problems(for: plan)
         if problems.isEmpty { for w in preflight.warnings(for: plan) { printError("warning: \(w)") } }
         if !problems.isEmpty {
             throw TopoFailure(.hostCannot, "cannot apply \(plan.name) \(how); nothing was changed:\n" + Problems.collapse(problems).map { "  - \($0)" }.joined(separator: "\n"))

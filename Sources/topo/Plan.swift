@@ -5,8 +5,9 @@ struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plan",
         abstract: "Place a profile on this host and show where everything goes, without changing anything.",
+        usage: "topo plan [--sysfs <dir>] [--json] [--lock] <profile>\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
-            Prints a table of workloads (CPUs, NUMA nodes, memory policy, cgroup limits) and links, then a picture of every CPU per NUMA node with the workload it goes to. The same host and profile always give the same plan. Exits 2 for an invalid profile, 3 when this host cannot satisfy it (saying what the host has). --lock writes api.lock.json beside api.yaml: `topo apply api.yaml --locked` then applies exactly that placement, and refuses (exit 3) when the profile or the host's CPUs, microcode, kernel or NUMA layout changed since.
+            Prints a table of workloads (CPUs, NUMA nodes, memory policy, cgroup limits) and links, then a picture of every CPU per NUMA node with the workload it goes to. The same host and profile always give the same plan. Exits 2 for an invalid profile, 3 when this host cannot satisfy it (saying what the host has). --lock writes api.lock.json beside api.yaml: `topo apply api.yaml --locked` then plans the profile again on exactly that placement (each workload's CPUs, each link's subnet), and refuses (exit 3) when the profile or the host's CPUs, microcode, kernel or NUMA layout changed since, or when anything in the lock besides placement differs from the profile's plan. Plan with the same --state-dir and --cgroup-manager that apply will use.
 
             Example (another machine's shape):  topo plan Profiles/api-gateway.yaml --sysfs Tests/Fixtures/hosts/2s-8c-ht
             """
@@ -25,6 +26,7 @@ struct Plan: ParsableCommand {
     @Flag(help: "Write the plan, the profile's sha256 and this host's fingerprint to PROFILE.lock.json beside the profile, for apply --locked.")
     var lock = false
 
+    @OptionGroup var paths: PathOptions
     @OptionGroup var color: ColorOptions
 
     func validate() throws {
@@ -34,7 +36,7 @@ struct Plan: ParsableCommand {
     func run() throws {
         let decoded = try Loading.profile(profile).get()
         let host = try Loading.host(sysfs: sysfs).get()
-        let plan = try Loading.plan(decoded.profile, on: host).get()
+        let plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
         if lock {
             let file = LockFile(profileText: decoded.text, host: HostRecord.read(topology: host, versions: [:]), plan: plan)
             let path = LockFile.path(forProfile: profile)

@@ -127,6 +127,109 @@ import Testing
     }
 }
 
+/// `apply --locked`: a lock pins placement (each workload's CPUs, each link's subnet) and nothing else.
+@Suite struct LockedPlanTests {
+    static let text = """
+        version: 1
+        name: lk
+        workloads:
+          a: { cpus: { count: 2, node: 0 }, memory: { max: 1G }, run: { command: ["/bin/sleep", "60"], user: "65534:65534", capabilities: [] } }
+          b: { cpus: { count: 2 }, isolation: shared, run: { command: ["/bin/sleep", "61"] } }
+        links: [{ between: [a, b], netem: { delay: 1ms } }]
+        """
+
+    func setting() throws -> (host: HostTopology, profile: Profile, lock: LockFile) {
+        let host = try fixtureHost("2s-8c-ht")
+        let p = try profile(Self.text)
+        let plan = try Planner(host: host).plan(p).get()
+        return (host, p, LockFile(profileText: Self.text, host: HostRecord.read(topology: host, versions: [:]), plan: plan))
+    }
+
+    func apply(_ lock: LockFile, _ s: (host: HostTopology, profile: Profile, lock: LockFile)) -> Result<Plan, TopoFailure> {
+        lock.plan(for: s.profile, text: Self.text, on: s.host, layout: .standard, source: "lk.lock.json")
+    }
+
+    @Test func anUnchangedLockGivesTheProfilesPlan() throws {
+        let s = try setting()
+        #expect(try apply(s.lock, s).get() == s.lock.plan)
+    }
+
+    /// The forgery of the security review: the launch's user, capabilities, command and log path edited.
+    @Test func aLockWithAnEditedLaunchIsRefusedNamingEachField() throws {
+        let s = try setting()
+        var forged = s.lock
+        let i = try #require(forged.plan.resources.firstIndex { if case .launch(let l) = $0 { l.workload == "a" } else { false } })
+        guard case .launch(var l) = forged.plan.resources[i] else { return }
+        l.user = nil
+        l.capabilities = ["CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_SYS_PTRACE", "CAP_SYS_MODULE"]
+        l.command = ["/bin/sh", "-c", "id > /etc/pwned"]
+        l.logPath = "/etc/lock-log"
+        forged.plan.resources[i] = .launch(l)
+        guard case .failure(let f) = apply(forged, s) else { Issue.record("a forged lock was accepted"); return }
+        #expect(f.status == .hostCannot)
+        for field in ["launch.user", "launch.capabilities", "launch.command", "launch.logPath"] {
+            #expect(f.message.contains("plan.resources[\(i)].\(field)"), "\(field): \(f.message)")
+        }
+        #expect(f.message.contains("/etc/lock-log") && f.message.contains("the profile plans"))
+        // The plan's own copy of the run, edited alone, is refused too.
+        var run = s.lock
+        run.plan.workloads[0].run?.capabilities = ["CAP_SYS_ADMIN"]
+        guard case .failure(let g) = apply(run, s) else { Issue.record("a forged run was accepted"); return }
+        #expect(g.message.contains("plan.workloads[a].run.capabilities"), "\(g.message)")
+    }
+
+    /// Another valid placement, as a lock made elsewhere on this host's shape would pin it, is honoured.
+    @Test func aLockThatOnlyMovesCPUsValidlyIsHonoured() throws {
+        let s = try setting()
+        let a = try #require(s.lock.plan.workload(named: "a"))
+        let node0 = try #require(s.host.nodes.first { $0.id == 0 })
+        let moved = CPUSet(node0.cpus.ids.filter { !a.cpus.contains($0) && !s.lock.plan.workloads[1].cpus.contains($0) }.suffix(2))
+        var pins = s.lock.pins
+        pins.cpus["a"] = moved
+        let plan = try Planner(host: s.host, pins: pins).plan(s.profile).get()
+        let lock = LockFile(profileText: Self.text, host: HostRecord.read(topology: s.host, versions: [:]), plan: plan)
+        let applied = try apply(lock, s).get()
+        #expect(applied.workload(named: "a")?.cpus == moved && moved != a.cpus)
+        #expect(applied.resources.contains { if case .cgroupSetting(let c) = $0, c.workload == "a", case .cpus(let set) = c.setting { set == moved } else { false } })
+        // By hand: only the workload's `cpus` edited, and everything that follows from it re-derived.
+        var edited = s.lock
+        edited.plan.workloads[0].cpus = moved
+        let again = try apply(edited, s).get()
+        #expect(again == applied)
+    }
+
+    @Test func aPlacementTheProfileOrHostWouldNotAllowIsRefused() throws {
+        let s = try setting()
+        func refused(_ edit: (inout Plan) -> Void) throws -> String {
+            var lock = s.lock
+            edit(&lock.plan)
+            guard case .failure(let f) = apply(lock, s) else { Issue.record("accepted"); return "" }
+            #expect(f.status == .hostCannot)
+            return f.message
+        }
+        let far = try refused { $0.workloads[0].cpus = CPUSet([99, 98]) }
+        #expect(far.contains("CPU 98-99, which this host does not have"), "\(far)")
+        #expect(try refused { $0.workloads[0].cpus = CPUSet([0, 1, 2]) }.contains("3 CPUs (0-2), but its profile asks for 2"))
+        let b = s.lock.plan.workloads[1].cpus
+        #expect(try refused { $0.workloads[0].cpus = b }.contains("both ask for CPU"))
+        let node1 = try #require(s.host.nodes.first { $0.id == 1 }?.cpus.ids.prefix(2))
+        #expect(try refused { $0.workloads[0].cpus = CPUSet(node1) }.contains("but its profile asks for node 0"))
+        #expect(try refused { $0.workloads.removeLast() }.contains("the lock places no CPUs for workload b"))
+        #expect(try refused { $0.workloads[0].run?.command = ["/bin/sh"] }.contains("plan.workloads[a].run.command[0]: the lock has \"/bin/sh\""))
+    }
+
+    /// A link's subnet is placement too: the addresses, hosts files and variables follow it.
+    @Test func aLockedSubnetIsHonoured() throws {
+        let s = try setting()
+        var lock = s.lock
+        let subnet = IPv4Subnet(address: 10 << 24 | 9 << 8, prefix: 30)
+        lock.plan.links[0].subnet = subnet
+        let plan = try apply(lock, s).get()
+        #expect(plan.links[0].subnet == subnet && plan.links[0].ends[0].address.description == "10.0.9.1/30")
+        #expect(plan.resources.contains { if case .hostsFile(let h) = $0 { h.contents.contains("10.0.9.2\tb") } else { false } })
+    }
+}
+
 /// `topo logs`: the last lines of a log, found from its end, and podman's k8s-file lines as text.
 @Suite struct LogFileTests {
     func shown(_ log: LogFile, tail: Int?) throws -> String {

@@ -182,10 +182,14 @@ extension LabTests {
         #expect(Lab.leftovers(marker: "sleep 300") == [])
     }
 
-    /// apply --locked applies the lock's plan, and refuses a lock naming a CPU this shape lacks, and a
-    /// profile whose text changed since.
-    @Test func aLockIsAppliedExactlyOrRefused() throws {
-        let path = try Lab.profile("lk", Self.yaml.replacingOccurrences(of: "name: ci", with: "name: lk"))
+    /// apply --locked plans the profile again on the lock's placement: a lock moved to other valid
+    /// CPUs is honoured (the kernel's cpuset.cpus says so); a lock whose launch was edited (user,
+    /// capabilities, command, log path), one naming a CPU this shape lacks, and a profile whose text
+    /// changed since are refused with exit 3, and nothing is launched or written.
+    @Test func aLockPinsPlacementAndNothingElse() throws {
+        let yaml = Self.yaml.replacingOccurrences(of: "name: ci", with: "name: lk")
+            .replacingOccurrences(of: #"command: ["/bin/sleep", "3001"]"#, with: #"command: ["/bin/sleep", "3001"], user: "65534:65534", capabilities: []"#)
+        let path = try Lab.profile("lk", yaml)
         let lockPath = "/tmp/lk.lock.json"
         defer { try? FileManager.default.removeItem(atPath: lockPath) }
         let plan = try Lab.topo("plan", path, "--lock")
@@ -193,16 +197,50 @@ extension LabTests {
         let applied = try Lab.topo("apply", path, "--locked")
         #expect(applied.status == 0, "\(applied)")
         #expect(try Lab.topo("down", "lk").status == 0)
-        var lock = try #require(try Lab.json(Lab.read(lockPath) ?? "") as? [String: Any])
-        var p = try #require(lock["plan"] as? [String: Any])
-        var ws = try #require(p["workloads"] as? [[String: Any]])
-        ws[0]["cpus"] = "99"
-        p["workloads"] = ws
-        lock["plan"] = p
-        try JSONSerialization.data(withJSONObject: lock).write(to: URL(fileURLWithPath: lockPath))
+        let original = try #require(Lab.read(lockPath))
+        func edited(_ edit: (inout [String: Any]) throws -> Void) throws {
+            var lock = try #require(try Lab.json(original) as? [String: Any])
+            var p = try #require(lock["plan"] as? [String: Any])
+            try edit(&p)
+            lock["plan"] = p
+            try JSONSerialization.data(withJSONObject: lock).write(to: URL(fileURLWithPath: lockPath))
+        }
+        // Moved to the other CPU a may use: honoured, from the kernel's side.
+        var ws = try #require((try Lab.json(original) as? [String: Any])?["plan"] as? [String: Any])["workloads"] as? [[String: Any]]
+        let was = CPUList(try #require(ws?[0]["cpus"] as? String))
+        let other = try #require(CPUList(Lab.read("/sys/devices/system/cpu/online") ?? "").subtracting(was).min())
+        try edited { p in ws?[0]["cpus"] = String(other); p["workloads"] = ws }
+        let moved = try Lab.topo("apply", path, "--locked")
+        #expect(moved.status == 0, "\(moved)")
+        #expect(CPUList(Lab.read("/sys/fs/cgroup/topo/lk/a/cpuset.cpus") ?? "") == [other])
+        #expect(try Lab.topo("down", "lk").status == 0)
+        // The forgery of the security review: the launch edited, the profile untouched.
+        try edited { p in
+            var resources = try #require(p["resources"] as? [[String: Any]])
+            let i = try #require(resources.firstIndex { ($0["launch"] as? [String: Any]) != nil })
+            var launch = try #require((resources[i]["launch"] as? [String: Any])?["_0"] as? [String: Any])
+            launch.removeValue(forKey: "user")
+            launch["capabilities"] = ["CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_SYS_PTRACE", "CAP_NET_ADMIN"]
+            launch["command"] = ["/bin/sh", "-c", "echo forged > /tmp/lk-forged; exec /bin/sleep 3099"]
+            launch["logPath"] = "/tmp/lk-lock-log"
+            resources[i] = ["launch": ["_0": launch]]
+            p["resources"] = resources
+        }
+        let forged = try Lab.topo("apply", path, "--locked")
+        #expect(forged.status == 3, "\(forged)")
+        for field in ["launch.user", "launch.capabilities", "launch.command", "launch.logPath"] {
+            #expect(forged.stderr.contains(field), "\(field) not named: \(forged.stderr)")
+        }
+        #expect(Lab.processes(containing: "3099").isEmpty)
+        #expect(!FileManager.default.fileExists(atPath: "/tmp/lk-forged") && !FileManager.default.fileExists(atPath: "/tmp/lk-lock-log"))
+        #expect(Lab.leftovers() == [])
+        // A CPU this shape lacks.
+        try edited { p in ws?[0]["cpus"] = "99"; p["workloads"] = ws }
         let far = try Lab.topo("apply", path, "--locked")
         #expect(far.status == 3 && far.stderr.contains("CPU 99"), "\(far)")
-        try (Self.yaml.replacingOccurrences(of: "name: ci", with: "name: lk") + "# changed\n").write(toFile: path, atomically: true, encoding: .utf8)
+        let dry = try Lab.topo("apply", path, "--locked", "--dry-run")
+        #expect(dry.status == 3 && dry.stderr.contains("CPU 99"), "the dry run refuses as apply does: \(dry)")
+        try (yaml + "# changed\n").write(toFile: path, atomically: true, encoding: .utf8)
         let changed = try Lab.topo("apply", path, "--locked")
         #expect(changed.status == 3 && changed.stderr.contains("the profile changed since the lock"), "\(changed)")
         #expect(Lab.leftovers() == [])

@@ -16,6 +16,11 @@ struct Placement {
         for cpu in cpus { owners[cpu, default: []].append(name) }
     }
 
+    /// Threads that stay idle: no workload gets them (the spare threads of a core an odd count took part of).
+    mutating func markIdle(_ cpus: CPUSet) {
+        idle = idle.union(cpus)
+    }
+
     func isFree(_ cpu: Int) -> Bool {
         owners[cpu] == nil && !reserved.contains(cpu) && !idle.contains(cpu) && host.onlineCPUs.contains(cpu)
     }

@@ -5,11 +5,34 @@ public struct Planner: Sendable {
     public var usedSubnets: [IPv4Subnet]
     /// Where the plan's cgroups, state files and hosts files go.
     public var layout: Layout
+    /// A placement decided before (a lock file's): used instead of placing, once checked against the
+    /// profile and the host as strictly as a profile's own CPU lists are.
+    public var pins: Pins?
 
-    public init(host: HostTopology, usedSubnets: [IPv4Subnet] = [], layout: Layout = .standard) {
+    public init(host: HostTopology, usedSubnets: [IPv4Subnet] = [], layout: Layout = .standard, pins: Pins? = nil) {
         self.host = host
         self.usedSubnets = usedSubnets
         self.layout = layout
+        self.pins = pins
+    }
+
+    /// What a lock pins, and nothing else: each workload's CPUs and each link's subnet. Everything
+    /// else in a plan (limits, commands, users, capabilities, paths) comes from the profile every time.
+    public struct Pins: Equatable, Sendable {
+        public var cpus: [String: CPUSet]
+        /// Keyed by the link's two workload names, in `between` order.
+        public var subnets: [[String]: IPv4Subnet]
+
+        public init(cpus: [String: CPUSet], subnets: [[String]: IPv4Subnet]) {
+            self.cpus = cpus
+            self.subnets = subnets
+        }
+
+        /// The placement a plan made.
+        public init(_ plan: Plan) {
+            cpus = Dictionary(plan.workloads.map { ($0.name, $0.cpus) }, uniquingKeysWith: { a, _ in a })
+            subnets = Dictionary(plan.links.map { ($0.between, $0.subnet) }, uniquingKeysWith: { a, _ in a })
+        }
     }
 
     /// The pool default link subnets come from.
@@ -28,38 +51,10 @@ public struct Planner: Sendable {
 
         var state = Placement(host: host, reserved: reserved, smt: profile.host.smt)
         var cpusOf: [String: CPUSet] = [:]
-
-        // Explicit cpulists first: they are fixed, and count requests fill around them.
-        var explicit: [(name: String, isolation: Isolation, cpus: CPUSet)] = []
-        for w in profile.workloads {
-            guard case .list(let list) = w.cpus else { continue }
-            if let problem = checkExplicit(w, list, reserved: reserved) { problems.append(problem); continue }
-            explicit.append((w.name, w.isolation, list))
-            cpusOf[w.name] = list
-            state.take(list, for: w.name)
-        }
-        problems += Isolation.conflictMessages(explicit).map(\.message)
-        if profile.host.smt == .wholeCores {
-            problems += state.splitCores(profile.workloads.filter { cpusOf[$0.name] != nil })
-        }
-
-        // Counted exclusive and partition workloads take free cores; then counted shared workloads
-        // spread over what is left, sharing CPUs with one another (least-loaded first).
-        for w in profile.workloads where w.isolation != .shared {
-            guard case .count(let count, let node) = w.cpus else { continue }
-            switch state.place(count: count, node: node, for: w.name) {
-            case .success(let set): cpusOf[w.name] = set
-            case .failure(let problem): problems.append(problem.description)
-            }
-        }
-        state.idleSiblingsOfReserved()
-        let strict = Set(profile.workloads.filter { $0.isolation != .shared }.map(\.name))
-        for w in profile.workloads where w.isolation == .shared {
-            guard case .count(let count, let node) = w.cpus else { continue }
-            switch state.placeShared(count: count, node: node, for: w.name, strict: strict) {
-            case .success(let set): cpusOf[w.name] = set
-            case .failure(let problem): problems.append(problem.description)
-            }
+        if let pins {
+            placePinned(profile, pins, &state, &cpusOf, &problems)
+        } else {
+            place(profile, &state, &cpusOf, &problems)
         }
 
         let links = planLinks(profile, &problems)
@@ -122,6 +117,100 @@ public struct Planner: Sendable {
         return .success(plan)
     }
 
+    /// Places every workload: explicit CPU lists first, then counted exclusive and partition
+    /// workloads on free cores, then counted shared ones around them.
+    private func place(_ profile: Profile, _ state: inout Placement, _ cpusOf: inout [String: CPUSet], _ problems: inout [String]) {
+        let reserved = profile.host.reserve
+
+        // Explicit cpulists first: they are fixed, and count requests fill around them.
+        var explicit: [(name: String, isolation: Isolation, cpus: CPUSet)] = []
+        for w in profile.workloads {
+            guard case .list(let list) = w.cpus else { continue }
+            if let problem = checkExplicit(w, list, reserved: reserved) { problems.append(problem); continue }
+            explicit.append((w.name, w.isolation, list))
+        }
+        takeFixed(explicit, profile, &state, &cpusOf, &problems)
+
+        // Counted exclusive and partition workloads take free cores; then counted shared workloads
+        // spread over what is left, sharing CPUs with one another (least-loaded first).
+        for w in profile.workloads where w.isolation != .shared {
+            guard case .count(let count, let node) = w.cpus else { continue }
+            switch state.place(count: count, node: node, for: w.name) {
+            case .success(let set): cpusOf[w.name] = set
+            case .failure(let problem): problems.append(problem.description)
+            }
+        }
+        state.idleSiblingsOfReserved()
+        let strict = Set(profile.workloads.filter { $0.isolation != .shared }.map(\.name))
+        for w in profile.workloads where w.isolation == .shared {
+            guard case .count(let count, let node) = w.cpus else { continue }
+            switch state.placeShared(count: count, node: node, for: w.name, strict: strict) {
+            case .success(let set): cpusOf[w.name] = set
+            case .failure(let problem): problems.append(problem.description)
+            }
+        }
+    }
+
+    /// Takes a placement decided before (a lock's), refusing what the profile or this host would not
+    /// allow had the planner chosen it: a workload left out, CPUs the host lacks or has offline or
+    /// reserved, a list other than the profile's own, another count, a count spread over nodes or on
+    /// a node the profile does not name, CPUs an exclusive workload shares, split cores under
+    /// `whole-cores`. Siblings left idle are derived as `place` derives them.
+    private func placePinned(_ profile: Profile, _ pins: Pins, _ state: inout Placement, _ cpusOf: inout [String: CPUSet], _ problems: inout [String]) {
+        let reserved = profile.host.reserve
+        var taken: [(name: String, isolation: Isolation, cpus: CPUSet)] = []
+        for w in profile.workloads {
+            guard let cpus = pins.cpus[w.name] else {
+                problems.append("the lock places no CPUs for workload \(w.name): run topo plan --lock again")
+                continue
+            }
+            if let problem = checkExplicit(w, cpus, reserved: reserved, who: "the lock gives workload \(w.name)") {
+                problems.append(problem)
+                continue
+            }
+            let nodes = CPUSet(cpus.compactMap { host.cpu($0)?.node })
+            switch w.cpus {
+            case .list(let list) where list != cpus:
+                problems.append("the lock gives workload \(w.name) CPUs \(cpus), but its profile asks for CPUs \(list)")
+                continue
+            case .count(let count, _) where count != cpus.count:
+                problems.append("the lock gives workload \(w.name) \(cpus.count) CPU\(cpus.count == 1 ? "" : "s") (\(cpus)), but its profile asks for \(count)")
+                continue
+            case .count(_, .node(let id)) where nodes != CPUSet([id]):
+                problems.append("the lock gives workload \(w.name) CPUs \(cpus) on node \(nodes), but its profile asks for node \(id)")
+                continue
+            case .count(_, .auto) where nodes.count != 1:
+                problems.append("the lock gives workload \(w.name) CPUs \(cpus) on nodes \(nodes), but a count is placed on one node")
+                continue
+            default: break
+            }
+            taken.append((w.name, w.isolation, cpus))
+        }
+        takeFixed(taken, profile, &state, &cpusOf, &problems)
+        if profile.host.smt == .wholeCores {
+            // As `place` leaves them: the spare threads of a core an odd count took part of.
+            for w in profile.workloads where w.isolation != .shared {
+                guard case .count = w.cpus, let cpus = cpusOf[w.name] else { continue }
+                for core in host.cores where !core.intersection(cpus).isEmpty { state.markIdle(core.subtracting(cpus)) }
+            }
+        }
+        state.idleSiblingsOfReserved()
+    }
+
+    /// Fixed CPU sets (a profile's own lists, or a lock's placement) taken as they are, then checked
+    /// together: no exclusive or partition workload shares a CPU, and under `whole-cores` no core is split.
+    private func takeFixed(_ fixed: [(name: String, isolation: Isolation, cpus: CPUSet)], _ profile: Profile,
+                           _ state: inout Placement, _ cpusOf: inout [String: CPUSet], _ problems: inout [String]) {
+        for f in fixed {
+            cpusOf[f.name] = f.cpus
+            state.take(f.cpus, for: f.name)
+        }
+        problems += Isolation.conflictMessages(fixed).map(\.message)
+        if profile.host.smt == .wholeCores {
+            problems += state.splitCores(profile.workloads.filter { cpusOf[$0.name] != nil })
+        }
+    }
+
     private func checkRequirements(_ profile: Profile, _ problems: inout [String]) {
         if let n = profile.host.numaNodes, host.nodes.count < n {
             problems.append("the profile requires \(n) NUMA nodes; this host has \(host.nodes.count) (\(CPUSet(host.nodes.map(\.id))))")
@@ -131,13 +220,15 @@ public struct Planner: Sendable {
         }
     }
 
-    private func checkExplicit(_ w: Workload, _ list: CPUSet, reserved: CPUSet) -> String? {
+    private func checkExplicit(_ w: Workload, _ list: CPUSet, reserved: CPUSet, who: String? = nil) -> String? {
+        let who = who ?? "workload \(w.name) asks for"
         let absent = list.subtracting(host.allCPUs)
-        if !absent.isEmpty { return "workload \(w.name) asks for CPU \(absent), which this host does not have (it has \(host.allCPUs))" }
+        if !absent.isEmpty { return "\(who) CPU \(absent), which this host does not have (it has \(host.allCPUs))" }
         let offline = list.subtracting(host.onlineCPUs)
-        if !offline.isEmpty { return "workload \(w.name) asks for CPU \(offline), which is offline (online: \(host.onlineCPUs))" }
+        if !offline.isEmpty { return "\(who) CPU \(offline), which is offline (online: \(host.onlineCPUs))" }
         let clash = list.intersection(reserved)
-        if !clash.isEmpty { return "workload \(w.name) asks for CPU \(clash), which host.reserve keeps for housekeeping" }
+        if !clash.isEmpty { return "\(who) CPU \(clash), which host.reserve keeps for housekeeping" }
+        if list.isEmpty { return "\(who) no CPU" }
         return nil
     }
 
@@ -185,6 +276,20 @@ public struct Planner: Sendable {
         var links: [PlannedLink] = []
         for link in profile.links {
             var subnet = link.subnet
+            if let pinned = pins?.subnets[link.between] {
+                if let given = link.subnet, given != pinned {
+                    problems.append("the lock gives the link between \(link.between[0]) and \(link.between[1]) subnet \(pinned), but its profile says \(given)")
+                    continue
+                }
+                if pinned.prefix > 30 {
+                    problems.append("the lock gives the link between \(link.between[0]) and \(link.between[1]) subnet \(pinned), which has no room for two addresses")
+                    continue
+                }
+                subnet = pinned
+            } else if pins != nil {
+                problems.append("the lock gives the link between \(link.between[0]) and \(link.between[1]) no subnet: run topo plan --lock again")
+                continue
+            }
             if subnet == nil {
                 subnet = free.next()
                 if subnet == nil {
@@ -208,6 +313,13 @@ public struct Planner: Sendable {
             }
             links.append(PlannedLink(between: names, subnet: subnet!, subnetChosen: link.subnet == nil,
                                      mtu: link.mtu ?? 1500, ends: ends, shaping: shaping))
+        }
+        if pins != nil {  // a profile's own subnets are checked when it is read; a lock's here
+            for (a, x) in links.enumerated() {
+                for y in links[(a + 1)...] where x.subnet.overlaps(y.subnet) {
+                    problems.append("the lock gives the links \(x.between.joined(separator: "-")) and \(y.between.joined(separator: "-")) overlapping subnets \(x.subnet) and \(y.subnet)")
+                }
+            }
         }
         return links
     }

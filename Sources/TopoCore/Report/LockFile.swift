@@ -2,7 +2,11 @@ import Foundation
 
 /// A lock file (`topo plan PROFILE --lock`, read by `topo apply PROFILE --locked`): the profile's
 /// sha256, the material fingerprint of the host it was planned on, and the plan as `topo plan --json`
-/// prints it. Applying locked applies exactly that plan's placement, or refuses, listing each difference.
+/// prints it. A lock pins placement and nothing else: `--locked` plans the profile again on the lock's
+/// CPUs and link subnets (`pins`), and refuses when that plan differs from the lock's in anything
+/// (`differences`), or the placement is not valid for the profile on this host. A lock file is input
+/// like any other — it may come from a repository — so it can never add a command, a user, a
+/// capability or a path that the profile it was made from does not have.
 public struct LockFile: Codable, Equatable, Sendable {
     public static let currentFormat = "topo-lock/1"
     public var format = LockFile.currentFormat
@@ -89,11 +93,89 @@ public struct LockFile: Codable, Equatable, Sendable {
         return out
     }
 
+    /// The plan `apply --locked` applies: `profile` planned again on this host with the lock's
+    /// placement, once the profile's text, its name and the host are the locked ones, the placement is
+    /// valid for the profile, and the plan is the lock's in every field. Exit 3 otherwise, naming each
+    /// problem (`source` says where the lock is).
+    public func plan(for profile: Profile, text: String, on host: HostTopology, layout: Layout, source: String) -> Result<Plan, TopoFailure> {
+        var problems = self.problems(profileText: text, profileName: profile.name, host: HostRecord.read(topology: host, versions: [:]))
+        var planned: Plan?
+        if problems.isEmpty {
+            switch Planner(host: host, layout: layout, pins: pins).plan(profile) {
+            case .failure(let f): problems += f.collapsed.map { "the locked placement does not fit the profile on this host: \($0)" }
+            case .success(let p):
+                planned = p
+                problems += differences(from: p).map { "the lock differs from the profile in more than placement: \($0)" }
+            }
+        }
+        guard let planned, problems.isEmpty else {
+            return .failure(TopoFailure(.hostCannot, "cannot apply \(profile.name) as locked in \(source); nothing was changed:\n"
+                + Problems.collapse(problems).map { "  - \($0)" }.joined(separator: "\n")
+                + "\n(a lock pins each workload's CPUs and each link's subnet, nothing else: make it again with topo plan --lock)"))
+        }
+        return .success(planned)
+    }
+
+    /// What the lock pins, and all it is taken for: each workload's CPUs and each link's subnet.
+    public var pins: Planner.Pins { Planner.Pins(plan) }
+
+    /// Each way the lock's plan differs from `derived`, the profile planned again on the lock's
+    /// placement: one line per field, named by its path in the plan (`resources[14].launch.user`),
+    /// with both values. A lock is a placement, so anything else that differs — a command, a user, a
+    /// capability, a limit, a path — is a lock that was edited or made by another topo, and refused.
+    ///
+    /// Fields that follow from the placement (a workload's nodes, its cgroup's `cpuset.cpus`, its
+    /// launch's CPUs, idle siblings, addresses and the hosts files and variables that carry them) are
+    /// not compared: apply uses the re-derived plan's, so a lock whose only edit is a workload's `cpus`
+    /// is honoured.
+    public func differences(from derived: Plan, limit: Int = 20) -> [String] {
+        func flat(_ plan: Plan) -> [String: String] {
+            guard let json = try? JSONDecoder().decode(ReportDiff.JSON.self, from: Data(JSONOutput.encode(plan).utf8)) else { return [:] }
+            return ReportDiff.flatten(json)
+        }
+        let locked = flat(plan), planned = flat(derived)
+        let paths = Set(locked.keys).union(planned.keys)
+            .filter { locked[$0] != planned[$0] && !Self.followsFromPlacement($0, locked[$0], planned[$0]) }.sorted()
+        var out = paths.prefix(limit).map { path in
+            let name = path.replacingOccurrences(of: "._0", with: "")
+            return "plan.\(name): the lock has \(locked[path].map { Self.shown($0) } ?? "nothing"), the profile plans \(planned[path].map { Self.shown($0) } ?? "nothing")"
+        }
+        if paths.count > limit { out.append("and \(paths.count - limit) more differences") }
+        return out
+    }
+
+    /// The JSON keys whose values the planner derives from the CPUs and subnets alone.
+    static let placementKeys: Set<String> = ["cpus", "mems", "policyNodes", "cpuNodes", "idle", "subnet", "address", "addresses",
+                                             "contents", "irqsAway", "workqueuesAway", "kernelThreadsAway"]
+
+    /// Whether a leaf of the plan is one the placement decides (its path's last key, or a variable
+    /// that carries an address), so that both sides may differ there.
+    static func followsFromPlacement(_ path: String, _ a: String?, _ b: String?) -> Bool {
+        let keys = path.replacingOccurrences(of: #"\[[^\]]*\]"#, with: "", options: .regularExpression)
+            .split(separator: ".").filter { $0 != "_0" }
+        guard let last = keys.last else { return false }
+        if placementKeys.contains(String(last)) { return true }
+        if last == "environment", let a, let b {
+            let carriesAddress = { (v: String) in v.hasPrefix("\"TOPO_ADDRESSES=") || v.hasPrefix("\"TOPO_PEER_") }
+            return carriesAddress(a) && carriesAddress(b) && a.prefix { $0 != "=" } == b.prefix { $0 != "=" }
+        }
+        return false
+    }
+
+    /// A JSON value as a message shows it: at most 120 characters, control characters escaped.
+    static func shown(_ text: String) -> String {
+        let escaped = text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+        return escaped.count > 120 ? String(escaped.prefix(120)) + "…" : escaped
+    }
+
     public static func read(_ path: String) -> Result<LockFile, TopoFailure> {
-        guard let st = Sys.stat(path) else { return .failure(TopoFailure(.invalid, "no lock file at \(path): write one with topo plan PROFILE --lock")) }
-        guard st.st_size <= 16 << 20 else { return .failure(TopoFailure(.invalid, "\(path) is \(st.st_size) bytes; a lock file is at most 16 MiB")) }
+        let bytes: [UInt8]
+        do { bytes = try GuardedFile.bytes(path, limit: 16 << 20) } catch {
+            if error.reason == "does not exist" { return .failure(TopoFailure(.invalid, "no lock file at \(path): write one with topo plan PROFILE --lock")) }
+            return .failure(TopoFailure(.invalid, "the lock file \(error)"))
+        }
         do {
-            let lock = try JSONDecoder().decode(LockFile.self, from: Data(try Sys.read(path).utf8))
+            let lock = try JSONDecoder().decode(LockFile.self, from: Data(bytes))
             guard lock.format == currentFormat else { return .failure(TopoFailure(.invalid, "\(path) is \(lock.format), this topo reads \(currentFormat)")) }
             return .success(lock)
         } catch {
