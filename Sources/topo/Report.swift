@@ -33,11 +33,11 @@ enum Records {
 
     static func runtimes(_ plan: TopoCore.Plan) -> [Runtime] { plan.workloads.compactMap { $0.run?.runtime } }
 
-    /// Writes JSON to `path` (0644, replacing it) or prints it.
+    /// Writes JSON to `path` (0644, a new file renamed over it; never through a symbolic link) or prints it.
     static func write(_ json: String, to path: String?) throws {
         guard let path else { return print(json) }
         do {
-            try Sys.write(path, json + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode: 0o644)
+            try Sys.writeReplacing(path, json + "\n", mode: 0o644)
         } catch { throw TopoFailure(.hostCannot, "\(error)") }
     }
 

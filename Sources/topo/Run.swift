@@ -89,7 +89,11 @@ struct RunCommand: ParsableCommand {
         // Every path ends here: verify again, the report, then the teardown.
         runChild.store(0, ordering: .relaxed)
         let after = try? verifier.verify(plan.name, online: topology.onlineCPUs).get()
-        if let report {
+        // The report is made while the profile is applied (it reads the kernel's side and the logs) and
+        // written once it is torn down: a workload that planted a link at its path is gone by then, and
+        // the file is a new one renamed there, never written through a link.
+        var made: TopoCore.Report?
+        if report != nil {
             let interrupted = runSignal.load(ordering: .relaxed)
             let record = TopoCore.Report.RunRecord(
                 command: command.isEmpty ? nil : command, inWorkload: inWorkload, waited: wait, exitStatus: status,
@@ -97,12 +101,12 @@ struct RunCommand: ParsableCommand {
                 verifyBefore: before, logTails: Dictionary(uniqueKeysWithValues: plan.workloads.compactMap { w in
                     TopoCore.Report.tail(state.logPath(plan.name, w.name)).map { (w.name, $0) }
                 }))
-            let r = TopoCore.Report.make(version: Topo.configuration.version, host: Records.host(topology, runtimes: Records.runtimes(plan)),
-                                         source: TopoCore.Report.Source(name: plan.name, path: profile, text: text), plan: plan,
-                                         state: state, drivers: drivers, online: topology.onlineCPUs, verified: after, run: record)
-            do { try Records.write(JSONOutput.encode(r), to: report) } catch { printError("topo run: \(error)") }
+            made = TopoCore.Report.make(version: Topo.configuration.version, host: Records.host(topology, runtimes: Records.runtimes(plan)),
+                                        source: TopoCore.Report.Source(name: plan.name, path: profile, text: text), plan: plan,
+                                        state: state, drivers: drivers, online: topology.onlineCPUs, verified: after, run: record)
         }
         var teardownProblems: [String] = []
+        var reportFailed = false
         do {
             try state.withLock {
                 let removed = Teardown(state: state, drivers: drivers).remove(plan.name)
@@ -110,8 +114,15 @@ struct RunCommand: ParsableCommand {
                 printError("topo run: removed \(plan.name): \(removed.counts)")
             }
         } catch { teardownProblems.append("\(error)") }
+        if let report, let made {
+            do { try Records.write(JSONOutput.encode(made), to: report) } catch {
+                printError("topo run: \(error)")
+                reportFailed = true
+            }
+        }
         if let failure, teardownProblems.isEmpty { throw failure }
         try finish(status, before, after, teardownProblems)
+        if reportFailed { throw TopoFailure(.hostCannot, "topo run: the report was not written to \(report ?? "")") }
     }
 
     /// Maps the outcome to the exit status (after the teardown, which has run).

@@ -170,9 +170,7 @@ public struct StateStore: Sendable {
     /// Writes a host-wide record whole or not at all (a temporary file renamed over it).
     func writeRecord<T: Encodable>(_ path: String, _ value: T) throws(SystemError) {
         try ensureRoot()
-        let tmp = path + ".tmp"
-        try Sys.write(tmp, JSONOutput.encode(value) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
-        try Sys.rename(tmp, path)
+        try Sys.writeReplacing(path, JSONOutput.encode(value) + "\n", mode: 0o600)
     }
 
     func forgetHostChanges() {
@@ -188,11 +186,46 @@ public struct StateStore: Sendable {
         }
     }
 
+    /// The state root holds what `down` trusts and writes back as root (journals, `host.json`,
+    /// `tune.json`), so no one but root — or the user topo runs as — may change it or anything above
+    /// it: the root and each directory above it are owned by them and not writable by group or others
+    /// (above the root, a sticky directory such as /tmp is fine: no one else can move what is in it),
+    /// and a symbolic link on the way is theirs too. Nil when it holds; else why, with the fix.
+    public func ownershipProblem() -> String? {
+        let me = geteuid()
+        func owner(_ st: stat) -> Bool { st.st_uid == 0 || st.st_uid == me }
+        func mode(_ st: stat) -> String { "mode " + String(st.st_mode & 0o7777, radix: 8) }
+        let fix = "use a state directory only root can write (--state-dir), or fix its owner and mode"
+        var prefix = ""
+        let parts = root.split(separator: "/")
+        for (i, part) in parts.enumerated() {
+            prefix += "/\(part)"
+            let last = i == parts.count - 1
+            guard let link = Sys.lstat(prefix) else { return nil }  // the rest is made by topo, 0700
+            if link.st_mode & S_IFMT == S_IFLNK {
+                if last { return "the state directory \(root) is a symbolic link; \(fix)" }
+                if !owner(link) { return "\(prefix), on the way to the state directory \(root), is a symbolic link owned by uid \(link.st_uid); \(fix)" }
+            }
+            guard let st = Sys.stat(prefix), st.st_mode & S_IFMT == S_IFDIR else { return "\(prefix) is not a directory; \(fix)" }
+            if !owner(st) {
+                return "\(last ? "the state directory \(root)" : "\(prefix), above the state directory \(root),") is owned by uid \(st.st_uid), not root; \(fix)"
+            }
+            let writable = st.st_mode & 0o022 != 0
+            if writable && (last || st.st_mode & S_ISVTX == 0) {
+                return "\(last ? "the state directory \(root)" : "\(prefix), above the state directory \(root),") is writable by group or others (\(mode(st))): "
+                    + "topo keeps there what it writes back as root; \(fix)"
+            }
+        }
+        return nil
+    }
+
     // MARK: lock
 
     /// Holds the state lock for the duration of `body`. The lock file may be removed by the holder
     /// (when the last profile goes), so after locking, the file is checked to still be the one locked.
+    /// A state root that others could change is refused first (exit 3).
     public func withLock<T>(_ body: () throws -> T) throws -> T {
+        if let problem = ownershipProblem() { throw TopoFailure(.hostCannot, problem) }
         try ensureRoot()
         let path = "\(root)/lock"
         while true {

@@ -62,9 +62,57 @@ public enum Sys {
         guard n == bytes.count else { throw SystemError(operation, path, value: value, errno: n < 0 ? errno : EIO) }
     }
 
+    /// Writes a whole file, or nothing, and never through a link: what topo writes as root (reports,
+    /// lock files, its host-wide records) goes where a workload or another user may have planted a
+    /// symbolic link. The directory is opened `O_DIRECTORY|O_NOFOLLOW`; the contents go into a new
+    /// temporary file in it (`openat` with `O_CREAT|O_EXCL|O_NOFOLLOW`), are made durable, and the file
+    /// is renamed over `path` in that same directory. An existing `path` that is a symbolic link, or
+    /// anything but a regular file, is refused and left as it is.
+    public static func writeReplacing(_ path: String, _ contents: String, mode: mode_t = 0o644) throws(SystemError) {
+        let slash = path.lastIndex(of: "/")
+        let dir = slash.map { $0 == path.startIndex ? "/" : String(path[..<$0]) } ?? "."
+        let name = slash.map { String(path[path.index(after: $0)...]) } ?? path
+        guard !name.isEmpty, name != ".", name != ".." else { throw SystemError("write", path, errno: EISDIR) }
+        let dirFD = retrying { open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
+        guard dirFD >= 0 else {
+            let e = errno
+            throw SystemError("open directory", dir, errno: e, diagnosis: e == ELOOP || e == ENOTDIR && lstat(dir).map { $0.st_mode & S_IFMT == S_IFLNK } == true
+                ? "it is a symbolic link; topo writes only into the directory itself" : nil)
+        }
+        defer { close(dirFD) }
+        var st = Glibc.stat()
+        if fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
+            if st.st_mode & S_IFMT == S_IFLNK {
+                throw SystemError("write", path, errno: ELOOP, diagnosis: "it is a symbolic link, and topo never writes through one: remove it or name another file")
+            }
+            guard st.st_mode & S_IFMT == S_IFREG else {
+                throw SystemError("write", path, errno: EEXIST, diagnosis: "it is there and not a regular file")
+            }
+        }
+        var tmp = "", fd: Int32 = -1
+        for attempt in 0..<16 {
+            tmp = ".\(name.prefix(200)).topo-\(getpid())-\(attempt).tmp"
+            fd = retrying { openat(dirFD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode) }
+            if fd >= 0 || errno != EEXIST { break }
+        }
+        guard fd >= 0 else { throw SystemError("create", "\(dir)/\(tmp)", errno: errno) }
+        let bytes = Array(contents.utf8)
+        var failure: SystemError?
+        let written = writeOnce(fd, bytes)
+        if written != bytes.count { failure = SystemError("write", "\(dir)/\(tmp)", errno: written < 0 ? errno : EIO) }
+        else if fchmod(fd, mode) != 0 { failure = SystemError("chmod \(String(mode, radix: 8))", "\(dir)/\(tmp)", errno: errno) }
+        else if retrying({ fsync(fd) }) != 0 { failure = SystemError("fsync", "\(dir)/\(tmp)", errno: errno) }
+        close(fd)
+        if failure == nil && retrying({ renameat(dirFD, tmp, dirFD, name) }) != 0 { failure = SystemError("rename", "\(dir)/\(tmp)", value: path, errno: errno) }
+        if let failure {
+            unlinkat(dirFD, tmp, 0)
+            throw failure
+        }
+    }
+
     /// Appends a line and makes it durable before returning (the journal's write).
     public static func appendDurably(_ path: String, _ line: String) throws(SystemError) {
-        let fd = retrying { open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0o600) }
+        let fd = retrying { open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o600) }
         guard fd >= 0 else { throw SystemError("open", path, errno: errno) }
         defer { close(fd) }
         let bytes = Array(line.utf8)
