@@ -6,10 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <termios.h>
 #include <unistd.h>
 #include "topo_shim.h"
 
@@ -67,4 +69,44 @@ int topo_attach_read_only_tree(const char *source, const char *target) {
     }
     close(fd);
     return 0;
+}
+
+int topo_open_pty(int *master, int *slave, char *name, size_t size) {
+    int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (m < 0) return -1;
+    if (grantpt(m) != 0 || unlockpt(m) != 0 || ptsname_r(m, name, size) != 0) { int e = errno; close(m); errno = e; return -1; }
+    int s = open(name, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    if (s < 0) { int e = errno; close(m); errno = e; return -1; }
+    int flags = fcntl(m, F_GETFL);
+    if (flags < 0 || fcntl(m, F_SETFL, flags | O_NONBLOCK) != 0) { int e = errno; close(m); close(s); errno = e; return -1; }
+    *master = m;
+    *slave = s;
+    return 0;
+}
+
+int topo_terminal_raw(int fd, void *saved, size_t size) {
+    if (size < sizeof(struct termios)) { errno = EINVAL; return -1; }
+    struct termios t;
+    if (tcgetattr(fd, &t) != 0) return -1;
+    memcpy(saved, &t, sizeof t);
+    cfmakeraw(&t);
+    return tcsetattr(fd, TCSANOW, &t);
+}
+
+int topo_terminal_restore(int fd, const void *saved, size_t size) {
+    if (size < sizeof(struct termios)) { errno = EINVAL; return -1; }
+    return tcsetattr(fd, TCSANOW, (const struct termios *)saved);
+}
+
+int topo_copy_window_size(int from, int to) {
+    struct winsize w;
+    if (ioctl(from, TIOCGWINSZ, &w) != 0) return -1;
+    return ioctl(to, TIOCSWINSZ, &w);
+}
+
+int topo_is_terminal(int fd) {
+    int e = errno;
+    int r = isatty(fd);
+    errno = e;
+    return r;
 }

@@ -6,6 +6,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -72,18 +73,30 @@ __attribute__((noreturn)) static void child(const struct topo_launch *l, int joi
     if (l->netns_fd >= 0 && setns(l->netns_fd, CLONE_NEWNET) != 0) fail(l, TOPO_LAUNCH_NETNS, 0);
     if (l->stdin_fd >= 0 && dup2(l->stdin_fd, 0) < 0) fail(l, TOPO_LAUNCH_STDIN, 0);
     if (l->log_fd >= 0 && (dup2(l->log_fd, 1) < 0 || dup2(l->log_fd, 2) < 0)) fail(l, TOPO_LAUNCH_LOG, 0);
+    for (int i = 0; i < 3; i++)
+        if (l->stdio[i] >= 0 && dup2(l->stdio[i], i) < 0) fail(l, TOPO_LAUNCH_STDIO, i);
+    if (l->set_ctty && ioctl(0, TIOCSCTTY, 0) != 0) fail(l, TOPO_LAUNCH_CTTY, 0);
 
     /* Confinement: a cgroup namespace rooted at the workload's cgroup, a private mount namespace (a
      * slave of the host's), the hosts file, every other cgroup mount read-only, the workload's own
      * cgroup read-only over the hierarchy's mount point, topo's files read-only. */
     if (unshare(CLONE_NEWCGROUP) != 0) fail(l, TOPO_LAUNCH_CGROUP_NS, 0);
     if (unshare(CLONE_NEWNS) != 0 || mount(NULL, "/", NULL, MS_REC | MS_SLAVE, NULL) != 0) fail(l, TOPO_LAUNCH_MOUNT_NS, 0);
-    if (l->hosts_file && mount(l->hosts_file, "/etc/hosts", NULL, MS_BIND, NULL) != 0) fail(l, TOPO_LAUNCH_HOSTS, 0);
+    if (l->hosts_file && topo_bind_read_only(l->hosts_file, "/etc/hosts") != 0) fail(l, TOPO_LAUNCH_HOSTS, 0);
     for (int i = 0; i < l->other_cgroup_mount_count; i++)
         if (topo_remount_read_only(l->other_cgroup_mounts[i]) != 0) fail(l, TOPO_LAUNCH_REMOUNT, i);
     if (l->cgroup_mount && topo_bind_read_only(l->cgroup_dir, l->cgroup_mount) != 0) fail(l, TOPO_LAUNCH_OWN_CGROUP, 0);
     for (int i = 0; i < l->read_only_count; i++)
         if (topo_bind_read_only(l->read_only[i], l->read_only[i]) != 0) fail(l, TOPO_LAUNCH_READ_ONLY, i);
+    /* A root workload: the host's kernel interfaces out of its reach (what uid 0 owns there without
+     * any capability: sysctls, sysrq, sysfs tunables), and the host's /run (root-only sockets). */
+    for (int i = 0; i < l->protect_read_only_count; i++)
+        if (topo_attach_read_only_tree(l->protect_read_only[i], l->protect_read_only[i]) != 0) fail(l, TOPO_LAUNCH_PROTECT, i);
+    for (int i = 0; i < l->mask_file_count; i++)
+        if (mount("/dev/null", l->mask_files[i], NULL, MS_BIND, NULL) != 0) fail(l, TOPO_LAUNCH_MASK_FILE, i);
+    for (int i = 0; i < l->mask_dir_count; i++)
+        if (mount("tmpfs", l->mask_dirs[i], "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0,mode=0555") != 0) fail(l, TOPO_LAUNCH_MASK_DIR, i);
+    if (l->run_tmpfs && mount("tmpfs", l->run_tmpfs, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=65536k") != 0) fail(l, TOPO_LAUNCH_RUN_TMPFS, 0);
 
     if (l->cpu_mask_bytes && sched_setaffinity(0, l->cpu_mask_bytes, (const cpu_set_t *)l->cpu_mask) != 0) fail(l, TOPO_LAUNCH_AFFINITY, 0);
     if (l->policy_mode >= 0) {
@@ -106,6 +119,19 @@ __attribute__((noreturn)) static void child(const struct topo_launch *l, int joi
         if (syscall(SYS_setresgid, l->gid, l->gid, l->gid) != 0) fail(l, TOPO_LAUNCH_SETGID, 0);
         if (syscall(SYS_setresuid, l->uid, l->uid, l->uid) != 0) fail(l, TOPO_LAUNCH_SETUID, 0);
         if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) != 0) fail(l, TOPO_LAUNCH_KEEPCAPS, 0);
+        /* Read back: every id is the plan's (an id of -1 would have meant "unchanged" to the kernel). */
+        unsigned r = ~0U, e = ~0U, sv = ~0U;
+        if (syscall(SYS_getresuid, &r, &e, &sv) != 0 || r != l->uid || e != l->uid || sv != l->uid) { errno = 0; report(l, TOPO_LAUNCH_IDS, 0, 0); _exit(126); }
+        if (syscall(SYS_getresgid, &r, &e, &sv) != 0 || r != l->gid || e != l->gid || sv != l->gid) { errno = 0; report(l, TOPO_LAUNCH_IDS, 0, 1); _exit(126); }
+        unsigned held[1024];
+        long n = syscall(SYS_getgroups, 1024, held);
+        int same = n == (long)l->group_count;
+        for (long i = 0; same && i < n; i++) {
+            int found = 0;
+            for (unsigned long j = 0; j < l->group_count; j++) found |= held[i] == l->groups[j];
+            same = found;
+        }
+        if (!same) { errno = 0; report(l, TOPO_LAUNCH_IDS, 0, 2); _exit(126); }
     }
     int root = !l->switch_user || l->uid == 0;
     if (!root) {

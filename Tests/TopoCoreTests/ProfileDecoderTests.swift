@@ -401,3 +401,38 @@ import Testing
         #expect(Loading.appliedName("Not/A name", applied: []).failure?.status == .invalid)
     }
 }
+
+/// Who a workload runs as: nobody unless the profile names a user, root only by name, and never an
+/// id the kernel reads as "unchanged".
+@Suite struct WorkloadUserTests {
+    @Test func aWorkloadWithoutAUserRunsAsNobody() throws {
+        let p = try profile("version: 1\nname: u\nworkloads:\n  a: { cpus: \"0\", run: { command: [/bin/true] } }\n  r: { cpus: \"1\", run: { command: [/bin/true], user: root } }\n")
+        let plan = try Planner(host: try fixtureHost("1n-2c")).plan(p).get()
+        #expect(plan.workload(named: "a")?.run?.user == "65534:65534" && plan.workload(named: "r")?.run?.user == "root")
+        let launches = plan.resources.compactMap { if case .launch(let l) = $0 { l } else { nil } }
+        #expect(launches.map(\.user) == ["65534:65534", "root"])
+        #expect(launches[0].placementLines.joined().contains("as user 65534:65534") && !launches[0].placementLines.joined().contains("as root:"))
+        #expect(launches[1].placementLines.joined().contains("as root: /proc/sys"))
+    }
+
+    @Test(arguments: ["4294967295", "4294967295:0", "0:4294967295", "1000:4294967295"])
+    func theUnchangedIdIsRefused(user: String) {
+        let e = errors("version: 1\nname: u\nworkloads:\n  a: { cpus: \"0\", run: { command: [/bin/true], user: \"\(user)\" } }\n")
+        #expect(e.count == 1 && e[0].contains("holds the id 4294967295, which the kernel reads as \"leave unchanged\""), "\(e)")
+    }
+
+    @Test func theLauncherRefusesTheUnchangedIdToo() {
+        guard case .failure(let f) = Launcher.identity("4294967295:4294967295") else { Issue.record("accepted"); return }
+        #expect(f.description.contains("means \"unchanged\""))
+        #expect((try? Launcher.identity(nil).get())?.map { [$0.uid, $0.gid] } == [65534, 65534])
+    }
+
+    /// A root workload's protection lists only what is there, each path in its kind of mask.
+    @Test func aRootWorkloadsProtectionIsWhatTheHostHas() {
+        let present: Set<String> = ["/proc/sys", "/proc/sysrq-trigger", "/sys", "/proc/kcore", "/proc/acpi", "/sys/firmware", "/run"]
+        let dirs: Set<String> = ["/proc/sys", "/sys", "/proc/acpi", "/sys/firmware", "/run"]
+        let p = Launcher.HostProtection.present(exists: present.contains, isDirectory: dirs.contains)
+        #expect(p.readOnly == ["/proc/sys", "/proc/sysrq-trigger", "/sys"])
+        #expect(p.maskedFiles == ["/proc/kcore"] && p.maskedDirectories == ["/proc/acpi", "/sys/firmware"] && p.run == "/run")
+    }
+}

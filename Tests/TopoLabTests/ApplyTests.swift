@@ -123,7 +123,7 @@ extension LabTests {
             version: 1
             name: stubborn
             workloads:
-              w: { cpus: { count: 1 }, run: { command: ["\(Lab.repo)/Tests/Fixtures/lab/stubborn.sh"], capabilities: [SYS_ADMIN] } }
+              w: { cpus: { count: 1 }, run: { command: ["\(Lab.repo)/Tests/Fixtures/lab/stubborn.sh"], user: root, capabilities: [SYS_ADMIN] } }
             """)
         let apply = try Lab.topo("apply", path)
         #expect(apply.status == 0, "\(apply)")

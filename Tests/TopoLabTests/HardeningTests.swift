@@ -25,7 +25,7 @@ extension LabTests {
             version: 1
             name: privs
             workloads:
-              root: { cpus: "0", isolation: shared, run: { command: ["/bin/sleep", "1007"] } }
+              root: { cpus: "0", isolation: shared, run: { command: ["/bin/sleep", "1007"], user: root } }
               raw: { cpus: "0", isolation: shared, run: { command: ["/bin/sleep", "1007"], capabilities: [NET_RAW] } }
               nobody: { cpus: "0", isolation: shared, run: { command: ["/bin/sleep", "1007"], user: "65534:65534", capabilities: [NET_BIND_SERVICE] } }
             """)
@@ -50,8 +50,10 @@ extension LabTests {
                 #expect(Lab.procStatus(pid, set) == caps, "\(name) \(set)")
             }
             // Ambient capabilities are raised only for a workload that is not root (root gets its
-            // permitted set from the bounding set at exec anyway).
-            #expect(Lab.procStatus(pid, "CapAmb") == (name == "nobody" ? caps : "0000000000000000"), "\(name) CapAmb")
+            // permitted set from the bounding set at exec anyway): raw, without `user:`, is nobody.
+            #expect(Lab.procStatus(pid, "CapAmb") == (name == "root" ? "0000000000000000" : caps), "\(name) CapAmb")
+            // Only the workload that asked for root by name is root; one without `user:` is nobody.
+            #expect(Lab.procStatus(pid, "Uid")?.split(separator: "\t").first == (name == "root" ? "0" : "65534"), "\(name) Uid")
             #expect(Lab.procStatus(pid, "NoNewPrivs") == "1", "\(name)")
             #expect(Lab.procStatus(pid, "SigIgn") == "0000000000000000", "\(name) SigIgn")
             #expect(Lab.procStatus(pid, "SigBlk") == "0000000000000000", "\(name) SigBlk")
@@ -64,23 +66,23 @@ extension LabTests {
             #expect(fields[4] == "0", "\(name) tty_nr")
         }
         // A workload that is not root runs with its securebits locked: NOROOT, NOROOT_LOCKED,
-        // NO_SETUID_FIXUP_LOCKED, KEEP_CAPS_LOCKED = 0x2b (root is root: none).
+        // NO_SETUID_FIXUP_LOCKED = 0x0b (root is root: none).
         let bits = try Lab.topo("exec", "privs", "nobody", "--", "/usr/sbin/capsh", "--print")
-        #expect(bits.stdout.contains("Securebits: 053/0x2b/"), "\(bits)")
+        #expect(bits.stdout.contains("Securebits: 013/0xb/"), "\(bits)")
         let rootBits = try Lab.topo("exec", "privs", "root", "--", "/usr/sbin/capsh", "--print")
         #expect(rootBits.stdout.contains("Securebits: 00/0x0/"), "\(rootBits)")
         #expect(try Lab.topo("down", "privs").status == 0)
         #expect(Lab.leftovers(marker: "sleep 1007") == [])
     }
 
-    /// A root workload (no `user:`) cannot raise its own limits, leave its cgroup, mount a cgroup
+    /// A root workload (`user: root`) cannot raise its own limits, leave its cgroup, mount a cgroup
     /// hierarchy of its own or touch topo's state; `down` removes it.
     @Test func aRootWorkloadCannotRaiseItsLimitsLeaveItsCgroupOrTouchTopo() throws {
         let path = try Lab.profile("hostile", """
             version: 1
             name: hostile
             workloads:
-              w: { cpus: { count: 1 }, memory: { max: 64M }, run: { command: ["\(Lab.repo)/Tests/Fixtures/lab/hostile.sh"] } }
+              w: { cpus: { count: 1 }, memory: { max: 64M }, run: { command: ["\(Lab.repo)/Tests/Fixtures/lab/hostile.sh"], user: root } }
             """)
         let apply = try Lab.topo("apply", path)
         #expect(apply.status == 0, "\(apply)")

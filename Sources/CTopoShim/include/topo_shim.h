@@ -91,6 +91,9 @@ struct topo_launch {
     int new_session;
     /// Descriptors for stdin, and for stdout and stderr; -1 keeps the caller's.
     int stdin_fd, log_fd;
+    /// `topo exec`'s streams, dup'ed onto 0, 1 and 2 after those (each -1: unchanged), and whether
+    /// the first becomes the controlling terminal of the new session (a pty topo relays).
+    int stdio[3]; int set_ctty;
     /// Confinement: the hosts file bound over /etc/hosts (or NULL); cgroup mounts to make read-only;
     /// the workload's cgroup directory bound read-only over the hierarchy's mount point (NULL: none);
     /// paths bound read-only in place.
@@ -98,6 +101,13 @@ struct topo_launch {
     const char *const *other_cgroup_mounts; int other_cgroup_mount_count;
     const char *cgroup_dir, *cgroup_mount;
     const char *const *read_only; int read_only_count;
+    /// A root workload's view of the host's kernel interfaces: each path replaced in place by a
+    /// read-only copy of its whole mount tree (`topo_attach_read_only_tree`); files masked by /dev/null
+    /// and directories by an empty read-only tmpfs; a fresh tmpfs over `run_tmpfs` (NULL: none).
+    const char *const *protect_read_only; int protect_read_only_count;
+    const char *const *mask_files; int mask_file_count;
+    const char *const *mask_dirs; int mask_dir_count;
+    const char *run_tmpfs;
     /// sched_setaffinity's mask (0 bytes: unchanged); set_mempolicy's mode (-1: unchanged), node mask and
     /// its bit count, and whether to read the mode back.
     const unsigned long *cpu_mask; unsigned long cpu_mask_bytes;
@@ -116,7 +126,20 @@ enum topo_launch_step {
     TOPO_LAUNCH_AFFINITY, TOPO_LAUNCH_POLICY, TOPO_LAUNCH_POLICY_READ, TOPO_LAUNCH_POLICY_KEPT, TOPO_LAUNCH_CHDIR,
     TOPO_LAUNCH_BOUNDING, TOPO_LAUNCH_AMBIENT_CLEAR, TOPO_LAUNCH_KEEPCAPS, TOPO_LAUNCH_SETGROUPS, TOPO_LAUNCH_SETGID, TOPO_LAUNCH_SETUID,
     TOPO_LAUNCH_CAPSET, TOPO_LAUNCH_SECUREBITS, TOPO_LAUNCH_AMBIENT_RAISE, TOPO_LAUNCH_NO_NEW_PRIVS, TOPO_LAUNCH_EXEC,
+    TOPO_LAUNCH_PROTECT, TOPO_LAUNCH_MASK_FILE, TOPO_LAUNCH_MASK_DIR, TOPO_LAUNCH_RUN_TMPFS, TOPO_LAUNCH_IDS,
+    TOPO_LAUNCH_STDIO, TOPO_LAUNCH_CTTY,
 };
+/// A new pseudo-terminal pair: the master (close-on-exec, non-blocking) and the slave (close-on-exec,
+/// not this process's controlling terminal), and the slave's path in `name`. 0, or -1 with errno.
+int topo_open_pty(int *master, int *slave, char *name, size_t size);
+/// Puts a terminal in raw mode, keeping its settings in `saved` (a `struct termios`, `size` bytes). 0 or -1.
+int topo_terminal_raw(int fd, void *saved, size_t size);
+/// Restores what `topo_terminal_raw` saved. 0 or -1.
+int topo_terminal_restore(int fd, const void *saved, size_t size);
+/// Copies the window size of terminal `from` to `to` (TIOCGWINSZ, TIOCSWINSZ). 0 or -1.
+int topo_copy_window_size(int from, int to);
+/// Whether `fd` refers to a terminal (isatty without touching errno's meaning for callers).
+int topo_is_terminal(int fd);
 /// What the child reports when a step fails: the step, errno, and an index (which mount, which
 /// capability, or the memory policy mode the kernel kept). It exits 127 when the command is not
 /// found, 126 otherwise.

@@ -112,7 +112,7 @@ public struct PlannedRun: Equatable, Sendable, Codable {
         command = r.command
         env = r.env.map { "\($0.0)=\($0.1)" }
         workdir = r.workdir
-        user = r.user
+        user = r.user ?? RunSpec.defaultUser
         capabilities = r.capabilities
         runtime = r.runtime
         image = r.image

@@ -279,11 +279,21 @@ extension LaunchResource {
     public var placementLines: [String] {
         var lines = ["  CPUs \(cpus.isEmpty ? "any" : cpus.description), memory policy \(memoryPolicy.rawValue)\(memoryPolicy == .local ? "" : " on nodes \(policyNodes)"), cgroup \(cgroup)"]
         if let netns { lines.append("  network namespace \(netns)\(hostsFile.map { ", \($0) bound over /etc/hosts" } ?? "")") }
-        lines.append("  as user \(user ?? "root"), capabilities kept: \(capabilities.isEmpty ? "none" : capabilities.joined(separator: " ")) (every other one dropped), no new privileges")
+        lines.append("  as user \(user ?? RunSpec.defaultUser), capabilities kept: \(capabilities.isEmpty ? "none" : capabilities.joined(separator: " ")) (every other one dropped), no new privileges")
+        if Self.isRoot(user) && runtime == .process {
+            lines.append("  as root: /proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus, /proc/fs and /sys read-only, the kernel's memory, key and timer files masked, a fresh /run")
+        }
         if let workdir { lines.append("  in \(workdir)") }
         lines.append("  environment: " + environment.map { $0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0 }.joined(separator: " "))
         lines.append("  output appended to \(logPath ?? "the caller's terminal")")
         return lines
+    }
+
+    /// Whether a user names root: `root`, `0` or `0:GID`.
+    public static func isRoot(_ user: String?) -> Bool {
+        guard let user else { return false }
+        let name = user.split(separator: ":", omittingEmptySubsequences: false).first.map(String.init) ?? user
+        return name == "root" || name == "0" || Sys.user(named: name)?.uid == 0
     }
 
     /// The command as a shell would show it, each argument quoted where it needs to be.

@@ -223,12 +223,20 @@ public struct RunSpec: Equatable, Sendable {
     public var command: [String]
     public var env: [(String, String)] = []
     public var workdir: String?
+    /// `NAME`, `UID` or `UID:GID`; nil runs the workload as `defaultUser`. Root only when asked for (`root`, `0`).
     public var user: String?
     public var capabilities: [String] = []
     public var runtime: Runtime = .process
     public var image: String?
 
     public init(command: [String]) { self.command = command }
+
+    /// Who a workload without `user:` runs as: the overflow user and group, 65534 (nobody, nogroup),
+    /// which owns nothing on the host. uid 0 without capabilities would still own /proc/sys,
+    /// /proc/sysrq-trigger, sysfs, the host's root-owned files and sockets, and could signal every
+    /// root process: root is what a profile asks for by name (`user: root`), never what it gets by
+    /// leaving the key out.
+    public static let defaultUser = "65534:65534"
 
     public static func == (a: RunSpec, b: RunSpec) -> Bool {
         a.command == b.command && a.env.map { $0.0 } == b.env.map { $0.0 } && a.env.map { $0.1 } == b.env.map { $0.1 }

@@ -452,8 +452,11 @@ struct ProfileReading {
             }
         }
         if let u = f["user"], let user = reader.string(u, f.path("user")) {
-            if validUser(user) { spec.user = user } else {
-                reader.error(u, f.path("user"), "\"\(printable(user))\" is not a user", fix: "write a uid, uid:gid (e.g. \"65534:65534\") or a user name")
+            if user.split(separator: ":", omittingEmptySubsequences: false).contains(where: { UInt32($0) == UInt32.max }) {
+                reader.error(u, f.path("user"), "\"\(printable(user))\" holds the id 4294967295, which the kernel reads as \"leave unchanged\": the workload would stay root",
+                             fix: "write a real uid and gid, e.g. \"65534:65534\"")
+            } else if validUser(user) { spec.user = user } else {
+                reader.error(u, f.path("user"), "\"\(printable(user))\" is not a user", fix: "write a uid, uid:gid (e.g. \"65534:65534\"), a user name, or root")
             }
         }
         if let c = f["capabilities"], let items = reader.sequence(c, f.path("capabilities"), of: "capability names") {

@@ -288,7 +288,7 @@ public enum ProfileSchema {
         },
         "workdir": { "description": "The working directory, an absolute path.", "type": "string", "pattern": "^/" },
         "user": {
-          "description": "Run as this user: a name, a uid, or uid:gid. By default the command runs as root with only the capabilities listed.",
+          "description": "Run as this user: a name, a uid, or uid:gid. Without it the command runs as 65534:65534 (nobody), which owns nothing on the host; root only as user: root (or 0), and then with /proc/sys, /sys and the host's /run out of its reach. Either way it keeps only the capabilities listed.",
           "type": ["string", "integer"],
           "examples": ["nobody", "65534:65534"]
         },

@@ -22,10 +22,12 @@ public struct LaunchSpec: Equatable, Sendable {
     public var policyNodes: CPUSet
     /// stdout and stderr go here (appended); nil keeps the caller's.
     public var logPath: String?
-    /// Start a new session (a workload that outlives topo), or stay in the caller's (`topo exec` at a terminal).
+    /// Start a new session (always, for a workload; `topo exec` too, whose terminal is a pty of its own).
     public var newSession: Bool
     /// Keep the caller's stdin (`topo exec`); otherwise stdin is /dev/null.
     public var keepStdin: Bool
+    /// `topo exec`'s streams (`ExecStreams`): never the caller's terminal.
+    public var stdio: ExecStreams.Stdio?
     /// The workload's network namespace (`/run/netns/NAME`), entered before exec.
     public var netns: String?
     /// A hosts file naming the workload's peers, bind-mounted over /etc/hosts in its own mount namespace.

@@ -28,6 +28,34 @@ public enum Launcher {
         let spec: LaunchSpec
         let otherCgroupMounts: [String]
         let readOnly: [String]
+        let protection: HostProtection
+    }
+
+    /// What a root workload (`user: root`) sees of the host's kernel interfaces, as docker, podman and
+    /// runc's default spec hide them: uid 0 owns them even without a capability. Read-only in place,
+    /// each as a copy of its whole mount tree (binfmt_misc below /proc/sys included): /proc/sys,
+    /// /proc/sysrq-trigger, /proc/irq, /proc/bus, /proc/fs and /sys. Masked: the /proc files that show
+    /// the kernel's memory, keys and timers, and /sys/firmware. A fresh tmpfs over /run, where the
+    /// host's root-only sockets (systemd's private bus, container runtimes) live. Only what exists at
+    /// launch is listed: the kernel makes every entry of /proc and /sys, so a workload cannot create
+    /// one that was missing, and /sys as a whole is read-only.
+    struct HostProtection: Equatable {
+        var readOnly: [String] = []
+        var maskedFiles: [String] = []
+        var maskedDirectories: [String] = []
+        var run: String?
+
+        static let readOnlyPaths = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/sys"]
+        static let maskedPaths = ["/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+                                  "/proc/sched_debug", "/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware"]
+
+        /// The protection for this host's paths (`exists` and `isDirectory` stand in for the file system in tests).
+        static func present(exists: (String) -> Bool = Sys.exists, isDirectory: (String) -> Bool = { Sys.isDirectory($0) }) -> HostProtection {
+            HostProtection(readOnly: readOnlyPaths.filter(exists),
+                           maskedFiles: maskedPaths.filter { exists($0) && !isDirectory($0) },
+                           maskedDirectories: maskedPaths.filter(isDirectory),
+                           run: isDirectory("/run") ? "/run" : nil)
+        }
     }
 
     /// Starts the workload process and waits until it has exec'd the command. Returns its pid.
@@ -36,9 +64,11 @@ public enum Launcher {
     }
 
     /// The securebits a workload that is not root runs with, locked (capabilities(7)): root is not
-    /// special to it (a setuid-root program gains nothing), and it cannot turn keep-caps or the
-    /// setuid fix-up back on.
-    static let lockedSecurebits: UInt = 1 << 0 | 1 << 1 | 1 << 3 | 1 << 5  // NOROOT, NOROOT_LOCKED, NO_SETUID_FIXUP_LOCKED, KEEP_CAPS_LOCKED
+    /// special to it (a setuid-root program gains nothing), and it cannot turn the setuid fix-up back
+    /// on. Keep-caps stays unlocked: it only matters for a change of uid, which a workload without
+    /// CAP_SETUID cannot make, execve clears it, and iputils' ping sets it before it drops to
+    /// CAP_NET_RAW (with it locked, `ping` in a workload granted NET_RAW failed: "prctl: Operation not permitted").
+    static let lockedSecurebits: UInt = 1 << 0 | 1 << 1 | 1 << 3  // NOROOT, NOROOT_LOCKED, NO_SETUID_FIXUP_LOCKED
 
     /// Starts the child without waiting for it: several can start at once, then `finish` each.
     ///
@@ -87,6 +117,10 @@ public enum Launcher {
         case .failure(let f): return .failure(f)
         case .success(let i): ids = i
         }
+        if let ids, ids.groups.count > 1024 {
+            return .failure(Failure(description: "topo launcher: user \(spec.user ?? "") is in \(ids.groups.count) groups; topo sets at most 1024"))
+        }
+        let protection = ids == nil || ids!.uid == 0 ? HostProtection.present() : HostProtection()
         let keep = spec.capabilities.compactMap { Capabilities.value(of: $0) }.reduce(UInt64(0)) { $0 | 1 << UInt64($1) }
         let capLast = (try? Sys.read("/proc/sys/kernel/cap_last_cap")).flatMap { Int32($0.trimmingCharacters(in: "\n")) } ?? 40
         var cpuMask = [UInt](repeating: 0, count: max(16, (spec.cpus.ids.last ?? 0) / UInt.bitWidth + 1))
@@ -107,10 +141,17 @@ public enum Launcher {
         l.netns_fd = netnsFD
         l.new_session = spec.newSession ? 1 : 0
         l.stdin_fd = stdinFD; l.log_fd = logFD
+        let stdio = spec.stdio?.fds ?? [-1, -1, -1]
+        l.stdio = (stdio[0], stdio[1], stdio[2])
+        l.set_ctty = spec.stdio?.controllingTerminal == true ? 1 : 0
         l.hosts_file = UnsafePointer(c.string(spec.hostsFile))
         l.other_cgroup_mounts = c.constStrings(otherCgroupMounts); l.other_cgroup_mount_count = Int32(otherCgroupMounts.count)
         l.cgroup_dir = UnsafePointer(c.string(cgroupDirectory)); l.cgroup_mount = UnsafePointer(c.string(spec.cgroupMount))
         l.read_only = c.constStrings(readOnly); l.read_only_count = Int32(readOnly.count)
+        l.protect_read_only = c.constStrings(protection.readOnly); l.protect_read_only_count = Int32(protection.readOnly.count)
+        l.mask_files = c.constStrings(protection.maskedFiles); l.mask_file_count = Int32(protection.maskedFiles.count)
+        l.mask_dirs = c.constStrings(protection.maskedDirectories); l.mask_dir_count = Int32(protection.maskedDirectories.count)
+        l.run_tmpfs = UnsafePointer(c.string(protection.run))
         l.cpu_mask = spec.cpus.isEmpty ? nil : UnsafePointer(c.copy(cpuMask))
         l.cpu_mask_bytes = spec.cpus.isEmpty ? 0 : UInt(cpuMask.count * MemoryLayout<UInt>.size)
         l.policy_mode = policy.mode; l.policy_nodes = UnsafePointer(policy.mask?.pointee.maskp)
@@ -130,7 +171,7 @@ public enum Launcher {
             let how = cgroupFD >= 0 ? "clone3 into cgroup \(cgroupDirectory)" : "fork"
             return .failure(Failure(description: "topo launcher: \(how): \(String(cString: strerror(cloneErrno)))"))
         }
-        return .success(Pending(pid: pid, statusFD: fds[0], spec: spec, otherCgroupMounts: otherCgroupMounts, readOnly: readOnly))
+        return .success(Pending(pid: pid, statusFD: fds[0], spec: spec, otherCgroupMounts: otherCgroupMounts, readOnly: readOnly, protection: protection))
     }
 
     /// Waits until the child has exec'd the command (its status pipe closes empty) or failed (it writes
@@ -191,6 +232,13 @@ public enum Launcher {
         case TOPO_LAUNCH_AMBIENT_RAISE: return "raise ambient capability \(Capabilities.name(of: index))"
         case TOPO_LAUNCH_NO_NEW_PRIVS: return "prctl PR_SET_NO_NEW_PRIVS"
         case TOPO_LAUNCH_EXEC: return "exec \(s.command[0])"
+        case TOPO_LAUNCH_PROTECT: return "make \(item(p.protection.readOnly)) read-only for a root workload"
+        case TOPO_LAUNCH_MASK_FILE: return "mask \(item(p.protection.maskedFiles)) for a root workload"
+        case TOPO_LAUNCH_MASK_DIR: return "mask \(item(p.protection.maskedDirectories)) for a root workload"
+        case TOPO_LAUNCH_RUN_TMPFS: return "mount a fresh tmpfs over \(p.protection.run ?? "/run") for a root workload"
+        case TOPO_LAUNCH_STDIO: return "dup2 exec's stream onto \(index)"
+        case TOPO_LAUNCH_CTTY: return "make exec's pseudo-terminal the controlling terminal (TIOCSCTTY)"
+        case TOPO_LAUNCH_IDS: return "read back the ids of \(s.user ?? RunSpec.defaultUser): the kernel kept another \(["uid", "gid", "group list"][min(2, max(0, index))])"
         default: return "step \(e.step)"
         }
     }
@@ -226,7 +274,7 @@ public enum Launcher {
     /// The profile's user as ids: `NAME`, `UID` or `UID:GID`; a name (or a uid with a name) also gets
     /// its supplementary groups, as initgroups would set them.
     static func identity(_ user: String?) -> Result<Identity?, Failure> {
-        guard let user else { return .success(nil) }
+        let user = user ?? RunSpec.defaultUser
         let parts = user.split(separator: ":")
         var uid: uid_t, gid: gid_t, name: String?
         if let u = UInt32(parts[0]) {
@@ -239,6 +287,9 @@ public enum Launcher {
             uid = pw.uid
             gid = pw.gid
             name = user
+        }
+        guard uid != UInt32.max, gid != UInt32.max else {
+            return .failure(Failure(description: "topo launcher: user \(user): the id 4294967295 means \"unchanged\" to the kernel; the workload would stay root"))
         }
         guard let name, parts.count == 1 else { return .success(Identity(uid: uid, gid: gid, groups: [gid])) }
         var count: Int32 = 64

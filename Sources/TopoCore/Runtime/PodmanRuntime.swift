@@ -162,7 +162,7 @@ public struct PodmanRuntime: WorkloadRuntime {
     func execArguments(_ l: LaunchResource, interactive: Bool) -> Result<[String], TopoFailure> {
         OCIBundle.user(l.user).map { user in
             var a = ["exec", "--user", "\(user.uid):\(user.gid)"]
-            if interactive { a += ["--interactive"] + (isatty(0) != 0 && isatty(1) != 0 ? ["--tty"] : []) }
+            if interactive { a += ["--interactive"] }
             a += l.environment.flatMap { ["--env", $0] }
             if let workdir = l.workdir { a += ["--workdir", workdir] }
             return podman(a + [OCIBundle.containerID(l)] + l.command)
@@ -171,7 +171,11 @@ public struct PodmanRuntime: WorkloadRuntime {
 
     public func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {
         execArguments(launch, interactive: true).flatMap { argv in
-            Spawn.child(argv, output: nil, detached: false).map { Spawn.wait($0) }.mapError { TopoFailure(.hostCannot, $0.description) }
+            ExecStreams.run { stdio in
+                // On exec's own pseudo-terminal podman is asked for one in the container (--tty) and relays it.
+                let argv = stdio.controllingTerminal ? argv.flatMap { $0 == "--interactive" ? [$0, "--tty"] : [$0] } : argv
+                return Spawn.child(argv, output: nil, detached: false, stdio: stdio).mapError { TopoFailure(.hostCannot, $0.description) }
+            }
         }
     }
 

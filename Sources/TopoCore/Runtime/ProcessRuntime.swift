@@ -15,11 +15,11 @@ public struct ProcessRuntime: WorkloadRuntime {
     }
 
     /// What the launcher needs for a launch: inside its cgroup (a namespace of its own, read-only), with
-    /// topo's files read-only; `foreground` for `topo exec`, which keeps the caller's stdin and, at a
-    /// terminal, its session.
+    /// topo's files read-only, in a session of its own; `foreground` for `topo exec`, which keeps the
+    /// caller's stdin unless `ExecStreams` replaces it.
     func spec(_ l: LaunchResource, foreground: Bool) -> LaunchSpec {
         LaunchSpec(l, cgroupProcs: cgroups.procsPath(l.cgroup), cgroupMount: cgroups.path(""), readOnly: protected,
-                   newSession: !foreground || isatty(0) == 0, keepStdin: foreground)
+                   newSession: true, keepStdin: foreground)
     }
 
     public func startedBy(_ l: LaunchResource) -> String {
@@ -81,9 +81,10 @@ public struct ProcessRuntime: WorkloadRuntime {
     }
 
     public func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {
-        switch Launcher.launch(spec(launch, foreground: true)) {
-        case .failure(let f): return .failure(TopoFailure(.hostCannot, "\(f)"))
-        case .success(let pid): return .success(Spawn.wait(pid))
+        ExecStreams.run { stdio in
+            var spec = spec(launch, foreground: true)
+            spec.stdio = stdio
+            return Launcher.launch(spec).mapError { TopoFailure(.hostCannot, "\($0)") }
         }
     }
 }

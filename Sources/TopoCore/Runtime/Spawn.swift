@@ -16,7 +16,9 @@ public enum Spawn {
     /// its own, and no descriptor above 2 (a runtime's monitor, podman's conmon, lives on and must
     /// not hold what topo's caller left open: a pipe someone waits on to end). `prepare` runs on the spawning thread around the spawn (it sets CPUs and memory policy
     /// for the child to inherit).
-    public static func child(_ argv: [String], output: String?, detached: Bool,
+    /// `stdio` (for `topo exec`): the child's 0, 1 and 2 from `ExecStreams`; with a pseudo-terminal the
+    /// child leads a session of its own and opens it as its controlling terminal.
+    public static func child(_ argv: [String], output: String?, detached: Bool, stdio: ExecStreams.Stdio? = nil,
                              prepare: (() -> Int32) -> Int32 = { $0() }) -> Result<pid_t, Failure> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
@@ -25,6 +27,17 @@ public enum Spawn {
             posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
             posix_spawn_file_actions_addopen(&actions, 1, output, O_WRONLY | O_CREAT | O_APPEND, 0o600)
             posix_spawn_file_actions_adddup2(&actions, 1, 2)
+        }
+        if let stdio {
+            if let terminal = stdio.terminal {
+                // After setsid (which glibc makes before the file actions), opening the pty without
+                // O_NOCTTY makes it the session's controlling terminal.
+                posix_spawn_file_actions_addopen(&actions, 0, terminal, O_RDWR, 0)
+                posix_spawn_file_actions_adddup2(&actions, 0, 1)
+                posix_spawn_file_actions_adddup2(&actions, 0, 2)
+            } else {
+                for (i, fd) in stdio.fds.enumerated() where fd >= 0 { posix_spawn_file_actions_adddup2(&actions, fd, Int32(i)) }
+            }
         }
         var attr = posix_spawnattr_t()
         posix_spawnattr_init(&attr)
@@ -37,7 +50,7 @@ public enum Spawn {
         posix_spawnattr_setsigdefault(&attr, &all)
         posix_spawnattr_setsigmask(&attr, &none)
         var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
-        if detached {
+        if detached || stdio != nil {
             topo_spawn_close_from(&actions, 3)
             flags |= 0x80  // glibc's POSIX_SPAWN_SETSID, not imported
         }
