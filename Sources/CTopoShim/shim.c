@@ -23,3 +23,13 @@ unsigned long topo_filesystem_type(const char *path) {
 
 /* sched_setaffinity(2) of another task with a mask of `bytes` bytes (a multiple of sizeof(long)). */
 int topo_set_affinity(int pid, const void *mask, size_t bytes) { return sched_setaffinity(pid, bytes, (const cpu_set_t *)mask); }
+
+#include <sys/syscall.h>
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
+int topo_pidfd_open(int pid) { return (int)syscall(SYS_pidfd_open, pid, 0); }
+int topo_pidfd_send_signal(int pidfd, int sig) { return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0); }

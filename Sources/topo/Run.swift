@@ -1,13 +1,18 @@
 import ArgumentParser
 import Foundation
 import Synchronization
+import CTopoShim
 import TopoCore
 
 /// The first signal that interrupted `topo run`, and how many came.
 private let runSignal = Atomic<Int32>(0)
 private let runSignals = Atomic<Int32>(0)
-/// The process a signal is passed on to: the command, or the workload waited for.
+/// The process a signal is passed on to: the command, or the workload waited for (topo's own
+/// children: their pids are not reused before topo reaps them).
 private let runChild = Atomic<Int32>(0)
+/// A container waited for is not topo's child: a pidfd names exactly its process, so a signal never
+/// reaches a process that took its pid after it exited.
+private let runPidfd = Atomic<Int32>(-1)
 
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,8 +64,11 @@ struct RunCommand: ParsableCommand {
         for s in [SIGINT, SIGTERM, SIGHUP] {
             signal(s) { sig in
                 if runSignals.add(1, ordering: .relaxed).newValue == 1 { runSignal.store(sig, ordering: .relaxed) }
+                let signal = runSignals.load(ordering: .relaxed) > 1 ? SIGKILL : sig
+                let pidfd = runPidfd.load(ordering: .relaxed)
+                if pidfd >= 0 { _ = topo_pidfd_send_signal(pidfd, signal); return }
                 let child = runChild.load(ordering: .relaxed)
-                if child > 0 { _ = kill(child, runSignals.load(ordering: .relaxed) > 1 ? SIGKILL : sig) }
+                if child > 0 { _ = kill(child, signal) }
             }
         }
         let state = paths.state
@@ -88,6 +96,8 @@ struct RunCommand: ParsableCommand {
         } catch { failure = error }
         // Every path ends here: verify again, the report, then the teardown.
         runChild.store(0, ordering: .relaxed)
+        let pidfd = runPidfd.exchange(-1, ordering: .relaxed)
+        if pidfd >= 0 { close(pidfd) }
         let after = try? verifier.verify(plan.name, online: topology.onlineCPUs).get()
         // The report is made while the profile is applied (it reads the kernel's side and the logs) and
         // written once it is torn down: a workload that planted a link at its path is gone by then, and
@@ -167,7 +177,15 @@ struct RunCommand: ParsableCommand {
             runChild.store(pid, ordering: .relaxed)
             return Spawn.wait(pid)
         }
-        if let pid { runChild.store(pid, ordering: .relaxed) }
+        // The container's process, by a pidfd opened while it is still in the workload's cgroup.
+        if let pid {
+            let fd = topo_pidfd_open(pid)
+            if fd >= 0 {
+                if drivers.cgroups.processes(w.cgroupPath).contains(pid) {  // the cgroup and below
+                    runPidfd.store(fd, ordering: .relaxed)
+                } else { close(fd) }
+            }
+        }
         while !drivers.cgroups.processes(w.cgroupPath).isEmpty && runSignal.load(ordering: .relaxed) == 0 { usleep(100_000) }
         printError("topo run: \(name) is a container: its exit status is not known to topo; the run's status is verify's")
         return nil

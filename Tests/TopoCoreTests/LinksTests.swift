@@ -235,7 +235,8 @@ import Testing
     }
 
     @Test func usersAreNumbersOrNamesOfThisHost() throws {
-        #expect(try OCIBundle.user(nil).get() == (0, 0))
+        #expect(try OCIBundle.user(nil).get() == (65534, 65534))
+        #expect(throws: TopoFailure.self) { try OCIBundle.user("4294967295:0").get() }
         #expect(try OCIBundle.user("1000:1001").get() == (1000, 1001))
         #expect(try OCIBundle.user("root").get() == (0, 0))
         #expect(throws: TopoFailure.self) { try OCIBundle.user("no-such-user-here").get() }

@@ -15,6 +15,10 @@ int topo_set_affinity(int pid, const void *mask, size_t bytes);
 int topo_pipe_cloexec(int fds[2]);
 /// posix_spawn closes every descriptor from `from` up in the child (glibc 2.34's addclosefrom_np).
 int topo_spawn_close_from(posix_spawn_file_actions_t *actions, int from);
+/// pidfd_open(2) (Linux 5.3): a descriptor for exactly this process, never for one that reuses its pid. -1 with errno.
+int topo_pidfd_open(int pid);
+/// pidfd_send_signal(2): async-signal-safe, and ESRCH once the process is gone. 0 or -1 with errno.
+int topo_pidfd_send_signal(int pidfd, int sig);
 /// The CPU the calling thread runs on (GNU sched_getcpu).
 int topo_sched_getcpu(void);
 /// Unblocks every signal and sets every disposition back to its default (an ignored SIGHUP survives exec otherwise).

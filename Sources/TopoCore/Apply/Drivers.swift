@@ -7,11 +7,15 @@ public struct Facts: Codable, Equatable, Sendable {
     public var inode: UInt64?
     /// What apply left as it was and why (an interrupt the kernel will not move), for people.
     public var note: String?
+    /// A container's own mark (a nonce in its bundle's annotations): undo deletes only the container
+    /// that carries it.
+    public var mark: String?
 
-    public init(pid: Int32? = nil, inode: UInt64? = nil, note: String? = nil) {
+    public init(pid: Int32? = nil, inode: UInt64? = nil, note: String? = nil, mark: String? = nil) {
         self.pid = pid
         self.inode = inode
         self.note = note
+        self.mark = mark
     }
 }
 

@@ -14,6 +14,9 @@ public struct OCIConfig: Codable, Equatable, Sendable {
     public var hostname: String
     public var mounts: [Mount]
     public var linux: Linux
+    /// topo's mark: `io.topo.profile` and a nonce (`io.topo.mark`) the journal keeps, so that undo
+    /// deletes only a container it made.
+    public var annotations: [String: String]?
 
     public struct Process: Codable, Equatable, Sendable {
         public var terminal = false
@@ -88,7 +91,13 @@ public enum OCIBundle {
     /// the user it runs as; `nofile` the open-files limit a process workload would inherit; `probe` the
     /// topo binary, bound read-only at `ContainerSupport.probePath` inside the container's own /tmp for
     /// `verify --active` (an image need not hold topo, and a host path under /tmp is hidden there).
-    public static func config(_ l: LaunchResource, rootfs: String, uid: UInt32, gid: UInt32, nofile: UInt64, probe: String? = nil) -> OCIConfig {
+    /// `hostRoot`: the root is a copy of the host's `/`, whose /run (systemd's private bus, the runtimes'
+    /// sockets) gets a fresh tmpfs over it, as a root process workload's does.
+    public static let profileAnnotation = "io.topo.profile"
+    public static let markAnnotation = "io.topo.mark"
+
+    public static func config(_ l: LaunchResource, rootfs: String, uid: UInt32, gid: UInt32, nofile: UInt64, probe: String? = nil, hostRoot: Bool = false,
+                              mark: String? = nil) -> OCIConfig {
         let caps = l.capabilities.sorted()
         let capabilities = OCIConfig.Capabilities(bounding: caps, effective: caps, inheritable: caps, permitted: caps, ambient: uid == 0 ? [] : caps)
         var mounts = [
@@ -106,6 +115,9 @@ public enum OCIBundle {
             // The root is read-only; a benchmark still gets a scratch /tmp of its own.
             OCIConfig.Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"]),
         ]
+        if hostRoot {
+            mounts.append(OCIConfig.Mount(destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755", "size=65536k"]))
+        }
         if let probe {
             mounts.append(OCIConfig.Mount(destination: ContainerSupport.probePath, type: "bind", source: probe, options: ["bind", "ro", "nosuid", "nodev"]))
         }
@@ -119,17 +131,19 @@ public enum OCIBundle {
                                        cwd: l.workdir ?? "/", capabilities: capabilities,
                                        rlimits: [OCIConfig.Rlimit(type: "RLIMIT_NOFILE", hard: nofile, soft: nofile)]),
             root: OCIConfig.Root(path: rootfs, readonly: true), hostname: l.workload, mounts: mounts,
-            linux: OCIConfig.Linux(cgroupsPath: cgroupsPath(l), namespaces: namespaces, maskedPaths: maskedPaths, readonlyPaths: readonlyPaths))
+            linux: OCIConfig.Linux(cgroupsPath: cgroupsPath(l), namespaces: namespaces, maskedPaths: maskedPaths, readonlyPaths: readonlyPaths),
+            annotations: mark.map { [profileAnnotation: l.profile, markAnnotation: $0] })
     }
 
     /// The user a container runs as, from the profile's `user:` (`uid[:gid]` or a name from this host's
-    /// user database); root when none is given.
+    /// user database); `RunSpec.defaultUser` when none is given, as for a process workload.
     public static func user(_ spec: String?) -> Result<(uid: UInt32, gid: UInt32), TopoFailure> {
-        guard let spec else { return .success((0, 0)) }
+        let spec = spec ?? RunSpec.defaultUser
         let parts = spec.split(separator: ":")
         if let uid = parts.first.flatMap({ UInt32($0) }) {
             let gid = parts.count > 1 ? UInt32(parts[1]) : (Sys.user(id: uid)?.gid ?? uid)
             guard let gid else { return .failure(TopoFailure(.invalid, "user \(spec): the group is not a number")) }
+            guard uid != UInt32.max, gid != UInt32.max else { return .failure(TopoFailure(.invalid, "user \(spec): the id 4294967295 means \"unchanged\" to the kernel")) }
             return .success((uid, gid))
         }
         guard let pw = Sys.user(named: spec) else { return .failure(TopoFailure(.hostCannot, "no user named \(spec) on this host")) }

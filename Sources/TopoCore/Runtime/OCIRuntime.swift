@@ -37,7 +37,17 @@ public struct OCIRuntime: WorkloadRuntime {
 
     /// `image: /` (or none) is the host's root, attached read-only under the bundle; an OCI image layout
     /// is unpacked once per digest into topo's image cache; a directory is used as it is.
-    func usesHostRoot(_ l: LaunchResource) -> Bool { l.image == nil || l.image == "/" }
+    func usesHostRoot(_ l: LaunchResource) -> Bool { Self.isHostRoot(l.image) }
+
+    /// Whether an image names the host's root: none, or a path that resolves to `/` (`//`, `/.`, `/tmp/..`,
+    /// a link to `/`) — never used as it is, which would give the container the host's writable root.
+    static func isHostRoot(_ image: String?) -> Bool {
+        guard let image else { return true }
+        if image == "/" { return true }
+        guard image.hasPrefix("/"), let resolved = realpath(image, nil) else { return false }
+        defer { free(resolved) }
+        return String(cString: resolved) == "/"
+    }
 
     /// The cache's name for the container's use of an image.
     static func imageUser(_ l: LaunchResource) -> String { "\(l.profile).\(l.workload)" }
@@ -46,7 +56,7 @@ public struct OCIRuntime: WorkloadRuntime {
 
     /// An OCI image layout named by `image`: `DIR` or `DIR:TAG`, where DIR holds an `oci-layout` file.
     public static func layout(_ image: String?) -> (dir: String, tag: String?)? {
-        guard let image, image != "/" else { return nil }
+        guard let image, !isHostRoot(image) else { return nil }
         if Sys.exists("\(image)/oci-layout") { return (image, nil) }
         if let colon = image.lastIndex(of: ":"), Sys.exists("\(image[..<colon])/oci-layout") {
             return (String(image[..<colon]), String(image[image.index(after: colon)...]))
@@ -82,11 +92,11 @@ public struct OCIRuntime: WorkloadRuntime {
             let resolved = Self.reference(l.image)
             if let why = resolved.problem { problems.append(why) }
             if let reference = resolved.reference, let dir = Self.layout(l.image)?.dir,
-               ImageCache.digest(layout: dir, tag: String(reference.dropFirst(dir.count + 1))) == nil {
+               ImageCache.manifest(layout: dir, tag: String(reference.dropFirst(dir.count + 1))) == nil {
                 problems.append("image layout \(dir): its index.json gives \(reference) no sha256 manifest digest")
             }
             if !Sys.access(Self.umoci, X_OK) { problems.append("image \(l.image!) is an OCI image layout, and umoci, which unpacks it, is not installed: apt-get install umoci") }
-        } else if let image = l.image, image != "/", !Sys.isDirectory(image, followingLinks: true) {
+        } else if let image = l.image, !Self.isHostRoot(image), !Sys.isDirectory(image, followingLinks: true) {
             problems.append("image \(image) is neither a directory (a container's root filesystem) nor an OCI image layout (DIR or DIR:TAG)")
         }
         return problems
@@ -101,35 +111,46 @@ public struct OCIRuntime: WorkloadRuntime {
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         applyEach(batch) { r in
             guard case .launch(let l) = r else { throw TopoFailure(.applyFailed, "the \(runtime.rawValue) runtime does not make \(r.summary)") }
-            return Facts(pid: try start(container: l))
+            return try start(container: l)
         }
     }
 
-    func start(container l: LaunchResource) throws(TopoFailure) -> Int32 {
+    /// A container of the workload's id that exists already is someone else's (a container topo made
+    /// is gone once its profile is down): named, and never touched.
+    func existing(_ l: LaunchResource) -> String? {
+        let id = OCIBundle.containerID(l)
+        guard Sys.access(binary, X_OK), runner.run([binary, "state", id]).status == 0 else { return nil }
+        return "a \(runtime.rawValue) container named \(id) already exists and is not one topo made for this apply; topo will not touch it (\(binary) delete \(id), if it is stale)"
+    }
+
+    func start(container l: LaunchResource) throws(TopoFailure) -> Facts {
         let id = OCIBundle.containerID(l), dir = bundle(l)
         func failed(_ what: String) -> TopoFailure { TopoFailure(.applyFailed, "container \(id) (\(runtime.rawValue)) for workload \(l.workload): \(what)") }
+        if let other = existing(l) { throw failed(other) }
         var rootfs = l.image ?? "/"
         do {
             for d in ["\(state.profileDir(l.profile))/bundles", dir] where !Sys.isDirectory(d) { try Sys.mkdir(d, mode: 0o700) }
-            if usesHostRoot(l) {
-                rootfs = "\(dir)/rootfs"
-                try Sys.mkdir(rootfs, mode: 0o755)
-                if topo_attach_read_only_tree("/", rootfs) != 0 { throw SystemError("attach a read-only copy of / at", rootfs, errno: errno) }
-            }
         } catch { throw failed("\(error)") }
-        if let layout = Self.layout(l.image) {
-            let resolved = Self.reference(l.image)
-            guard let reference = resolved.reference else { throw failed(resolved.problem ?? "no image") }
-            guard let digest = ImageCache.digest(layout: layout.dir, tag: String(reference.dropFirst(layout.dir.count + 1))) else {
-                throw failed("image layout \(layout.dir): no sha256 manifest digest for \(reference) in its index.json")
-            }
-            switch images.acquire(reference: reference, digest: digest, user: Self.imageUser(l)) {
+        if usesHostRoot(l) {
+            switch images.acquireHostRoot(user: Self.imageUser(l)) {
             case .success(let path): rootfs = path
             case .failure(let f): throw failed(f.message)
             }
         }
+        if let layout = Self.layout(l.image) {
+            let resolved = Self.reference(l.image)
+            guard let reference = resolved.reference else { throw failed(resolved.problem ?? "no image") }
+            guard let manifest = ImageCache.manifest(layout: layout.dir, tag: String(reference.dropFirst(layout.dir.count + 1))) else {
+                throw failed("image layout \(layout.dir): no sha256 manifest digest for \(reference) in its index.json")
+            }
+            switch images.acquire(layout: layout.dir, manifest: manifest, user: Self.imageUser(l)) {
+            case .success(let path): rootfs = path
+            case .failure(let f): throw failed(f.message)
+            }
+        }
+        let mark = Self.newMark()
         let config: OCIConfig
-        switch self.config(l, rootfs: rootfs) {
+        switch self.config(l, rootfs: rootfs, mark: mark) {
         case .success(let c): config = c
         case .failure(let f): throw failed(f.message)
         }
@@ -150,15 +171,35 @@ public struct OCIRuntime: WorkloadRuntime {
             throw failed("\(binary) state: \(out.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         if let problem = ContainerSupport.policyProblem(pid, l) { throw failed(problem) }
-        return pid
+        return Facts(pid: pid, mark: mark)
+    }
+
+    /// A nonce for a container's mark: 16 random bytes, in hex.
+    static func newMark() -> String {
+        var g = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in String(format: "%02x", UInt8.random(in: 0...255, using: &g)) }.joined()
     }
 
     /// The bundle's configuration for the launch: its user looked up on this host, the open-files
-    /// limit topo has (as a process workload inherits it), and this topo binary bound for the probes.
-    func config(_ l: LaunchResource, rootfs: String) -> Result<OCIConfig, TopoFailure> {
+    /// limit topo has (as a process workload inherits it), this topo binary bound for the probes, and
+    /// topo's mark.
+    func config(_ l: LaunchResource, rootfs: String, mark: String? = nil) -> Result<OCIConfig, TopoFailure> {
         OCIBundle.user(l.user).map { user in
-            OCIBundle.config(l, rootfs: rootfs, uid: user.uid, gid: user.gid, nofile: ContainerSupport.openFilesLimit(), probe: executable)
+            OCIBundle.config(l, rootfs: rootfs, uid: user.uid, gid: user.gid, nofile: ContainerSupport.openFilesLimit(), probe: executable,
+                             hostRoot: usesHostRoot(l), mark: mark)
         }
+    }
+
+    /// Whether the container the runtime knows by the workload's id is the one topo made: it runs
+    /// from this workload's bundle, whose configuration carries the profile and the mark apply
+    /// journaled (an older topo's bundle has no annotations: its place alone says it is topo's).
+    func owns(state json: String, _ l: LaunchResource, mark: String?) -> Bool {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+              let bundle = object["bundle"] as? String, bundle == self.bundle(l),
+              let text = try? Sys.read("\(bundle)/config.json"), text.utf8.count <= 1 << 20,
+              let config = try? JSONDecoder().decode(OCIConfig.self, from: Data(text.utf8)) else { return false }
+        guard let annotations = config.annotations else { return mark == nil }
+        return annotations[OCIBundle.profileAnnotation] == l.profile && (mark == nil || annotations[OCIBundle.markAnnotation] == mark)
     }
 
     // MARK: undo
@@ -169,7 +210,9 @@ public struct OCIRuntime: WorkloadRuntime {
     public func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone {
         guard case .launch(let l) = resource else { return .nothing }
         let id = OCIBundle.containerID(l)
-        let known = runner.run([binary, "state", id]).status == 0
+        let state = runner.run([binary, "state", id])
+        let known = state.status == 0 && owns(state: state.stdout, l, mark: facts.mark)
+        let notOurs = state.status == 0 && !known
         if known {
             let r = runner.run([binary, "delete", "--force", id])
             if r.status != 0 && runner.run([binary, "state", id]).status == 0 {
@@ -196,6 +239,7 @@ public struct OCIRuntime: WorkloadRuntime {
         }
         // Its use of a cached image, found by name (a crash may have come before the facts were journaled).
         let released = try images.release(user: Self.imageUser(l))
+        if notOurs { return .leftAlone("\(runtime.rawValue) container \(id) is not the one topo made (another bundle, or no mark of \(l.profile)'s): left alone") }
         return known ? .removed("container \(id)" + released.map { " and image \($0)" }.joined()) : released.isEmpty ? .nothing : .removed("image \(released.joined(separator: ", "))")
     }
 
@@ -222,8 +266,9 @@ public struct OCIRuntime: WorkloadRuntime {
     public func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {
         processFile(launch, name: "exec-\(getpid())").flatMap { path in
             defer { try? Sys.unlink(path) }
-            return Spawn.child(execArguments(launch, process: path), output: nil, detached: false)
-                .map { Spawn.wait($0) }.mapError { TopoFailure(.hostCannot, $0.description) }
+            return ExecStreams.run { stdio in
+                Spawn.child(execArguments(launch, process: path), output: nil, detached: false, stdio: stdio).mapError { TopoFailure(.hostCannot, $0.description) }
+            }
         }
     }
 
