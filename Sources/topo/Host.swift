@@ -78,7 +78,7 @@ struct Host: ParsableCommand {
             return
         }
         let host = try Loading.host(sysfs: sysfs).get()
-        let tuning = sysfs == "/sys" ? paths.drivers.tuner.currentState() : nil
+        let tuning = sysfs == "/sys" ? paths.drivers.hostTuningState() : nil
         if let suggestCmdline {
             try suggest(suggestCmdline, host: host, current: tuning?.commandLine ?? [:])
             return

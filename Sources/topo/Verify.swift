@@ -35,7 +35,7 @@ struct Verify: ParsableCommand {
               link.latency     median round trip of 500 datagrams vs the delays
               link.loss        their round-trip loss vs the planned loss
               link.rate        TCP throughput each shaped way vs its rate
-            The tolerances are in the README (Verify). A probe that cannot run is a warning.
+            The tolerances are in docs/verify.md. A probe that cannot run is a warning.
 
             Exits 0 when nothing failed, 1 when a check failed (in any round; with --strict, a warning too), 3 when the profile is not applied.
 
@@ -83,7 +83,7 @@ struct Verify: ParsableCommand {
         var drivers = paths.drivers
         // A watcher keeps a route socket per namespace from round to round (released once the namespace goes).
         let sockets = NamespaceSockets()
-        if watch != nil, drivers.links is NetlinkLinks { drivers.links = NetlinkLinks(sockets: sockets) }
+        if watch != nil { drivers.links = NetlinkLinks(sockets: sockets) }
         let verifier = Verifier(state: state, drivers: drivers)
         let online = try Loading.host(sysfs: "/sys").get().onlineCPUs
         if let watch { return try watchRounds(every: watch, verifier, online: online, sockets: sockets) }

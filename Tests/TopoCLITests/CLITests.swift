@@ -187,6 +187,9 @@ import Testing
     }
 }
 
+/// iproute2's `ip`, which these tests use to look from outside at what topo made.
+private let ip = "/usr/sbin/ip"
+
 /// The veth/netem probe on this host: it may find netem missing (this development machine has no
 /// sch_netem), but it must say so in the kernel's words and leave no namespace behind.
 @Suite(.enabled(if: getuid() == 0, "needs root to create a network namespace"), .serialized)  // one counts the others' namespaces
@@ -195,13 +198,13 @@ struct LinkProbeTests {
     @Test func theLoopbackAliasIsReadInsideTheNamespace() throws {
         let ns = "topo-marktest-\(getpid())"
         let runner = CommandRunner()
-        #expect(runner.run([IPRoute2Links.ip, "netns", "add", ns]).status == 0)
-        defer { _ = runner.run([IPRoute2Links.ip, "netns", "del", ns]) }
+        #expect(runner.run([ip, "netns", "add", ns]).status == 0)
+        defer { _ = runner.run([ip, "netns", "del", ns]) }
         #expect(try NetlinkLinks.loopbackAlias(ns).get() == nil)
-        #expect(runner.run([IPRoute2Links.ip, "-n", ns, "link", "set", "lo", "alias", "topo:demo"]).status == 0)
+        #expect(runner.run([ip, "-n", ns, "link", "set", "lo", "alias", "topo:demo"]).status == 0)
         #expect(try NetlinkLinks.loopbackAlias(ns).get() == "topo:demo")
         // The host's own loopback is not what was read.
-        #expect(runner.run([IPRoute2Links.ip, "-j", "link", "show", "lo"]).stdout.contains("topo:demo") == false)
+        #expect(runner.run([ip, "-j", "link", "show", "lo"]).stdout.contains("topo:demo") == false)
         guard case .failure(let e) = NetlinkLinks.loopbackAlias("no-such-\(getpid())") else { Issue.record("read a missing namespace"); return }
         #expect(e.errno == ENOENT && e.description.contains("no-such-"))
     }
@@ -210,11 +213,11 @@ struct LinkProbeTests {
     @Test func aNamespaceIsReadOverRtnetlink() throws {
         let ns = "topo-readtest-\(getpid())"
         let runner = CommandRunner()
-        #expect(runner.run([IPRoute2Links.ip, "netns", "add", ns]).status == 0)
-        defer { _ = runner.run([IPRoute2Links.ip, "netns", "del", ns]) }
+        #expect(runner.run([ip, "netns", "add", ns]).status == 0)
+        defer { _ = runner.run([ip, "netns", "del", ns]) }
         let setup = ["link set lo alias topo:demo", "link set lo up", "link add to-b mtu 9000 type veth peer name to-a mtu 9000",
                      "addr add 10.77.0.1/30 dev to-b", "addr add 10.77.0.2/30 dev to-a", "link set to-b up"]
-        let r = runner.run([IPRoute2Links.ip, "-n", ns, "-batch", "-"], input: setup.joined(separator: "\n") + "\n")
+        let r = runner.run([ip, "-n", ns, "-batch", "-"], input: setup.joined(separator: "\n") + "\n")
         #expect(r.status == 0, "\(r.stderr)")
         let state = NetlinkLinks.NamespaceState.read(ns, qdiscs: true)
         #expect(state.exists && state.problem == nil)
@@ -227,7 +230,7 @@ struct LinkProbeTests {
         #expect(!NetlinkLinks.NamespaceState.read("no-such-\(getpid())", qdiscs: false).exists)
         // More links than the first read has room for: it reads again with all of it.
         let many = (0..<20).map { "link add x\($0) type veth peer name y\($0)" }
-        #expect(runner.run([IPRoute2Links.ip, "-n", ns, "-batch", "-"], input: many.joined(separator: "\n") + "\n").status == 0)
+        #expect(runner.run([ip, "-n", ns, "-batch", "-"], input: many.joined(separator: "\n") + "\n").status == 0)
         let crowded = NetlinkLinks.NamespaceState.read(ns, qdiscs: true)
         #expect(crowded.problem == nil && crowded.links.count == 43 && crowded.links["y19"] != nil, "\(crowded.links.keys.sorted())")
     }
@@ -263,12 +266,12 @@ struct LinkProbeTests {
         guard case .success(let facts) = results[0] else { return }
         #expect(facts.inode == NetlinkLinks.inode(a.name) && facts.inode != nil)
         let runner = CommandRunner()
-        #expect(runner.run([IPRoute2Links.ip, "netns", "list"]).stdout.contains(a.name))
-        let linkA = runner.run([IPRoute2Links.ip, "-n", a.name, "-o", "link", "show"]).stdout
+        #expect(runner.run([ip, "netns", "list"]).stdout.contains(a.name))
+        let linkA = runner.run([ip, "-n", a.name, "-o", "link", "show"]).stdout
         #expect(linkA.contains("to-b@") && linkA.contains("mtu 9000") && linkA.contains("alias topo:nl\(tag)"), "\(linkA)")
-        #expect(runner.run([IPRoute2Links.ip, "-n", b.name, "-o", "addr", "show", "dev", "to-a"]).stdout.contains("inet 10.78.0.2/30"))
+        #expect(runner.run([ip, "-n", b.name, "-o", "addr", "show", "dev", "to-a"]).stdout.contains("inet 10.78.0.2/30"))
         // The two ends talk: the pair, the addresses and the link state are as planned.
-        #expect(runner.run([IPRoute2Links.ip, "netns", "exec", a.name, "ping", "-c", "1", "-W", "2", "10.78.0.2"]).status == 0)
+        #expect(runner.run([ip, "netns", "exec", a.name, "ping", "-c", "1", "-W", "2", "10.78.0.2"]).status == 0)
         #expect(driver.observe(batch).allSatisfy { $0.found && $0.differences.isEmpty }, "\(driver.observe(batch))")
         // A second namespace of the same name is refused, in the kernel's or the filesystem's words, and the first stays.
         guard case .failure(let again) = driver.apply([.namespace(a)])[0] else { Issue.record("made \(a.name) twice"); return }
@@ -280,7 +283,7 @@ struct LinkProbeTests {
         #expect(missing.description.contains("add address 10.78.0.5/30 to no-such") && missing.description.contains(a.name), "\(missing)")
         #expect(try driver.undo(.namespace(a), done: true, facts: facts) == .removed("netns \(a.name)"))
         #expect(try driver.undo(.namespace(b), done: true, facts: Facts()) == .removed("netns \(b.name)"))
-        #expect(!runner.run([IPRoute2Links.ip, "netns", "list"]).stdout.contains("nl\(tag)"))
+        #expect(!runner.run([ip, "netns", "list"]).stdout.contains("nl\(tag)"))
     }
 
     /// A watcher's kept route sockets: reused while each namespace stays bound with the same inode, and

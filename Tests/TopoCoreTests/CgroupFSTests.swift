@@ -489,6 +489,22 @@ struct Scene {
     }
 }
 
+/// What `/proc/PID/cgroup` calls a cgroup, wherever topo's cgroup root is.
+@Suite struct HierarchyPathTests {
+    @Test func aCgroupRootBelowTheHierarchysRootIsPartOfThePath() {
+        let mounts = [Mounts.Entry(point: "/sys/fs/cgroup", type: "cgroup2", root: "/"),
+                      Mounts.Entry(point: "/mnt/lab", type: "cgroup2", root: "/lab"),
+                      Mounts.Entry(point: "/sys", type: "sysfs", root: "/")]
+        #expect(CgroupFS(root: "/sys/fs/cgroup").hierarchyPath("topo/p/w", mounts: mounts) == "/topo/p/w")
+        #expect(CgroupFS(root: "/sys/fs/cgroup/somewhere").hierarchyPath("topo/p/w", mounts: mounts) == "/somewhere/topo/p/w")
+        #expect(CgroupFS(root: "/sys/fs/cgroup/somewhere").hierarchyPath("", mounts: mounts) == "/somewhere")
+        // A second mount of a cgroup below the root (its mountinfo root is that cgroup).
+        #expect(CgroupFS(root: "/mnt/lab/x").hierarchyPath("topo/p/w", mounts: mounts) == "/lab/x/topo/p/w")
+        #expect(CgroupFS(root: "/tmp/fake").hierarchyPath("topo/p/w", mounts: mounts) == "/topo/p/w")
+        #expect(Mounts.parse(mountinfo: "30 24 0:26 /lab /mnt/lab rw - cgroup2 cgroup2 rw\n") == [Mounts.Entry(point: "/mnt/lab", type: "cgroup2", root: "/lab")])
+    }
+}
+
 @Suite struct CgroupLayoutTests {
     /// A partition needs a partition root for a parent: the cgroup root, not topo's own cgroups.
     @Test func partitionsSitBelowTheCgroupRootOthersBelowTopo() throws {
@@ -793,6 +809,7 @@ private struct StepCgroups: CgroupManager {
     func read(_ cgroup: String, _ file: String) -> String? { nil }
     func threads(_ cgroup: String) -> [Int32] { [] }
     func processes(_ cgroup: String) -> [Int32] { [] }
+    func hierarchyPath(_ cgroup: String) -> String { "/\(cgroup)" }
     func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         var out: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)
         for i in batch.indices {

@@ -3,7 +3,7 @@ import Foundation
 import Testing
 @testable import TopoCore
 
-/// The pure half of links: names, addresses, queue limits, iproute2 batches, and the read-back comparison.
+/// The pure half of links: names, addresses, queue limits, and the read-back comparison.
 @Suite struct LinksTests {
     func plan(_ yaml: String) throws -> Plan {
         try Planner(host: try fixtureHost("2s-8c-ht")).plan(try profile(yaml)).get()
@@ -49,27 +49,6 @@ import Testing
         #expect(Planner.queueLimit(rate: nil, delay: Duration(nanoseconds: 10_000_000), jitter: nil, mtu: 1500) == 33_334)
     }
 
-    @Test func batchesForIproute2() throws {
-        let p = try plan(gateway)
-        func all<T>(_ pick: (Resource) -> T?) -> [T] { p.resources.compactMap(pick) }
-        let namespaces = all { if case .namespace(let n) = $0 { n } else { nil } }
-        let veths = all { if case .veth(let v) = $0 { v } else { nil } }
-        let addresses = all { if case .address(let a) = $0 { a } else { nil } }
-        let qdiscs = all { if case .qdisc(let q) = $0 { q } else { nil } }
-        #expect(IPRoute2Links.createBatch(namespaces, veths) == [
-            "netns add topo.api-gateway.server", "netns add topo.api-gateway.client", "netns add topo.api-gateway.other",
-            "link add to-client netns topo.api-gateway.server mtu 9000 type veth peer name to-server netns topo.api-gateway.client mtu 9000",
-            "link add to-other netns topo.api-gateway.client mtu 1500 type veth peer name to-client netns topo.api-gateway.other mtu 1500",
-        ])
-        let client = "topo.api-gateway.client"
-        #expect(IPRoute2Links.configureBatch(client, fresh: namespaces.first { $0.name == client }, addresses.filter { $0.netns == client }) == [
-            "link set lo alias topo:api-gateway", "link set lo up", "addr add 10.77.0.2/30 dev to-server", "link set to-server up",
-            "addr add 10.99.0.1/29 dev to-other", "link set to-other up",
-        ])
-        #expect(IPRoute2Links.qdiscBatch(qdiscs.filter { $0.netns == "topo.api-gateway.other" }) == ["qdisc add dev to-client root netem limit 5000 delay 5000us loss random 1%"])
-        #expect(IPRoute2Links.qdiscBatch(qdiscs.filter { $0.netns == "topo.api-gateway.client" }) == ["qdisc add dev to-server root netem limit 1000 delay 200us 200us rate 1000000000bit"])
-    }
-
     /// The plan's resources, in the order apply makes them, and what `topo plan --json` prints of them.
     @Test func resourcesComeInApplyOrder() throws {
         let p = try plan(gateway)
@@ -89,17 +68,6 @@ import Testing
         let json = try #require(try JSONSerialization.jsonObject(with: Data(JSONOutput.encode(p).utf8)) as? [String: Any])
         for key in ["format", "name", "workloads", "links", "reserved", "idle", "smt", "warnings", "resources"] { #expect(json[key] != nil, "\(key)") }
         #expect(try JSONDecoder().decode(Plan.self, from: Data(JSONOutput.encode(p).utf8)) == p)
-    }
-
-    @Test func netemArgumentsInTcsOrder() {
-        let n = Netem(delay: Duration(nanoseconds: 1_000_250), jitter: Duration(nanoseconds: 100_000), distribution: .normal,
-                      loss: Percent(micro: 500_000), duplicate: Percent(micro: 100_000), reorder: Percent(micro: 25_000_000),
-                      corrupt: Percent(micro: 1_000), rate: BitRate(bitsPerSecond: 50_000_000), limit: 1234, limitChosen: false)
-        #expect(IPRoute2Links.netemArguments(n) == ["netem", "limit", "1234", "delay", "1000.25us", "100us", "distribution", "normal",
-                                            "corrupt", "0.001%", "duplicate", "0.1%", "loss", "random", "0.5%", "reorder", "25%", "rate", "50000000bit"])
-        var uniform = n
-        uniform.distribution = .uniform
-        #expect(!IPRoute2Links.netemArguments(uniform).contains("distribution"))
     }
 
     /// netem's options as the kernel dumps them for `delay 10ms loss random 1% rate 50mbit limit 1000`:

@@ -156,5 +156,45 @@ extension LabTests {
         let refused = try Lab.run(Lab.topo, ["apply", path, "--cgroup-root", "/tmp", "--state-dir", state])
         #expect(refused.status == 3 && refused.stderr.contains("/tmp is not a directory of a cgroup v2 filesystem"), "\(refused)")
     }
+
+    /// `--cgroup-root` a cgroup made beforehand below the hierarchy's root, its controllers enabled:
+    /// apply, verify (every check passes: a process's /proc/PID/cgroup names its cgroup from the
+    /// hierarchy's root, above topo's cgroup root) and down, which leaves that cgroup as it found it.
+    @Test func aCgroupRootBelowTheHierarchysRootVerifiesAndIsLeftAsFound() throws {
+        let root = "/sys/fs/cgroup", name = "somewhere-\(getpid())", somewhere = "\(root)/\(name)"
+        let state = "/tmp/topo-below-state-\(getpid())"
+        let words = { (path: String) in Set((Lab.read(path) ?? "").split(whereSeparator: \.isWhitespace).map(String.init)) }
+        let rootBefore = words("\(root)/cgroup.subtree_control")
+        try "+cpuset +cpu +memory +pids".write(toFile: "\(root)/cgroup.subtree_control", atomically: false, encoding: .utf8)
+        try FileManager.default.createDirectory(atPath: somewhere, withIntermediateDirectories: false)
+        defer {
+            try? FileManager.default.removeItem(atPath: somewhere)  // rmdir of an empty cgroup
+            let added = words("\(root)/cgroup.subtree_control").subtracting(rootBefore)
+            if !added.isEmpty { try? added.map { "-\($0)" }.joined(separator: " ").write(toFile: "\(root)/cgroup.subtree_control", atomically: false, encoding: .utf8) }
+            try? FileManager.default.removeItem(atPath: state)
+        }
+        try "+cpuset +memory".write(toFile: "\(somewhere)/cgroup.subtree_control", atomically: false, encoding: .utf8)
+        let found = words("\(somewhere)/cgroup.subtree_control")
+        #expect(found == ["cpuset", "memory"])
+        let paths = ["--cgroup-root", somewhere, "--state-dir", state]
+        let path = try Lab.profile("below", """
+            version: 1
+            name: below
+            workloads:
+              app: { cpus: { count: 1 }, memory: { max: 32M }, pids: 64, run: { command: ["/bin/sleep", "1063"] } }
+            """)
+        let apply = try Lab.run(Lab.topo, ["apply", path] + paths)
+        #expect(apply.status == 0, "\(apply)")
+        defer { _ = try? Lab.run(Lab.topo, ["down", "below"] + paths) }
+        let pid = try #require(Lab.pids(inCgroup: "\(somewhere)/topo/below/app").first)
+        #expect(Lab.read("/proc/\(pid)/cgroup") == "0::/\(name)/topo/below/app\n")
+        let verify = try Lab.run(Lab.topo, ["verify", "below", "--json"] + paths)
+        #expect(verify.status == 0, "\(verify)")
+        #expect(verify.stdout.contains("\"tasks.escaped\""), "\(verify.stdout)")
+        let down = try Lab.run(Lab.topo, ["down", "below"] + paths)
+        #expect(down.status == 0, "\(down)")
+        #expect(Sys.isDirectory(somewhere) && words("\(somewhere)/cgroup.subtree_control") == found)
+        #expect(Sys.subdirectories(somewhere).isEmpty && Lab.processes(containing: "sleep 1063") == [])
+    }
 }
 }

@@ -39,21 +39,9 @@ public struct Applier: Sendable {
             let why = complete ? "is applied with a different plan" : "was left half-applied (topo was stopped during apply)"
             return .failure(TopoFailure(.hostCannot, "profile \(plan.name) \(why); run `topo down \(plan.name)` first"))
         }
-        var problems: [String] = []
-        // Objects found before apply makes them are someone else's: topo never adopts them.
-        let loop = ResourceLoop(drivers: drivers)
-        for seen in loop.observe(plan.resources.filter { $0.kind == .namespace || $0.kind == .hostsFile }) where seen.found {
-            switch seen.resource {
-            case .namespace(let n):
-                problems.append("network namespace \(n.name) already exists and is not in a journal of topo's; topo will not adopt it (ip netns del \(n.name), if it is stale)")
-            case .hostsFile(let h):
-                problems.append("\(h.directory) already exists and is not in a journal of topo's; topo will not adopt it (remove it, if it is stale)")
-            default: break
-            }
-        }
-        for r in plan.resources {
-            if case .hostTune(let t) = r { problems += drivers.tuner.conflicts(t) }
-        }
+        // Objects found before apply makes them are someone else's, and values another profile holds
+        // otherwise: each driver says which of its resources meet one.
+        var problems = drivers.conflicts(plan)
         for other in state.profiles() where other != plan.name {
             let applied: Plan
             switch state.plan(other) {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// What apply learned about an object as it made it: journaled with the step's done line and handed
 /// back to undo, which needs nothing else.
 public struct Facts: Codable, Equatable, Sendable {
@@ -50,9 +52,47 @@ public struct Observation: Equatable, Sendable {
     }
 }
 
-/// The shape every driver has, for each resource kind it owns: apply, undo from the journal record
-/// alone, observe.
+/// What must hold on this host before apply makes a driver's resources, as that driver sees it:
+/// refusals (exit 3, nothing made) and warnings (said, and apply goes ahead).
+public struct Findings: Equatable, Sendable {
+    public var refusals: [String]
+    public var warnings: [String]
+
+    public init(refusals: [String] = [], warnings: [String] = []) {
+        self.refusals = refusals
+        self.warnings = warnings
+    }
+
+    public static func + (a: Findings, b: Findings) -> Findings {
+        Findings(refusals: a.refusals + b.refusals, warnings: a.warnings + b.warnings)
+    }
+}
+
+/// What preflight knows that a driver may need to judge its resources: the host, the whole plan, and
+/// the features probed from the kernel's module files.
+public struct PreflightContext: Sendable {
+    public var host: HostTopology
+    public var plan: Plan
+    /// Whether veth pairs can be made (probed like netem, from the kernel's module files).
+    public var veth: Feature
+
+    public init(host: HostTopology, plan: Plan, veth: Feature) {
+        self.host = host
+        self.plan = plan
+        self.veth = veth
+    }
+}
+
+/// The shape every driver has, for each resource kind it owns: what must hold before apply
+/// (preflight, conflicts), apply, undo from the journal record alone, observe.
 public protocol ResourceDriver: Sendable {
+    /// What this host lacks to make `resources` — every resource of the plan this driver owns, in plan
+    /// order — or should be told first: programs, kernel features, files, users. Nothing is changed.
+    func preflight(_ resources: [Resource], _ context: PreflightContext) -> Findings
+    /// Objects of these resources that exist already and are not topo's (a namespace, a hosts file, a
+    /// container of the same name), or values another applied profile holds otherwise: each one
+    /// refuses the apply. Checked under the state lock, right before the first step.
+    func conflicts(_ resources: [Resource]) -> [String]
     /// Makes `batch` — consecutive resources of the plan that this driver owns, in plan order — and returns
     /// one result per resource, in order: the facts to journal, the failure, or nil when it was not tried
     /// because an earlier one failed. A driver may make the batch at once (one `ip -batch`) or concurrently.
@@ -76,6 +116,9 @@ public protocol ResourceDriver: Sendable {
 }
 
 extension ResourceDriver {
+    public func preflight(_ resources: [Resource], _ context: PreflightContext) -> Findings { Findings() }
+    public func conflicts(_ resources: [Resource]) -> [String] { [] }
+
     public func observe(_ batch: [Resource]) -> [Observation] { batch.map { observe($0) } }
 
     public func undo(_ batch: [JournalStep]) -> [Result<Undone, TopoFailure>] { batch.map(undo) }
@@ -123,19 +166,78 @@ public protocol CgroupManager: ResourceDriver {
     func threads(_ cgroup: String) -> [Int32]
     /// Every process id in the cgroup and below (`cgroup.procs`).
     func processes(_ cgroup: String) -> [Int32]
+    /// The cgroup as `/proc/PID/cgroup` names it: its path from the hierarchy's root, which is not the
+    /// cgroup root topo works in when that is a cgroup below it (`--cgroup-root /sys/fs/cgroup/lab`).
+    func hierarchyPath(_ cgroup: String) -> String
 }
 
 extension CgroupManager {
+    /// The cgroup v2 hierarchy where this manager works (the mount point, or with --cgroup-root another
+    /// mount of it or a cgroup below it) offers every controller the plan needs; and the plan puts its
+    /// cgroups where this manager does (a lock written under the other manager does not).
+    func hierarchyProblems(_ context: PreflightContext, underSlice expected: Bool) -> [String] {
+        var problems: [String] = []
+        let info = context.host.cgroup, root = path("")
+        switch info.mode {
+        case .unified where info.mountPoint == root || Sys.isCgroup2(root):
+            let offered = offeredControllers()
+            for c in Controller.ordered(context.plan.workloads.flatMap(\.controllers)).map(\.rawValue) where !offered.contains(c) {
+                problems.append("the cgroup v2 root \(root) does not offer the \(c) controller (it offers: \(offered.joined(separator: " "))); a controller still used by cgroup v1 must be released there first")
+            }
+        case .unified:
+            problems.append("\(root) is not a directory of a cgroup v2 filesystem (cgroup v2 is mounted at \(info.mountPoint ?? "?")); give --cgroup-root a cgroup2 mount or a cgroup below one")
+        case .hybrid, .legacy:
+            problems.append("this host runs cgroup v1 (\(info.mode.rawValue)): \(info.detail). topo needs the unified cgroup v2 hierarchy. Until then, try the profile in the lab: scripts/lab -- .build/debug/topo apply PROFILE")
+        case .none, .unknown:
+            problems.append("no cgroup v2 hierarchy found (\(info.detail)); mount one at /sys/fs/cgroup (mount -t cgroup2 none /sys/fs/cgroup)")
+        }
+        let underSlice = context.plan.resources.contains { if case .cgroup(let c) = $0 { c.path.hasPrefix(SystemdManager.slice + "/") } else { false } }
+        if underSlice != expected {
+            let made = underSlice ? "systemd" : "cgroupfs"
+            problems.append("the plan puts its cgroups where the \(made) cgroup manager does, and this host uses \(description); run with --cgroup-manager \(made), or plan (and lock) again here")
+        }
+        return problems
+    }
+
     /// `stopAll` of one cgroup.
     public func stopAll(in cgroup: String, owner: String) throws(TopoFailure) {
         if let failure = stopAll([(cgroup, owner)])[0] { throw failure }
     }
 }
 
-/// Network namespaces, veth pairs, addresses and qdiscs: rtnetlink in-process (`NetlinkLinks`), or iproute2 in batch mode (`IPRoute2Links`).
+/// Network namespaces, veth pairs, addresses and qdiscs: rtnetlink in-process (`NetlinkLinks`).
 public protocol LinkDriver: ResourceDriver {}
 
 extension LinkDriver {
+    /// Links need veth pairs, shaped links netem, and a delay distribution other than uniform the table
+    /// iproute2 ships (`tc` reads the same file); where the module files cannot tell, both are tried
+    /// for real in a throwaway namespace.
+    public func preflight(_ resources: [Resource], _ context: PreflightContext) -> Findings {
+        let plan = context.plan
+        guard !plan.links.isEmpty else { return Findings() }
+        var problems: [String] = []
+        let distributions = Set(plan.links.flatMap(\.shaping).compactMap { s in s.netem.jitter.map { $0 > .zero } == true ? s.netem.distribution : nil })
+        for d in distributions.sorted(by: { $0.rawValue < $1.rawValue }) where d != .uniform && NetemWire.tablePath(d) == nil {
+            problems.append("netem distribution \(d.rawValue) needs iproute2's table \(d.rawValue).dist, which this host lacks (looked in \(NetemWire.tableDirectories.joined(separator: ", "))); apt-get install iproute2")
+        }
+        let shapes = plan.links.contains { !$0.shaping.isEmpty }
+        if case .unavailable(let why) = context.veth { problems.append("links need veth pairs, and \(why)") }
+        if shapes, case .unavailable(let why) = context.host.netem { problems.append("the profile shapes links with netem, and \(why)") }
+        let unknown: (Feature) -> Bool = { if case .unknown = $0 { return true } else { return false } }
+        if problems.isEmpty && (unknown(context.veth) || (shapes && unknown(context.host.netem))) && Capabilities.effective("CAP_NET_ADMIN") {
+            problems += LinkProbe().problems(netem: shapes)
+        }
+        return Findings(refusals: problems)
+    }
+
+    /// A namespace of a planned name that is there already is someone else's: topo never adopts it.
+    public func conflicts(_ resources: [Resource]) -> [String] {
+        observe(resources.filter { $0.kind == .namespace }).compactMap { seen in
+            guard seen.found, case .namespace(let n) = seen.resource else { return nil }
+            return "network namespace \(n.name) already exists and is not in a journal of topo's; topo will not adopt it (ip netns del \(n.name), if it is stale)"
+        }
+    }
+
     /// The same objects whichever driver makes them.
     public func describe(_ r: Resource) -> [String] {
         switch r {
@@ -168,6 +270,10 @@ public protocol WorkloadRuntime: ResourceDriver {
     /// Where the running topo binary is seen inside the workload, when not at its own path (a
     /// container's): `verify --active` starts its probes as that.
     var probeExecutable: String? { get }
+    /// Where the launch's program and workdir are looked up before apply: `""` for the host's own
+    /// root, an image's directory, or nil when they are known only once the container has its root
+    /// (an image layout, an image in podman's storage: the runtime reports a missing program then).
+    func filesystemRoot(_ launch: LaunchResource) -> String?
 }
 
 extension WorkloadRuntime {
@@ -179,6 +285,39 @@ extension WorkloadRuntime {
 
     public func problems(_ launch: LaunchResource) -> [String] { [] }
     public var probeExecutable: String? { nil }
+    public func filesystemRoot(_ launch: LaunchResource) -> String? { "" }
+
+    /// Each launch: what the runtime lacks (`problems`), then its program, workdir and user, looked up
+    /// where the command will find them (`filesystemRoot`).
+    public func preflight(_ resources: [Resource], _ context: PreflightContext) -> Findings {
+        var refusals: [String] = []
+        for case .launch(let l) in resources {
+            refusals += problems(l).map { "workload \(l.workload): \($0)" }
+            if let root = filesystemRoot(l) {
+                let within = root.isEmpty ? "on this host" : "in image \(root)"
+                if let program = l.command.first, Self.resolve(program, root: root) == nil {
+                    refusals.append("workload \(l.workload) runs \(program), which \(program.contains("/") ? "is not an executable file" : "is not found in \(Planner.defaultPath)") \(within)")
+                }
+                if let dir = l.workdir, !Sys.isDirectory(root + dir, followingLinks: true) {
+                    refusals.append("workload \(l.workload): workdir \(dir) is not a directory \(within)")
+                }
+            }
+            if let user = l.user, let name = user.split(separator: ":").first, UInt32(name) == nil, Sys.user(named: String(name)) == nil {
+                refusals.append("workload \(l.workload): no user named \(name) on this host")
+            }
+        }
+        return Findings(refusals: refusals)
+    }
+
+    /// The executable a command names, searched in the workloads' PATH as the launcher's execvpe will.
+    static func resolve(_ program: String, root: String = "") -> String? {
+        if program.contains("/") { return Sys.access(root + program, X_OK) ? program : nil }
+        for dir in Planner.defaultPath.split(separator: ":") {
+            let candidate = "\(root)\(dir)/\(program)"
+            if Sys.access(candidate, X_OK) && !Sys.isDirectory(candidate) { return candidate }
+        }
+        return nil
+    }
 }
 
 /// The drivers for one host, chosen in one place (`Drivers.host`). The loops reach every driver through here.
@@ -198,7 +337,7 @@ public struct Drivers: Sendable {
     }
 
     /// This host's drivers: cgroupfs v2 at `cgroupRoot` (through a delegated systemd scope per profile
-    /// with `manager: .systemd`), rtnetlink (or iproute2 batches, `NetlinkLinks.chosen`), hosts files below
+    /// with `manager: .systemd`), rtnetlink, hosts files below
     /// `/etc/netns`, the built-in process runtime (topo starts workload processes itself), and the
     /// container runtimes crun, runc and podman (each binding `executable` in for the probes), and the
     /// host tuner on procfs and sysfs below `hostRoot`.
@@ -206,7 +345,7 @@ public struct Drivers: Sendable {
                             executable: String = Spawn.selfExecutable, hostRoot: String = "/", manager: CgroupManagerKind = .cgroupfs) -> Drivers {
         let cgroupfs = CgroupfsManager(fs: CgroupFS(root: cgroupRoot), state: state)
         let cgroups: any CgroupManager = manager == .systemd ? SystemdManager(inner: cgroupfs) : cgroupfs
-        return Drivers(cgroups: cgroups, links: NetlinkLinks.chosen(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),
+        return Drivers(cgroups: cgroups, links: NetlinkLinks(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),
                        runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state,
                                                            protected: [state.root, etcNetns, NetlinkLinks.netnsDirectory]),
                                   .crun: OCIRuntime(.crun, binary: OCIRuntime.binaries[.crun]!, cgroups: cgroups, state: state, executable: executable),
@@ -216,7 +355,7 @@ public struct Drivers: Sendable {
     }
 
     /// Which driver owns a resource; the loops batch consecutive resources with the same key.
-    enum Key: Hashable {
+    public enum Key: Hashable, Sendable {
         case cgroups, links, files, tuner, runtime(Runtime)
     }
 
@@ -241,6 +380,43 @@ public struct Drivers: Sendable {
     }
 
     func driver(for r: Resource) -> (any ResourceDriver)? { driver(Self.key(r)) }
+
+    /// Every resource of `resources` grouped by the driver that owns it, in order of first appearance.
+    static func byDriver(_ resources: [Resource]) -> [(key: Key, resources: [Resource])] {
+        var groups: [(key: Key, resources: [Resource])] = []
+        var index: [Key: Int] = [:]
+        for r in resources {
+            let k = key(r)
+            if let i = index[k] { groups[i].resources.append(r) } else {
+                index[k] = groups.count
+                groups.append((k, [r]))
+            }
+        }
+        return groups
+    }
+
+    /// What each driver finds before apply makes the plan's resources (`ResourceDriver.preflight`), in
+    /// the order the plan first names each driver's; `only` narrows it to some drivers. A launch whose
+    /// runtime no driver here makes is a refusal that says why.
+    public func preflight(_ context: PreflightContext, only: (Key) -> Bool = { _ in true }) -> Findings {
+        var out = Findings()
+        for (key, resources) in Self.byDriver(context.plan.resources) where only(key) {
+            if let d = driver(key) {
+                out = out + d.preflight(resources, context)
+            } else if case .runtime(let r) = key, case .failure(let f) = runtime(r) {
+                out.refusals += resources.compactMap { if case .launch(let l) = $0 { "workload \(l.workload): \(f.message)" } else { nil } }
+            }
+        }
+        return out
+    }
+
+    /// What each driver finds in the way of the plan's resources (`ResourceDriver.conflicts`).
+    public func conflicts(_ plan: Plan) -> [String] {
+        Self.byDriver(plan.resources).flatMap { key, resources in driver(key)?.conflicts(resources) ?? [] }
+    }
+
+    /// What `topo host` shows of the settings host.tune changes, and what topo holds now.
+    public func hostTuningState() -> HostTuner.State { tuner.currentState() }
 
     /// What applying `r` does, as its driver says (`ResourceDriver.describe`).
     public func describe(_ r: Resource) -> [String] {

@@ -61,7 +61,17 @@ public struct Journal: Sendable {
     /// The fault point: with TOPO_FAILPOINT=after-step:N, SIGKILL right after the N-th step is marked done.
     let killAfterStep: Int?
 
-    public init(path: String, failpoint: String? = ProcessInfo.processInfo.environment["TOPO_FAILPOINT"]) {
+    /// The fault point a test asks for. Only a debug build (the one the lab's tests run) reads
+    /// TOPO_FAILPOINT: a released topo, run as root, takes no behaviour from its environment.
+    public static var failpointFromEnvironment: String? {
+        #if DEBUG
+        return ProcessInfo.processInfo.environment["TOPO_FAILPOINT"]
+        #else
+        return nil
+        #endif
+    }
+
+    public init(path: String, failpoint: String? = Journal.failpointFromEnvironment) {
         self.path = path
         if let fp = failpoint, fp.hasPrefix("after-step:"), let n = Int(fp.dropFirst("after-step:".count)) {
             killAfterStep = n

@@ -18,6 +18,21 @@ public struct CgroupFS: Sendable {
 
     public func exists(_ cgroup: String) -> Bool { Sys.isDirectory(path(cgroup)) }
 
+    /// A cgroup's path from the hierarchy's root, as `/proc/PID/cgroup` names it: the root directory's
+    /// own place in the hierarchy (the cgroup2 mount it is on, that mount's root, and the directories
+    /// from its mount point down to `root`), then the cgroup's path below it. With no cgroup2 mount found
+    /// for `root` (a test's directory), the root stands for the hierarchy's root.
+    public func hierarchyPath(_ cgroup: String, mounts: [Mounts.Entry]? = try? Mounts.read().get()) -> String {
+        var base = ""
+        let holding = (mounts ?? []).filter { $0.type == "cgroup2" && (root == $0.point || root.hasPrefix($0.point == "/" ? "/" : $0.point + "/")) }
+        if let mount = holding.max(by: { $0.point.count < $1.point.count }) {
+            let below = String(root.dropFirst(mount.point.count))
+            base = (mount.root == "/" ? "" : mount.root) + (below.isEmpty || below.hasPrefix("/") ? below : "/" + below)
+        }
+        let full = base + (cgroup.isEmpty ? "" : "/" + cgroup)
+        return full.isEmpty ? "/" : full
+    }
+
     public func read(_ cgroup: String, _ file: String) throws(SystemError) -> String {
         try Sys.read(path(cgroup, file))
     }

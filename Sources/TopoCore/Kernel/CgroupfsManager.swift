@@ -15,12 +15,18 @@ public struct CgroupfsManager: CgroupManager {
     }
 
     public var description: String { "cgroupfs at \(fs.root)" }
+
+    public func preflight(_ resources: [Resource], _ context: PreflightContext) -> Findings {
+        Findings(refusals: hierarchyProblems(context, underSlice: false))
+    }
     public func path(_ cgroup: String) -> String { fs.path(cgroup) }
     public func procsPath(_ cgroup: String) -> String { fs.path(cgroup, "cgroup.procs") }
     public func exists(_ cgroup: String) -> Bool { fs.exists(cgroup) }
     public func offeredControllers() -> [String] { fs.controllers("") }
     public func read(_ cgroup: String, _ file: String) -> String? { (try? fs.read(cgroup, file))?.trimmedASCIIWhitespace }
     public func processes(_ cgroup: String) -> [Int32] { fs.allProcs(cgroup) }
+
+    public func hierarchyPath(_ cgroup: String) -> String { fs.hierarchyPath(cgroup) }
 
     public func threads(_ cgroup: String) -> [Int32] {
         ((try? fs.read(cgroup, "cgroup.threads")) ?? "").split(separator: "\n").compactMap { Int32($0) }

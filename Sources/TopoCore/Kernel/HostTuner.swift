@@ -410,7 +410,8 @@ public struct HostTuner: ResourceDriver {
     // MARK: observe
 
     /// Whether every value the profile holds still reads what topo wrote; for interrupts and threads,
-    /// also those that appeared since on the CPUs to keep clear.
+    /// also those that appeared since on the CPUs to keep clear; under `bestEffort`, what this host
+    /// cannot make.
     public func observe(_ resource: Resource) -> Observation {
         guard case .hostTune(let t) = resource else { return Observation(resource, found: false, kernel: "not a host setting") }
         let record: Record
@@ -438,11 +439,32 @@ public struct HostTuner: ResourceDriver {
         default:
             if held == 0 && !t.bestEffort { diffs.append("host.tune.\(t.setting.name): no value is recorded for this profile") }
         }
+        // Under bestEffort, what this host cannot make is a difference too (verify warns of it).
+        if t.bestEffort { diffs += problems(t) }
         return Observation(resource, found: true, differences: Array(diffs.prefix(20)) + (diffs.count > 20 ? ["… and \(diffs.count - 20) more"] : []),
                            kernel: "\(held) value\(held == 1 ? "" : "s") held")
     }
 
     // MARK: before apply
+
+    /// What this host lacks to make each setting (a refusal, or under `bestEffort` a warning), and a
+    /// running irqbalance that `irqbalance: warn` leaves in place.
+    public func preflight(_ resources: [Resource], _ context: PreflightContext) -> Findings {
+        let tunes = resources.compactMap { if case .hostTune(let t) = $0 { t } else { nil } }
+        let stops = tunes.contains { if case .irqbalanceStopped = $0.setting { true } else { false } }
+        var out = Findings()
+        for t in tunes {
+            let found = problems(t)
+            if t.bestEffort { out.warnings += found.map { "\($0) (bestEffort: left as it is)" } } else { out.refusals += found }
+            out.warnings += warnings(t, irqbalance: stops ? .stop : .warn)
+        }
+        return out
+    }
+
+    /// Settings another applied profile holds at another value.
+    public func conflicts(_ resources: [Resource]) -> [String] {
+        resources.flatMap { r -> [String] in if case .hostTune(let t) = r { conflicts(t) } else { [] } }
+    }
 
     /// Where another applied profile holds a scalar of this setting at another value (exit 3).
     func conflicts(_ t: TuneResource) -> [String] {

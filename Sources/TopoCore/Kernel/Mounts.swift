@@ -4,6 +4,9 @@ public enum Mounts {
     public struct Entry: Equatable, Sendable {
         public var point: String
         public var type: String
+        /// What of its filesystem the mount shows (the fourth field): `/` for a whole cgroup2 hierarchy,
+        /// a cgroup's path for a mount of a cgroup below its root.
+        public var root: String = "/"
     }
 
     public static func read(_ path: String = "/proc/self/mountinfo") -> Result<[Entry], SystemError> {
@@ -15,7 +18,7 @@ public enum Mounts {
             let halves = line.components(separatedBy: " - ")
             let fields = halves[0].split(separator: " ")
             guard halves.count == 2, fields.count > 4, let type = halves[1].split(separator: " ").first else { return nil }
-            return Entry(point: unescape(String(fields[4])), type: String(type))
+            return Entry(point: unescape(String(fields[4])), type: String(type), root: unescape(String(fields[3])))
         }
     }
 

@@ -18,11 +18,6 @@ public struct NetlinkLinks: LinkDriver {
     /// Where `ip netns` keeps its namespaces (NETNS_RUN_DIR; /var/run is /run on current systems).
     public static let netnsDirectory = "/run/netns"
 
-    /// The link driver for this host: rtnetlink, or iproute2 batches where `TOPO_LINK_DRIVER=iproute2`
-    /// asks for them (a fallback for a kernel whose netlink answers differ from what topo expects).
-    public static func chosen(environment: [String: String] = ProcessInfo.processInfo.environment) -> any LinkDriver {
-        environment["TOPO_LINK_DRIVER"] == "iproute2" ? IPRoute2Links() : NetlinkLinks()
-    }
 
     // MARK: apply
 

@@ -82,6 +82,14 @@ public struct NetnsHostsFiles: ResourceDriver {
         }
     }
 
+    /// A hosts-file directory of a planned namespace that is there already is someone else's.
+    public func conflicts(_ resources: [Resource]) -> [String] {
+        observe(resources).compactMap { seen in
+            guard seen.found, case .hostsFile(let h) = seen.resource else { return nil }
+            return "\(h.directory) already exists and is not in a journal of topo's; topo will not adopt it (remove it, if it is stale)"
+        }
+    }
+
     public func observe(_ resource: Resource) -> Observation {
         guard case .hostsFile(let h) = resource else { return Observation(resource, found: false, kernel: "not a hosts file") }
         guard Sys.isDirectory(h.directory) else { return Observation(resource, found: false) }

@@ -22,9 +22,9 @@ public struct SystemdManager: CgroupManager {
     /// Runs systemctl; CommandRunner on a host.
     public var systemctl: @Sendable ([String]) -> CommandResult
 
-    public static let slice = "topo.slice"
+    public static let slice = Layout.systemdSlice
     public static let holder = "topo.hold"
-    public static func unit(_ profile: String) -> String { "topo-\(profile).scope" }
+    public static func unit(_ profile: String) -> String { Layout.systemdScope(profile) }
     public static func description(_ profile: String) -> String { "topo profile \(profile)" }
 
     public init(inner: CgroupfsManager, systemctl: @escaping @Sendable ([String]) -> CommandResult = CommandRunner.systemctl) {
@@ -33,6 +33,16 @@ public struct SystemdManager: CgroupManager {
     }
 
     public var description: String { "systemd (a delegated scope per profile in \(Self.slice)) at \(inner.fs.root)" }
+
+    /// The hierarchy as for cgroupfs, the plan's cgroups in the profile's scope, and no partition: topo
+    /// writes only below the delegated scope, where a cpuset partition has no partition root for a parent.
+    public func preflight(_ resources: [Resource], _ context: PreflightContext) -> Findings {
+        var refusals = hierarchyProblems(context, underSlice: true)
+        for w in context.plan.workloads where w.isolation == .partition {
+            refusals.append("workload \(w.name) is isolation: partition, and under the systemd cgroup manager topo may write only below its delegated scope, where a cpuset partition needs a partition root as its parent (Linux 6.7's cpuset.cpus.exclusive would lift that; topo does not use it yet); use --cgroup-manager cgroupfs, or isolation: exclusive with AllowedCPUs= keeping the rest of the system off its CPUs")
+        }
+        return Findings(refusals: refusals)
+    }
     public func path(_ cgroup: String) -> String { inner.path(cgroup) }
     public func procsPath(_ cgroup: String) -> String { inner.procsPath(cgroup) }
     public func exists(_ cgroup: String) -> Bool { inner.exists(cgroup) }
@@ -40,6 +50,7 @@ public struct SystemdManager: CgroupManager {
     public func read(_ cgroup: String, _ file: String) -> String? { inner.read(cgroup, file) }
     public func threads(_ cgroup: String) -> [Int32] { inner.threads(cgroup) }
     public func processes(_ cgroup: String) -> [Int32] { inner.processes(cgroup) }
+    public func hierarchyPath(_ cgroup: String) -> String { inner.hierarchyPath(cgroup) }
     public func stopAll(_ cgroups: [(cgroup: String, owner: String)]) -> [TopoFailure?] { inner.stopAll(cgroups) }
 
     static var systemdRun: String { ["/usr/bin/systemd-run", "/bin/systemd-run"].first { Sys.access($0, X_OK) } ?? "/usr/bin/systemd-run" }

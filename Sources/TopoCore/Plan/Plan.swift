@@ -72,14 +72,19 @@ public struct Layout: Equatable, Sendable {
         self.stateRoot = stateRoot
         self.etcNetns = etcNetns
         self.manager = manager
-        self.topoCgroup = topoCgroup ?? (manager == .systemd ? SystemdManager.slice : "topo")
+        self.topoCgroup = topoCgroup ?? (manager == .systemd ? Self.systemdSlice : "topo")
     }
+
+    /// Under systemd, the slice every profile's scope is in, and a profile's scope (the names systemd
+    /// gives their cgroups; `SystemdManager` makes them).
+    public static let systemdSlice = "topo.slice"
+    public static func systemdScope(_ profile: String) -> String { "topo-\(profile).scope" }
 
     public static let standard = Layout()
 
     /// A profile's cgroup: `topo/PROFILE`, or under systemd its delegated scope `topo.slice/topo-PROFILE.scope`.
     public func profileCgroup(_ profile: String) -> String {
-        manager == .systemd ? "\(topoCgroup)/\(SystemdManager.unit(profile))" : "\(topoCgroup)/\(profile)"
+        manager == .systemd ? "\(topoCgroup)/\(Self.systemdScope(profile))" : "\(topoCgroup)/\(profile)"
     }
 
     /// Where a workload's cgroup lives: `topo/<profile>/<workload>`, or for `isolation: partition`

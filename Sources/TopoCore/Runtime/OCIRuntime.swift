@@ -83,6 +83,19 @@ public struct OCIRuntime: WorkloadRuntime {
         return ("\(dir):\(tags[0])", nil)
     }
 
+    /// The host's root for `image: /`, an image directory as it is; an image layout's files are known
+    /// once it is unpacked.
+    public func filesystemRoot(_ l: LaunchResource) -> String? {
+        if usesHostRoot(l) { return "" }
+        return Self.layout(l.image) == nil ? l.image : nil
+    }
+
+    /// A container of the workload's id that exists already is someone else's: refused under the lock,
+    /// before anything is made.
+    public func conflicts(_ resources: [Resource]) -> [String] {
+        resources.compactMap { if case .launch(let l) = $0 { existing(l) } else { nil } }
+    }
+
     public func problems(_ l: LaunchResource) -> [String] {
         var problems: [String] = []
         if !Sys.access(binary, X_OK) {

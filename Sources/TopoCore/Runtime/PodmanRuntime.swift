@@ -31,6 +31,9 @@ public struct PodmanRuntime: WorkloadRuntime {
 
     public var probeExecutable: String? { ContainerSupport.probePath }
 
+    /// An image in podman's storage: its files are known once the container has its root.
+    public func filesystemRoot(_ l: LaunchResource) -> String? { nil }
+
     /// podman's global options: cgroups made in cgroupfs, where topo puts them, and events kept in a
     /// file (a host without journald still works).
     static let globalOptions = ["--cgroup-manager", "cgroupfs", "--events-backend", "file"]

@@ -16,7 +16,7 @@ public struct ActiveChecks: Sendable {
         self.executable = executable
     }
 
-    /// The tolerances of the link probes, stated in the README. They hold under the lab's software
+    /// The tolerances of the link probes, stated in docs/verify.md. They hold under the lab's software
     /// emulation and still fail a delay of 60 ms planned as 10 ms.
     public enum Tolerance {
         /// Datagrams per link and their spacing.

@@ -108,6 +108,7 @@ public struct Verifier: Sendable {
         var checks = perWorkload.flatMap { $0 }
         checks += linkChecks(plan, observed)
         checks += tuneChecks(observed)
+        checks += otherChecks(observed)
         checks += intruderChecks(plan, online: online)
         if active { checks += ActiveChecks(state: state, drivers: drivers).checks(plan, profile: profile) }
         var summary = ["pass": 0, "warn": 0, "fail": 0]
@@ -168,14 +169,17 @@ public struct Verifier: Sendable {
                             found: wrongPolicy.isEmpty ? expectedPolicy[0] : wrongPolicy.joined(separator: "; "),
                             message: wrongPolicy.isEmpty ? "every process has the planned memory policy" : "processes without the planned memory policy: " + wrongPolicy.joined(separator: "; ")))
         // tasks.escaped: the process apply started, alive but no longer below the workload's cgroup.
+        // /proc/PID/cgroup names a cgroup from the hierarchy's root, which is above topo's cgroup root
+        // when that is a cgroup itself (--cgroup-root /sys/fs/cgroup/lab).
         var escaped: [String] = []
+        let home = cgroups.hierarchyPath(w.cgroupPath)
         for pid in launched {
             guard let line = (try? Sys.read("\(proc)/\(pid)/cgroup"))?.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { continue }
             let path = String(line.dropFirst(3))
-            if path != "/\(w.cgroupPath)" && !path.hasPrefix("/\(w.cgroupPath)/") { escaped.append("\(pid) is in \(path)") }
+            if path != home && !path.hasPrefix(home + "/") { escaped.append("\(pid) is in \(path)") }
         }
-        checks.append(Check(id: "tasks.escaped", subject: subject, status: escaped.isEmpty ? .pass : .fail, expected: "below /\(w.cgroupPath)",
-                            found: escaped.isEmpty ? "below /\(w.cgroupPath)" : escaped.joined(separator: "; "),
+        checks.append(Check(id: "tasks.escaped", subject: subject, status: escaped.isEmpty ? .pass : .fail, expected: "below \(home)",
+                            found: escaped.isEmpty ? "below \(home)" : escaped.joined(separator: "; "),
                             message: escaped.isEmpty ? "what apply started is still in its cgroup" : "left its cgroup: " + escaped.joined(separator: "; ")))
         // partition.state: still a valid partition, and the cgroup root no longer holds its CPUs.
         if w.isolation == .partition {
@@ -267,8 +271,7 @@ public struct Verifier: Sendable {
     func tuneChecks(_ observed: [Observation]) -> [Check] {
         observed.compactMap { o -> Check? in
             guard case .hostTune(let t) = o.resource else { return nil }
-            var problems = o.differences
-            if t.bestEffort { problems += drivers.tuner.problems(t) }
+            let problems = o.differences
             let soft: Bool
             switch t.setting {
             case .irqsAway, .workqueuesAway, .kernelThreadsAway: soft = true
@@ -277,6 +280,24 @@ public struct Verifier: Sendable {
             return Check(id: "host.tune", subject: "host.tune.\(t.setting.name)", status: problems.isEmpty ? .pass : soft ? .warn : .fail,
                          expected: t.setting.value, found: problems.isEmpty ? "as set (\(o.kernel ?? ""))" : Problems.list(problems, limit: 8),
                          message: problems.isEmpty ? "holds" : "no longer holds: " + Problems.list(problems, limit: 8))
+        }
+    }
+
+    // MARK: any other kind
+
+    /// The kinds the checks above read: a kind added later is verified by `otherChecks` until it has
+    /// checks of its own, so that it needs no change here.
+    static let kindsWithChecks: Set<Resource.Kind> = [.cgroupRoot, .cgroup, .cgroupSetting, .namespace, .veth, .address, .qdisc,
+                                                      .hostsFile, .hostTune, .launch]
+
+    /// Each observed resource of another kind holds as its driver observed it: found, and no difference
+    /// from the plan (`resource.KIND`, failing otherwise).
+    func otherChecks(_ observed: [Observation]) -> [Check] {
+        observed.filter { !Self.kindsWithChecks.contains($0.resource.kind) }.map { o in
+            let problems = o.differences
+            return Check(id: "resource.\(o.resource.kind.rawValue)", subject: o.resource.summary, status: problems.isEmpty ? .pass : .fail,
+                         expected: "as planned", found: problems.isEmpty ? (o.kernel ?? "as planned") : Problems.list(problems, limit: 8),
+                         message: problems.isEmpty ? "holds" : "differs from the plan: " + Problems.list(problems, limit: 8))
         }
     }
 
