@@ -17,7 +17,7 @@ struct Apply: ParsableCommand {
             """
     )
 
-    @Argument(help: "The profile to apply (YAML).", completion: .file(extensions: ["yaml", "yml"]))
+    @Argument(help: "The profile to apply (YAML; - for standard input).", completion: .file(extensions: ["yaml", "yml"]))
     var profile: String
 
     @Flag(help: "Print the applied profile's status as JSON.")
@@ -39,6 +39,7 @@ struct Apply: ParsableCommand {
     @OptionGroup var color: ColorOptions
 
     func validate() throws {
+        if locked && profile == ProfileDecoder.standardInput { throw ValidationError("--locked reads the lock beside the profile's file; it cannot go with - (standard input)") }
         if sysfs != nil && !dryRun { throw ValidationError("--sysfs plans for another machine; it goes with --dry-run only") }
         if dryRun && (json || locked && sysfs != nil) { throw ValidationError(json ? "--dry-run prints steps; it has no --json" : "--locked uses the lock's plan for this host; it cannot go with --sysfs") }
     }

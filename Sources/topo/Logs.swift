@@ -42,7 +42,7 @@ struct Logs: ParsableCommand {
     func run() throws {
         let state = paths.state
         let name = try Loading.appliedName(profile, applied: state.profiles()).get()
-        guard state.profiles().contains(name) else { throw TopoFailure(.invalid, "profile \(name) is not applied (see topo status)") }
+        guard state.profiles().contains(name) else { throw TopoFailure(.hostCannot, "profile \(name) is not applied (see topo status)") }
         let plan = try state.plan(name).get()
         guard let w = plan.workload(named: workload) else {
             throw TopoFailure(.invalid, "profile \(name) has no workload \(workload) (it has \(plan.workloads.map(\.name).joined(separator: ", ")))")

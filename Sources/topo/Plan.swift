@@ -13,7 +13,7 @@ struct Plan: ParsableCommand {
             """
     )
 
-    @Argument(help: "The profile to plan (YAML).", completion: .file(extensions: ["yaml", "yml"]))
+    @Argument(help: "The profile to plan (YAML; - for standard input).", completion: .file(extensions: ["yaml", "yml"]))
     var profile: String
 
     @Option(help: ArgumentHelp("Read the topology from this sysfs tree instead of /sys (a fixture of another machine, or topo host --export).", valueName: "dir"),
@@ -31,6 +31,7 @@ struct Plan: ParsableCommand {
 
     func validate() throws {
         if lock && sysfs != "/sys" { throw ValidationError("--lock records this host; it cannot be used with --sysfs") }
+        if lock && profile == ProfileDecoder.standardInput { throw ValidationError("--lock writes the lock beside the profile's file; it cannot go with - (standard input)") }
     }
 
     func run() throws {

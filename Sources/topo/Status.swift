@@ -34,8 +34,11 @@ struct Status: ParsableCommand {
             report.profiles = report.profiles.filter { $0.name == name }
         }
         let style = color.style
+        // A state topo cannot read is the host's problem to fix (exit 3), said after what could be shown.
+        let unreadable = report.profiles.filter { $0.state == "unreadable" }.map(\.name)
         if json {
             print(JSONOutput.encode(report))
+            if !unreadable.isEmpty { throw ExitCode(ExitStatus.hostCannot.rawValue) }
             return
         }
         if report.profiles.isEmpty {
@@ -84,5 +87,6 @@ struct Status: ParsableCommand {
                 }
             }
         }
+        if !unreadable.isEmpty { throw ExitCode(ExitStatus.hostCannot.rawValue) }
     }
 }

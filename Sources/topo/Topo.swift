@@ -59,19 +59,28 @@ struct Topo: ParsableCommand {
     }
 }
 
-/// The first word names no subcommand: an error even when `--help` follows (argument-parser would
-/// print the root's help for `topo frobnicate --help` and exit 0).
+/// The first word names no subcommand (`topo valdate x`, `topo frobnicate --help`), or `help` is asked
+/// about one that does not exist (`topo help nosuch`): an error with the nearest command's name, where
+/// argument-parser would say "unexpected arguments" or print the root's help and exit 0.
 func unknownCommand(_ arguments: [String]) -> String? {
-    // Only with --help: without it argument-parser reports an unknown command itself.
-    guard let first = arguments.first, !first.hasPrefix("-"), arguments.contains(where: { $0 == "--help" || $0 == "-h" }) else { return nil }
     let names = Topo.configuration.subcommands.compactMap { $0.configuration.commandName ?? $0._commandName } + ["help"]
-    if names.contains(first) { return nil }
+    var word = arguments.first
+    if word == "help", arguments.count > 1 { word = arguments[1] }
+    guard let first = word, !first.hasPrefix("-"), !names.contains(first) else { return nil }
     let hint = closest(to: first, among: names.filter { !$0.hasPrefix("__") }).map { " (did you mean '\($0)'?)" } ?? ""
     return "unknown command '\(first.prefix(64))'\(hint)"
 }
 
 func printError(_ text: String) {
-    FileHandle.standardError.write(Data((text.hasSuffix("\n") ? text : text + "\n").utf8))
+    FileHandle.standardError.write(Data(TerminalText.safe(text.hasSuffix("\n") ? text : text + "\n").utf8))
+}
+
+/// Every `print` of this executable goes through `TerminalText.safe`: profile strings reach the
+/// terminal with their control characters escaped, never as commands to it. (It stands in for the
+/// standard library's `print` in this module; JSON passes unchanged, its strings are escaped already.)
+func print(_ items: Any..., separator: String = " ", terminator: String = "\n") {
+    let text = items.map { "\($0)" }.joined(separator: separator) + terminator
+    FileHandle.standardOutput.write(Data(TerminalText.safe(text).utf8))
 }
 
 /// Unblocks signals a command handles: a caller may hand them on blocked (a test runner blocks nearly

@@ -87,11 +87,12 @@ struct Verify: ParsableCommand {
         let verifier = Verifier(state: state, drivers: drivers)
         let online = try Loading.host(sysfs: "/sys").get().onlineCPUs
         if let watch { return try watchRounds(every: watch, verifier, online: online, sockets: sockets) }
-        let results = try profileNames(state).map { try verifier.verify($0, online: online, active: active).get() }
+        let names = try profileNames(state)
+        // Nothing applied proves nothing: a CI step that verifies must not pass vacuously.
+        guard !names.isEmpty else { throw TopoFailure(.hostCannot, "nothing is applied, so nothing was verified (topo status; apply a profile first)") }
+        let results = try names.map { try verifier.verify($0, online: online, active: active).get() }
         if json {
             print(JSONOutput.encode(Report(profiles: results)))
-        } else if results.isEmpty {
-            print("nothing is applied; nothing to verify")
         } else {
             for r in results {
                 for c in r.checks where c.status != .pass { print(line(c)) }

@@ -350,6 +350,49 @@ import Testing
         #expect(bad.status == 2 && bad.stderr.contains("takes auto, systemd or cgroupfs"), "\(bad)")
     }
 
+    /// A misspelt command, or help about one that does not exist: exit 2 and the nearest command.
+    @Test func aMisspeltCommandSuggestsTheNearest() throws {
+        let typo = try topo("valdate", "Profiles/quickstart.yaml")
+        #expect(typo.status == 2 && typo.stderr.contains("unknown command 'valdate' (did you mean 'validate'?)"), "\(typo)")
+        let help = try topo("help", "nosuch")
+        #expect(help.status == 2 && help.stderr.contains("unknown command 'nosuch'"), "\(help)")
+        #expect(try topo("help", "validate").status == 0)
+    }
+
+    /// Several profiles at once, one line each; `-` is standard input (validate, plan).
+    @Test func validateTakesSeveralFilesAndStandardInput() throws {
+        let several = try topo("validate", "Profiles/quickstart.yaml", "Profiles/reserve.yaml", "Tests/Fixtures/profiles/invalid/missing.yaml")
+        #expect(several.status == 2, "\(several)")
+        let lines = several.stdout.split(separator: "\n")
+        #expect(lines.count == 3 && lines[0].hasPrefix("Profiles/quickstart.yaml: valid") && lines[2].contains("missing.yaml: invalid"), "\(several.stdout)")
+        let json = try topo("validate", "--json", "Profiles/quickstart.yaml", "Profiles/reserve.yaml")
+        let array = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
+        #expect(json.status == 0 && array.map { $0["file"] as? String } == ["Profiles/quickstart.yaml", "Profiles/reserve.yaml"])
+        func piped(_ args: [String], _ input: String) throws -> (Int32, String) {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: CLITests.binary)
+            p.arguments = args
+            p.currentDirectoryURL = URL(fileURLWithPath: CLITests.repo)
+            let stdin = Pipe(), out = Pipe()
+            p.standardInput = stdin
+            p.standardOutput = out
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            stdin.fileHandleForWriting.write(Data(input.utf8))
+            try stdin.fileHandleForWriting.close()
+            let text = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            p.waitUntilExit()
+            return (p.terminationStatus, text)
+        }
+        let profile = try String(contentsOfFile: CLITests.repo + "/Profiles/quickstart.yaml", encoding: .utf8)
+        let (status, text) = try piped(["validate", "-"], profile)
+        #expect(status == 0 && text.contains("valid profile quickstart"), "\(text)")
+        let (planned, table) = try piped(["plan", "-", "--sysfs", "Tests/Fixtures/hosts/1n-2c"], profile)
+        #expect(planned == 0 && table.contains("plan quickstart"), "\(table)")
+        #expect(try piped(["validate", "-"], "version: 1\nname: Bad\n").0 == 2)
+        #expect(try topo("apply", "--locked", "-").status == 2)
+    }
+
     @Test func anUnknownCommandIsAnErrorEvenWithHelp() throws {
         let r = try topo("lgos", "--help")
         #expect(r.status == 2 && r.stdout.isEmpty)

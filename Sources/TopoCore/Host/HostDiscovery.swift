@@ -52,7 +52,19 @@ public struct HostDiscovery: Sendable {
     }
 
     public func discover() -> Result<HostTopology, Failure> {
-        guard let onlineText = sysfs.read("devices/system/cpu/online") else {
+        // A file that is there and cannot be read as a file ends discovery, naming it; a missing one is
+        // read as the kernel's absence of it.
+        var unreadable: SystemError?
+        func read(_ relative: String) -> String? {
+            switch sysfs.readIfPresent(relative) {
+            case .success(let text): return text
+            case .failure(let e):
+                if unreadable == nil { unreadable = e }
+                return nil
+            }
+        }
+        guard let onlineText = read("devices/system/cpu/online") else {
+            if let unreadable { return .failure(Failure(description: "\(unreadable)")) }
             return .failure(Failure(description: "read \(sysfs.path("devices/system/cpu/online")): no such file; is \(sysfs.root) a sysfs tree?"))
         }
         guard case .success(let online) = CPUSet.parse(onlineText) else {
@@ -66,13 +78,13 @@ public struct HostDiscovery: Sendable {
         // Nodes. A kernel without CONFIG_NUMA has no node directory: one node holding every CPU.
         var nodes: [HostTopology.Node] = []
         var nodeOfCPU: [Int: Int] = [:]
-        if let nodeText = sysfs.read("devices/system/node/online"), case .success(let nodeIDs) = CPUSet.parse(nodeText), !nodeIDs.isEmpty {
+        if let nodeText = read("devices/system/node/online"), case .success(let nodeIDs) = CPUSet.parse(nodeText), !nodeIDs.isEmpty {
             for id in nodeIDs {
                 let dir = "devices/system/node/node\(id)"
-                let cpus = sysfs.read("\(dir)/cpulist").flatMap { try? CPUSet.parse($0).get() } ?? .empty
+                let cpus = read("\(dir)/cpulist").flatMap { try? CPUSet.parse($0).get() } ?? .empty
                 for cpu in cpus { nodeOfCPU[cpu] = id; present.append(cpu) }
-                let distances = (sysfs.read("\(dir)/distance") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
-                nodes.append(.init(id: id, cpus: cpus.intersection(online), memTotal: sysfs.read("\(dir)/meminfo").flatMap(Self.memTotal), distances: distances))
+                let distances = (read("\(dir)/distance") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
+                nodes.append(.init(id: id, cpus: cpus.intersection(online), memTotal: read("\(dir)/meminfo").flatMap(Self.memTotal), distances: distances))
             }
         } else {
             for cpu in online { nodeOfCPU[cpu] = 0 }
@@ -84,14 +96,15 @@ public struct HostDiscovery: Sendable {
             let topo = "devices/system/cpu/cpu\(id)/topology"
             let isOnline = online.contains(id)
             var siblings = CPUSet([id])
-            if isOnline, let text = sysfs.read("\(topo)/thread_siblings_list"), case .success(let s) = CPUSet.parse(text), s.contains(id) {
+            if isOnline, let text = read("\(topo)/thread_siblings_list"), case .success(let s) = CPUSet.parse(text), s.contains(id) {
                 siblings = s
             }
             cpus.append(.init(id: id, online: isOnline, node: nodeOfCPU[id],
-                              package: sysfs.read("\(topo)/physical_package_id").flatMap { Int($0.trimmingCharacters(in: " \n")) },
-                              coreID: sysfs.read("\(topo)/core_id").flatMap { Int($0.trimmingCharacters(in: " \n")) },
+                              package: read("\(topo)/physical_package_id").flatMap { Int($0.trimmingCharacters(in: " \n")) },
+                              coreID: read("\(topo)/core_id").flatMap { Int($0.trimmingCharacters(in: " \n")) },
                               siblings: siblings))
         }
+        if let unreadable { return .failure(Failure(description: "\(unreadable)")) }
         var host = HostTopology(cpus: cpus, nodes: nodes, cgroup: .unknown("not probed: --sysfs names another machine's tree"),
                                 netem: .unknown("not probed: --sysfs names another machine's tree"), source: sysfs.root)
         for cpu in cpus where cpu.online && cpu.node == nil {

@@ -1,3 +1,4 @@
+import Foundation
 import Synchronization
 
 /// Read-only access to kernel-provided files (sysfs, procfs) below one root directory.
@@ -21,6 +22,18 @@ public struct HostFiles: Sendable {
         let text = try? Sys.read(path(relative))
         if let text, let log { log.files.withLock { $0[relative] = text } }
         return text
+    }
+
+    /// The file's text; nil when it is missing; the error when it is there and cannot be read as a file
+    /// (a `--sysfs` tree whose file is a FIFO, `/dev/zero` behind a link, a loop of links).
+    public func readIfPresent(_ relative: String) -> Result<String?, SystemError> {
+        do {
+            let text = try Sys.read(path(relative))
+            if let log { log.files.withLock { $0[relative] = text } }
+            return .success(text)
+        } catch {
+            return error.errno == ENOENT || error.errno == ENOTDIR ? .success(nil) : .failure(error)
+        }
     }
 
     /// Entry names of a directory, sorted; empty when it is missing.

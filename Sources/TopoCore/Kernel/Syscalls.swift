@@ -25,6 +25,8 @@ public struct SystemError: Error, Equatable, Sendable, CustomStringConvertible {
     public var description: String {
         var text = "\(operation) \(path)"
         if let value { text += " \"\(value.replacingOccurrences(of: "\n", with: "\\n"))\"" }
+        // errno 0: topo's own refusal (a FIFO where a file should be), said in its words alone.
+        if errno == 0 { return text + ": " + (diagnosis ?? "refused") }
         text += ": \(kernelWords)"
         if let diagnosis { text += " (\(diagnosis))" }
         return text
@@ -121,10 +123,33 @@ public enum Sys {
         guard retrying({ fdatasync(fd) }) == 0 else { throw SystemError("fdatasync", path, errno: errno) }
     }
 
-    public static func read(_ path: String) throws(SystemError) -> String {
-        let fd = retrying { open(path, O_RDONLY | O_CLOEXEC) }
+    /// The most `read` takes from one file: far above any kernel interface file or state file topo
+    /// reads, and far below what would exhaust memory (`/dev/zero` behind a link is refused anyway).
+    public static let readLimit = 64 << 20
+
+    /// A whole file's text. Only a regular file is read — every kernel interface file in /proc, /sys and
+    /// a cgroup filesystem is one — and at most `limit` bytes of it: a FIFO (opened without blocking),
+    /// a device, a directory or a file larger than that is an error that says what it is, never a hang
+    /// or an allocation without bound.
+    public static func read(_ path: String, limit: Int = readLimit) throws(SystemError) -> String {
+        let fd = retrying { open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
         guard fd >= 0 else { throw SystemError("read", path, errno: errno) }
         defer { close(fd) }
+        var st = Glibc.stat()
+        guard fstat(fd, &st) == 0 else { throw SystemError("read", path, errno: errno) }
+        guard st.st_mode & S_IFMT == S_IFREG else {
+            let what: String
+            switch st.st_mode & S_IFMT {
+            case S_IFDIR: what = "a directory"
+            case S_IFIFO: what = "a FIFO"
+            case S_IFCHR: what = "a character device"
+            case S_IFBLK: what = "a block device"
+            case S_IFSOCK: what = "a socket"
+            default: what = "not a regular file"
+            }
+            throw SystemError("read", path, errno: 0, diagnosis: "it is \(what), not a file")
+        }
+        if st.st_size > limit { throw SystemError("read", path, errno: EFBIG, diagnosis: "it is \(st.st_size) bytes; topo reads at most \(GuardedFile.describe(limit)) of it") }
         // Most files topo reads (cgroup and /proc entries) are a few hundred bytes: a page-sized buffer
         // on the stack, never zero-filled, read until EOF (a watch round reads thousands of them).
         var out = [UInt8]()
@@ -135,9 +160,10 @@ public enum Sys {
                 if n < 0 { return errno }
                 if n == 0 { return nil }
                 out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<n]))
+                if out.count > limit { return EFBIG }  // a file that grows as it is read (procfs reports size 0)
             }
         }
-        if let failed { throw SystemError("read", path, errno: failed) }
+        if let failed { throw SystemError("read", path, errno: failed, diagnosis: failed == EFBIG ? "it is larger than \(GuardedFile.describe(limit))" : nil) }
         return String(decoding: out, as: UTF8.self)
     }
 

@@ -27,11 +27,18 @@ public enum ProfileDecoder {
         public var text: String
     }
 
+    /// The argument that names standard input as a profile.
+    public static let standardInput = "-"
+
     /// Reads at most `YAMLGuard.maxBytes` + 1 bytes of a regular file: a FIFO, a device or a huge file
     /// is refused by what it is, before anything is parsed.
+    /// `-` reads standard input (named `<stdin>` in diagnostics).
     public static func decode(file path: String) -> Result<Decoded, ProfileInvalid> {
         let data: [UInt8]
-        do { data = try GuardedFile.bytes(path, limit: YAMLGuard.maxBytes) } catch {
+        do {
+            if path == standardInput { return decode(data: Data(try GuardedFile.standardInput(limit: YAMLGuard.maxBytes)), file: "<stdin>") }
+            data = try GuardedFile.bytes(path, limit: YAMLGuard.maxBytes)
+        } catch {
             let fix = error.reason.hasPrefix("is larger") ? "split the profile, or remove what it does not need" : "give the path of a profile, e.g. Profiles/quickstart.yaml"
             return .failure(ProfileInvalid(diagnostics: [Diagnostic(file: path, line: nil, column: nil, path: "",
                                                                     message: "the profile \(error.reason)", fix: fix)]))

@@ -11,6 +11,9 @@ public struct TextStyle: Sendable {
         case brightRed = 91, brightGreen = 92, brightYellow = 93, brightBlue = 94, brightMagenta = 95, brightCyan = 96
     }
 
+    /// Every SGR code this type writes: reset, bold, dim and the colours (what `TerminalText.safe` lets through).
+    static let codes: Set<Int> = Set([0, 1, 2] + [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96])
+
     /// The colours workloads get in turn, in the CPU picture and tables.
     static let palette: [Color] = [.cyan, .yellow, .magenta, .green, .blue, .brightRed, .brightCyan, .brightYellow, .brightMagenta, .brightGreen, .brightBlue, .red]
 

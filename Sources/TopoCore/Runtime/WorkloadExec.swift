@@ -3,7 +3,7 @@
 public enum WorkloadExec {
     /// The command's exit status, or why it could not start.
     public static func run(profile: String, workload: String, command: [String], state: StateStore, drivers: Drivers) -> Result<Int32, TopoFailure> {
-        guard state.profiles().contains(profile) else { return .failure(TopoFailure(.invalid, "profile \(profile) is not applied (see topo status)")) }
+        guard state.profiles().contains(profile) else { return .failure(TopoFailure(.hostCannot, "profile \(profile) is not applied (see topo status)")) }
         let plan: Plan
         switch state.plan(profile) {
         case .success(let p): plan = p

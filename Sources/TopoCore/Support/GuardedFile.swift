@@ -55,6 +55,23 @@ public enum GuardedFile {
         return out
     }
 
+    /// Standard input, read to its end, at most `limit` bytes (a profile piped in: `topo validate -`).
+    public static func standardInput(limit: Int) throws(Problem) -> [UInt8] {
+        var out = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while out.count <= limit {
+            let n = buffer.withUnsafeMutableBytes { Glibc.read(0, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw Problem(path: "standard input", reason: "cannot be read: \(Errno(rawValue: errno))")
+            }
+            if n == 0 { break }
+            out.append(contentsOf: buffer[0..<n])
+        }
+        if out.count > limit { throw Problem(path: "standard input", reason: "is larger than \(describe(limit))") }
+        return out
+    }
+
     /// The first `bytes` bytes of a file (its first lines), however long it is.
     public static func prefix(_ path: String, bytes: Int) throws(Problem) -> String {
         let fd = Sys.retrying { open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }

@@ -4,8 +4,12 @@ public enum Loading {
         ProfileDecoder.decode(file: path).mapError { TopoFailure(.invalid, $0.description) }
     }
 
+    /// This host (`/sys`: what it cannot read is the host's, exit 3), or another machine's tree the
+    /// command line names (`--sysfs`: one that cannot be read is bad input, exit 2).
     public static func host(sysfs: String) -> Result<HostTopology, TopoFailure> {
-        HostDiscovery(sysfsRoot: sysfs).discover().mapError { TopoFailure(.hostCannot, "cannot discover the host: \($0)") }
+        HostDiscovery(sysfsRoot: sysfs).discover().mapError { e in
+            sysfs == "/sys" ? TopoFailure(.hostCannot, "cannot discover the host: \(e)") : TopoFailure(.invalid, "cannot read the host in \(sysfs): \(e)")
+        }
     }
 
     public static func plan(_ profile: Profile, on host: HostTopology, layout: Layout = .standard) -> Result<Plan, TopoFailure> {
