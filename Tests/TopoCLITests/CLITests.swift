@@ -301,23 +301,29 @@ struct LinkProbeTests {
         guard made.allSatisfy({ if case .success = $0 { true } else { false } }) else { Issue.record("\(made)"); return }
         let sockets = NamespaceSockets()
         let kept = NetlinkLinks(sockets: sockets)
-        // Sockets only: tests running beside this one open pipes and files.
-        let fds = {
-            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? []).filter {
-                (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\($0)"))?.hasPrefix("socket:") == true
-            }.count
-        }
+        // The kept sockets by descriptor and socket inode: tests running beside this one open and close
+        // descriptors of their own, so the process's count proves nothing.
+        let socket = { (fd: Int32) in try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/fd/\(fd)") }
         #expect(kept.observe(batch).allSatisfy { $0.found && $0.differences.isEmpty })
         #expect(sockets.count == 2)
-        let open = fds()
+        let first: [String] = sockets.descriptors.map { "\($0) \(socket($0) ?? "closed")" }
+        #expect(first.count == 2 && first.allSatisfy { $0.contains("socket:") })
         for _ in 0..<3 { #expect(kept.observe(batch).allSatisfy { $0.found && $0.differences.isEmpty }) }
-        #expect(sockets.count == 2 && fds() == open, "a round opened sockets again")
+        let again: [String] = sockets.descriptors.map { "\($0) \(socket($0) ?? "closed")" }
+        #expect(again == first, "a round opened sockets again")
         _ = try plain.undo(.namespace(a), done: true, facts: Facts())
         let after = kept.observe(batch)
         #expect(after[0].found == false && after[1].found)
         #expect(sockets.count == 1)
         _ = try plain.undo(.namespace(b), done: true, facts: Facts())
         sockets.releaseStale()
-        #expect(sockets.count == 0 && fds() == open - 2)
+        #expect(sockets.count == 0)
+        // Each kept socket is closed: its descriptor is gone, or names another object now.
+        let fds = sockets.descriptors
+        #expect(fds.isEmpty)
+        for entry in first {
+            let fd = Int32(entry.split(separator: " ")[0])!
+            #expect("\(fd) \(socket(fd) ?? "closed")" != entry, "\(entry) is still open")
+        }
     }
 }

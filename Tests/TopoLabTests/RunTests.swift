@@ -218,12 +218,12 @@ extension LabTests {
         try edited { p in
             var resources = try #require(p["resources"] as? [[String: Any]])
             let i = try #require(resources.firstIndex { ($0["launch"] as? [String: Any]) != nil })
-            var launch = try #require((resources[i]["launch"] as? [String: Any])?["_0"] as? [String: Any])
+            var launch = try #require(resources[i]["launch"] as? [String: Any])
             launch.removeValue(forKey: "user")
             launch["capabilities"] = ["CAP_SYS_ADMIN", "CAP_DAC_OVERRIDE", "CAP_SYS_PTRACE", "CAP_NET_ADMIN"]
             launch["command"] = ["/bin/sh", "-c", "echo forged > /tmp/lk-forged; exec /bin/sleep 3099"]
             launch["logPath"] = "/tmp/lk-lock-log"
-            resources[i] = ["launch": ["_0": launch]]
+            resources[i] = ["launch": launch]
             p["resources"] = resources
         }
         let forged = try Lab.topo("apply", path, "--locked")

@@ -55,8 +55,11 @@ public struct JournalContents: Equatable, Sendable {
 
 /// The append-only journal of one applied profile (`journal.jsonl` in its state directory).
 public struct Journal: Sendable {
-    /// The format of the lines this topo writes and understands.
-    public static let format = 2
+    /// The format of the lines this topo writes: 3 names every field of a resource (2 wrote Swift's
+    /// `_0` for an unlabelled value, and is read still, so an older topo's profile can be taken down).
+    public static let format = 3
+    /// The formats this topo reads.
+    public static let readable: Set<Int> = [2, 3]
     public let path: String
     /// The fault point: with TOPO_FAILPOINT=after-step:N, SIGKILL right after the N-th step is marked done.
     let killAfterStep: Int?
@@ -140,8 +143,8 @@ public struct Journal: Sendable {
                 if !torn { contents.problems.append("\(path) line \(i + 1): not a journal record this topo understands: \(line.prefix(200))") }
                 continue
             }
-            guard record.format == format else {
-                contents.problems.append("\(path) line \(i + 1): journal format \(record.format), but this topo reads format \(format); run `topo down` with the topo that applied it")
+            guard Self.readable.contains(record.format) else {
+                contents.problems.append("\(path) line \(i + 1): journal format \(record.format), but this topo reads formats \(Self.readable.sorted().map(String.init).joined(separator: " and ")); run `topo down` with the topo that applied it")
                 continue
             }
             if let resource = record.resource {

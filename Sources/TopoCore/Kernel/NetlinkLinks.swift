@@ -490,6 +490,13 @@ public final class NamespaceSockets: @unchecked Sendable {
         return rc
     }
 
+    /// The sockets kept now, as descriptors (tests follow them).
+    var descriptors: [Int32] {
+        lock.lock()
+        defer { lock.unlock() }
+        return open.values.map(\.fd).sorted()
+    }
+
     /// Closes the sockets of namespaces no longer bound where they were.
     public func releaseStale() {
         lock.lock()

@@ -3,7 +3,8 @@
 public struct Plan: Equatable, Sendable, Codable {
     /// The version of this JSON layout (`topo plan --json`, the applied `plan.json`).
     public var format = Plan.currentFormat
-    public static let currentFormat = 2
+    /// 3: every field of a resource named (2 wrote `_0` for an unlabelled value; still read).
+    public static let currentFormat = 3
     public var name: String
     public var workloads: [PlannedWorkload]  // profile order
     public var links: [PlannedLink]  // profile order

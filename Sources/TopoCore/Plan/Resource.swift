@@ -4,7 +4,7 @@
 // and verify observe them: docs/ARCHITECTURE.md.
 
 /// One object apply makes, in the order apply makes it.
-public enum Resource: Equatable, Sendable, Codable {
+public enum Resource: Equatable, Sendable {
     /// topo's root cgroup and the controllers it needs at the cgroup root (shared by every profile;
     /// what it changes outside topo's own cgroups is recorded host-wide, for the last `down`).
     case cgroupRoot(CgroupRootResource)
@@ -140,7 +140,7 @@ public struct CgroupSettingResource: Equatable, Sendable, Codable {
 }
 
 /// One cgroup v2 interface file and its value, typed. `CgroupfsManager` writes and parses the kernel's encoding.
-public enum CgroupSetting: Equatable, Sendable, Codable {
+public enum CgroupSetting: Equatable, Sendable {
     case cpus(CPUSet)
     case mems(CPUSet)
     /// `cpuset.cpus.partition` ← `root`.
@@ -396,7 +396,7 @@ public struct TuneResource: Equatable, Sendable, Codable {
 }
 
 /// A `host.tune` setting, typed; the CPU sets are decided by the planner.
-public enum TuneSetting: Equatable, Sendable, Codable {
+public enum TuneSetting: Equatable, Sendable {
     /// irqbalance's systemd unit stopped while the profile is applied.
     case irqbalanceStopped
     /// Every movable interrupt off these CPUs.
@@ -444,6 +444,123 @@ public enum TuneSetting: Equatable, Sendable, Codable {
         case .governor(let g, let c): "\(g) on CPU \(c)"
         case .frequency(let lo, let hi, let c): "\(lo.map { "min \($0)" } ?? "")\(lo != nil && hi != nil ? ", " : "")\(hi.map { "max \($0)" } ?? "") on CPU \(c)"
         case .perfSampleRate(let n): String(n)
+        }
+    }
+}
+
+// MARK: JSON: every field named (CaseCoding.swift)
+
+extension Resource: Codable {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CaseKey.self)
+        let kind = try c.onlyCase(of: "resource")
+        switch Kind(rawValue: kind) {
+        case .cgroupRoot: self = .cgroupRoot(try c.single(CgroupRootResource.self, kind))
+        case .cgroup: self = .cgroup(try c.single(CgroupResource.self, kind))
+        case .cgroupSetting: self = .cgroupSetting(try c.single(CgroupSettingResource.self, kind))
+        case .namespace: self = .namespace(try c.single(NamespaceResource.self, kind))
+        case .veth: self = .veth(try c.single(VethResource.self, kind))
+        case .address: self = .address(try c.single(AddressResource.self, kind))
+        case .qdisc: self = .qdisc(try c.single(QdiscResource.self, kind))
+        case .hostsFile: self = .hostsFile(try c.single(HostsFileResource.self, kind))
+        case .hostTune: self = .hostTune(try c.single(TuneResource.self, kind))
+        case .launch: self = .launch(try c.single(LaunchResource.self, kind))
+        case nil: throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "\(kind) is not a kind of resource this topo knows"))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CaseKey.self)
+        let kind = self.kind.rawValue
+        switch self {
+        case .cgroupRoot(let r): try c.single(r, kind)
+        case .cgroup(let r): try c.single(r, kind)
+        case .cgroupSetting(let r): try c.single(r, kind)
+        case .namespace(let r): try c.single(r, kind)
+        case .veth(let r): try c.single(r, kind)
+        case .address(let r): try c.single(r, kind)
+        case .qdisc(let r): try c.single(r, kind)
+        case .hostsFile(let r): try c.single(r, kind)
+        case .hostTune(let r): try c.single(r, kind)
+        case .launch(let r): try c.single(r, kind)
+        }
+    }
+}
+
+extension CgroupSetting: Codable {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CaseKey.self)
+        let name = try c.onlyCase(of: "cgroup setting")
+        switch name {
+        case "cpus": self = .cpus(try c.single(CPUSet.self, name))
+        case "mems": self = .mems(try c.single(CPUSet.self, name))
+        case "partition": self = .partition
+        case "cpuMax": self = .cpuMax(quota: try c.labelled(Duration.self, name, "quota"), period: try c.labelled(Duration.self, name, "period"))
+        case "cpuWeight": self = .cpuWeight(try c.single(Int.self, name))
+        case "memoryMax": self = .memoryMax(try c.single(Limit<Bytes>.self, name))
+        case "memoryHigh": self = .memoryHigh(try c.single(Limit<Bytes>.self, name))
+        case "swapMax": self = .swapMax(try c.single(Limit<Bytes>.self, name))
+        case "pidsMax": self = .pidsMax(try c.single(Limit<Int>.self, name))
+        case "ioMax": self = .ioMax(try c.single(IOLimit.self, name))
+        default: throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "\(name) is not a cgroup setting this topo knows"))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CaseKey.self)
+        switch self {
+        case .cpus(let s): try c.single(s, "cpus")
+        case .mems(let s): try c.single(s, "mems")
+        case .partition: try c.empty("partition")
+        case .cpuMax(let quota, let period): try c.labelled("cpuMax", [("quota", quota), ("period", period)])
+        case .cpuWeight(let w): try c.single(w, "cpuWeight")
+        case .memoryMax(let l): try c.single(l, "memoryMax")
+        case .memoryHigh(let l): try c.single(l, "memoryHigh")
+        case .swapMax(let l): try c.single(l, "swapMax")
+        case .pidsMax(let l): try c.single(l, "pidsMax")
+        case .ioMax(let io): try c.single(io, "ioMax")
+        }
+    }
+}
+
+extension TuneSetting: Codable {
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CaseKey.self)
+        let name = try c.onlyCase(of: "host setting")
+        switch name {
+        case "irqbalanceStopped": self = .irqbalanceStopped
+        case "irqsAway": self = .irqsAway(try c.single(CPUSet.self, name))
+        case "workqueuesAway": self = .workqueuesAway(try c.single(CPUSet.self, name))
+        case "kernelThreadsAway": self = .kernelThreadsAway(try c.single(CPUSet.self, name))
+        case "timerMigration": self = .timerMigration(try c.single(Switch.self, name))
+        case "statInterval": self = .statInterval(try c.single(Int.self, name))
+        case "thp": self = .thp(try c.single(THPMode.self, name))
+        case "governor": self = .governor(try c.labelled(String.self, name, "governor", legacy: "_0"), cpus: try c.labelled(CPUSet.self, name, "cpus"))
+        case "frequency":
+            self = .frequency(min: try c.labelledIfPresent(Frequency.self, name, "min"), max: try c.labelledIfPresent(Frequency.self, name, "max"),
+                              cpus: try c.labelled(CPUSet.self, name, "cpus"))
+        case "boost": self = .boost(try c.single(Switch.self, name))
+        case "perfSampleRate": self = .perfSampleRate(try c.single(Int.self, name))
+        case "aslr": self = .aslr(try c.single(Switch.self, name))
+        default: throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "\(name) is not a host setting this topo knows"))
+        }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CaseKey.self)
+        switch self {
+        case .irqbalanceStopped: try c.empty("irqbalanceStopped")
+        case .irqsAway(let s): try c.single(s, "irqsAway")
+        case .workqueuesAway(let s): try c.single(s, "workqueuesAway")
+        case .kernelThreadsAway(let s): try c.single(s, "kernelThreadsAway")
+        case .timerMigration(let v): try c.single(v, "timerMigration")
+        case .statInterval(let n): try c.single(n, "statInterval")
+        case .thp(let m): try c.single(m, "thp")
+        case .governor(let g, let cpus): try c.labelled("governor", [("governor", g), ("cpus", cpus)])
+        case .frequency(let lo, let hi, let cpus): try c.labelled("frequency", [("min", lo), ("max", hi), ("cpus", cpus)])
+        case .boost(let v): try c.single(v, "boost")
+        case .perfSampleRate(let n): try c.single(n, "perfSampleRate")
+        case .aslr(let v): try c.single(v, "aslr")
         }
     }
 }

@@ -137,8 +137,7 @@ public struct LockFile: Codable, Equatable, Sendable {
         let paths = Set(locked.keys).union(planned.keys)
             .filter { locked[$0] != planned[$0] && !Self.followsFromPlacement($0, locked[$0], planned[$0]) }.sorted()
         var out = paths.prefix(limit).map { path in
-            let name = path.replacingOccurrences(of: "._0", with: "")
-            return "plan.\(name): the lock has \(locked[path].map { Self.shown($0) } ?? "nothing"), the profile plans \(planned[path].map { Self.shown($0) } ?? "nothing")"
+            return "plan.\(path): the lock has \(locked[path].map { Self.shown($0) } ?? "nothing"), the profile plans \(planned[path].map { Self.shown($0) } ?? "nothing")"
         }
         if paths.count > limit { out.append("and \(paths.count - limit) more differences") }
         return out
