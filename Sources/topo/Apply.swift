@@ -20,7 +20,7 @@ struct Apply: ParsableCommand {
     @Argument(help: "The profile to apply (YAML; - for standard input).", completion: .file(extensions: ["yaml", "yml"]))
     var profile: String
 
-    @Flag(help: "Print the applied profile's status as JSON.")
+    @Flag(help: "Print the applied profile's status as JSON (with --dry-run: every step as data).")
     var json = false
 
     @Flag(help: "Apply the profile on the CPUs and link subnets PROFILE.lock.json pins (topo plan --lock); refuse when the profile, the host or anything else in the lock changed since.")
@@ -41,7 +41,7 @@ struct Apply: ParsableCommand {
     func validate() throws {
         if locked && profile == ProfileDecoder.standardInput { throw ValidationError("--locked reads the lock beside the profile's file; it cannot go with - (standard input)") }
         if sysfs != nil && !dryRun { throw ValidationError("--sysfs plans for another machine; it goes with --dry-run only") }
-        if dryRun && (json || locked && sysfs != nil) { throw ValidationError(json ? "--dry-run prints steps; it has no --json" : "--locked uses the lock's plan for this host; it cannot go with --sysfs") }
+        if dryRun && locked && sysfs != nil { throw ValidationError("--locked plans on the lock's placement for this host; it cannot go with --sysfs") }
     }
 
     func run() throws {
@@ -96,9 +96,31 @@ struct Apply: ParsableCommand {
         }
         for w in plan.warnings { printError("warning: \(w)") }
         let drivers = paths.drivers
+        if json {
+            let steps = plan.resources.enumerated().map { i, r in DryRun.Step(step: i + 1, kind: r.kind.rawValue, resource: r, does: drivers.describe(r)) }
+            print(JSONOutput.encode(DryRun(profile: plan.name, host: sysfs ?? "/sys", steps: steps)))
+            return
+        }
         print("dry run of \(plan.name) on \(sysfs.map { "the host in \($0)" } ?? "this host"): nothing is changed; the host checks (privileges, cgroup v2, controllers, programs, users) are skipped")
         for (i, r) in plan.resources.enumerated() { Self.printStep(i + 1, drivers.describe(r), style: color.style) }
         print("\(plan.resources.count) steps; each is journaled in \(paths.state.profileDir(plan.name)) before it is made")
+    }
+
+    /// `apply --dry-run --json`: every step as data — its number, kind, the resource as the plan holds
+    /// it, and what applying it does (the lines the text dry run prints).
+    struct DryRun: Encodable {
+        var format = "topo-dry-run/1"
+        var profile: String
+        /// The sysfs tree planned for.
+        var host: String
+        var steps: [Step]
+
+        struct Step: Encodable {
+            var step: Int
+            var kind: String
+            var resource: Resource
+            var does: [String]
+        }
     }
 
     /// The plan to apply — the profile planned on this host, or its lock's plan — with the profile's

@@ -20,7 +20,7 @@ struct Plan: ParsableCommand {
             completion: .directory)
     var sysfs = "/sys"
 
-    @Flag(help: "Print the plan as JSON.")
+    @Flag(help: "Print the plan as JSON (with --lock, the lock written; when it cannot plan, {\"ok\": false, \"status\", \"message\", \"diagnostics\"}).")
     var json = false
 
     @Flag(help: "Write the plan, the profile's sha256 and this host's fingerprint to PROFILE.lock.json beside the profile, for apply --locked.")
@@ -34,15 +34,35 @@ struct Plan: ParsableCommand {
         if lock && profile == ProfileDecoder.standardInput { throw ValidationError("--lock writes the lock beside the profile's file; it cannot go with - (standard input)") }
     }
 
+    /// What `plan --json` prints when it cannot plan: the exit status, the message, and the profile's
+    /// diagnostics when it is invalid (the shape `validate --json` gives them).
+    struct Failed: Encodable {
+        var ok = false
+        var status: Int32
+        var message: String
+        var diagnostics: [Diagnostic]
+    }
+
     func run() throws {
+        guard json else { return try planned() }
+        do { try planned() } catch let failure as TopoFailure {
+            var diagnostics: [Diagnostic] = []
+            if failure.status == .invalid, case .failure(let invalid) = ProfileDecoder.decode(file: profile) { diagnostics = invalid.diagnostics }
+            print(JSONOutput.encode(Failed(status: failure.status.rawValue, message: failure.message, diagnostics: diagnostics)))
+            throw ExitCode(failure.status.rawValue)
+        }
+    }
+
+    func planned() throws {
         let decoded = try Loading.profile(profile).get()
         let host = try Loading.host(sysfs: sysfs).get()
         let plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
         if lock {
             let file = LockFile(profileText: decoded.text, host: HostRecord.read(topology: host, versions: [:]), plan: plan)
             let path = LockFile.path(forProfile: profile)
-            try Records.write(JSONOutput.encode(file), to: path)
-            print("locked \(plan.name) to this host in \(path): apply it with topo apply \(profile) --locked")
+            let text = JSONOutput.encode(file)
+            try Records.write(text, to: path)
+            if json { print(text) } else { print("locked \(plan.name) to this host in \(path): apply it with topo apply \(profile) --locked") }
             return
         }
         if json {

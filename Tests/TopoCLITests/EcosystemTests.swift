@@ -183,7 +183,7 @@ import Testing
 
     @Test func dryRunOptionsAreChecked() throws {
         #expect(try topo("apply", "Profiles/quickstart.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c").status == 2)
-        #expect(try topo("apply", "--dry-run", "--json", "Profiles/quickstart.yaml").status == 2)
+        #expect(try topo("apply", "--dry-run", "--locked", "Profiles/quickstart.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c").status == 2)
         #expect(try topo("apply", "--dry-run", "Profiles/quickstart.yaml", "--state-dir", "relative/dir").status == 2)
         let invalid = try topo("apply", "--dry-run", "Tests/Fixtures/profiles/invalid/netem.yaml")
         #expect(invalid.status == 2 && invalid.stdout.isEmpty)
@@ -348,6 +348,35 @@ import Testing
         #expect(env.status == 2 && env.stderr.contains("takes auto, systemd or cgroupfs"), "plan plans for the manager apply would use: \(env)")
         let bad = try topo("status", "--cgroup-manager", "bogus")
         #expect(bad.status == 2 && bad.stderr.contains("takes auto, systemd or cgroupfs"), "\(bad)")
+    }
+
+    /// --json is honoured on failure and with --lock, and the dry run gives its steps as data.
+    @Test func jsonOnFailureWithALockAndForTheDryRun() throws {
+        let invalid = try topo("plan", "--json", "Tests/Fixtures/profiles/invalid/many-problems.yaml")
+        let failed = try #require(try JSONSerialization.jsonObject(with: Data(invalid.stdout.utf8)) as? [String: Any], "\(invalid)")
+        #expect(invalid.status == 2 && failed["ok"] as? Bool == false && failed["status"] as? Int == 2)
+        #expect(((failed["diagnostics"] as? [[String: Any]])?.count ?? 0) > 10)
+        let cannot = try topo("plan", "--json", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c")
+        let refused = try #require(try JSONSerialization.jsonObject(with: Data(cannot.stdout.utf8)) as? [String: Any], "\(cannot)")
+        #expect(cannot.status == 3 && (refused["message"] as? String)?.contains("cannot satisfy") == true)
+        let dry = try topo("apply", "--dry-run", "--json", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht")
+        let run = try #require(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any], "\(dry)")
+        let steps = try #require(run["steps"] as? [[String: Any]])
+        let plan = try #require(try JSONSerialization.jsonObject(with: Data(try topo("plan", "--json", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht").stdout.utf8)) as? [String: Any])
+        #expect(dry.status == 0 && steps.count == (plan["resources"] as? [Any])?.count && steps.count > 10)
+        #expect(steps.first?["kind"] as? String == "cgroupRoot" && (steps.first?["does"] as? [String])?.isEmpty == false)
+        #expect(!dry.stdout.contains("\"_0\""))
+        let dir = NSTemporaryDirectory() + "topo-lockjson-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: CLITests.repo + "/Profiles/quickstart.yaml", toPath: "\(dir)/q.yaml")
+        let lock = try topo("plan", "--json", "--lock", "\(dir)/q.yaml")
+        if lock.status == 0 {  // this host can place quickstart (2 CPUs)
+            let written = try #require(try JSONSerialization.jsonObject(with: Data(lock.stdout.utf8)) as? [String: Any], "\(lock)")
+            #expect(written["format"] as? String == "topo-lock/1" && FileManager.default.fileExists(atPath: "\(dir)/q.lock.json"))
+        } else {
+            #expect((try JSONSerialization.jsonObject(with: Data(lock.stdout.utf8)) as? [String: Any])?["ok"] as? Bool == false, "\(lock)")
+        }
     }
 
     /// A misspelt command, or help about one that does not exist: exit 2 and the nearest command.

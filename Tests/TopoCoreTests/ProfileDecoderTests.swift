@@ -436,3 +436,16 @@ import Testing
         #expect(p.maskedFiles == ["/proc/kcore"] && p.maskedDirectories == ["/proc/acpi", "/sys/firmware"] && p.run == "/run")
     }
 }
+
+/// What the decoder accepts is what the schema says: a runtime the schema does not list is refused when
+/// the profile is read, with the reason and the runtimes that work.
+@Suite struct RuntimeChoiceTests {
+    @Test func dockerIsRefusedWhenTheProfileIsRead() throws {
+        let e = errors("version: 1\nname: d\nworkloads:\n  a: { cpus: \"0\", run: { command: [/bin/true], runtime: docker } }\n")
+        #expect(e.count == 1 && e[0].contains("runtime docker cannot join a network namespace by its path"), "\(e)")
+        let schema = try #require(try JSONSerialization.jsonObject(with: Data(ProfileSchema.json.utf8)) as? [String: Any])
+        let text = String(data: try JSONSerialization.data(withJSONObject: schema), encoding: .utf8) ?? ""
+        #expect(text.contains(#"["process","crun","runc","podman"]"#), "the schema's runtimes are the decoder's")
+        #expect(Runtime.allCases.map(\.rawValue) == ["process", "crun", "runc", "podman"])
+    }
+}

@@ -425,12 +425,7 @@ public struct Drivers: Sendable {
 
     func runtime(_ r: Runtime) -> Result<any WorkloadRuntime, TopoFailure> {
         guard let runtime = runtimes[r] else {
-            switch r {
-            case .docker:
-                return .failure(TopoFailure(.hostCannot, "runtime docker cannot join a network namespace by its path (docker run --network ns:/run/netns/NS answers \"not found\"), so it cannot put a workload on its links; use runtime: crun or runc, with image: / or a root filesystem directory"))
-            default:
-                return .failure(TopoFailure(.hostCannot, "runtime \(r.rawValue) is not supported by this topo; use runtime: process, crun, runc or podman"))
-            }
+            return .failure(TopoFailure(.hostCannot, "runtime \(r.rawValue) is not supported by this topo; use runtime: process, crun, runc or podman"))
         }
         return .success(runtime)
     }

@@ -132,6 +132,11 @@ public enum Sys {
     /// a device, a directory or a file larger than that is an error that says what it is, never a hang
     /// or an allocation without bound.
     public static func read(_ path: String, limit: Int = readLimit) throws(SystemError) -> String {
+        String(decoding: try readBytes(path, limit: limit), as: UTF8.self)
+    }
+
+    /// `read`'s bytes, undecoded (a profile's, whose UTF-8 is checked by the decoder).
+    public static func readBytes(_ path: String, limit: Int = readLimit) throws(SystemError) -> [UInt8] {
         let fd = retrying { open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
         guard fd >= 0 else { throw SystemError("read", path, errno: errno) }
         defer { close(fd) }
@@ -164,7 +169,7 @@ public enum Sys {
             }
         }
         if let failed { throw SystemError("read", path, errno: failed, diagnosis: failed == EFBIG ? "it is larger than \(GuardedFile.describe(limit))" : nil) }
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     public static func mkdir(_ path: String, mode: mode_t = 0o755) throws(SystemError) {

@@ -216,7 +216,7 @@ public struct DeviceNumber: Hashable, Sendable, Codable, CustomStringConvertible
 }
 
 public enum Runtime: String, Equatable, Sendable, CaseIterable, Codable {
-    case process, crun, runc, podman, docker
+    case process, crun, runc, podman
 }
 
 public struct RunSpec: Equatable, Sendable {

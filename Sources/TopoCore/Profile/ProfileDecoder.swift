@@ -477,11 +477,17 @@ struct ProfileReading {
                 }
             }
         }
-        if let r = f["runtime"], let runtime = reader.choice(r, f.path("runtime"), Runtime.self) { spec.runtime = runtime }
+        if let r = f["runtime"] {
+            // docker cannot put a container in a namespace named by its path, which a linked workload needs.
+            if reader.string(r, f.path("runtime")) == "docker" {
+                reader.error(r, f.path("runtime"), "runtime docker cannot join a network namespace by its path (docker run --network ns:/run/netns/NS answers \"not found\"), so it cannot put a workload on its links",
+                             fix: "use runtime: crun or runc (image: / or a root filesystem directory), or podman for an image in its storage")
+            } else if let runtime = reader.choice(r, f.path("runtime"), Runtime.self) { spec.runtime = runtime }
+        }
         if let i = f["image"], let image = reader.string(i, f.path("image")) {
             if spec.runtime == .process {
                 reader.error(i, f.path("image"), "image has no meaning for runtime process, which runs on the host's root",
-                             fix: "remove image, or set runtime to crun, runc, podman or docker")
+                             fix: "remove image, or set runtime to crun, runc or podman")
             } else { spec.image = image }
         }
         if spec.runtime == .podman, let r = f["runtime"], spec.image == nil || spec.image == "/" {

@@ -300,7 +300,7 @@ public enum ProfileSchema {
         },
         "runtime": {
           "description": "process (the default): topo starts the command itself. crun, runc: an OCI bundle topo makes. podman: an image from podman's storage.",
-          "enum": ["process", "crun", "runc", "podman", "docker"]
+          "enum": ["process", "crun", "runc", "podman"]
         },
         "image": {
           "description": "For crun, runc and podman: the root filesystem directory, / for the host's, an OCI layout, or (podman) an image reference.",

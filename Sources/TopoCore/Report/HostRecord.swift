@@ -171,7 +171,7 @@ public struct HostRecord: Codable, Equatable, Sendable {
             let binary: String? = switch runtime {
             case .crun, .runc: OCIRuntime.binaries[runtime]
             case .podman: PodmanRuntime.defaultBinary
-            case .process, .docker: nil
+            case .process: nil
             }
             if let binary { versions[runtime.rawValue] = first([binary, "--version"]) }
         }

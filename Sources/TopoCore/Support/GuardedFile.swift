@@ -2,9 +2,10 @@ import Foundation
 import SystemPackage
 
 /// Reading a file that someone other than topo may have made (a profile, a lock, a report, an image
-/// layout's index, a process's `numa_maps`): only a regular file is read, and at most `limit` bytes
-/// of it — a FIFO, a device, a directory or a file that grows without end (`/dev/zero` behind a link)
-/// is refused with what it is, never read into memory or waited on.
+/// layout's index, a process's `numa_maps`) through `Sys.readBytes`, the one guarded read: only a
+/// regular file, and at most `limit` bytes of it — a FIFO, a device, a directory or a file that grows
+/// without end (`/dev/zero` behind a link) is refused with what it is, never read or waited on. Here
+/// the refusal is said of the file (`p.lock.json is a FIFO, not a file`), for messages about input.
 public enum GuardedFile {
     public struct Problem: Error, Equatable, Sendable, CustomStringConvertible {
         public var path: String
@@ -19,40 +20,17 @@ public enum GuardedFile {
         String(decoding: try bytes(path, limit: limit), as: UTF8.self)
     }
 
+    /// `Sys.readBytes` (the one guarded read: a regular file, to a bound), its refusal said of the file.
     public static func bytes(_ path: String, limit: Int) throws(Problem) -> [UInt8] {
-        let fd = Sys.retrying { open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
-        guard fd >= 0 else {
-            let e = errno
-            throw Problem(path: path, reason: e == ENOENT ? "does not exist" : e == ELOOP ? "is a loop of symbolic links" : "cannot be read: \(Errno(rawValue: e))")
-        }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0 else { throw Problem(path: path, reason: "cannot be read: \(Errno(rawValue: errno))") }
-        switch st.st_mode & S_IFMT {
-        case S_IFREG: break
-        case S_IFDIR: throw Problem(path: path, reason: "is a directory, not a file")
-        case S_IFIFO: throw Problem(path: path, reason: "is a FIFO, not a file")
-        case S_IFCHR: throw Problem(path: path, reason: "is a character device, not a file")
-        case S_IFBLK: throw Problem(path: path, reason: "is a block device, not a file")
-        case S_IFSOCK: throw Problem(path: path, reason: "is a socket, not a file")
-        default: throw Problem(path: path, reason: "is not a regular file")
-        }
-        if st.st_size > limit { throw Problem(path: path, reason: "is larger than \(describe(limit)) (\(st.st_size) bytes)") }
-        // The size may be 0 (procfs) or grow meanwhile: read until EOF, one byte past the limit at most.
-        var out = [UInt8]()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while out.count <= limit {
-            let want = min(buffer.count, limit + 1 - out.count)
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress, want) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw Problem(path: path, reason: "cannot be read: \(Errno(rawValue: errno))")
+        do { return try Sys.readBytes(path, limit: limit) } catch {
+            switch error.errno {
+            case ENOENT: throw Problem(path: path, reason: "does not exist")
+            case ELOOP: throw Problem(path: path, reason: "is a loop of symbolic links")
+            case EFBIG: throw Problem(path: path, reason: "is larger than \(describe(limit))")
+            case 0: throw Problem(path: path, reason: (error.diagnosis ?? "is not a regular file").replacingOccurrences(of: "it is ", with: "is "))
+            default: throw Problem(path: path, reason: "cannot be read: \(error.kernelWords)")
             }
-            if n == 0 { break }
-            out.append(contentsOf: buffer[0..<n])
         }
-        if out.count > limit { throw Problem(path: path, reason: "is larger than \(describe(limit))") }
-        return out
     }
 
     /// Standard input, read to its end, at most `limit` bytes (a profile piped in: `topo validate -`).
