@@ -7,7 +7,7 @@ struct Exec: ParsableCommand {
         abstract: "Run a command inside an applied workload's cgroup, CPUs and memory policy.",
         usage: "topo exec <profile> <workload> -- <command> ...\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
         discussion: """
-            Starts the command the way apply starts a workload's own: in its cgroup, on its CPUs, with its memory policy, network namespace, user and capabilities. Exits with the command's exit status.
+            Starts the command the way apply starts a workload's own: in its cgroup, on its CPUs, with its memory policy, network namespace, user and capabilities. At a terminal the command gets a pseudo-terminal of its own, which topo relays; it never gets yours (a workload could otherwise read from it or type into your shell). Exits with the command's exit status.
 
             Example:  topo exec quickstart app -- cat /proc/self/status
             """
