@@ -139,9 +139,9 @@ struct Apply: ParsableCommand {
         } else {
             plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
         }
-        let preflight = Preflight(host: host, drivers: paths.drivers)
-        let problems = preflight.problems(for: plan)
-        if problems.isEmpty { for w in preflight.warnings(for: plan) { printError("warning: \(w)") } }
+        let found = Preflight(host: host, drivers: paths.drivers).check(plan)
+        let problems = found.refusals
+        if problems.isEmpty { for w in found.warnings { printError("warning: \(w)") } }
         if !problems.isEmpty {
             throw TopoFailure(.hostCannot, "cannot apply \(plan.name) \(how); nothing was changed:\n" + Problems.collapse(problems).map { "  - \($0)" }.joined(separator: "\n"))
         }

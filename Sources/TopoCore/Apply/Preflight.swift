@@ -14,14 +14,18 @@ public struct Preflight: Sendable {
         self.veth = veth
     }
 
-    /// Problems that make applying `plan` impossible here (exit 3). Empty when apply may go ahead.
-    public func problems(for plan: Plan) -> [String] {
-        privilegeProblems(for: plan) + placementProblems(for: plan) + drivers.preflight(context(plan)).refusals
+    /// Everything checked, once (a driver may try a kernel feature for real): refusals make applying
+    /// `plan` impossible here (exit 3); warnings are what apply may do but should say first (a
+    /// `host.tune` setting this host cannot make under `bestEffort`, a running irqbalance that
+    /// `irqbalance: warn` leaves in place).
+    public func check(_ plan: Plan) -> Findings {
+        var found = drivers.preflight(context(plan))
+        found.refusals = privilegeProblems(for: plan) + placementProblems(for: plan) + found.refusals
+        return found
     }
 
-    /// What apply may do but should say first (a driver's warnings: a `host.tune` setting this host
-    /// cannot make under `bestEffort`, a running irqbalance that `irqbalance: warn` leaves in place).
-    public func warnings(for plan: Plan) -> [String] { drivers.preflight(context(plan)).warnings }
+    /// The refusals of `check`. Empty when apply may go ahead.
+    public func problems(for plan: Plan) -> [String] { check(plan).refusals }
 
     func context(_ plan: Plan) -> PreflightContext { PreflightContext(host: host, plan: plan, veth: veth) }
 

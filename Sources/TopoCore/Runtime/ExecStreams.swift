@@ -53,7 +53,8 @@ public enum ExecStreams {
         var saved = [UInt8](repeating: 0, count: 256)
         let raw = saved.withUnsafeMutableBytes { topo_terminal_raw(caller.input, $0.baseAddress, $0.count) } == 0
         defer { if raw { _ = saved.withUnsafeBytes { topo_terminal_restore(caller.input, $0.baseAddress, $0.count) } } }
-        let status = relay(pid: pid, inputs: [(from: caller.input, to: master)], outputs: [(from: master, to: caller.output)], resize: master)
+        let status = relay(pid: pid, inputs: [(from: caller.input, to: master)], outputs: [(from: master, to: caller.output)],
+                           resize: (from: caller.input, to: master))
         return .success(status)
     }
 
@@ -91,7 +92,8 @@ public enum ExecStreams {
     /// Copies each input to its pipe or pty and each output to the caller, until the command has
     /// exited and every output is drained (or closed); SIGINT, SIGTERM and SIGHUP that reach topo go on
     /// to the command. Returns its exit status (128 + signal when a signal ended it).
-    static func relay(pid: pid_t, inputs: [(from: Int32, to: Int32)], outputs: [(from: Int32, to: Int32)], resize: Int32?) -> Int32 {
+    /// `resize`: the caller's terminal and the pty whose window size follows it (on SIGWINCH); nil for pipes.
+    static func relay(pid: pid_t, inputs: [(from: Int32, to: Int32)], outputs: [(from: Int32, to: Int32)], resize: (from: Int32, to: Int32)?) -> Int32 {
         child.store(pid, ordering: .relaxed)
         defer { child.store(0, ordering: .relaxed) }
         var previous: [Int32: sighandler_t?] = [:]
@@ -117,7 +119,7 @@ public enum ExecStreams {
                     status = signal == 0 ? (raw >> 8) & 0xFF : 128 + signal
                 } else if r < 0 && errno != EINTR { status = 127 }
             }
-            if let resize, resized.exchange(false, ordering: .relaxed) { _ = topo_copy_window_size(0, resize) }
+            if let resize, resized.exchange(false, ordering: .relaxed) { _ = topo_copy_window_size(resize.from, resize.to) }
             if status != nil && openOutputs.isEmpty { break }
             var polled = openInputs.map { pollfd(fd: $0.from, events: Int16(POLLIN), revents: 0) }
                 + openOutputs.map { pollfd(fd: $0.from, events: Int16(POLLIN), revents: 0) }

@@ -102,8 +102,11 @@ public struct Verifier: Sendable {
         let cgroupObservations = byWorkload
         // The controllers topo enabled for the profile's workloads: a counter file of another one is not there to read.
         let controllers = Set(plan.workloads.flatMap(\.controllers))
+        // Where topo's cgroup root is in the hierarchy: read from the mount table once a round.
+        let hierarchy = drivers.cgroups.hierarchyPath("")
         let perWorkload = concurrentMap(plan.workloads) { [self] w in
-            workloadChecks(w, cgroupObservations[w.name] ?? [], launched: launched.filter { $0.0 == w.name }.map(\.1), controllers: controllers)
+            workloadChecks(w, cgroupObservations[w.name] ?? [], launched: launched.filter { $0.0 == w.name }.map(\.1), controllers: controllers,
+                           hierarchy: hierarchy)
         }
         var checks = perWorkload.flatMap { $0 }
         checks += linkChecks(plan, observed)
@@ -118,7 +121,9 @@ public struct Verifier: Sendable {
 
     // MARK: per workload
 
-    func workloadChecks(_ w: PlannedWorkload, _ observed: [Observation], launched: [Int32], controllers: Set<Controller> = Set(Controller.allCases)) -> [Check] {
+    /// `hierarchy`: topo's cgroup root as `/proc/PID/cgroup` names it (`CgroupManager.hierarchyPath("")`).
+    func workloadChecks(_ w: PlannedWorkload, _ observed: [Observation], launched: [Int32], controllers: Set<Controller> = Set(Controller.allCases),
+                        hierarchy: String = "/") -> [Check] {
         let subject = "workload \(w.name)"
         let cgroups = drivers.cgroups
         var checks: [Check] = []
@@ -172,7 +177,7 @@ public struct Verifier: Sendable {
         // /proc/PID/cgroup names a cgroup from the hierarchy's root, which is above topo's cgroup root
         // when that is a cgroup itself (--cgroup-root /sys/fs/cgroup/lab).
         var escaped: [String] = []
-        let home = cgroups.hierarchyPath(w.cgroupPath)
+        let home = (hierarchy == "/" ? "" : hierarchy) + "/" + w.cgroupPath
         for pid in launched {
             guard let line = (try? Sys.read("\(proc)/\(pid)/cgroup"))?.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { continue }
             let path = String(line.dropFirst(3))
