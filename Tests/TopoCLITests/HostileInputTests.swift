@@ -47,7 +47,7 @@ import Testing
         p.standardInput = FileHandle.nullDevice
         // stdout to a file (a report may name the file there), stderr through a pipe: neither can block.
         let outPath = NSTemporaryDirectory() + "topo-hostile-out-\(UUID().uuidString)"
-        FileManager.default.createFile(atPath: outPath, contents: nil)
+        _ = FileManager.default.createFile(atPath: outPath, contents: nil)
         defer { try? FileManager.default.removeItem(atPath: outPath) }
         p.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outPath))
         let err = Pipe()
