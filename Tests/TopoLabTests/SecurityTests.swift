@@ -44,16 +44,17 @@ extension LabTests {
         #expect(try Lab.run("/usr/bin/python3", ["-c", "import socket; s = socket.socket(socket.AF_UNIX); s.connect('\(socket.path)')"]).status == 0)
         let corePattern = Lab.read("/proc/sys/kernel/core_pattern")
         let thp = Lab.read("/sys/kernel/mm/transparent_hugepage/enabled")
-        let script = "\(Lab.repo)/Tests/Fixtures/lab/intruder.sh"
-        let path = try Lab.profile("intruders", """
-            version: 1
-            name: intruders
-            workloads:
-              p: { cpus: "0", isolation: shared, run: { command: ["\(script)", "\(socket.path)", "1051"] } }
-              r: { cpus: "0", isolation: shared, run: { command: ["\(script)", "\(socket.path)", "1051"], user: root } }
-              c: { cpus: "0", isolation: shared, run: { command: ["\(script)", "\(socket.path)", "1051"], runtime: crun, image: / } }
-              cr: { cpus: "0", isolation: shared, run: { command: ["\(script)", "\(socket.path)", "1051"], runtime: crun, image: /, user: root } }
-            """)
+        // The script's text goes in the command itself: a container has a /tmp of its own, and CI may
+        // clone the repository under /tmp.
+        let script = try String(contentsOfFile: "\(Lab.repo)/Tests/Fixtures/lab/intruder.sh", encoding: .utf8)
+        let body = script.split(separator: "\n").map { "          " + $0 }
+        func workload(_ name: String, _ extra: [String]) -> [String] {
+            ["  \(name):", "    cpus: \"0\"", "    isolation: shared", "    run:", "      command:", "        - /bin/sh", "        - -c", "        - |"]
+                + body + ["        - intruder", "        - \(socket.path)", "        - \"1051\""] + extra.map { "      " + $0 }
+        }
+        let lines = ["version: 1", "name: intruders", "workloads:"] + workload("p", []) + workload("r", ["user: root"])
+            + workload("c", ["runtime: crun", "image: /"]) + workload("cr", ["runtime: crun", "image: /", "user: root"])
+        let path = try Lab.profile("intruders", lines.joined(separator: "\n") + "\n")
         let apply = try Lab.topo("apply", path)
         #expect(apply.status == 0, "\(apply)")
         defer { _ = try? Lab.topo("down", "intruders") }
