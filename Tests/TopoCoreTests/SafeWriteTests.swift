@@ -94,3 +94,23 @@ import Testing
         #expect(problem.contains("is owned by uid 65534, not root"), "\(problem)")
     }
 }
+
+/// The one guarded read: a prefix of a long file, and nothing to unmount is no error.
+@Suite struct GuardedReadTests {
+    @Test func aPrefixIsTheFirstBytesOfALongFileAndRefusesAFIFO() throws {
+        let root = try FakeRoot()
+        try root.seed("long", String(repeating: "0123456789", count: 1000))
+        let first = try GuardedFile.prefix("\(root.path)/long", bytes: 4096)
+        #expect(first.utf8.count == 4096 && first.hasPrefix("0123456789"))
+        #expect(try GuardedFile.prefix("\(root.path)/long", bytes: 20_000).utf8.count == 10_000)
+        #expect(throws: SystemError.self) { try Sys.readBytes("\(root.path)/long", limit: 4096) }
+        #expect(mkfifo("\(root.path)/fifo", 0o600) == 0)
+        #expect(throws: GuardedFile.Problem.self) { try GuardedFile.prefix("\(root.path)/fifo", bytes: 4096) }
+    }
+
+    @Test func unmountingWhereNothingIsMountedIsFine() throws {
+        let root = try FakeRoot()
+        try root.mkdir("empty")
+        try Mounts.unmountTree("\(root.path)/empty")
+    }
+}

@@ -19,9 +19,8 @@ public struct HostFiles: Sendable {
 
     /// The file's text, or nil when it is missing or unreadable.
     public func read(_ relative: String) -> String? {
-        let text = try? Sys.read(path(relative))
-        if let text, let log { log.files.withLock { $0[relative] = text } }
-        return text
+        if case .success(let text) = readIfPresent(relative) { return text }
+        return nil
     }
 
     /// The file's text; nil when it is missing; the error when it is there and cannot be read as a file

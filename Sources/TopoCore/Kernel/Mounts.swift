@@ -1,3 +1,5 @@
+import Foundation
+
 /// The mount table of this mount namespace, from /proc/self/mountinfo (proc(5): the fifth field is the
 /// mount point, octal-escaped; the filesystem type is the first field after the " - " separator).
 public enum Mounts {
@@ -26,6 +28,16 @@ public enum Mounts {
     public static func at(orBelow path: String, in entries: [Entry]) -> [String] {
         let prefix = path.hasSuffix("/") ? path : path + "/"
         return entries.map(\.point).filter { $0 == path || $0.hasPrefix(prefix) }
+    }
+
+    /// Unmounts whatever is mounted at `path` or below it (detached, as `umount -l`), then reads the
+    /// table again: an error names what is still mounted. Nothing mounted there is fine. A table that
+    /// cannot be read counts as `path` still mounted: nothing is removed through a mount on a guess.
+    public static func unmountTree(_ path: String) throws(SystemError) {
+        let mounted = { (try? read().get()).map { at(orBelow: path, in: $0) } ?? [path] }
+        if !mounted().isEmpty { try Sys.unmount(path, detach: true) }
+        let still = mounted()
+        guard still.isEmpty else { throw SystemError("unmount", path, errno: EBUSY, diagnosis: "\(still.joined(separator: ", ")) still mounted") }
     }
 
     /// The kernel escapes space, tab, newline and backslash in mount paths as octal (`\040`).

@@ -135,8 +135,9 @@ public enum Sys {
         String(decoding: try readBytes(path, limit: limit), as: UTF8.self)
     }
 
-    /// `read`'s bytes, undecoded (a profile's, whose UTF-8 is checked by the decoder).
-    public static func readBytes(_ path: String, limit: Int = readLimit) throws(SystemError) -> [UInt8] {
+    /// `read`'s bytes, undecoded (a profile's, whose UTF-8 is checked by the decoder). `truncating`:
+    /// the first `limit` bytes of a longer file, not an error (a process's first `numa_maps` line).
+    public static func readBytes(_ path: String, limit: Int = readLimit, truncating: Bool = false) throws(SystemError) -> [UInt8] {
         let fd = retrying { open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
         guard fd >= 0 else { throw SystemError("read", path, errno: errno) }
         defer { close(fd) }
@@ -154,7 +155,7 @@ public enum Sys {
             }
             throw SystemError("read", path, errno: 0, diagnosis: "it is \(what), not a file")
         }
-        if st.st_size > limit { throw SystemError("read", path, errno: EFBIG, diagnosis: "it is \(st.st_size) bytes; topo reads at most \(GuardedFile.describe(limit)) of it") }
+        if st.st_size > limit && !truncating { throw SystemError("read", path, errno: EFBIG, diagnosis: "it is \(st.st_size) bytes; topo reads at most \(GuardedFile.describe(limit)) of it") }
         // Most files topo reads (cgroup and /proc entries) are a few hundred bytes: a page-sized buffer
         // on the stack, never zero-filled, read until EOF (a watch round reads thousands of them).
         var out = [UInt8]()
@@ -164,7 +165,11 @@ public enum Sys {
                 repeat { n = Glibc.read(fd, buffer.baseAddress, buffer.count) } while n < 0 && errno == EINTR
                 if n < 0 { return errno }
                 if n == 0 { return nil }
-                out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<n]))
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: buffer[0..<min(n, limit + 1 - out.count)]))
+                if truncating && out.count >= limit {
+                    out.removeLast(out.count - limit)
+                    return nil
+                }
                 if out.count > limit { return EFBIG }  // a file that grows as it is read (procfs reports size 0)
             }
         }

@@ -162,11 +162,7 @@ public struct ImageCache: Sendable {
             do {
                 try Sys.unlink(mark)
                 guard Sys.entries("\(dir)/users").isEmpty else { continue }
-                if name == Self.hostRootName, try Self.isMounted("\(dir)/rootfs") {
-                    try Sys.unmount("\(dir)/rootfs", detach: true)
-                    let still = (try? Mounts.read().get()).map { Mounts.at(orBelow: "\(dir)/rootfs", in: $0) } ?? ["\(dir)/rootfs"]
-                    guard still.isEmpty else { throw SystemError("unmount", "\(dir)/rootfs", errno: EBUSY, diagnosis: "\(still.joined(separator: ", ")) still mounted") }
-                }
+                if name == Self.hostRootName { try Mounts.unmountTree("\(dir)/rootfs") }
                 let left = try Sys.removeTree(dir)
                 if !left.isEmpty { throw SystemError("remove the image", dir, errno: EBUSY, diagnosis: "\(left.joined(separator: ", ")) is another filesystem") }
             } catch { throw TopoFailure(.hostCannot, "image cache: \(error)") }

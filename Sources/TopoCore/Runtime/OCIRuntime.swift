@@ -129,7 +129,8 @@ public struct OCIRuntime: WorkloadRuntime {
     }
 
     /// A container of the workload's id that exists already is someone else's (a container topo made
-    /// is gone once its profile is down): named, and never touched.
+    /// is gone once its profile is down): named, and never touched. Checked once, under the state lock
+    /// (`conflicts`); one made after that makes `run` fail, and undo leaves it alone (`owns`).
     func existing(_ l: LaunchResource) -> String? {
         let id = OCIBundle.containerID(l)
         guard Sys.access(binary, X_OK), runner.run([binary, "state", id]).status == 0 else { return nil }
@@ -139,7 +140,6 @@ public struct OCIRuntime: WorkloadRuntime {
     func start(container l: LaunchResource) throws(TopoFailure) -> Facts {
         let id = OCIBundle.containerID(l), dir = bundle(l)
         func failed(_ what: String) -> TopoFailure { TopoFailure(.applyFailed, "container \(id) (\(runtime.rawValue)) for workload \(l.workload): \(what)") }
-        if let other = existing(l) { throw failed(other) }
         var rootfs = l.image ?? "/"
         do {
             for d in ["\(state.profileDir(l.profile))/bundles", dir] where !Sys.isDirectory(d) { try Sys.mkdir(d, mode: 0o700) }
@@ -234,15 +234,11 @@ public struct OCIRuntime: WorkloadRuntime {
         }
         try cgroups.stopAll(in: l.cgroup, owner: l.profile)
         let dir = bundle(l), rootfs = "\(dir)/rootfs"
+        // A bundle of an older topo holds the container's own copy of / (one is shared in the image cache now).
         if usesHostRoot(l), Sys.exists(rootfs) {
-            let mounted = { (try? Mounts.read().get()).map { Mounts.at(orBelow: rootfs, in: $0) } ?? [rootfs] }
-            if !mounted().isEmpty {
-                do { try Sys.unmount(rootfs, detach: true) } catch {
-                    throw TopoFailure(.hostCannot, "container \(id): unmount its root \(rootfs): \(error); the bundle is kept")
-                }
+            do { try Mounts.unmountTree(rootfs) } catch {
+                throw TopoFailure(.hostCannot, "container \(id): its root: \(error); the bundle is kept")
             }
-            let still = mounted()
-            guard still.isEmpty else { throw TopoFailure(.hostCannot, "container \(id): \(still.joined(separator: ", ")) still mounted after unmounting; the bundle is kept") }
         }
         if Sys.exists(dir) {
             do {

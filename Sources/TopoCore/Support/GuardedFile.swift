@@ -14,8 +14,7 @@ public enum GuardedFile {
         public var description: String { "\(path) \(reason)" }
     }
 
-    /// The file's text (UTF-8, invalid bytes replaced), read with one open: O_NONBLOCK so a FIFO never
-    /// blocks the open, then fstat on what was opened, then at most `limit` + 1 bytes.
+    /// The file's text (UTF-8, invalid bytes replaced).
     public static func read(_ path: String, limit: Int) throws(Problem) -> String {
         String(decoding: try bytes(path, limit: limit), as: UTF8.self)
     }
@@ -52,21 +51,9 @@ public enum GuardedFile {
 
     /// The first `bytes` bytes of a file (its first lines), however long it is.
     public static func prefix(_ path: String, bytes: Int) throws(Problem) -> String {
-        let fd = Sys.retrying { open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
-        guard fd >= 0 else { throw Problem(path: path, reason: "cannot be read: \(Errno(rawValue: errno))") }
-        defer { close(fd) }
-        var st = stat()
-        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { throw Problem(path: path, reason: "is not a regular file") }
-        var buffer = [UInt8](repeating: 0, count: bytes)
-        var got = 0
-        while got < bytes {
-            let n = buffer.withUnsafeMutableBytes { Glibc.read(fd, $0.baseAddress! + got, bytes - got) }
-            if n < 0 && errno == EINTR { continue }
-            if n < 0 { throw Problem(path: path, reason: "cannot be read: \(Errno(rawValue: errno))") }
-            if n == 0 { break }
-            got += n
+        do { return String(decoding: try Sys.readBytes(path, limit: bytes, truncating: true), as: UTF8.self) } catch {
+            throw Problem(path: path, reason: error.errno == 0 ? "is not a regular file" : "cannot be read: \(error.kernelWords)")
         }
-        return String(decoding: buffer[0..<got], as: UTF8.self)
     }
 
     /// `256 KiB`, `16 MiB`, or bytes.
