@@ -57,7 +57,7 @@ struct Apply: ParsableCommand {
         if json {
             var report = StatusReport.read(state: state, drivers: drivers)
             report.profiles = report.profiles.filter { $0.name == plan.name }
-            print(JSONOutput.encode(report))
+            print(JSONOutput.encode(.status, report))
             return
         }
         switch outcome {
@@ -98,7 +98,7 @@ struct Apply: ParsableCommand {
         let drivers = paths.drivers
         if json {
             let steps = plan.resources.enumerated().map { i, r in DryRun.Step(step: i + 1, kind: r.kind.rawValue, resource: r, does: drivers.describe(r)) }
-            print(JSONOutput.encode(DryRun(profile: plan.name, host: sysfs ?? "/sys", steps: steps)))
+            print(JSONOutput.encode(.dryRun, DryRun(profile: plan.name, host: sysfs ?? "/sys", steps: steps)))
             return
         }
         print("dry run of \(plan.name) on \(sysfs.map { "the host in \($0)" } ?? "this host"): nothing is changed; the host checks (privileges, cgroup v2, controllers, programs, users) are skipped")
@@ -109,7 +109,6 @@ struct Apply: ParsableCommand {
     /// `apply --dry-run --json`: every step as data — its number, kind, the resource as the plan holds
     /// it, and what applying it does (the lines the text dry run prints).
     struct DryRun: Encodable {
-        var format = "topo-dry-run/1"
         var profile: String
         /// The sysfs tree planned for.
         var host: String

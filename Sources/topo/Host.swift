@@ -70,7 +70,7 @@ struct Host: ParsableCommand {
         if let export {
             let files = try HostDiscovery.export(sysfsRoot: sysfs, to: export).mapError { TopoFailure(.hostCannot, "cannot export the host: \($0)") }.get()
             if json {
-                print(JSONOutput.encode(Exported(directory: export, files: files)))
+                print(JSONOutput.encode(.hostExport, Exported(directory: export, files: files)))
             } else {
                 for f in files { print("\(export)/\(f)") }
                 printError("exported \(files.count) files from \(sysfs) to \(export): plan for this host elsewhere with topo plan PROFILE --sysfs \(export)")
@@ -84,7 +84,7 @@ struct Host: ParsableCommand {
             return
         }
         if json {
-            print(JSONOutput.encode(Shown(topology: host, tuning: tuning, cgroupManager: sysfs == "/sys" ? paths.manager.rawValue : nil)))
+            print(JSONOutput.encode(.host, Shown(topology: host, tuning: tuning, cgroupManager: sysfs == "/sys" ? paths.manager.rawValue : nil)))
             return
         }
         let online = host.onlineCPUs
@@ -116,7 +116,7 @@ struct Host: ParsableCommand {
         let plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
         let isolation = BootIsolation.suggest(plan, online: host.onlineCPUs)
         if json {
-            print(JSONOutput.encode(Suggestion(profile: plan.name, isolation: isolation, current: current)))
+            print(JSONOutput.encode(.hostSuggestion, Suggestion(profile: plan.name, isolation: isolation, current: current)))
             return
         }
         guard let isolation else {

@@ -101,6 +101,6 @@ struct JSONLines {
     }
 
     func encode(_ line: Data) -> String {
-        JSONOutput.line(Line(profile: profile, workload: workload, line: String(decoding: line, as: UTF8.self)))
+        JSONOutput.line(.log, Line(profile: profile, workload: workload, line: String(decoding: line, as: UTF8.self)))
     }
 }

@@ -48,7 +48,7 @@ struct Plan: ParsableCommand {
         do { try planned() } catch let failure as TopoFailure {
             var diagnostics: [Diagnostic] = []
             if failure.status == .invalid, case .failure(let invalid) = ProfileDecoder.decode(file: profile) { diagnostics = invalid.diagnostics }
-            print(JSONOutput.encode(Failed(status: failure.status.rawValue, message: failure.message, diagnostics: diagnostics)))
+            print(JSONOutput.encode(.error, Failed(status: failure.status.rawValue, message: failure.message, diagnostics: diagnostics)))
             throw ExitCode(failure.status.rawValue)
         }
     }

@@ -159,12 +159,13 @@ struct Diff: ParsableCommand {
         let differences = ReportDiff.compare(try read(a), try read(b))
         let material = differences.contains(where: \.material)
         if json {
-            print(JSONOutput.encode(Output(material: material, differences: differences)))
+            print(JSONOutput.encode(.diff, Output(material: material, differences: differences)))
         } else if differences.isEmpty {
             print("no differences")
         } else {
             for d in differences {
                 print("\(d.material ? color.style.paint("MATERIAL", .red) : "        ") \(d.category): \(d.path): \(d.a ?? "(none)") → \(d.b ?? "(none)")")
+                for line in d.lines ?? [] { print("            \(line)") }
             }
             print(material ? "material differences: results are not comparable as they stand" : "nothing material differs")
         }

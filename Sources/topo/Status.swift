@@ -37,7 +37,7 @@ struct Status: ParsableCommand {
         // A state topo cannot read is the host's problem to fix (exit 3), said after what could be shown.
         let unreadable = report.profiles.filter { $0.state == "unreadable" }.map(\.name)
         if json {
-            print(JSONOutput.encode(report))
+            print(JSONOutput.encode(.status, report))
             if !unreadable.isEmpty { throw ExitCode(ExitStatus.hostCannot.rawValue) }
             return
         }

@@ -10,14 +10,14 @@ struct Validate: ParsableCommand {
 
             Examples:  topo validate Profiles/*.yaml
                        cat my-profile.yaml | topo validate -
-                       topo validate --json my-profile.yaml | jq '.diagnostics[].message'
+                       topo validate --json my-profile.yaml | jq '.files[].diagnostics[].message'
             """
     )
 
     @Argument(help: "The profiles to check (YAML; - for standard input).", completion: .file(extensions: ["yaml", "yml"]))
     var profiles: [String]
 
-    @Flag(help: "Print the diagnostics as JSON: one object for one file, an array of them for several.")
+    @Flag(help: "Print the result as JSON: {\"format\": \"topo-validate/1\", \"valid\", \"files\": [{\"file\", \"valid\", \"name\", \"diagnostics\"}]}.")
     var json = false
 
     @OptionGroup var color: ColorOptions
@@ -46,8 +46,14 @@ struct Validate: ParsableCommand {
                 print("\(profile): \(color.style.paint("invalid", .red)): \(n) error\(n == 1 ? "" : "s")")
             }
         }
-        if json { print(reports.count == 1 ? JSONOutput.encode(reports[0]) : JSONOutput.encode(reports)) }
+        if json { print(JSONOutput.encode(.validate, Summary(valid: reports.allSatisfy(\.valid), files: reports))) }
         if reports.contains(where: { !$0.valid }) { throw ExitCode(ExitStatus.invalid.rawValue) }
+    }
+
+    /// Every file's result; `valid` when all are.
+    struct Summary: Encodable {
+        var valid: Bool
+        var files: [Report]
     }
 
     struct Report: Encodable {

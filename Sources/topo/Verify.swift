@@ -92,7 +92,7 @@ struct Verify: ParsableCommand {
         guard !names.isEmpty else { throw TopoFailure(.hostCannot, "nothing is applied, so nothing was verified (topo status; apply a profile first)") }
         let results = try names.map { try verifier.verify($0, online: online, active: active).get() }
         if json {
-            print(JSONOutput.encode(Report(profiles: results)))
+            print(JSONOutput.encode(.verify, Report(profiles: results)))
         } else {
             for r in results {
                 for c in r.checks where c.status != .pass { print(line(c)) }
@@ -162,8 +162,8 @@ struct Verify: ParsableCommand {
             let found = Watch.changes(round: rounds, time: time, from: baseline, to: results)
             changes += previous == nil ? 0 : found.count
             if json {
-                for c in found { print(JSONOutput.line(c)) }
-                print(JSONOutput.line(Round(round: rounds, time: time, seconds: (took * 1e6).rounded() / 1e6, summary: Dictionary(results.map { ($0.name, $0.summary) }, uniquingKeysWith: { a, _ in a }))))
+                for c in found { print(JSONOutput.line(.verifyCheck, c)) }
+                print(JSONOutput.line(.verifyRound, Round(round: rounds, time: time, seconds: (took * 1e6).rounded() / 1e6, summary: Dictionary(results.map { ($0.name, $0.summary) }, uniquingKeysWith: { a, _ in a }))))
             } else if previous == nil {
                 for r in results {
                     for c in r.checks where c.status != .pass { print("\(time) round 1 \(r.name): \(line(c))") }

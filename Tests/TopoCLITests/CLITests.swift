@@ -64,8 +64,10 @@ import Testing
         let r = try topo("validate", "--json", "Tests/Fixtures/profiles/invalid/duplicate-key.yaml")
         #expect(r.status == 2)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
-        #expect(object["valid"] as? Bool == false)
-        let diagnostics = try #require(object["diagnostics"] as? [[String: Any]])
+        #expect(object["format"] as? String == "topo-validate/1" && object["valid"] as? Bool == false)
+        let file = try #require((object["files"] as? [[String: Any]])?.first)
+        #expect(file["file"] as? String == "Tests/Fixtures/profiles/invalid/duplicate-key.yaml" && file["valid"] as? Bool == false)
+        let diagnostics = try #require(file["diagnostics"] as? [[String: Any]])
         #expect(diagnostics.first?["line"] as? Int == 6)
     }
 
@@ -132,7 +134,7 @@ import Testing
         let status = try topo("status", "--json")
         #expect(status.status == 0)
         if !hadState {
-            #expect(status.stdout.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\n", with: "") == "{\"profiles\":[]}")
+            #expect(status.stdout.replacingOccurrences(of: " ", with: "").replacingOccurrences(of: "\n", with: "") == "{\"format\":\"topo-status/1\",\"profiles\":[]}")
             let down = try topo("down", "no-such-profile")
             #expect(down.status == 0 && down.stdout.contains("nothing to remove"))
             #expect(!FileManager.default.fileExists(atPath: "/run/topo"), "down must not leave its state directory behind")

@@ -395,8 +395,9 @@ import Testing
         let lines = several.stdout.split(separator: "\n")
         #expect(lines.count == 3 && lines[0].hasPrefix("Profiles/quickstart.yaml: valid") && lines[2].contains("missing.yaml: invalid"), "\(several.stdout)")
         let json = try topo("validate", "--json", "Profiles/quickstart.yaml", "Profiles/reserve.yaml")
-        let array = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])
-        #expect(json.status == 0 && array.map { $0["file"] as? String } == ["Profiles/quickstart.yaml", "Profiles/reserve.yaml"])
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let array = try #require(object["files"] as? [[String: Any]])
+        #expect(json.status == 0 && object["valid"] as? Bool == true && array.map { $0["file"] as? String } == ["Profiles/quickstart.yaml", "Profiles/reserve.yaml"])
         func piped(_ args: [String], _ input: String) throws -> (Int32, String) {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: CLITests.binary)

@@ -91,6 +91,18 @@ import Testing
         #expect(ReportDiff.compare(a, a).isEmpty)
     }
 
+    /// A changed profile text is shown by its hash and a unified diff of its lines, never both texts whole.
+    @Test func aChangedProfileTextIsAUnifiedDiff() throws {
+        let text = (1...12).map { "line \($0)" }.joined(separator: "\n") + "\n"
+        let a = try record { $0.profile.text = text }
+        let b = try record { $0.profile.text = text.replacingOccurrences(of: "line 4\n", with: "line four\n").replacingOccurrences(of: "line 11\n", with: "") }
+        let d = try #require(ReportDiff.compare(a, b).first { $0.path == "profile.text" })
+        #expect(d.a?.hasPrefix("sha256:") == true && d.a?.hasSuffix("(13 lines)") == true && d.b?.hasSuffix("(12 lines)") == true, "\(d)")
+        #expect(d.lines == ["@@ -2,5 +2,5 @@", " line 2", " line 3", "-line 4", "+line four", " line 5", " line 6",
+                            "@@ -9,5 +9,4 @@", " line 9", " line 10", "-line 11", " line 12", " "], "\(d.lines ?? [])")
+        #expect(!(d.a ?? "").contains("line 1"))
+    }
+
     @Test func materialDifferencesComeFirstAndNamesAndTimesNeverCount() throws {
         let a = try record()
         let b = try record { r in

@@ -1,10 +1,11 @@
 /// The immutable result of resolving a profile against a host: every CPU, node and kernel value decided.
 /// Apply consumes it; nothing in it needs the profile or the host again.
 public struct Plan: Equatable, Sendable, Codable {
-    /// The version of this JSON layout (`topo plan --json`, the applied `plan.json`).
+    /// The version of this JSON layout (`topo plan --json`, the applied `plan.json`): `topo-plan/3`.
+    /// 3 names every field of a resource (2 wrote `_0` for an unlabelled value; still read); before
+    /// `topo-plan/3` the format was a bare number, which is still read.
     public var format = Plan.currentFormat
-    /// 3: every field of a resource named (2 wrote `_0` for an unlabelled value; still read).
-    public static let currentFormat = 3
+    public static let currentFormat = DocumentFormat.plan
     public var name: String
     public var workloads: [PlannedWorkload]  // profile order
     public var links: [PlannedLink]  // profile order

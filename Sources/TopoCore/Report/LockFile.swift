@@ -8,7 +8,7 @@ import Foundation
 /// like any other — it may come from a repository — so it can never add a command, a user, a
 /// capability or a path that the profile it was made from does not have.
 public struct LockFile: Codable, Equatable, Sendable {
-    public static let currentFormat = "topo-lock/1"
+    public static let currentFormat = DocumentFormat.lock
     public var format = LockFile.currentFormat
     public var profile: ProfileDigest
     public var host: Fingerprint

@@ -5,7 +5,7 @@ import Foundation
 /// the profile and its plan, the kernel's side of every workload and link, and verify's result; for a
 /// run, the command, its status and time. Stable and versioned by `format`; `topo diff` compares two.
 public struct Report: Codable, Equatable, Sendable {
-    public static let currentFormat = "topo-report/1"
+    public static let currentFormat = DocumentFormat.report
     public var format = Report.currentFormat
     public var topo: Tool
     public var host: HostRecord

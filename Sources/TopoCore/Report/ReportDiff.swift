@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// The differences between two reports that matter when comparing benchmark results, most material
@@ -10,9 +11,13 @@ public enum ReportDiff {
         public var path: String
         public var category: String
         public var material: Bool
-        /// Each side's value as JSON text; nil where that side has none.
+        /// Each side's value as JSON text; nil where that side has none. A text of several lines (the
+        /// profile) is shown by its sha256 and length, with `lines` its unified diff.
         public var a: String?
         public var b: String?
+        /// For a text of several lines on both sides: `-` and `+` lines with up to 2 lines of context,
+        /// `@@ -A,N +B,M @@` before each hunk, as `diff -u` prints them (without the file names).
+        public var lines: [String]?
     }
 
     /// Categories in order of how much they change a result; a path belongs to the first whose prefix it has.
@@ -61,10 +66,74 @@ public enum ReportDiff {
             let generic = path.replacingOccurrences(of: #"\[[^\]]*\]"#, with: "[]", options: .regularExpression)
             if skipped.contains(where: { has(generic, prefix: $0) }) { continue }
             let category = immaterial.contains { has(generic, prefix: $0) } ? nil : categories.first { $0.prefixes.contains { has(generic, prefix: $0) } }
-            out.append(Difference(path: path, category: category?.name ?? "other", material: category != nil, a: left[path], b: right[path]))
+            var d = Difference(path: path, category: category?.name ?? "other", material: category != nil, a: left[path], b: right[path])
+            if let a = multiline(d.a), let b = multiline(d.b) {
+                d.lines = unified(a, b)
+                d.a = summary(a)
+                d.b = summary(b)
+            }
+            out.append(d)
         }
         let rank = { (d: Difference) -> Int in d.material ? categories.firstIndex { $0.name == d.category } ?? categories.count : categories.count + 1 }
         return out.sorted { (rank($0), $0.path) < (rank($1), $1.path) }
+    }
+
+    /// The text of a string leaf (as `flatten` quotes it) that spans several lines, or nil.
+    static func multiline(_ leaf: String?) -> String? {
+        guard let leaf, leaf.count >= 2, leaf.hasPrefix("\""), leaf.hasSuffix("\""), leaf.contains("\n") else { return nil }
+        return String(leaf.dropFirst().dropLast())
+    }
+
+    static func summary(_ text: String) -> String {
+        let hex = SHA256.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        let n = text.split(separator: "\n", omittingEmptySubsequences: false).count
+        return "sha256:\(hex.prefix(16)) (\(n) lines)"
+    }
+
+    /// A unified diff of two texts, by lines, with `context` lines around each change.
+    static func unified(_ a: String, _ b: String, context: Int = 2) -> [String] {
+        let old = a.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let new = b.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        // The edit script, in order: (kind, old index, new index); kind " ", "-" or "+".
+        var removed = Set<Int>(), inserted = Set<Int>()
+        for change in new.difference(from: old) {
+            switch change {
+            case .remove(let offset, _, _): removed.insert(offset)
+            case .insert(let offset, _, _): inserted.insert(offset)
+            }
+        }
+        var script: [(kind: Character, old: Int, new: Int)] = []
+        var i = 0, j = 0
+        while i < old.count || j < new.count {
+            if i < old.count, removed.contains(i) { script.append(("-", i, j)); i += 1 }
+            else if j < new.count, inserted.contains(j) { script.append(("+", i, j)); j += 1 }
+            else { script.append((" ", i, j)); i += 1; j += 1 }
+        }
+        var out: [String] = []
+        var k = 0
+        while k < script.count {
+            guard script[k].kind != " " else { k += 1; continue }
+            // A hunk: from `context` lines before this change to `context` lines after the last change
+            // that is no more than 2 × context unchanged lines from the next.
+            let start = max(0, k - context)
+            var end = k
+            var n = k
+            while n < script.count {
+                if script[n].kind != " " { end = n; n += 1; continue }
+                var run = n
+                while run < script.count && script[run].kind == " " { run += 1 }
+                if run < script.count && run - n <= 2 * context { n = run } else { break }
+            }
+            let stop = min(script.count, end + context + 1)
+            let body = script[start..<stop]
+            let oldCount = body.filter { $0.kind != "+" }.count, newCount = body.filter { $0.kind != "-" }.count
+            out.append("@@ -\(body.first!.old + (oldCount == 0 ? 0 : 1)),\(oldCount) +\(body.first!.new + (newCount == 0 ? 0 : 1)),\(newCount) @@")
+            for step in body {
+                out.append("\(step.kind)\(step.kind == "+" ? new[step.new] : old[step.old])")
+            }
+            k = stop
+        }
+        return out
     }
 
     static func has(_ path: String, prefix: String) -> Bool {
