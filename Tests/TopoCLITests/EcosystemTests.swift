@@ -118,6 +118,61 @@ import Testing
         #expect(seen["Tests/Fixtures/profiles/invalid/many-problems.yaml"]?.contains { $0.contains("descripton") } == true)
     }
 
+    /// Schema and decoder agree on each value's type: every number of every shipped profile written
+    /// quoted (`count: "1"`, a string in YAML) and every string that reads as a number written bare
+    /// (`pids: "64"` → `pids: 64`) gets the same verdict from both.
+    @Test(.enabled(if: hasValidator, "needs /usr/bin/python3 with jsonschema and yaml (scripts/test installs python3-jsonschema and python3-yaml)"))
+    func schemaAndDecoderAgreeOnQuotedAndBareNumbers() throws {
+        let dir = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let script = """
+            import copy, glob, json, os, sys, yaml, jsonschema
+            v = jsonschema.Draft202012Validator(json.load(open("docs/profile.schema.json")))
+            out = sys.argv[1]
+            def leaves(node, path=()):
+                if isinstance(node, dict):
+                    for k, x in node.items(): yield from leaves(x, path + (k,))
+                elif isinstance(node, list):
+                    for i, x in enumerate(node): yield from leaves(x, path + (i,))
+                else:
+                    yield path, node
+            def retyped(value):
+                if isinstance(value, bool): return None
+                if isinstance(value, (int, float)): return str(value)
+                if isinstance(value, str):
+                    try: return int(value)
+                    except ValueError: return None
+                return None
+            for profile in sorted(glob.glob("Profiles/*.yaml")):
+                doc = yaml.safe_load(open(profile))
+                for n, (path, value) in enumerate(leaves(doc)):
+                    other = retyped(value)
+                    if other is None: continue
+                    changed = copy.deepcopy(doc)
+                    node = changed
+                    for k in path[:-1]: node = node[k]
+                    node[path[-1]] = other
+                    name = os.path.join(out, f"{os.path.basename(profile)[:-5]}-{n}.yaml")
+                    yaml.safe_dump(changed, open(name, "w"), sort_keys=False)
+                    print(json.dumps({"file": name, "path": ".".join(map(str, path)), "schema": not any(True for _ in v.iter_errors(changed))}))
+            """
+        let made = try output(of: Self.python, ["-c", script, dir])
+        #expect(made.status == 0)
+        var schema: [String: (path: String, valid: Bool)] = [:]
+        for line in made.stdout.split(separator: "\n") {
+            let o = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            schema[o["file"] as! String] = (o["path"] as! String, o["schema"] as! Bool)
+        }
+        #expect(schema.count >= 40, "only \(schema.count) values retyped")
+        let r = try CLITests.run(["validate", "--json"] + schema.keys.sorted())
+        let files = try #require((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["files"] as? [[String: Any]])
+        #expect(files.count == schema.count)
+        for file in files {
+            let name = file["file"] as! String, valid = file["valid"] as! Bool
+            #expect(schema[name]?.valid == valid, "\(schema[name]?.path ?? name): the schema says \(schema[name]?.valid == true ? "valid" : "invalid"), topo \(valid ? "valid" : "invalid")")
+        }
+    }
+
     @Test func everyShippedProfileNamesTheSchemaForEditors() throws {
         for name in try FileManager.default.contentsOfDirectory(atPath: Self.repo + "/Profiles") where name.hasSuffix(".yaml") {
             let text = try String(contentsOfFile: "\(Self.repo)/Profiles/\(name)", encoding: .utf8)

@@ -24,6 +24,6 @@ func profile(_ yaml: String) throws -> Profile {
 func errors(_ yaml: String) -> [String] {
     switch decode(yaml) {
     case .success: return []
-    case .failure(let invalid): return invalid.errors.map { "\($0.path): \($0.message)" }
+    case .failure(let invalid): return invalid.errors.map { $0.path.isEmpty ? $0.message : "\($0.path): \($0.message)" }
     }
 }

@@ -5,6 +5,7 @@ import Testing
     static let sizeCases: [(String, UInt64)] = [
         ("512M", 536_870_912), ("4G", 4_294_967_296), ("1GiB", 1_073_741_824), ("1536", 1536), ("1.5G", 1_610_612_736),
         ("64k", 65536), ("2T", 2_199_023_255_552), ("0", 0), ("100MiB", 104_857_600),
+        ("1Gi", 1_073_741_824), ("512Mi", 536_870_912), ("64ki", 65536),
     ]
     @Test(arguments: sizeCases)
     func sizes(text: String, bytes: UInt64) throws {
@@ -23,6 +24,17 @@ import Testing
     @Test(arguments: ["4X", "", "G", "-1", "1e9", "99999999999999999999G", "1..5G", "0x10"])
     func badSizes(text: String) {
         #expect(throws: UnitError.self) { try Bytes.parse(text).get() }
+    }
+
+    /// A rejected size names what is accepted; one too large says it is too large, not that it is no size.
+    @Test func aRejectedSizeNamesTheSpellingsAndTheReason() throws {
+        guard case .failure(let gb) = Bytes.parse("4gb"), case .failure(let odd) = Bytes.parse("4X"),
+              case .failure(let big) = Bytes.parse("99999999999999999999T"), case .failure(let slow) = Duration.parse("99999999999999999999s")
+        else { Issue.record("accepted"); return }
+        #expect(gb.message.contains("ambiguous") && gb.fix.contains("4G or 4Gi"), "\(gb)")
+        #expect(odd.message.contains("not a size") && odd.fix.contains("Gi/GiB") && odd.fix.contains("1Gi"), "\(odd)")
+        #expect(big.message.contains("larger than any size") && !big.message.contains("not a size"), "\(big)")
+        #expect(slow.message.contains("longer than any duration"), "\(slow)")
     }
 
     @Test func decimalSizeSuffixIsRejectedWithTheBinarySpelling() {

@@ -143,10 +143,10 @@ struct Placement {
         let res = cpus.intersection(reserved)
         let taken = CPUSet(cpus.filter { owners[$0] != nil })
         var text = "node \(node.id) has \(cpus.count) online CPU\(cpus.count == 1 ? "" : "s") (\(cpus))"
-        text += res.isEmpty ? ", none reserved" : ", \(res) reserved"
+        text += res.isEmpty ? ", none reserved" : ", CPU\(res.count == 1 ? "" : "s") \(res) reserved"
         if !taken.isEmpty {
             let holders = Array(Set(taken.flatMap { owners[$0]! })).sorted().joined(separator: ", ")
-            text += ", \(taken) taken by \(holders)"
+            text += ", CPU\(taken.count == 1 ? "" : "s") \(taken) taken by \(holders)"
         }
         let usable = usableCores(in: node).reduce(0) { $0 + $1.count }
         if !taken.isEmpty || !res.isEmpty || !idle.intersection(cpus).isEmpty { text += ", \(usable) usable" }

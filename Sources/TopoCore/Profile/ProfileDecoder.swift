@@ -72,7 +72,7 @@ public enum ProfileDecoder {
             }
             root = first
         } catch let error as YamlError {
-            return .failure(ProfileInvalid(diagnostics: [yamlDiagnostic(error, file: file)]))
+            return .failure(ProfileInvalid(diagnostics: [yamlDiagnostic(error, file: file, text: text)]))
         } catch {
             return fail(nil, nil, "cannot parse: \(error)", nil)
         }
@@ -84,11 +84,26 @@ public enum ProfileDecoder {
         return .success(Decoded(profile: profile!, warnings: Diagnostic.collapsingWarnings(reader.diagnostics), text: text))
     }
 
-    static func yamlDiagnostic(_ error: YamlError, file: String) -> Diagnostic {
-        func d(_ mark: Mark?, _ message: String) -> Diagnostic {
-            Diagnostic(file: file, line: mark?.line, column: mark?.column, path: "", message: message, fix: "fix the YAML syntax at this place")
+    /// libyaml's error in topo's words where libyaml's own would mislead: a tab that indents, a key
+    /// longer than YAML allows, an alias never defined (named).
+    static func yamlDiagnostic(_ error: YamlError, file: String, text: String) -> Diagnostic {
+        func d(_ mark: Mark?, _ message: String, fix: String = "fix the YAML syntax at this place", column: Int? = nil) -> Diagnostic {
+            Diagnostic(file: file, line: mark?.line, column: column ?? mark?.column, path: "", message: message, fix: fix)
+        }
+        func line(_ mark: Mark) -> Substring? {
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+            return mark.line >= 1 && mark.line <= lines.count ? lines[mark.line - 1] : nil
         }
         switch error {
+        case let .scanner(_, problem, mark, _) where problem.contains("cannot start any token") && line(mark)?.contains("\t") == true:
+            return d(mark, "line \(mark.line) is indented with a tab; YAML indents with spaces only", fix: "replace the tabs with spaces (2 per level, as in Profiles/)")
+        case let .scanner(_, _, mark, _) where (line(mark)?.utf8.count ?? 0) > 1024, let .parser(_, _, mark, _) where (line(mark)?.utf8.count ?? 0) > 1024:
+            let key = line(mark).map { $0.drop { $0 == " " || $0 == "-" }.prefix { $0 != ":" } } ?? ""
+            return d(mark, "line \(mark.line) has a key of \(key.utf8.count) characters; YAML allows a key of at most 1024, and a workload's name is at most 12",
+                     fix: "use a shorter name", column: 1)
+        case let .composer(_, problem, mark, _) where problem.contains("undefined alias"):
+            let name = line(mark).map { String($0.unicodeScalars.dropFirst(max(0, mark.column - 1)).prefix { !" ,]}\t".unicodeScalars.contains($0) }) } ?? ""
+            return d(mark, "the alias \(printable(name)) has no anchor before it", fix: "define it first (&\(printable(String(name.dropFirst())))) or write the value out")
         case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
             let ctx = context.map { "\($0.text) (at \($0.mark)), " } ?? ""
             return d(mark, "YAML: \(ctx)\(problem)")
@@ -150,9 +165,11 @@ struct ProfileReading {
         guard let f = reader.fields(root, "", allowed: ProfileKeys.profile, extensions: true) else { return nil }
         var version: Int?
         if let v = f["version"] {
-            if let n = reader.int(v, "version", in: 0...Int.max), n != 1 {
-                reader.error(v, "version", "profile version \(n) is not known to this topo", fix: "write version: 1")
-            } else { version = 1 }
+            if case .scalar(let s) = v, s.string == "1", s.style == .plain {
+                version = 1
+            } else if let text = reader.string(v, "version") {
+                reader.error(v, "version", "profile version \(printable(text)) is not known to this topo (it reads version 1)", fix: "write version: 1")
+            }
         } else {
             reader.error(root, "version", "missing", fix: "add `version: 1` at the top")
         }
@@ -219,7 +236,11 @@ struct ProfileReading {
             h.numaNodes = rf["numaNodes"].flatMap { reader.int($0, "host.require.numaNodes", in: 1...1024) }
             h.cpus = rf["cpus"].flatMap { reader.int($0, "host.require.cpus", in: 1...CPUSet.maxID + 1) }
         }
-        if let r = f["reserve"], let set = reader.unit(r, "host.reserve", CPUSet.parse) { h.reserve = set }
+        if let r = f["reserve"] {
+            if case .scalar(let s) = r, s.style == .plain, !s.string.isEmpty, s.string.allSatisfy({ $0.isASCII && $0.isNumber }) {
+                reader.error(r, "host.reserve", "\(s.string) is ambiguous", fix: "write \"\(s.string)\" (quoted) to reserve CPU \(s.string); reserve takes a cpulist, not a count")
+            } else if let set = reader.unit(r, "host.reserve", CPUSet.parse) { h.reserve = set }
+        }
         if let s = f["smt"], let smt = reader.choice(s, "host.smt", SMTPolicy.self) { h.smt = smt }
         if let t = f["tune"] { h.tune = tune(t) }
         return h
@@ -291,7 +312,7 @@ struct ProfileReading {
         if let i = f["isolation"], let iso = reader.choice(i, f.path("isolation"), Isolation.self) { w.isolation = iso }
         if let m = f["memory"] { w.memory = memory(m, f.path("memory")) }
         if let c = f["cpu"] { w.cpu = cpu(c, f.path("cpu")) }
-        if let p = f["pids"] { w.pids = reader.limit(p, f.path("pids"), { text in
+        if let p = f["pids"], !reader.isQuotedNumber(p, f.path("pids")) { w.pids = reader.limit(p, f.path("pids"), { text in
             guard text.count <= 10, let n = Int(text), (1...4_194_304).contains(n) else {
                 return .failure(UnitError("\"\(text)\" is not a process count", fix: "write a number from 1 to 4194304 (PID_MAX_LIMIT) or max"))
             }

@@ -77,12 +77,12 @@ public enum ProfileSchema {
       "examples": ["0-3", "0-3,8-11", "5"]
     },
     "size": {
-      "description": "A size in bytes: a byte count, or a number with K, M, G or T (powers of 1024; KiB, MiB, GiB and TiB mean the same), any case.",
+      "description": "A size in bytes: a byte count, or a number with K, M, G or T, each a power of 1024 (Ki/KiB, Mi/MiB, Gi/GiB and Ti/TiB mean the same), any case. GB is refused as ambiguous (docker reads it as GiB, Kubernetes as 10^9).",
       "anyOf": [
         { "type": "integer", "minimum": 0 },
-        { "type": "string", "pattern": "^ *[0-9]*(\\.[0-9]+)?([kKmMgGtT]([iI][bB])?|[bB])? *$" }
+        { "type": "string", "pattern": "^ *[0-9]*(\\.[0-9]+)?([kKmMgGtT]([iI]([bB])?)?|[bB])? *$" }
       ],
-      "examples": ["512M", "4G", 1048576]
+      "examples": ["512M", "4G", "1Gi", 1048576]
     },
     "sizeLimit": {
       "description": "A size, or max for no limit.",
@@ -120,7 +120,7 @@ public enum ProfileSchema {
       "properties": {
         "require": { "$ref": "#/$defs/hostRequire" },
         "reserve": {
-          "description": "CPUs topo never gives to a workload (leave them to the host, its interrupts and topo itself).",
+          "description": "CPUs topo never gives to a workload (leave them to the host, its interrupts and topo itself), as a quoted cpulist: \"0\", not 0.",
           "$ref": "#/$defs/cpulist"
         },
         "smt": {
@@ -230,8 +230,8 @@ public enum ProfileSchema {
           "enum": ["bind", "preferred", "interleave", "local"]
         },
         "nodes": {
-          "description": "The NUMA nodes for the policy, as a list; by default the nodes of the workload's CPUs.",
-          "$ref": "#/$defs/cpulist"
+          "description": "The NUMA nodes for the policy, as a list (\"0-1\", or one node's number); by default the nodes of the workload's CPUs.",
+          "anyOf": [{ "$ref": "#/$defs/cpulist" }, { "type": "integer", "minimum": 0, "maximum": 1023 }]
         },
         "max": { "description": "memory.max: the hard limit.", "$ref": "#/$defs/sizeLimit" },
         "high": { "description": "memory.high: reclaim starts above it.", "$ref": "#/$defs/sizeLimit" },

@@ -10,19 +10,28 @@ public struct Bytes: Hashable, Comparable, Sendable, CustomStringConvertible {
 
     static let suffixes: [(String, UInt64)] = [
         ("kib", 1 << 10), ("mib", 1 << 20), ("gib", 1 << 30), ("tib", 1 << 40),
+        ("ki", 1 << 10), ("mi", 1 << 20), ("gi", 1 << 30), ("ti", 1 << 40),
         ("k", 1 << 10), ("m", 1 << 20), ("g", 1 << 30), ("t", 1 << 40),
         ("b", 1), ("", 1),
     ]
 
-    /// Parses `512M`, `4G`, `1GiB`, `1.5G` or a plain byte count.
+    static let spellings = "a byte count, or a number with K, M, G or T — also written Ki/KiB, Mi/MiB, Gi/GiB, Ti/TiB — each a power of 1024: 512M, 4G, 1Gi, 1.5GiB"
+
+    /// Parses `512M`, `4G`, `1Gi` (Kubernetes), `1GiB`, `1.5G` or a plain byte count. Every suffix is a
+    /// power of 1024, as the kernel's memparse reads `4G`. `4GB` is refused: docker reads it as 4 GiB,
+    /// Kubernetes and disk makers as 4·10⁹ bytes, so a profile says which.
     public static func parse(_ text: String) -> Result<Bytes, UnitError> {
         let lower = text.trimmingSpaces().lowercased()
-        if lower.hasSuffix("kb") || lower.hasSuffix("mb") || lower.hasSuffix("gb") || lower.hasSuffix("tb") {
-            return .failure(UnitError("\"\(text)\" is ambiguous (decimal or binary?)",
-                                      fix: "write \(lower.dropLast(2))\(lower.dropLast().last!.uppercased()) for a power of 1024, or the exact byte count"))
+        if let unit = ["kb", "mb", "gb", "tb"].first(where: { lower.hasSuffix($0) }), lower.count > 2 {
+            let number = lower.dropLast(2), letter = unit.prefix(1).uppercased()
+            return .failure(UnitError("\"\(text)\" is ambiguous: docker reads \(letter)B as a power of 1024, Kubernetes as a power of 1000",
+                                      fix: "write \(number)\(letter) or \(number)\(letter)i for \(number) \(letter)iB (topo's sizes are powers of 1024), or the exact byte count"))
         }
         if let scaled = parseSuffixed(lower, suffixes, roundDown: true) { return .success(Bytes(scaled)) }
-        return .failure(UnitError("\"\(text)\" is not a size", fix: "write a byte count or a number with K, M, G or T (powers of 1024), e.g. 512M or 4G"))
+        if isOversized(lower, suffixes) {
+            return .failure(UnitError("\"\(text)\" is larger than any size (the most is 16 EiB, 2^64 - 1 bytes)", fix: "write a size below 16 EiB, e.g. 4G"))
+        }
+        return .failure(UnitError("\"\(text)\" is not a size", fix: "write \(spellings)"))
     }
 
     public var description: String {
@@ -58,6 +67,7 @@ public struct Duration: Hashable, Comparable, Sendable, CustomStringConvertible 
         let lower = text.trimmingSpaces().lowercased()
         if lower == "0" { return .success(.zero) }
         if let ns = parseSuffixed(lower, suffixes) { return .success(Duration(nanoseconds: ns)) }
+        if isOversized(lower, suffixes) { return .failure(UnitError("\"\(text)\" is longer than any duration (the most is 2^64 - 1 ns, 584 years)", fix: "write a duration such as 5ms")) }
         return .failure(UnitError("\"\(text)\" is not a duration", fix: "write a number with ns, us, ms or s, e.g. 200us or 5ms"))
     }
 
@@ -91,6 +101,7 @@ public struct BitRate: Hashable, Comparable, Sendable, CustomStringConvertible {
                                       fix: "write the rate in bits, e.g. 100mbit or 1gbit"))
         }
         if let bits = parseSuffixed(lower, suffixes) { return .success(BitRate(bitsPerSecond: bits)) }
+        if isOversized(lower, suffixes) { return .failure(UnitError("\"\(text)\" is faster than any rate (the most is 2^64 - 1 bit/s)", fix: "write a rate such as 100mbit")) }
         return .failure(UnitError("\"\(text)\" is not a rate", fix: "write a number with bit, kbit, mbit or gbit, e.g. 100mbit"))
     }
 
@@ -175,6 +186,17 @@ func fixedPoint(_ value: UInt64, decimals: Int) -> String {
 func parseSuffixed(_ text: String, _ suffixes: [(String, UInt64)], roundDown: Bool = false) -> UInt64? {
     guard let (suffix, factor) = suffixes.first(where: { text.hasSuffix($0.0) }) else { return nil }
     return scaledInteger(String(text.dropLast(suffix.count)), factor: factor, roundDown: roundDown)
+}
+
+/// Whether `text` is a well-formed number with one of `suffixes` that is too large to hold: the
+/// message then says so, rather than that it is not a number.
+func isOversized(_ text: String, _ suffixes: [(String, UInt64)]) -> Bool {
+    guard let (suffix, _) = suffixes.first(where: { text.hasSuffix($0.0) }) else { return false }
+    let number = text.dropLast(suffix.count)
+    let digits = number.filter { $0 != "." }
+    return !digits.isEmpty && digits.allSatisfy { $0.isASCII && $0.isNumber } && number.filter { $0 == "." }.count <= 1
+        && (number.split(separator: ".", omittingEmptySubsequences: false).dropFirst().first?.count ?? 0) <= 12
+        && parseSuffixed(text, suffixes, roundDown: true) == nil
 }
 
 /// Parses a non-negative decimal like `1.5` and multiplies it by `factor` without floating point

@@ -94,8 +94,25 @@ final class YAMLReader {
         return s.string
     }
 
+    /// A number written in quotes where a number goes: YAML reads a quoted scalar as a string, and so
+    /// does the schema (and an editor that checks with it), so topo refuses it too, saying so.
+    func isQuotedNumber(_ node: Node, _ path: String) -> Bool {
+        guard case .scalar(let s) = node, s.style != .plain, Int(s.string) != nil else { return false }
+        error(node, path, "\(s.style == .singleQuoted ? "'\(s.string)'" : "\"\(s.string)\"") is quoted, so it is a string, not a number",
+              fix: "write \(s.string) without quotes")
+        return true
+    }
+
     func int(_ node: Node, _ path: String, in range: ClosedRange<Int>, unit: String = "") -> Int? {
         guard let text = string(node, path) else { return nil }
+        if isQuotedNumber(node, path) { return nil }
+        let digits = text.hasPrefix("-") || text.hasPrefix("+") ? text.dropFirst() : Substring(text)
+        if Int(text) == nil, !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) {
+            // Too many digits for a number: say the range, not that it is no number.
+            error(node, path, "\(printable(text)) is outside \(range.lowerBound)-\(range.upperBound)\(unit)",
+                  fix: "write a number from \(range.lowerBound) to \(range.upperBound)\(unit)")
+            return nil
+        }
         guard text.count <= 20, let v = Int(text) else {
             error(node, path, "\"\(text)\" is not a whole number", fix: "write a number from \(range.lowerBound) to \(range.upperBound)\(unit)")
             return nil
