@@ -20,6 +20,55 @@ import Testing
         #expect(JSONOutput.encode(plan) == JSONOutput.encode(try Planner(host: try fixtureHost("2s-8c-ht")).plan(p).get()))
     }
 
+    /// A made-up host of `nodes` × `cores` × 2 threads (siblings N and N + nodes·cores).
+    static func bigHost(nodes: Int, cores: Int) -> HostTopology {
+        let total = nodes * cores
+        var cpus: [HostTopology.CPU] = []
+        for n in 0..<nodes {
+            for c in 0..<cores {
+                let core = n * cores + c
+                for t in [core, core + total] {
+                    cpus.append(HostTopology.CPU(id: t, online: true, node: n, package: n, coreID: c, siblings: CPUSet([core, core + total])))
+                }
+            }
+        }
+        let nodeList = (0..<nodes).map { n in
+            HostTopology.Node(id: n, cpus: CPUSet(Array(n * cores..<(n + 1) * cores) + Array(total + n * cores..<total + (n + 1) * cores)),
+                              memTotal: Bytes(1 << 30), distances: (0..<nodes).map { $0 == n ? 10 : 21 })
+        }
+        return HostTopology(cpus: cpus, nodes: nodeList, source: "made up")
+    }
+
+    /// At scale the planner still places exactly: every CPU of a 2,048-CPU host to one exclusive
+    /// workload each, lowest first, a core's second thread after every core's first (`smt: any`); and
+    /// 6,000 shared workloads spread so that no CPU holds two more than another.
+    @Test func thousandsOfWorkloadsArePlacedExactly() throws {
+        let host = Self.bigHost(nodes: 4, cores: 256)
+        let exclusive = try TopoCoreTests.profile("version: 1\nname: x\nhost: { smt: any }\nworkloads:\n"
+            + (0..<2048).map { "  w\($0): { cpus: { count: 1 } }\n" }.joined())
+        let plan = try Planner(host: host).plan(exclusive).get()
+        #expect(Set(plan.workloads.map(\.cpus)).count == 2048 && plan.workloads.allSatisfy { $0.cpus.count == 1 })
+        // Node 0 first: its 256 cores' first threads (0-255), then their siblings (1024-1279).
+        #expect(plan.workloads[0].cpus == CPUSet([0]) && plan.workloads[255].cpus == CPUSet([255]) && plan.workloads[256].cpus == CPUSet([1024]))
+        #expect(plan.workloads[512].cpus == CPUSet([256]))
+        let one = try TopoCoreTests.profile("version: 1\nname: x\nhost: { smt: any }\nworkloads:\n"
+            + (0..<2049).map { "  w\($0): { cpus: { count: 1 } }\n" }.joined())
+        guard case .failure = Planner(host: host).plan(one) else { Issue.record("a 2,049th CPU was placed"); return }
+
+        let shared = try TopoCoreTests.profile("version: 1\nname: s\nworkloads:\n  ex: { cpus: { count: 8, node: 1 } }\n"
+            + (0..<6000).map { "  s\($0): { cpus: { count: \($0 % 3 + 1) }, isolation: shared }\n" }.joined())
+        let spread = try Planner(host: host).plan(shared).get()
+        let ex = try #require(spread.workload(named: "ex"))
+        var load: [Int: Int] = [:]
+        for w in spread.workloads where w.isolation == .shared {
+            #expect(w.cpus.intersection(ex.cpus).isEmpty && w.cpuNodes.count == 1, "\(w.name): \(w.cpus)")
+            for cpu in w.cpus { load[cpu, default: 0] += 1 }
+        }
+        let usable = host.onlineCPUs.subtracting(ex.cpus)
+        #expect(load.count == usable.count, "\(usable.count - load.count) usable CPUs got no shared workload")
+        #expect((load.values.max() ?? 0) - (load.values.min() ?? 0) <= 2, "loads from \(load.values.min() ?? 0) to \(load.values.max() ?? 0)")
+    }
+
     /// Never on an exclusive workload's CPUs, nor (whole-cores) on a thread of their cores, nor on reserved ones.
     @Test func sharedStaysOffExclusiveCoresAndReservedCPUs() throws {
         let host = try fixtureHost("2s-8c-ht")

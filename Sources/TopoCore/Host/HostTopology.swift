@@ -39,38 +39,76 @@ public struct HostTopology: Equatable, Sendable, Codable {
         }
     }
 
-    public var cpus: [CPU]  // by id
-    public var nodes: [Node]  // by id
+    public var cpus: [CPU] { didSet { derived = Derived(cpus, nodes) } }  // by id
+    public var nodes: [Node] { didSet { derived = Derived(cpus, nodes) } }  // by id
     public var cgroup: CgroupInfo
     public var netem: Feature
     /// Where the topology was read from (`/sys` or a fixture directory).
     public var source: String
     /// Disagreements between sysfs and libnuma, and other things worth a look.
     public var notes: [String] = []
+    /// What follows from `cpus`, worked out once when they are set: the planner asks for the cores and
+    /// the online CPUs once per CPU it places, and a host has up to 8,192.
+    private var derived: Derived
+
+    enum CodingKeys: String, CodingKey { case cpus, nodes, cgroup, netem, source, notes }
 
     public init(cpus: [CPU], nodes: [Node], cgroup: CgroupInfo = .unknown("not probed"), netem: Feature = .unknown("not probed"), source: String) {
-        self.cpus = cpus.sorted { $0.id < $1.id }
+        let sorted = cpus.sorted { $0.id < $1.id }
+        self.cpus = sorted
         self.nodes = nodes.sorted { $0.id < $1.id }
         self.cgroup = cgroup
         self.netem = netem
         self.source = source
+        derived = Derived(sorted, self.nodes)
     }
 
-    public var onlineCPUs: CPUSet { CPUSet(cpus.filter(\.online).map(\.id)) }
-    public var allCPUs: CPUSet { CPUSet(cpus.map(\.id)) }
-    public func cpu(_ id: Int) -> CPU? { cpus.first { $0.id == id } }
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        self.init(cpus: try c.decode([CPU].self, forKey: .cpus), nodes: try c.decode([Node].self, forKey: .nodes),
+                  cgroup: try c.decode(CgroupInfo.self, forKey: .cgroup), netem: try c.decode(Feature.self, forKey: .netem),
+                  source: try c.decode(String.self, forKey: .source))
+        notes = try c.decodeIfPresent([String].self, forKey: .notes) ?? []
+    }
+
+    struct Derived: Equatable, Sendable {
+        var online: CPUSet
+        var all: CPUSet
+        var cores: [CPUSet]
+        /// CPU id → its index in `cpus`.
+        var index: [Int: Int]
+        /// Node id → the cores whose threads are all among its CPUs.
+        var coresOfNode: [Int: [CPUSet]]
+
+        init(_ cpus: [CPU], _ nodes: [Node]) {
+            online = CPUSet(cpus.filter(\.online).map(\.id))
+            all = CPUSet(cpus.map(\.id))
+            index = Dictionary(cpus.enumerated().map { ($1.id, $0) }, uniquingKeysWith: { a, _ in a })
+            var seen = Set<CPUSet>()
+            var result: [CPUSet] = []
+            for cpu in cpus where cpu.online {
+                let core = cpu.siblings.intersection(online)
+                if seen.insert(core).inserted { result.append(core) }
+            }
+            cores = result.sorted { ($0.ids.first ?? 0) < ($1.ids.first ?? 0) }
+            var byNode: [Int: [CPUSet]] = [:]
+            for node in nodes where !node.cpus.isEmpty {
+                byNode[node.id] = cores.filter { $0.isSubset(of: node.cpus) }
+            }
+            coresOfNode = byNode
+        }
+    }
+
+    public var onlineCPUs: CPUSet { derived.online }
+    public var allCPUs: CPUSet { derived.all }
+    public func cpu(_ id: Int) -> CPU? { derived.index[id].map { cpus[$0] } }
     public func node(_ id: Int) -> Node? { nodes.first { $0.id == id } }
 
     /// Physical cores (sibling sets of online CPUs), each once, ordered by their lowest CPU id.
-    public var cores: [CPUSet] {
-        var seen = Set<CPUSet>()
-        var result: [CPUSet] = []
-        for cpu in cpus where cpu.online {
-            let core = cpu.siblings.intersection(onlineCPUs)
-            if seen.insert(core).inserted { result.append(core) }
-        }
-        return result.sorted { ($0.ids.first ?? 0) < ($1.ids.first ?? 0) }
-    }
+    public var cores: [CPUSet] { derived.cores }
+
+    /// The cores of node `id` (whose threads are all among its CPUs), ordered as `cores`.
+    public func cores(ofNode id: Int) -> [CPUSet] { derived.coresOfNode[id] ?? [] }
 
     /// True when some core has more than one online thread.
     public var hasSMT: Bool { cores.contains { $0.count > 1 } }

@@ -141,10 +141,9 @@ public struct Planner: Sendable {
             }
         }
         state.idleSiblingsOfReserved()
-        let strict = Set(profile.workloads.filter { $0.isolation != .shared }.map(\.name))
         for w in profile.workloads where w.isolation == .shared {
             guard case .count(let count, let node) = w.cpus else { continue }
-            switch state.placeShared(count: count, node: node, for: w.name, strict: strict) {
+            switch state.placeShared(count: count, node: node, for: w.name) {
             case .success(let set): cpusOf[w.name] = set
             case .failure(let problem): problems.append(problem.description)
             }
@@ -203,7 +202,7 @@ public struct Planner: Sendable {
                            _ state: inout Placement, _ cpusOf: inout [String: CPUSet], _ problems: inout [String]) {
         for f in fixed {
             cpusOf[f.name] = f.cpus
-            state.take(f.cpus, for: f.name)
+            state.take(f.cpus, for: f.name, strict: f.isolation != .shared)
         }
         problems += Isolation.conflictMessages(fixed).map(\.message)
         if profile.host.smt == .wholeCores {

@@ -9,7 +9,7 @@ import CYaml
 /// make the work exponential. A profile is a small, shallow document; these bounds are far above any
 /// real one and far below what could hurt.
 enum YAMLGuard {
-    static let maxBytes = 256 * 1024
+    static let maxBytes = 1 << 20
     static let maxDepth = 128
     static let maxAliases = 16
 
