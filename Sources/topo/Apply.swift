@@ -5,15 +5,17 @@ struct Apply: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "apply",
         abstract: "Make the profile real: cgroups with their limits, links, and workloads pinned and NUMA-bound inside them.",
-        usage: "topo apply [--dry-run [--sysfs <dir>]] [-v] [--locked] [--json] <profile>\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
+        usage: "topo apply [--dry-run [--sysfs <dir>]] [-v] [--locked] [--json] <profile>\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             Checks everything first (privileges, cgroup v2 and its controllers, CPUs, nodes, programs, users) and changes nothing when a check fails (exit 3). Then creates /sys/fs/cgroup/topo/PROFILE/WORKLOAD for each workload, writes its limits, makes its links, and starts its command there: on its CPUs, with its memory policy, output appended to /run/topo/PROFILE/logs/WORKLOAD.log (topo logs). Workloads outlive topo. Every step is journaled in /run/topo/PROFILE; if one fails, what was made is removed (exit 4). Applying an unchanged, applied profile again changes nothing (exit 0); a changed one is refused until `topo down` (exit 3).
 
-            --dry-run prints every step apply would take — each cgroup, file and value, namespace, veth, address, qdisc and command with its CPUs, policy, user and capabilities — and touches nothing. It needs no root and runs on any host (also cgroup v1): it skips the host checks and says so. -v prints the same lines as the steps are done.
+            --dry-run prints every step apply would take (each cgroup, file and value, namespace, veth, address, qdisc and command with its CPUs, policy, user and capabilities) and touches nothing. It needs no root and runs on any host (also cgroup v1): it skips the host checks and says so. -v prints the same lines as the steps are done.
 
-            Examples:  topo apply Profiles/quickstart.yaml
-                       topo apply --dry-run Profiles/api-gateway.yaml --sysfs Tests/Fixtures/hosts/2s-8c-ht
-                       topo apply -v Profiles/api-gateway.yaml
+            Examples:
+              topo apply Profiles/quickstart.yaml
+              topo apply --dry-run Profiles/api-gateway.yaml \\
+                  --sysfs Tests/Fixtures/hosts/2s-8c-ht
+              topo apply -v Profiles/api-gateway.yaml
             """
     )
 

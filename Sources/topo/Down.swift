@@ -6,12 +6,13 @@ struct Down: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "down",
         abstract: "Tear an applied profile down: stop its processes, remove its cgroups, restore what topo changed.",
-        usage: "topo down (<profile> | --all)\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
+        usage: "topo down (<profile> | --all)\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             Works from topo's journal alone (the profile file may be gone), also after topo was killed during apply. Kills every process in the workloads' cgroups (including children that forked away or ignore SIGTERM), removes the cgroups deepest first (a workload's own sub-cgroups too), and never removes anything topo did not create. Exits 0 when there is nothing to remove.
 
-            Examples:  topo down api-gateway
-                       topo down --all          (after a crash: whatever topo's journals name)
+            Examples:
+              topo down api-gateway
+              topo down --all    # after a crash: whatever topo's journals name
             """
     )
 

@@ -5,11 +5,12 @@ struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec",
         abstract: "Run a command inside an applied workload's cgroup, CPUs and memory policy.",
-        usage: "topo exec <profile> <workload> -- <command> ...\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
+        usage: "topo exec <profile> <workload> -- <command> ...\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             Starts the command the way apply starts a workload's own: in its cgroup, on its CPUs, with its memory policy, network namespace, user and capabilities. At a terminal the command gets a pseudo-terminal of its own, which topo relays; it never gets yours (a workload could otherwise read from it or type into your shell). Exits with the command's exit status.
 
-            Example:  topo exec quickstart app -- cat /proc/self/status
+            Examples:
+              topo exec quickstart app -- cat /proc/self/status
             """
     )
 

@@ -5,7 +5,7 @@ struct Host: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "host",
         abstract: "Show the host's CPUs, cores and NUMA nodes, and whether cgroup v2 and netem are usable.",
-        usage: "topo host [--sysfs <dir>] [--json]\n[--export <dir> | --suggest-cmdline <profile>]\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
+        usage: "topo host [--sysfs <dir>] [--json]\n[--export <dir> | --suggest-cmdline <profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             Each physical core is drawn as one cell with its sibling threads side by side. The topology is read from sysfs (--sysfs names another tree); cgroups and netem are probed only on the real host and are reported as unknown where topo cannot tell.
 
@@ -13,13 +13,14 @@ struct Host: ParsableCommand {
               lab$     topo host --export lab-host
               laptop$  topo plan Profiles/api-gateway.yaml --sysfs lab-host
 
-            On this host (without --sysfs) it also shows the noise sources host.tune quiets — timer migration, vm.stat_interval, transparent huge pages, governors, boost, ASLR, the perf sample rate, the unbound workqueues' CPUs, how many interrupts are pinned, irqbalance — the isolation parameters on the kernel command line (isolcpus, nohz_full, rcu_nocbs, irqaffinity), and what topo holds changed now, with each value it will restore.
+            On this host (without --sysfs) it also shows the noise sources host.tune quiets (timer migration, vm.stat_interval, transparent huge pages, governors, boost, ASLR, the perf sample rate, the unbound workqueues' CPUs, how many interrupts are pinned, irqbalance), the isolation parameters on the kernel command line (isolcpus, nohz_full, rcu_nocbs, irqaffinity), and what topo holds changed now, with each value it will restore.
 
-            --suggest-cmdline PROFILE prints the kernel command line that would isolate, at boot, the CPUs the profile's exclusive and partition workloads get here — what no run-time setting can do. topo never edits the boot loader.
+            --suggest-cmdline PROFILE prints the kernel command line that would isolate, at boot, the CPUs the profile's exclusive and partition workloads get here: what no run-time setting can do. topo never edits the boot loader.
 
-            Examples:  topo host
-                       topo host --json | jq '.nodes[].cpus'
-                       topo host --suggest-cmdline Profiles/api-gateway.yaml
+            Examples:
+              topo host
+              topo host --json | jq '.nodes[].cpus'
+              topo host --suggest-cmdline Profiles/api-gateway.yaml
             """
     )
 

@@ -6,13 +6,14 @@ struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
         abstract: "Show a workload's output: what its command (or container) wrote to stdout and stderr.",
-        usage: "topo logs [-f] [--tail <n>] [--json] <profile> <workload>\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
+        usage: "topo logs [-f] [--tail <n>] [--json] <profile> <workload>\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             The output is kept in /run/topo/PROFILE/logs/WORKLOAD.log from apply until down (topo status says where). A podman container's lines are shown without podman's time and stream prefix.
 
-            Examples:  topo logs api-gateway client --tail 20
-                       topo logs api-gateway server -f      (follow until Ctrl-C or until the profile is down)
-                       topo logs api-gateway server --json | jq -r .line
+            Examples:
+              topo logs api-gateway client --tail 20
+              topo logs api-gateway server -f    # until Ctrl-C or the profile is down
+              topo logs api-gateway server --json | jq -r .line
             """
     )
 

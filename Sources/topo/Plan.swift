@@ -9,7 +9,10 @@ struct Plan: ParsableCommand {
         discussion: """
             Prints a table of workloads (CPUs, NUMA nodes, memory policy, cgroup limits) and links, then a picture of every CPU per NUMA node with the workload it goes to. The same host and profile always give the same plan. Exits 2 for an invalid profile, 3 when this host cannot satisfy it (saying what the host has). --lock writes api.lock.json beside api.yaml: `topo apply api.yaml --locked` then plans the profile again on exactly that placement (each workload's CPUs, each link's subnet), and refuses (exit 3) when the profile or the host's CPUs, microcode, kernel or NUMA layout changed since, or when anything in the lock besides placement differs from the profile's plan. Plan with the same --state-dir and --cgroup-manager that apply will use.
 
-            Example (another machine's shape):  topo plan Profiles/api-gateway.yaml --sysfs Tests/Fixtures/hosts/2s-8c-ht
+            Examples:
+              topo plan Profiles/api-gateway.yaml
+              topo plan Profiles/api-gateway.yaml \\
+                  --sysfs Tests/Fixtures/hosts/2s-8c-ht    # another machine's shape
             """
     )
 

@@ -72,12 +72,13 @@ struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
         abstract: "Record what a benchmark result depends on: the host, the profile, its plan, the kernel's side, verify.",
-        usage: "topo report [--json] [-o <file>] [--active] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
+        usage: "topo report [--json] [-o <file>] [--active] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
-            The host part holds what pyperf's metadata and BenchExec's system info hold — CPU model and microcode, sockets, cores, threads, SMT, NUMA nodes with memory and distances, kernel release and boot parameters (isolcpus, nohz_full, rcu_nocbs, mitigations, …), cgroup mode, each CPU's frequency driver, governor and range, boost, transparent huge pages, irqbalance, ASLR, NUMA balancing, the distribution and the versions of iproute2, libnuma and the runtimes in use — and then what only topo knows: the profile (text and sha256), the plan, every workload and link as the kernel shows it, and verify's checks. Prints a short summary; --json prints the record (format topo-report/1), which `topo diff` compares.
+            The host part holds what pyperf's metadata and BenchExec's system info hold: CPU model and microcode, sockets, cores, threads, SMT, NUMA nodes with memory and distances, kernel release and boot parameters (isolcpus, nohz_full, rcu_nocbs, mitigations, ...), cgroup mode, each CPU's frequency driver, governor and range, boost, transparent huge pages, irqbalance, ASLR, NUMA balancing, the distribution and the versions of iproute2, libnuma and the runtimes in use; and then what only topo knows: the profile (text and sha256), the plan, every workload and link as the kernel shows it, and verify's checks. Prints a short summary; --json prints the record (format topo-report/1), which `topo diff` compares.
 
-            Examples:  topo report api-gateway --json -o before.json
-                       topo report Profiles/api-gateway.yaml      (not applied: host and plan only)
+            Examples:
+              topo report api-gateway --json -o before.json
+              topo report Profiles/api-gateway.yaml    # not applied: host and plan only
             """
     )
 
@@ -116,7 +117,8 @@ struct Diff: ParsableCommand {
         discussion: """
             Order: CPU model, microcode, kernel, SMT, NUMA layout, placement, limits, link shaping, frequency and boost, transparent huge pages, other host settings, the rest of the plan; then what is never material (host names, times, pids, what the kernel showed, the results). Exits 0 when nothing material differs, 1 when something does, 2 when a file is not a report.
 
-            Example:  topo diff before.json after.json
+            Examples:
+              topo diff before.json after.json
             """
     )
 

@@ -17,15 +17,16 @@ private let runPidfd = Atomic<Int32>(-1)
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Apply, verify, run the benchmark, verify again, write a report, and tear everything down — on every path.",
-        usage: "topo run [--locked] [--active] [--report <file>] <profile>\n    (--wait <workload> | [--in <workload>] -- <command> ...)\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
+        abstract: "Apply, verify, run the benchmark, verify again, write a report, and tear everything down, on every path.",
+        usage: "topo run [--locked] [--active] [--report <file>] <profile>\n    (--wait <workload> | [--in <workload>] -- <command> ...)\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             One command for CI: apply PROFILE (--locked: exactly its lock's plan), verify it (--active: with the probes), then either run COMMAND (on the host, or inside a workload with --in, as topo exec does) or wait for a workload's own command to exit (--wait), verify again, write the report (--report FILE: the host, plan, kernel's side, both verifies, the command's status and wall time, each workload's log tail), and tear everything down. Teardown happens after a failing step, Ctrl-C, SIGTERM and SIGHUP too: the signal is passed on to the command (a second one kills it at once), never skipping the teardown. A profile that is already applied is refused: run tears down only what it made. After a SIGKILL, `topo down --all` removes what is left.
 
             Exit status: the command's (or the waited workload's); 1 when it succeeded but a verify failed; 128+N when signal N interrupted the run (130 for Ctrl-C, 143 for SIGTERM); 2, 3 or 4 as apply.
 
-            Example, in CI:  topo run Profiles/api-gateway.yaml --wait client --report result.json
-                             topo diff baseline.json result.json
+            Examples:
+              topo run Profiles/api-gateway.yaml --wait client --report result.json
+              topo diff baseline.json result.json
             """
     )
 

@@ -10,7 +10,8 @@ struct Schema: ParsableCommand {
               # yaml-language-server: $schema=/usr/local/share/topo/profile.schema.json
             A schema cannot see everything: `topo validate` also checks overlapping CPU lists, links to unknown workloads and netem's bounds.
 
-            Example:  topo schema > profile.schema.json
+            Examples:
+              topo schema > profile.schema.json
             """
     )
 

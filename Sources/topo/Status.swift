@@ -6,12 +6,13 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show applied profiles and, per workload, its pids, cgroup, CPUs, memory nodes and state.",
-        usage: "topo status [--json] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
+        usage: "topo status [--json] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             Reads topo's journals and the kernel's side of every object (cgroups, processes, namespaces, addresses, qdiscs) and lists where the kernel differs from the plan. Starts no process.
 
-            Examples:  topo status
-                       topo status api-gateway --json
+            Examples:
+              topo status
+              topo status api-gateway --json
             """
     )
 
@@ -22,7 +23,7 @@ struct Status: ParsableCommand {
     @OptionGroup var paths: PathOptions
     @OptionGroup var color: ColorOptions
 
-    @Flag(help: "Print as JSON: {\"profiles\": [{\"name\", \"workloads\": [{\"name\", \"cgroup\", \"pids\", \"cpus\", \"mems\", …}]}]}.")
+    @Flag(help: "Print as JSON: {\"profiles\": [{\"name\", \"workloads\": [{\"name\", \"cgroup\", \"pids\", \"cpus\", \"mems\", ...}]}]}; docs/json.md has the whole document (topo-status/1).")
     var json = false
 
     func run() throws {

@@ -8,9 +8,10 @@ struct Validate: ParsableCommand {
         discussion: """
             Reports every problem at once, each as FILE:LINE:COLUMN, the field path and what to write instead, then one line per file. Exits 0 when every profile is valid (warnings are printed but do not fail), 2 when one is not. - reads a profile from standard input. Editors can check the same as you type with the profile schema (topo schema).
 
-            Examples:  topo validate Profiles/*.yaml
-                       cat my-profile.yaml | topo validate -
-                       topo validate --json my-profile.yaml | jq '.files[].diagnostics[].message'
+            Examples:
+              topo validate Profiles/*.yaml
+              cat my-profile.yaml | topo validate -
+              topo validate --json my-profile.yaml | jq '.files[].diagnostics[].message'
             """
     )
 

@@ -10,7 +10,7 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Prove from the kernel's side that an applied profile's isolation holds.",
-        usage: "topo verify [--active] [--watch <s> [--count <n>]] [--json] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>] [--color <when>]",
+        usage: "topo verify [--active] [--watch <s> [--count <n>]] [--strict] [--json]\n[<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             Reads what the kernel reports and compares it with the plan, one check per subject:
               cgroup.settings  each interface file holds its planned value
@@ -39,8 +39,9 @@ struct Verify: ParsableCommand {
 
             Exits 0 when nothing failed, 1 when a check failed (in any round; with --strict, a warning too), 3 when the profile is not applied.
 
-            Examples:  topo verify api-gateway
-                       topo verify --active --json api-gateway
+            Examples:
+              topo verify api-gateway
+              topo verify --active --json api-gateway
             """
     )
 

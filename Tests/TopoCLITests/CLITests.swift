@@ -60,6 +60,33 @@ import Testing
         #expect(r.stderr.contains("27 errors"))
     }
 
+    /// Every command's help at 80 columns: its USAGE names every option it lists, and no example
+    /// is wrapped mid-command (each line under "Examples:" fits and is indented).
+    @Test(arguments: ["validate", "plan", "host", "apply", "status", "verify", "exec", "logs", "run", "report", "diff", "down", "schema"])
+    func helpListsEveryOptionInUsageAndWrapsNoExample(command: String) throws {
+        let r = try Self.run([command, "--help"], environment: ["COLUMNS": "80"])
+        #expect(r.status == 0)
+        let lines = r.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        let usageStart = try #require(lines.firstIndex { $0.hasPrefix("USAGE:") })
+        let usage = lines[usageStart...].prefix { !$0.isEmpty }.joined(separator: " ")
+        let optionsStart = try #require(lines.firstIndex { $0 == "OPTIONS:" })
+        for line in lines[optionsStart...] {
+            guard line.hasPrefix("  -") else { continue }
+            // The option's names: `-v, --verbose <x>` before the description's column.
+            let head = line.dropFirst(2).components(separatedBy: "  ").first ?? ""
+            let names = head.split(separator: " ").map { $0.trimmingCharacters(in: CharacterSet(charactersIn: ",")) }.filter { $0.hasPrefix("-") }
+            if names.contains("--help") || names.contains("--version") || names.isEmpty { continue }
+            #expect(names.contains { usage.contains("[\($0)") || usage.contains(" \($0)") || usage.contains("(\($0)") },
+                    "topo \(command): USAGE lacks \(names.joined(separator: ", ")): \(usage)")
+        }
+        if let examples = lines.firstIndex(where: { $0.hasPrefix("Examples:") }) {
+            #expect(lines[examples] == "Examples:", "topo \(command): examples start on a line of their own")
+            for line in lines[(examples + 1)...].prefix(while: { !$0.isEmpty }) {
+                #expect(line.hasPrefix("  ") && line.count <= 80, "topo \(command): an example wrapped or too long: \(line)")
+            }
+        }
+    }
+
     @Test func validateJSON() throws {
         let r = try topo("validate", "--json", "Tests/Fixtures/profiles/invalid/duplicate-key.yaml")
         #expect(r.status == 2)
