@@ -50,6 +50,7 @@ struct Logs: ParsableCommand {
         }
         guard let run = w.run else { throw TopoFailure(.invalid, "workload \(workload) runs no command, so it has no output") }
         let log = LogFile(path: state.logPath(name, workload), k8sFormat: run.runtime == .podman)
+        do { try log.check() } catch { throw TopoFailure(.hostCannot, "the log \(error)") }
         var offset = tail.map { log.tailOffset(lines: $0) } ?? 0
         var partial = Data()
         var lines = JSONLines(profile: name, workload: workload)

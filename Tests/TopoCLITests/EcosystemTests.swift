@@ -375,6 +375,22 @@ import Testing
         #expect(tail.stdout.split(separator: "\n").count == 1)
     }
 
+    /// A log that is not a file (a FIFO, a link to /dev/zero) is refused by what it is, at once.
+    @Test func aLogThatIsNotAFileIsRefused() throws {
+        let state = try fakeState(["alpha"])
+        defer { try? FileManager.default.removeItem(atPath: state) }
+        let log = "\(state)/alpha/logs/app.log"
+        #expect(mkfifo(log, 0o600) == 0)
+        let started = Date()
+        let fifo = try topo("logs", "alpha", "app", "--state-dir", state)
+        #expect(fifo.status == 3 && fifo.stderr.contains(log) && fifo.stderr.contains("FIFO"), "\(fifo)")
+        try FileManager.default.removeItem(atPath: log)
+        try FileManager.default.createSymbolicLink(atPath: log, withDestinationPath: "/dev/zero")
+        let zero = try topo("logs", "alpha", "app", "--json", "--state-dir", state)
+        #expect(zero.status == 3 && zero.stderr.contains("character device"), "\(zero)")
+        #expect(Date().timeIntervalSince(started) < 5)
+    }
+
     // MARK: help
 
     /// The boot isolation for a profile's exclusive CPUs on a 2-socket host, as text and JSON; topo never edits the boot loader.

@@ -15,11 +15,24 @@ public struct LogFile: Sendable {
 
     static let block = 64 << 10
 
+    /// Whether the log can be read as a file: a log that is a FIFO, a device or a link to one (a
+    /// workload's doing, or a planted file) is refused by what it is, never read or waited on.
+    public func check() throws(SystemError) {
+        guard Sys.exists(path) else { return }  // no output yet
+        let (fd, _) = try Sys.openRegular(path)
+        close(fd)
+    }
+
+    /// The log opened as a regular file, or nil (absent, or not a file: `check` says why).
+    func handle() -> FileHandle? {
+        guard let (fd, _) = try? Sys.openRegular(path) else { return nil }
+        return FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+    }
+
     /// The offset where the last `lines` lines start (0 when the file has fewer).
     public func tailOffset(lines: Int) -> UInt64 {
         guard lines > 0 else { return size }
-        guard let handle = FileHandle(forReadingAtPath: path) else { return 0 }
-        defer { try? handle.close() }
+        guard let handle = handle() else { return 0 }
         var end = size
         // A last line without its newline counts as a line; a final newline ends the last one.
         var newlines = 0, skippedFinal = false
@@ -51,8 +64,7 @@ public struct LogFile: Sendable {
     public func copy(from offset: UInt64, partial: inout Data, emit: (Data) -> Void) -> UInt64 {
         var offset = offset
         if size < offset { offset = 0; partial = Data() }
-        guard let handle = FileHandle(forReadingAtPath: path) else { return offset }
-        defer { try? handle.close() }
+        guard let handle = handle() else { return offset }
         try? handle.seek(toOffset: offset)
         while let chunk = try? handle.read(upToCount: Self.block), !chunk.isEmpty {
             offset += UInt64(chunk.count)

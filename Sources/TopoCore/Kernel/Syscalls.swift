@@ -135,15 +135,20 @@ public enum Sys {
         String(decoding: try readBytes(path, limit: limit), as: UTF8.self)
     }
 
-    /// `read`'s bytes, undecoded (a profile's, whose UTF-8 is checked by the decoder). `truncating`:
-    /// the first `limit` bytes of a longer file, not an error (a process's first `numa_maps` line).
-    public static func readBytes(_ path: String, limit: Int = readLimit, truncating: Bool = false) throws(SystemError) -> [UInt8] {
+    /// Opens `path` for reading only if it is a regular file — a FIFO, device, socket or directory is
+    /// refused by what it is (opened without blocking, so a FIFO never waits for a writer) — and
+    /// returns its descriptor (the caller closes it) and its stat.
+    public static func openRegular(_ path: String) throws(SystemError) -> (fd: Int32, stat: Glibc.stat) {
         let fd = retrying { open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC) }
         guard fd >= 0 else { throw SystemError("read", path, errno: errno) }
-        defer { close(fd) }
         var st = Glibc.stat()
-        guard fstat(fd, &st) == 0 else { throw SystemError("read", path, errno: errno) }
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw SystemError("read", path, errno: e)
+        }
         guard st.st_mode & S_IFMT == S_IFREG else {
+            close(fd)
             let what: String
             switch st.st_mode & S_IFMT {
             case S_IFDIR: what = "a directory"
@@ -155,6 +160,14 @@ public enum Sys {
             }
             throw SystemError("read", path, errno: 0, diagnosis: "it is \(what), not a file")
         }
+        return (fd, st)
+    }
+
+    /// `read`'s bytes, undecoded (a profile's, whose UTF-8 is checked by the decoder). `truncating`:
+    /// the first `limit` bytes of a longer file, not an error (a process's first `numa_maps` line).
+    public static func readBytes(_ path: String, limit: Int = readLimit, truncating: Bool = false) throws(SystemError) -> [UInt8] {
+        let (fd, st) = try openRegular(path)
+        defer { close(fd) }
         if st.st_size > limit && !truncating { throw SystemError("read", path, errno: EFBIG, diagnosis: "it is \(st.st_size) bytes; topo reads at most \(GuardedFile.describe(limit)) of it") }
         // Most files topo reads (cgroup and /proc entries) are a few hundred bytes: a page-sized buffer
         // on the stack, never zero-filled, read until EOF (a watch round reads thousands of them).
