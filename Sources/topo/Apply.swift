@@ -48,9 +48,12 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         if dryRun { return try printDryRun() }
-        let state = paths.state
-        let drivers = paths.drivers
-        let (plan, text) = try Self.prepare(profile, locked: locked, paths: paths)
+        let selection = paths.selection
+        let state = selection.state
+        let drivers = selection.drivers
+        let prepared = try Preparation.prepare(profile, locked: locked, layout: selection.layout, host: { Loading.host(sysfs: "/sys") },
+                                               preflight: { Preflight(host: $0, drivers: drivers) }, warn: printError).get()
+        let (plan, text) = (prepared.plan, prepared.text)
         let style = color.style
         let json = self.json
         let outcome = try Applier(state: state, drivers: drivers).apply(plan, profileText: text, done: verbose ? { n, resource in
@@ -86,16 +89,8 @@ struct Apply: ParsableCommand {
 
     /// The steps, planned against this host or `--sysfs`, with the paths given; nothing is checked or touched.
     func printDryRun() throws {
-        let decoded = try Loading.profile(profile).get()
-        for w in decoded.warnings { printError(w.description) }
-        let host = try Loading.host(sysfs: sysfs ?? "/sys").get()
-        let plan: TopoCore.Plan
-        if locked {
-            let path = LockFile.path(forProfile: profile)
-            plan = try LockFile.read(path).get().plan(for: decoded.profile, text: decoded.text, on: host, layout: paths.layout, source: path).get()
-        } else {
-            plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
-        }
+        let plan = try Preparation.plan(profile, locked: locked, layout: paths.layout, host: { Loading.host(sysfs: sysfs ?? "/sys") },
+                                        warn: printError).get().plan
         for w in plan.warnings { printError("warning: \(w)") }
         let drivers = paths.drivers
         if json {
@@ -122,30 +117,5 @@ struct Apply: ParsableCommand {
             var resource: Resource
             var does: [String]
         }
-    }
-
-    /// The plan to apply — the profile planned on this host, or its lock's plan — with the profile's
-    /// text, after the host checks: what `apply` and `run` do before anything changes.
-    static func prepare(_ profile: String, locked: Bool, paths: PathOptions) throws -> (TopoCore.Plan, String) {
-        let decoded = try Loading.profile(profile).get()
-        let host = try Loading.host(sysfs: "/sys").get()
-        for w in decoded.warnings { printError(w.description) }
-        let text = decoded.text
-        let plan: TopoCore.Plan
-        var how = "on this host"
-        if locked {
-            let path = LockFile.path(forProfile: profile)
-            plan = try LockFile.read(path).get().plan(for: decoded.profile, text: text, on: host, layout: paths.layout, source: path).get()
-            how = "as locked in \(path)"
-        } else {
-            plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
-        }
-        let found = Preflight(host: host, drivers: paths.drivers).check(plan)
-        let problems = found.refusals
-        if problems.isEmpty { for w in found.warnings { printError("warning: \(w)") } }
-        if !problems.isEmpty {
-            throw TopoFailure(.hostCannot, "cannot apply \(plan.name) \(how); nothing was changed:\n" + Problems.collapse(problems).map { "  - \($0)" }.joined(separator: "\n"))
-        }
-        return (plan, text)
     }
 }

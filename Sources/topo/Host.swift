@@ -85,7 +85,7 @@ struct Host: ParsableCommand {
             return
         }
         if json {
-            print(JSONOutput.encode(.host, Shown(topology: host, tuning: tuning, cgroupManager: sysfs == "/sys" ? paths.manager.rawValue : nil)))
+            print(JSONOutput.encode(.host, Shown(topology: host, tuning: tuning, cgroupManager: sysfs == "/sys" ? paths.selection.manager.rawValue : nil)))
             return
         }
         let online = host.onlineCPUs

@@ -24,16 +24,7 @@ struct PathOptions: ParsableArguments {
     var cgroupManager: String?
 
     func validate() throws {
-        for value in [cgroupManager, Self.environment("TOPO_CGROUP_MANAGER")].compactMap({ $0 }) where value != "auto" && CgroupManagerKind(rawValue: value) == nil {
-            throw ValidationError("--cgroup-manager (or TOPO_CGROUP_MANAGER) takes auto, systemd or cgroupfs, not \"\(value)\"")
-        }
-        for (what, value) in [("--state-dir", stateDir), ("TOPO_STATE_DIR", Self.environment("TOPO_STATE_DIR")),
-                              ("--cgroup-root", cgroupRoot), ("TOPO_CGROUP_ROOT", Self.environment("TOPO_CGROUP_ROOT"))] {
-            guard let value else { continue }
-            guard value.hasPrefix("/"), value.utf8.count <= 1024, !value.split(separator: "/").contains("..") else {
-                throw ValidationError("\(what) must be an absolute path without '..' (at most 1024 bytes), not \"\(value)\"")
-            }
-        }
+        if case .failure(let f) = choice { throw ValidationError(f.message) }
     }
 
     /// A variable's value, nil when it is unset or empty.
@@ -42,19 +33,18 @@ struct PathOptions: ParsableArguments {
         return v
     }
 
-    var stateRoot: String { stateDir ?? Self.environment("TOPO_STATE_DIR") ?? Self.stateDirDefault }
-    var cgroupRootPath: String { cgroupRoot ?? Self.environment("TOPO_CGROUP_ROOT") ?? Self.cgroupRootDefault }
-
-    /// The manager asked for, or found: systemd when it is PID 1 and the cgroup root is the default one.
-    var manager: CgroupManagerKind {
-        let asked = cgroupManager ?? Self.environment("TOPO_CGROUP_MANAGER") ?? "auto"
-        if let kind = CgroupManagerKind(rawValue: asked) { return kind }
-        return cgroupRoot == nil && Self.environment("TOPO_CGROUP_ROOT") == nil ? CgroupManagerKind.detect() : .cgroupfs
+    private var choice: Result<DriverSelection, TopoFailure> {
+        DriverSelection.choose(stateDir: stateDir, cgroupRoot: cgroupRoot, manager: cgroupManager, environment: ProcessInfo.processInfo.environment)
     }
 
-    var state: StateStore { StateStore(root: stateRoot) }
-    var layout: Layout { Layout(stateRoot: stateRoot, manager: manager) }
-    var drivers: Drivers { Drivers.host(state: state, cgroupRoot: cgroupRootPath, manager: manager) }
+    /// The drivers and paths these options choose (validated before any command runs).
+    var selection: DriverSelection { (try? choice.get()) ?? DriverSelection() }
+
+    var stateRoot: String { selection.stateRoot }
+    var cgroupRootPath: String { selection.cgroupRoot }
+    var state: StateStore { selection.state }
+    var layout: Layout { selection.layout }
+    var drivers: Drivers { selection.drivers }
 }
 
 /// `--color auto|always|never`: colour only on a terminal, and not when `NO_COLOR` is set — unless

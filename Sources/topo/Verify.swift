@@ -128,71 +128,41 @@ struct Verify: ParsableCommand {
     }
 
     func watchRounds(every interval: Double, _ verifier: Verifier, online: CPUSet, sockets: NamespaceSockets) throws {
-        let state = verifier.state
-        let named: [String]? = profile == nil ? nil : try profileNames(state)
         for s in [SIGINT, SIGTERM] { signal(s) { _ in stopWatching.store(true, ordering: .relaxed) } }
         unblock([SIGINT, SIGTERM])
-        // Off the exclusive workloads' CPUs, of every applied profile (a watcher must not be the intruder).
-        let plans = state.profiles().compactMap { try? state.plan($0).get() }
-        let quiet = Watch.quietCPUs(plans, online: online)
-        let pinned = !quiet.isEmpty && (try? Watch.pin(quiet).get()) != nil
-        FileHandle.standardError.write(Data((pinned
-            ? "topo verify: watching every \(interval) s from CPU \(quiet), which no exclusive workload holds\n"
-            : "topo verify: watching every \(interval) s unpinned: every CPU is held by an exclusive workload\n").utf8))
-        var previous: [Verifier.ProfileResult]? = nil
-        var everFailed = false, changes = 0, rounds = 0, busy = 0.0
-        let start = Date()
-        while !stopWatching.load(ordering: .relaxed) {
-            rounds += 1
-            if pinned { _ = Watch.pin(quiet) }
-            sockets.releaseStale()  // also when no profile is left to read
-            let began = Date()
-            var results: [Verifier.ProfileResult] = []
-            for name in named ?? state.profiles() {
-                switch verifier.verify(name, online: online) {
-                case .success(let r): results.append(r)
-                case .failure where named == nil: continue  // taken down meanwhile: reported as gone
-                case .failure(let f): throw f
-                }
-            }
-            let took = Date().timeIntervalSince(began)
-            busy += took
-            everFailed = everFailed || failed(results)
-            let time = Watch.timestamp(began)
-            let baseline = previous ?? results.map { Verifier.ProfileResult(name: $0.name, checks: [], summary: [:]) }
-            let found = Watch.changes(round: rounds, time: time, from: baseline, to: results)
-            changes += previous == nil ? 0 : found.count
+        var loop = Watch.Loop(verifier: verifier, online: online, named: profile == nil ? nil : try profileNames(verifier.state),
+                              interval: interval, count: count, stop: { stopWatching.load(ordering: .relaxed) })
+        loop.strict = strict
+        loop.sockets = sockets
+        let watched = try loop.run(started: { quiet in
+            FileHandle.standardError.write(Data((quiet.map { "topo verify: watching every \(interval) s from CPU \($0), which no exclusive workload holds\n" }
+                ?? "topo verify: watching every \(interval) s unpinned: every CPU is held by an exclusive workload\n").utf8))
+        }, each: { round in
+            let time = round.time
             if json {
-                for c in found { print(JSONOutput.line(.verifyCheck, c)) }
-                print(JSONOutput.line(.verifyRound, Round(round: rounds, time: time, seconds: (took * 1e6).rounded() / 1e6, summary: Dictionary(results.map { ($0.name, $0.summary) }, uniquingKeysWith: { a, _ in a }))))
-            } else if previous == nil {
-                for r in results {
+                for c in round.changes { print(JSONOutput.line(.verifyCheck, c)) }
+                print(JSONOutput.line(.verifyRound, Round(round: round.number, time: time, seconds: (round.seconds * 1e6).rounded() / 1e6,
+                                                          summary: Dictionary(round.results.map { ($0.name, $0.summary) }, uniquingKeysWith: { a, _ in a }))))
+            } else if round.number == 1 {
+                for r in round.results {
                     for c in r.checks where c.status != .pass { print("\(time) round 1 \(r.name): \(line(c))") }
                     print("\(time) round 1 \(r.name): \(summary(r))")
                 }
-                if results.isEmpty { print("\(time) round 1: nothing is applied") }
+                if round.results.isEmpty { print("\(time) round 1: nothing is applied") }
             } else {
-                for c in found {
+                for c in round.changes {
                     if let check = c.check {
-                        print("\(time) round \(rounds) \(c.profile): \(line(check))\(c.previous.map { " (was \($0.rawValue))" } ?? " (new)")")
+                        print("\(time) round \(round.number) \(c.profile): \(line(check))\(c.previous.map { " (was \($0.rawValue))" } ?? " (new)")")
                     } else {
-                        print("\(time) round \(rounds) \(c.profile): \(c.event == "gone" ? "no longer applied" : "applied")")
+                        print("\(time) round \(round.number) \(c.profile): \(c.event == "gone" ? "no longer applied" : "applied")")
                     }
                 }
             }
             fflush(nil)  // every line out before the wait, for a reader at the other end of a pipe
-            previous = results
-            if let count, rounds >= count { break }
-            // The next round starts on the interval's grid; one that ran long starts the next at once.
-            let next = start.addingTimeInterval(interval * Double(rounds))
-            while !stopWatching.load(ordering: .relaxed), next.timeIntervalSinceNow > 0 {
-                var ts = timespec(tv_sec: Int(next.timeIntervalSinceNow), tv_nsec: Int(next.timeIntervalSinceNow.truncatingRemainder(dividingBy: 1) * 1e9))
-                _ = nanosleep(&ts, nil)  // a signal ends it early (EINTR)
-            }
-        }
-        let average = rounds > 0 ? busy / Double(rounds) * 1000 : 0
-        let closing = "watched \(rounds) round\(rounds == 1 ? "" : "s") from \(Watch.timestamp(start)) to \(Watch.timestamp()): \(changes) change\(changes == 1 ? "" : "s"); a round took \(String(format: "%.1f", average)) ms on average"
+        }).get()
+        let rounds = watched.rounds, changes = watched.changes
+        let closing = "watched \(rounds) round\(rounds == 1 ? "" : "s") from \(Watch.timestamp(watched.started)) to \(Watch.timestamp()): \(changes) change\(changes == 1 ? "" : "s"); a round took \(String(format: "%.1f", watched.averageMilliseconds)) ms on average"
         if json { FileHandle.standardError.write(Data("topo verify: \(closing)\n".utf8)) } else { print(closing) }
-        if everFailed { throw ExitCode(ExitStatus.verifyFailed.rawValue) }
+        if watched.failed { throw ExitCode(ExitStatus.verifyFailed.rawValue) }
     }
 }

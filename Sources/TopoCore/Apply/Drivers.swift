@@ -75,11 +75,14 @@ public struct PreflightContext: Sendable {
     public var plan: Plan
     /// Whether veth pairs can be made (probed like netem, from the kernel's module files).
     public var veth: Feature
+    /// Whether this process has a capability (`Preflight.capable`).
+    public var capable: @Sendable (String) -> Bool
 
-    public init(host: HostTopology, plan: Plan, veth: Feature) {
+    public init(host: HostTopology, plan: Plan, veth: Feature, capable: @escaping @Sendable (String) -> Bool = Capabilities.effective) {
         self.host = host
         self.plan = plan
         self.veth = veth
+        self.capable = capable
     }
 }
 
@@ -224,7 +227,7 @@ extension LinkDriver {
         if case .unavailable(let why) = context.veth { problems.append("links need veth pairs, and \(why)") }
         if shapes, case .unavailable(let why) = context.host.netem { problems.append("the profile shapes links with netem, and \(why)") }
         let unknown: (Feature) -> Bool = { if case .unknown = $0 { return true } else { return false } }
-        if problems.isEmpty && (unknown(context.veth) || (shapes && unknown(context.host.netem))) && Capabilities.effective("CAP_NET_ADMIN") {
+        if problems.isEmpty && (unknown(context.veth) || (shapes && unknown(context.host.netem))) && context.capable("CAP_NET_ADMIN") {
             problems += LinkProbe().problems(netem: shapes)
         }
         return Findings(refusals: problems)
@@ -336,22 +339,29 @@ public struct Drivers: Sendable {
         self.tuner = tuner
     }
 
-    /// This host's drivers: cgroupfs v2 at `cgroupRoot` (through a delegated systemd scope per profile
-    /// with `manager: .systemd`), rtnetlink, hosts files below
-    /// `/etc/netns`, the built-in process runtime (topo starts workload processes itself), and the
-    /// container runtimes crun, runc and podman (each binding `executable` in for the probes), and the
-    /// host tuner on procfs and sysfs below `hostRoot`.
-    public static func host(state: StateStore, cgroupRoot: String = CgroupFS().root, etcNetns: String = Layout.standard.etcNetns,
-                            executable: String = Spawn.selfExecutable, hostRoot: String = "/", manager: CgroupManagerKind = .cgroupfs) -> Drivers {
-        let cgroupfs = CgroupfsManager(fs: CgroupFS(root: cgroupRoot), state: state)
-        let cgroups: any CgroupManager = manager == .systemd ? SystemdManager(inner: cgroupfs) : cgroupfs
-        return Drivers(cgroups: cgroups, links: NetlinkLinks(), files: NetnsHostsFiles(state: state, etcNetns: etcNetns),
+    /// The drivers a selection names (the one place a driver type is chosen): cgroupfs v2 at its cgroup
+    /// root (through a delegated systemd scope per profile with `manager: .systemd`), rtnetlink, hosts
+    /// files below its `etcNetns`, the built-in process runtime (topo starts workload processes
+    /// itself), the container runtimes crun, runc and podman (each binding `executable` in for the
+    /// probes), and the host tuner on procfs and sysfs below `hostRoot`.
+    public static func host(_ selection: DriverSelection) -> Drivers {
+        let state = selection.state
+        let cgroupfs = CgroupfsManager(fs: CgroupFS(root: selection.cgroupRoot), state: state)
+        let cgroups: any CgroupManager = selection.manager == .systemd ? SystemdManager(inner: cgroupfs) : cgroupfs
+        let executable = selection.executable
+        return Drivers(cgroups: cgroups, links: NetlinkLinks(), files: NetnsHostsFiles(state: state, etcNetns: selection.etcNetns),
                        runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state,
-                                                           protected: [state.root, etcNetns, NetlinkLinks.netnsDirectory]),
+                                                           protected: [state.root, selection.etcNetns, NetlinkLinks.netnsDirectory]),
                                   .crun: OCIRuntime(.crun, binary: OCIRuntime.binaries[.crun]!, cgroups: cgroups, state: state, executable: executable),
                                   .runc: OCIRuntime(.runc, binary: OCIRuntime.binaries[.runc]!, cgroups: cgroups, state: state, executable: executable),
                                   .podman: PodmanRuntime(cgroups: cgroups, state: state, executable: executable)],
-                       tuner: HostTuner(files: HostFiles(root: hostRoot), state: state))
+                       tuner: HostTuner(files: HostFiles(root: selection.hostRoot), state: state))
+    }
+
+    /// `host` of a selection given piece by piece (tests, with their own roots).
+    public static func host(state: StateStore, cgroupRoot: String = CgroupFS().root, etcNetns: String = Layout.standard.etcNetns,
+                            executable: String = Spawn.selfExecutable, hostRoot: String = "/", manager: CgroupManagerKind = .cgroupfs) -> Drivers {
+        host(DriverSelection(stateRoot: state.root, cgroupRoot: cgroupRoot, manager: manager, etcNetns: etcNetns, executable: executable, hostRoot: hostRoot))
     }
 
     /// Which driver owns a resource; the loops batch consecutive resources with the same key.

@@ -7,11 +7,16 @@ public struct Preflight: Sendable {
     public var drivers: Drivers
     /// Whether veth pairs can be made (probed like netem, from the kernel's module files).
     public var veth: Feature
+    /// Whether this process has a capability in its effective set (libcap's `cap_get_proc`; a test
+    /// gives its own, so that preflight runs without root).
+    public var capable: @Sendable (String) -> Bool
 
-    public init(host: HostTopology, drivers: Drivers, veth: Feature = NetemProbe.probe(module: "veth", HostFiles(root: "/"))) {
+    public init(host: HostTopology, drivers: Drivers, veth: Feature = NetemProbe.probe(module: "veth", HostFiles(root: "/")),
+                capable: @escaping @Sendable (String) -> Bool = Capabilities.effective) {
         self.host = host
         self.drivers = drivers
         self.veth = veth
+        self.capable = capable
     }
 
     /// Everything checked, once (a driver may try a kernel feature for real): refusals make applying
@@ -27,9 +32,9 @@ public struct Preflight: Sendable {
     /// The refusals of `check`. Empty when apply may go ahead.
     public func problems(for plan: Plan) -> [String] { check(plan).refusals }
 
-    func context(_ plan: Plan) -> PreflightContext { PreflightContext(host: host, plan: plan, veth: veth) }
+    func context(_ plan: Plan) -> PreflightContext { PreflightContext(host: host, plan: plan, veth: veth, capable: capable) }
 
-    /// The capabilities apply needs, read from the effective set with libcap.
+    /// The capabilities apply needs, read from the effective set (`capable`).
     func privilegeProblems(for plan: Plan) -> [String] {
         var needed: [(String, String)] = [
             ("CAP_SYS_ADMIN", "to create cgroups and set their owner mark"),
@@ -44,7 +49,7 @@ public struct Preflight: Sendable {
         if plan.resources.contains(where: { if case .hostTune(let t) = $0, case .kernelThreadsAway = t.setting { true } else { false } }) {
             needed.append(("CAP_SYS_NICE", "to move kernel threads (host.tune.kernelThreads)"))
         }
-        let missing = needed.filter { !Capabilities.effective($0.0) }
+        let missing = needed.filter { !capable($0.0) }
         guard !missing.isEmpty else { return [] }
         return ["topo apply needs root or these capabilities, which this process lacks: "
             + missing.map { "\($0.0) (\($0.1))" }.joined(separator: ", ") + "; run it as root (e.g. with sudo)"]
