@@ -221,7 +221,8 @@ import Testing
         let r = tune("a", .irqbalanceStopped)
         try root.seed("proc/812/comm", "irqbalance\n")
         #expect(t.problems(r.tune!).first?.contains("systemd is not PID 1") == true)
-        #expect(t.warnings(tune("a", .irqsAway(CPUSet([3]))).tune!, irqbalance: .warn).first?.contains("pid 812") == true)
+        #expect(InterruptAffinity().warnings(tune("a", .irqsAway(CPUSet([3]))).tune!, stopsIrqbalance: false, t.io).first?.contains("pid 812") == true)
+        #expect(InterruptAffinity().warnings(tune("a", .irqsAway(CPUSet([3]))).tune!, stopsIrqbalance: true, t.io).isEmpty)
         try root.seed("proc/1/comm", "systemd\n")
         #expect(t.problems(r.tune!) == [])
         _ = t.apply([r])
@@ -259,13 +260,13 @@ import Testing
     }
 
     @Test func masksReadAndWriteInTheKernelsGroups() {
-        #expect(HostTuner.mask("00000000,0000000f") == CPUSet([0, 1, 2, 3]))
-        #expect(HostTuner.mask("ff\n") == CPUSet(0..<8))
-        #expect(HostTuner.mask("xyz") == nil && HostTuner.mask("") == nil)
-        #expect(HostTuner.maskText(CPUSet([0, 1, 33])) == "00000002,00000003")
-        #expect(HostTuner.maskText(CPUSet()) == "00000000")
-        #expect(HostTuner.selected("always [madvise] never") == "madvise" && HostTuner.selected("never") == "never")
-        #expect(HostTuner.same(.cpuList, "0-3", "0,1,2,3") && !HostTuner.same(.cpuList, "0-2", "0-3"))
+        #expect(TuneValue.mask("00000000,0000000f") == CPUSet([0, 1, 2, 3]))
+        #expect(TuneValue.mask("ff\n") == CPUSet(0..<8))
+        #expect(TuneValue.mask("xyz") == nil && TuneValue.mask("") == nil)
+        #expect(TuneValue.maskText(CPUSet([0, 1, 33])) == "00000002,00000003")
+        #expect(TuneValue.maskText(CPUSet()) == "00000000")
+        #expect(TuneValue.selected("always [madvise] never") == "madvise" && TuneValue.selected("never") == "never")
+        #expect(TuneKind.cpuList.same("0-3", "0,1,2,3") && !TuneKind.cpuList.same("0-2", "0-3"))
     }
 
     @Test func theStateShowsSettingsInterruptsBootIsolationAndWhatIsHeld() throws {
@@ -394,5 +395,19 @@ extension Resource {
             """))
         guard case .failure(let f) = all else { Issue.record("planned: \(all)"); return }
         #expect(f.problems.contains { $0.contains("need a CPU outside the exclusive and partition workloads") }, "\(f.problems)")
+    }
+}
+
+@Suite struct TunableFamilyTests {
+    /// Every setting is exactly one family's: the tuner routes by it.
+    @Test func everySettingHasExactlyOneFamily() {
+        let cpus = CPUSet([1])
+        let every: [TuneSetting] = [.irqbalanceStopped, .irqsAway(cpus), .workqueuesAway(cpus), .kernelThreadsAway(cpus), .timerMigration(.off),
+                                    .statInterval(10), .thp(.never), .governor("performance", cpus: cpus), .frequency(min: nil, max: nil, cpus: cpus),
+                                    .boost(.off), .perfSampleRate(1), .aslr(.off)]
+        for s in every {
+            let owners = HostTuner.families.filter { $0.owns(s) }.map { String(describing: type(of: $0)) }
+            #expect(owners.count == 1, "host.tune.\(s.name) is owned by \(owners)")
+        }
     }
 }

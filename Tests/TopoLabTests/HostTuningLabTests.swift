@@ -86,7 +86,7 @@ extension LabTests {
             #expect(list.intersection(quiet).isEmpty || apply.stderr.contains("IRQ \(n):"), "IRQ \(n) on \(list): \(apply.stderr)")
         }
         #expect(Self.text("\(Self.irq)/\(pinned)/smp_affinity_list") != cpus, "the interrupt pinned by hand moved")
-        #expect(try #require(HostTuner.mask(Self.text("\(Self.workqueues)/cpumask"))).intersection(quiet).isEmpty)
+        #expect(try #require(TuneValue.mask(Self.text("\(Self.workqueues)/cpumask"))).intersection(quiet).isEmpty)
         #expect(try CPUSet.parse(Lab.procStatus(2, "Cpus_allowed_list") ?? "").get().intersection(quiet).isEmpty, "kthreadd")
         #expect(Self.text("/proc/sys/kernel/timer_migration") == "0")
         #expect(Self.text("/sys/kernel/mm/transparent_hugepage/enabled").contains("[never]"))

@@ -151,7 +151,7 @@ public struct HostRecord: Codable, Equatable, Sendable {
             aslr: int("/proc/sys/kernel/randomize_va_space"), numaBalancing: int("/proc/sys/kernel/numa_balancing"),
             timerMigration: int("/proc/sys/kernel/timer_migration"), statInterval: int("/proc/sys/vm/stat_interval"),
             perfSampleRate: int("/proc/sys/kernel/perf_event_max_sample_rate"),
-            workqueueCPUs: text("/sys/devices/virtual/workqueue/cpumask").flatMap(HostTuner.mask),
+            workqueueCPUs: text("/sys/devices/virtual/workqueue/cpumask").flatMap(TuneValue.mask),
             distribution: distribution, versions: versions)
     }
 
