@@ -575,7 +575,9 @@ struct Scene {
         let old = umask(0o077)
         defer { umask(old) }
         try write(scene, plan, hostsFiles(plan))
-        #expect(try scene.state.hostChanges().createdEtcNetns)
+        let made = try JSONDecoder().decode(NetnsHostsFiles.Made.self, from: Data((scene.fake.read("run/netns.json") ?? "").utf8))
+        #expect(made.directory == "\(fake.path)/etc-netns")
+        #expect(try scene.state.hostChanges() == .init(), "the cgroup manager's record is its own")
         #expect(fake.read("etc-netns/topo.demo.a/hosts")?.contains("10.77.0.2\tb") == true)
         #expect(Sys.stat("\(fake.path)/etc-netns/topo.demo.a/hosts").map { $0.st_mode & 0o777 } == 0o644)
         #expect(Sys.stat("\(fake.path)/etc-netns/topo.demo.a").map { $0.st_mode & 0o777 } == 0o755)
@@ -586,6 +588,23 @@ struct Scene {
         #expect(!fake.exists("etc-netns/topo.demo.b/hosts") && fake.exists("etc-netns/topo.demo.b/resolv.conf"))
         #expect(fake.exists("etc-netns"), "a /etc/netns that is not empty stays")
         #expect(report.skipped.contains { $0.contains("topo.demo.b: holds files topo did not write") }, "\(report.skipped)")
+    }
+
+    /// /etc/netns is the hosts-file writer's alone: the undo that leaves it empty removes it when topo
+    /// made it, and its record with it; a record an older topo kept in host.json is honoured the same way.
+    @Test(arguments: [false, true])
+    func etcNetnsTopoMadeGoesWithItsLastHostsFile(legacy: Bool) throws {
+        let scene = try Scene()
+        let plan = try scene.plan(Self.linked)
+        try write(scene, plan, hostsFiles(plan))
+        if legacy {
+            try Sys.unlink("\(scene.state.root)/netns.json")
+            try scene.state.record(StateStore.HostChanges(createdEtcNetns: true, etcNetns: "\(scene.fake.path)/etc-netns"))
+        }
+        let report = scene.teardown.remove(plan.name)
+        #expect(report.problems == [])
+        #expect(!scene.fake.exists("etc-netns"), "topo made /etc/netns and it is empty")
+        #expect(!scene.fake.exists("run"), "no record is left")
     }
 
     /// A directory apply refused to adopt (it appeared between the check and mkdir) is begun in the
@@ -809,6 +828,7 @@ private struct StepCgroups: CgroupManager {
     func threads(_ cgroup: String) -> [Int32] { [] }
     func processes(_ cgroup: String) -> [Int32] { [] }
     func hierarchyPath(_ cgroup: String) -> String { "/\(cgroup)" }
+    func recordRootControllers(_ added: Set<String>) throws(TopoFailure) {}
     func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         var out: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)
         for i in batch.indices {

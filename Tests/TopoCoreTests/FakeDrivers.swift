@@ -30,6 +30,7 @@ struct MemoryCgroups: CgroupManager {
     func threads(_ cgroup: String) -> [Int32] { [] }
     func processes(_ cgroup: String) -> [Int32] { [] }
     func hierarchyPath(_ cgroup: String) -> String { "/\(cgroup)" }
+    func recordRootControllers(_ added: Set<String>) throws(TopoFailure) {}
 
     func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         applyEach(batch) { r in

@@ -172,6 +172,9 @@ public protocol CgroupManager: ResourceDriver {
     /// The cgroup as `/proc/PID/cgroup` names it: its path from the hierarchy's root, which is not the
     /// cgroup root topo works in when that is a cgroup below it (`--cgroup-root /sys/fs/cgroup/lab`).
     func hierarchyPath(_ cgroup: String) -> String
+    /// Records controllers something topo started (a container runtime) enabled at the cgroup root, in
+    /// this manager's host-wide record, for the last `down` to turn off as it does its own.
+    func recordRootControllers(_ added: Set<String>) throws(TopoFailure)
 }
 
 extension CgroupManager {

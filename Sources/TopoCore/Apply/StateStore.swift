@@ -4,8 +4,9 @@ import Foundation
 /// a host-wide record of what topo changed outside its own cgroups, and the lock that serializes changes.
 ///
 ///     /run/topo/lock                 flock'd by every apply and down
-///     /run/topo/host.json            the topo root cgroup and root controllers topo enabled
-///     /run/topo/tune.json            the host.tune values topo changed, their originals and holders
+///     /run/topo/host.json            the topo root cgroup and root controllers topo enabled (the cgroup manager's)
+///     /run/topo/netns.json           whether topo made /etc/netns (the hosts-file writer's)
+///     /run/topo/tune.json            the host.tune values topo changed, their originals and holders (the tuner's)
 ///     /run/topo/<profile>/plan.json  the plan as applied (written once every step is made)
 ///     /run/topo/<profile>/journal.jsonl
 ///     /run/topo/<profile>/profile.yaml  the profile's text as applied
@@ -26,7 +27,10 @@ public struct StateStore: Sendable {
     public func logPath(_ name: String, _ workload: String) -> String { "\(profileDir(name))/logs/\(workload).log" }
     /// The profile's text as it was applied, for `topo report NAME`.
     public func profileTextPath(_ name: String) -> String { "\(profileDir(name))/profile.yaml" }
+    /// What the cgroup manager changed at the cgroup root (`HostChanges`).
     var hostPath: String { "\(root)/host.json" }
+    /// Whether topo made `/etc/netns` (`NetnsHostsFiles`).
+    var netnsPath: String { "\(root)/netns.json" }
     /// What `host.tune` changed, with each value's original and the profiles that hold it (`HostTuner`).
     var tunePath: String { "\(root)/tune.json" }
 
@@ -111,14 +115,17 @@ public struct StateStore: Sendable {
 
     // MARK: host-wide changes
 
+    /// The cgroup manager's host-wide record: one owner writes it (a container runtime's controllers
+    /// reach it through `CgroupManager.recordRootControllers`), and the last profile's cgroup root
+    /// releases it.
     public struct HostChanges: Codable, Equatable, Sendable {
         /// topo made the topo root cgroup (and removes it when the last profile goes).
         public var createdRoot = false
         /// Controllers topo enabled in the cgroup root's `cgroup.subtree_control`.
         public var rootControllers: [String] = []
-        /// topo made `/etc/netns` (and removes it, if empty, when the last profile goes).
+        /// Written by a topo before the hosts-file writer kept its own record (`netns.json`): read
+        /// once, by that writer, so that a profile applied by it is still cleaned up.
         public var createdEtcNetns = false
-        /// Where that directory is (`/etc/netns`; a temporary directory in tests).
         public var etcNetns: String?
 
         public init(createdRoot: Bool = false, rootControllers: [String] = [], createdEtcNetns: Bool = false, etcNetns: String? = nil) {

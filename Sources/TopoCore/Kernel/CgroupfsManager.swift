@@ -161,7 +161,7 @@ public struct CgroupfsManager: CgroupManager {
 
     /// When no other profile is applied: remove the topo root if topo made it and restore the root's
     /// `cgroup.subtree_control` (a controller something else has started to use since, EBUSY, stays).
-    /// Then forget the host-wide record.
+    /// Then forget the host-wide record (this manager's alone).
     func releaseRoot(_ r: CgroupRootResource) throws(TopoFailure) -> Undone {
         guard state.profiles().allSatisfy({ $0 == r.profile }) else { return .nothing }
         let changes: StateStore.HostChanges
@@ -183,25 +183,15 @@ public struct CgroupfsManager: CgroupManager {
                 notes.append("controller \(c) stays enabled at the cgroup root: \(error)")
             }
         }
-        notes += releaseSharedFiles(changes)
+        state.forgetHostChanges()
         if !notes.isEmpty, case .nothing = outcome { return .leftAlone(notes.joined(separator: "; ")) }
         return outcome
     }
 
-    /// What the last profile to go removes beside the cgroups, whichever manager: `/etc/netns` if topo
-    /// made it and it is empty (hosts files were undone before: they come later in the plan), then the
-    /// host-wide record. Notes on what stays.
-    func releaseSharedFiles(_ changes: StateStore.HostChanges) -> [String] {
-        var notes: [String] = []
-        if changes.createdEtcNetns, let dir = changes.etcNetns, Sys.isDirectory(dir) {
-            if Sys.entries(dir).isEmpty {
-                do { try Sys.rmdir(dir) } catch { notes.append("\(dir) stays: \(error)") }
-            } else {
-                notes.append("\(dir) stays: it holds files topo did not write")
-            }
-        }
-        state.forgetHostChanges()
-        return notes
+    public func recordRootControllers(_ added: Set<String>) throws(TopoFailure) {
+        var changes = try state.hostChanges()
+        changes.rootControllers = Array(Set(changes.rootControllers).union(added)).sorted()
+        do { try state.record(changes) } catch { throw TopoFailure(.applyFailed, "\(error)") }
     }
 
     // MARK: observe

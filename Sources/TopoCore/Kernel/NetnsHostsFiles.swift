@@ -4,7 +4,8 @@ import Foundation
 /// /etc/hosts by iproute2's convention, and the launcher does the same in the workload's own mount
 /// namespace. topo makes the directory; a directory of that name that topo did not make is refused.
 public struct NetnsHostsFiles: ResourceDriver {
-    /// Host-wide records: topo made `/etc/netns` itself (the last `down` removes it when empty).
+    /// Its own host-wide record (`netns.json`): topo made `/etc/netns`, and the undo that leaves it
+    /// empty removes it.
     public var state: StateStore
     public var etcNetns: String
 
@@ -32,10 +33,7 @@ public struct NetnsHostsFiles: ResourceDriver {
     /// whatever the caller's umask: a workload may run as any user.
     func write(_ h: HostsFileResource) throws {
         if !Sys.exists(h.parent) {
-            var changes = try state.hostChanges()
-            changes.createdEtcNetns = true
-            changes.etcNetns = h.parent
-            try state.record(changes)
+            try state.writeRecord(state.netnsPath, Made(directory: h.parent))
             do { try Sys.mkdir(h.parent, mode: 0o755) } catch { if error.errno != EEXIST { throw error } }
             try Sys.chmod(h.parent, 0o755)
         }
@@ -62,7 +60,37 @@ public struct NetnsHostsFiles: ResourceDriver {
     /// extended attributes) its `hosts` is exactly the planned one. A directory apply refused to adopt
     /// is left alone, also by the rollback of that apply.
     public func undo(_ resource: Resource, done: Bool, facts: Facts) throws(TopoFailure) -> Undone {
-        guard case .hostsFile(let h) = resource, Sys.isDirectory(h.directory) else { return .nothing }
+        guard case .hostsFile(let h) = resource else { return .nothing }
+        let undone = try remove(h)
+        try releaseParent(h.parent)
+        return undone
+    }
+
+    /// What topo made of `/etc/netns`: the directory, when it made it.
+    struct Made: Codable, Equatable {
+        var directory: String
+    }
+
+    /// `/etc/netns` when topo made it and it is empty now (the last hosts file of the last profile
+    /// went), then the record. A record an older topo kept in `host.json` counts too.
+    func releaseParent(_ parent: String) throws(TopoFailure) {
+        let legacy = try state.hostChanges()
+        let made = try state.readRecord(state.netnsPath, missing: legacy.createdEtcNetns ? legacy.etcNetns.map { Made(directory: $0) } : nil,
+                                        holds: "whether topo made \(parent)")
+        guard let made, made.directory == parent, Sys.isDirectory(parent), Sys.entries(parent).isEmpty else { return }
+        do { try Sys.rmdir(parent) } catch { if error.errno != ENOENT && error.errno != ENOTEMPTY { throw TopoFailure(.hostCannot, "\(error)") } }
+        try? Sys.unlink(state.netnsPath)
+        if legacy.createdEtcNetns {
+            var changes = legacy
+            changes.createdEtcNetns = false
+            changes.etcNetns = nil
+            try? state.record(changes)
+        }
+    }
+
+    /// The file, and its directory, when they are provably topo's.
+    func remove(_ h: HostsFileResource) throws(TopoFailure) -> Undone {
+        guard Sys.isDirectory(h.directory) else { return .nothing }
         let ours = Sys.getxattr(h.directory, CgroupFS.ownerAttribute).map { $0 == h.owner } ?? ((try? Sys.read(h.path)) == h.contents)
         guard ours else { return .leftAlone("\(h.directory): not made by topo for \(h.owner), left alone") }
         do {

@@ -51,6 +51,7 @@ public struct SystemdManager: CgroupManager {
     public func threads(_ cgroup: String) -> [Int32] { inner.threads(cgroup) }
     public func processes(_ cgroup: String) -> [Int32] { inner.processes(cgroup) }
     public func hierarchyPath(_ cgroup: String) -> String { inner.hierarchyPath(cgroup) }
+    public func recordRootControllers(_ added: Set<String>) throws(TopoFailure) { try inner.recordRootControllers(added) }
     public func stopAll(_ cgroups: [(cgroup: String, owner: String)]) -> [TopoFailure?] { inner.stopAll(cgroups) }
 
     static var systemdRun: String { ["/usr/bin/systemd-run", "/bin/systemd-run"].first { Sys.access($0, X_OK) } ?? "/usr/bin/systemd-run" }
@@ -147,12 +148,11 @@ public struct SystemdManager: CgroupManager {
 
     /// When no other profile is applied, stops `topo.slice` (systemd made it for topo's scopes and keeps
     /// it loaded, and its cgroup, until it is stopped). A slice with units in it stays.
-    /// And, as the cgroupfs manager does, `/etc/netns` if topo made it, and the host-wide record.
+    /// And the host-wide record, as the cgroupfs manager does.
     func releaseSlice(_ r: CgroupRootResource) throws(TopoFailure) -> Undone {
         guard inner.state.profiles().allSatisfy({ $0 == r.profile }) else { return .nothing }
-        let changes: StateStore.HostChanges
-        do { changes = try inner.state.hostChanges() } catch { throw TopoFailure(.hostCannot, "\(error)") }
-        var notes = inner.releaseSharedFiles(changes)
+        inner.state.forgetHostChanges()  // systemd enables the controllers along the path; topo never turns them off
+        var notes: [String] = []
         var outcome = Undone.nothing
         if inner.fs.exists(r.path) {
             if inner.fs.children(r.path).isEmpty {

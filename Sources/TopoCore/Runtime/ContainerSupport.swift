@@ -43,19 +43,13 @@ struct ContainerSupport: Sendable {
     }
 
     /// The runtimes enable every controller they know in each ancestor's `cgroup.subtree_control`, up to
-    /// the cgroup root (runc and podman add rdma and misc): those at the root are recorded as topo's
-    /// host changes, which the last `down` turns off again, as it does the ones topo enabled itself.
+    /// the cgroup root (runc and podman add rdma and misc): those at the root go to the cgroup manager's
+    /// record, which the last `down` turns off again, as it does the ones topo enabled itself.
     func recordControllers(enabledSince before: Set<String>) throws(TopoFailure) {
         let added = rootControllers().subtracting(before)
         guard !added.isEmpty else { return }
-        do {
-            var changes = try state.hostChanges()
-            changes.rootControllers = Array(Set(changes.rootControllers).union(added)).sorted()
-            try state.record(changes)
-        } catch let e as TopoFailure {
-            throw e
-        } catch {
-            throw TopoFailure(.applyFailed, "record the controllers \(runtime.rawValue) enabled at the cgroup root (\(added.sorted().joined(separator: " "))): \(error)")
+        do { try cgroups.recordRootControllers(added) } catch {
+            throw TopoFailure(error.status, "record the controllers \(runtime.rawValue) enabled at the cgroup root (\(added.sorted().joined(separator: " "))): \(error.message)")
         }
     }
 
