@@ -6,7 +6,8 @@ struct Down: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "down",
         abstract: "Tear an applied profile down: stop its processes, remove its cgroups, restore what topo changed.",
-        usage: "topo down (<profile> | --all)\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
+        usage:
+            "topo down (<profile> | --all)\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             Works from topo's journal alone (the profile file may be gone), also after topo was killed during apply. Kills every process in the workloads' cgroups (including children that forked away or ignore SIGTERM), removes the cgroups deepest first (a workload's own sub-cgroups too), and never removes anything topo did not create. Exits 0 when there is nothing to remove.
 
@@ -16,8 +17,10 @@ struct Down: ParsableCommand {
             """
     )
 
-    @Argument(help: "The name of an applied profile, or a profile file (an applied profile's name wins over a file of that name).",
-              completion: Completions.profilesOrFiles)
+    @Argument(
+        help:
+            "The name of an applied profile, or a profile file (an applied profile's name wins over a file of that name).",
+        completion: Completions.profilesOrFiles)
     var profile: String?
 
     @Flag(help: "Tear down every applied profile.")
@@ -55,7 +58,8 @@ struct Down: ParsableCommand {
         }
         if names.isEmpty { print("nothing is applied; nothing to remove") }
         if !problems.isEmpty {
-            throw TopoFailure(.hostCannot, "down could not undo everything:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
+            throw TopoFailure(
+                .hostCannot, "down could not undo everything:\n" + problems.map { "  - \($0)" }.joined(separator: "\n"))
         }
     }
 }

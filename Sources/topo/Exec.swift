@@ -5,7 +5,8 @@ struct Exec: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec",
         abstract: "Run a command inside an applied workload's cgroup, CPUs and memory policy.",
-        usage: "topo exec <profile> <workload> -- <command> ...\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
+        usage:
+            "topo exec <profile> <workload> -- <command> ...\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             Starts the command the way apply starts a workload's own: in its cgroup, on its CPUs, with its memory policy, network namespace, user and capabilities. At a terminal the command gets a pseudo-terminal of its own, which topo relays; it never gets yours (a workload could otherwise read from it or type into your shell). Exits with the command's exit status.
 
@@ -28,11 +29,15 @@ struct Exec: ParsableCommand {
     @OptionGroup var color: ColorOptions
 
     func validate() throws {
-        if command.isEmpty { throw ValidationError("give the command after --, e.g. topo exec \(profile) \(workload) -- /bin/sh") }
+        if command.isEmpty {
+            throw ValidationError("give the command after --, e.g. topo exec \(profile) \(workload) -- /bin/sh")
+        }
     }
 
     func run() throws {
-        let status = try WorkloadExec.run(profile: profile, workload: workload, command: command, state: paths.state, drivers: paths.drivers).get()
+        let status = try WorkloadExec.run(
+            profile: profile, workload: workload, command: command, state: paths.state, drivers: paths.drivers
+        ).get()
         throw ExitCode(status)
     }
 }

@@ -5,7 +5,8 @@ struct Host: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "host",
         abstract: "Show the host's CPUs, cores and NUMA nodes, and whether cgroup v2 and netem are usable.",
-        usage: "topo host [--sysfs <dir>] [--json]\n[--export <dir> | --suggest-cmdline <profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
+        usage:
+            "topo host [--sysfs <dir>] [--json]\n[--export <dir> | --suggest-cmdline <profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             Each physical core is drawn as one cell with its sibling threads side by side. The topology is read from sysfs (--sysfs names another tree); cgroups and netem are probed only on the real host and are reported as unknown where topo cannot tell.
 
@@ -24,15 +25,23 @@ struct Host: ParsableCommand {
             """
     )
 
-    @Option(help: ArgumentHelp("Read the topology from this sysfs tree instead of /sys.", valueName: "dir"), completion: .directory)
+    @Option(
+        help: ArgumentHelp("Read the topology from this sysfs tree instead of /sys.", valueName: "dir"),
+        completion: .directory)
     var sysfs = "/sys"
 
-    @Option(help: ArgumentHelp("Copy the files the planner reads into this new or empty directory, and print their names.", valueName: "dir"),
-            completion: .directory)
+    @Option(
+        help: ArgumentHelp(
+            "Copy the files the planner reads into this new or empty directory, and print their names.",
+            valueName: "dir"),
+        completion: .directory)
     var export: String?
 
-    @Option(help: ArgumentHelp("Print the kernel command line that would isolate this profile's exclusive and partition CPUs at boot.", valueName: "profile"),
-            completion: .file(extensions: ["yaml", "yml"]))
+    @Option(
+        help: ArgumentHelp(
+            "Print the kernel command line that would isolate this profile's exclusive and partition CPUs at boot.",
+            valueName: "profile"),
+        completion: .file(extensions: ["yaml", "yml"]))
     var suggestCmdline: String?
 
     @Flag(help: "Print the host as JSON.")
@@ -69,12 +78,16 @@ struct Host: ParsableCommand {
 
     func run() throws {
         if let export {
-            let files = try HostDiscovery.export(sysfsRoot: sysfs, to: export).mapError { TopoFailure(.hostCannot, "cannot export the host: \($0)") }.get()
+            let files = try HostDiscovery.export(sysfsRoot: sysfs, to: export).mapError {
+                TopoFailure(.hostCannot, "cannot export the host: \($0)")
+            }.get()
             if json {
                 print(JSONOutput.encode(.hostExport, Exported(directory: export, files: files)))
             } else {
                 for f in files { print("\(export)/\(f)") }
-                printError("exported \(files.count) files from \(sysfs) to \(export): plan for this host elsewhere with topo plan PROFILE --sysfs \(export)")
+                printError(
+                    "exported \(files.count) files from \(sysfs) to \(export): plan for this host elsewhere with topo plan PROFILE --sysfs \(export)"
+                )
             }
             return
         }
@@ -85,12 +98,21 @@ struct Host: ParsableCommand {
             return
         }
         if json {
-            print(JSONOutput.encode(.host, Shown(topology: host, tuning: tuning, cgroupManager: sysfs == "/sys" ? paths.selection.manager.rawValue : nil)))
+            print(
+                JSONOutput.encode(
+                    .host,
+                    Shown(
+                        topology: host, tuning: tuning,
+                        cgroupManager: sysfs == "/sys" ? paths.selection.manager.rawValue : nil)))
             return
         }
         let online = host.onlineCPUs
-        print("host (\(host.source)): \(host.nodes.count) NUMA node\(host.nodes.count == 1 ? "" : "s"), \(host.cores.count) cores, \(online.count) online CPUs (\(online))\(host.hasSMT ? ", SMT on" : "")")
-        print("cgroup: \(host.cgroup.mode.rawValue) — \(host.cgroup.detail)\(host.cgroup.controllers.isEmpty ? "" : "; controllers: " + host.cgroup.controllers.joined(separator: " "))")
+        print(
+            "host (\(host.source)): \(host.nodes.count) NUMA node\(host.nodes.count == 1 ? "" : "s"), \(host.cores.count) cores, \(online.count) online CPUs (\(online))\(host.hasSMT ? ", SMT on" : "")"
+        )
+        print(
+            "cgroup: \(host.cgroup.mode.rawValue) — \(host.cgroup.detail)\(host.cgroup.controllers.isEmpty ? "" : "; controllers: " + host.cgroup.controllers.joined(separator: " "))"
+        )
         print("netem: \(host.netem)")
         if sysfs == "/sys" {
             let pid1 = CgroupManagerKind.detect() == .systemd ? "systemd is PID 1" : "systemd is not PID 1"
@@ -105,7 +127,9 @@ struct Host: ParsableCommand {
     func printTuning(_ t: HostTuner.State) {
         let settings = t.settings.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
         print("tuning: \(settings.isEmpty ? "nothing readable" : settings.joined(separator: ", "))")
-        print("interrupts: \(t.pinnedIRQs) of \(t.irqs) pinned to fewer than every online CPU; irqbalance \(t.irqbalance)")
+        print(
+            "interrupts: \(t.pinnedIRQs) of \(t.irqs) pinned to fewer than every online CPU; irqbalance \(t.irqbalance)"
+        )
         let boot = t.commandLine.sorted { $0.key < $1.key }.map { $0.value.isEmpty ? $0.key : "\($0.key)=\($0.value)" }
         print("boot isolation: \(boot.isEmpty ? "none on the kernel command line" : boot.joined(separator: " "))")
         for h in t.held { print("held by topo: \(h)") }
@@ -117,20 +141,30 @@ struct Host: ParsableCommand {
         let plan = try Loading.plan(decoded.profile, on: host, layout: paths.layout).get()
         let isolation = BootIsolation.suggest(plan, online: host.onlineCPUs)
         if json {
-            print(JSONOutput.encode(.hostSuggestion, Suggestion(profile: plan.name, isolation: isolation, current: current)))
+            print(
+                JSONOutput.encode(
+                    .hostSuggestion, Suggestion(profile: plan.name, isolation: isolation, current: current)))
             return
         }
         guard let isolation else {
-            print("\(plan.name) has no exclusive or partition workload that leaves a CPU for the rest of the host here: nothing to isolate at boot")
+            print(
+                "\(plan.name) has no exclusive or partition workload that leaves a CPU for the rest of the host here: nothing to isolate at boot"
+            )
             return
         }
-        print("\(plan.name) gets CPU \(isolation.cpus) for its exclusive and partition workloads here; to isolate them at boot, add to the kernel command line:")
+        print(
+            "\(plan.name) gets CPU \(isolation.cpus) for its exclusive and partition workloads here; to isolate them at boot, add to the kernel command line:"
+        )
         print("  \(isolation.parameters.joined(separator: " "))")
         for note in isolation.notes { print("note: \(note)") }
         if sysfs == "/sys" {
             let now = current.sorted { $0.key < $1.key }.map { $0.value.isEmpty ? $0.key : "\($0.key)=\($0.value)" }
-            print("this host's command line has \(now.isEmpty ? "none of them now" : "now: " + now.joined(separator: " "))")
+            print(
+                "this host's command line has \(now.isEmpty ? "none of them now" : "now: " + now.joined(separator: " "))"
+            )
         }
-        print("topo never edits the boot loader: on Debian, add them to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub, and reboot")
+        print(
+            "topo never edits the boot loader: on Debian, add them to GRUB_CMDLINE_LINUX in /etc/default/grub, run update-grub, and reboot"
+        )
     }
 }

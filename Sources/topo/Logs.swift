@@ -6,7 +6,8 @@ struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "logs",
         abstract: "Show a workload's output: what its command (or container) wrote to stdout and stderr.",
-        usage: "topo logs [-f] [--tail <n>] [--json] <profile> <workload>\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
+        usage:
+            "topo logs [-f] [--tail <n>] [--json] <profile> <workload>\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             The output is kept in /run/topo/PROFILE/logs/WORKLOAD.log from apply until down (topo status says where). A podman container's lines are shown without podman's time and stream prefix.
 
@@ -37,18 +38,27 @@ struct Logs: ParsableCommand {
     @OptionGroup var color: ColorOptions
 
     func validate() throws {
-        if let tail, !(0...10_000_000).contains(tail) { throw ValidationError("--tail takes 0 to 10000000 lines, not \(tail)") }
+        if let tail, !(0...10_000_000).contains(tail) {
+            throw ValidationError("--tail takes 0 to 10000000 lines, not \(tail)")
+        }
     }
 
     func run() throws {
         let state = paths.state
         let name = try Loading.appliedName(profile, applied: state.profiles()).get()
-        guard state.profiles().contains(name) else { throw TopoFailure(.hostCannot, "profile \(name) is not applied (see topo status)") }
+        guard state.profiles().contains(name) else {
+            throw TopoFailure(.hostCannot, "profile \(name) is not applied (see topo status)")
+        }
         let plan = try state.plan(name).get()
         guard let w = plan.workload(named: workload) else {
-            throw TopoFailure(.invalid, "profile \(name) has no workload \(workload) (it has \(plan.workloads.map(\.name).joined(separator: ", ")))")
+            throw TopoFailure(
+                .invalid,
+                "profile \(name) has no workload \(workload) (it has \(plan.workloads.map(\.name).joined(separator: ", ")))"
+            )
         }
-        guard let run = w.run else { throw TopoFailure(.invalid, "workload \(workload) runs no command, so it has no output") }
+        guard let run = w.run else {
+            throw TopoFailure(.invalid, "workload \(workload) runs no command, so it has no output")
+        }
         let log = LogFile(path: state.logPath(name, workload), k8sFormat: run.runtime == .podman)
         do { try log.check() } catch { throw TopoFailure(.hostCannot, "the log \(error)") }
         var offset = tail.map { log.tailOffset(lines: $0) } ?? 0

@@ -9,18 +9,25 @@ struct PathOptions: ParsableArguments {
     static let stateDirDefault = Layout.standard.stateRoot
     static let cgroupRootDefault = CgroupFS().root
 
-    @Option(name: .customLong("state-dir"),
-            help: ArgumentHelp("Keep journals, plans and logs here (default: $TOPO_STATE_DIR, else /run/topo).", valueName: "dir"),
-            completion: .directory)
+    @Option(
+        name: .customLong("state-dir"),
+        help: ArgumentHelp(
+            "Keep journals, plans and logs here (default: $TOPO_STATE_DIR, else /run/topo).", valueName: "dir"),
+        completion: .directory)
     var stateDir: String?
 
-    @Option(name: .customLong("cgroup-root"),
-            help: ArgumentHelp("The cgroup v2 hierarchy to work in (default: $TOPO_CGROUP_ROOT, else /sys/fs/cgroup).", valueName: "dir"),
-            completion: .directory)
+    @Option(
+        name: .customLong("cgroup-root"),
+        help: ArgumentHelp(
+            "The cgroup v2 hierarchy to work in (default: $TOPO_CGROUP_ROOT, else /sys/fs/cgroup).", valueName: "dir"),
+        completion: .directory)
     var cgroupRoot: String?
 
-    @Option(name: .customLong("cgroup-manager"),
-            help: ArgumentHelp("Who owns the cgroup tree: systemd (a delegated scope per profile), cgroupfs (topo writes it), or auto: systemd where it is PID 1, unless --cgroup-root is given (default: $TOPO_CGROUP_MANAGER, else auto).", valueName: "manager"))
+    @Option(
+        name: .customLong("cgroup-manager"),
+        help: ArgumentHelp(
+            "Who owns the cgroup tree: systemd (a delegated scope per profile), cgroupfs (topo writes it), or auto: systemd where it is PID 1, unless --cgroup-root is given (default: $TOPO_CGROUP_MANAGER, else auto).",
+            valueName: "manager"))
     var cgroupManager: String?
 
     func validate() throws {
@@ -34,7 +41,9 @@ struct PathOptions: ParsableArguments {
     }
 
     private var choice: Result<DriverSelection, TopoFailure> {
-        DriverSelection.choose(stateDir: stateDir, cgroupRoot: cgroupRoot, manager: cgroupManager, environment: ProcessInfo.processInfo.environment)
+        DriverSelection.choose(
+            stateDir: stateDir, cgroupRoot: cgroupRoot, manager: cgroupManager,
+            environment: ProcessInfo.processInfo.environment)
     }
 
     /// The drivers and paths these options choose (validated before any command runs).
@@ -54,7 +63,9 @@ struct ColorOptions: ParsableArguments {
         case auto, always, never
     }
 
-    @Option(help: ArgumentHelp("Colour the output: auto (on a terminal, unless NO_COLOR is set), always or never.", valueName: "when"))
+    @Option(
+        help: ArgumentHelp(
+            "Colour the output: auto (on a terminal, unless NO_COLOR is set), always or never.", valueName: "when"))
     var color: Choice = .auto
 
     /// Whether to colour what goes to standard output.
@@ -62,7 +73,9 @@ struct ColorOptions: ParsableArguments {
         switch color {
         case .always: true
         case .never: false
-        case .auto: isatty(STDOUT_FILENO) == 1 && PathOptions.environment("NO_COLOR") == nil && ProcessInfo.processInfo.environment["TERM"] != "dumb"
+        case .auto:
+            isatty(STDOUT_FILENO) == 1 && PathOptions.environment("NO_COLOR") == nil
+                && ProcessInfo.processInfo.environment["TERM"] != "dumb"
         }
     }
 
@@ -74,7 +87,9 @@ struct ColorOptions: ParsableArguments {
 enum Completions {
     static func stateRoot(_ words: [String]) -> String {
         if let i = words.firstIndex(of: "--state-dir"), i + 1 < words.count { return words[i + 1] }
-        if let w = words.first(where: { $0.hasPrefix("--state-dir=") }) { return String(w.dropFirst("--state-dir=".count)) }
+        if let w = words.first(where: { $0.hasPrefix("--state-dir=") }) {
+            return String(w.dropFirst("--state-dir=".count))
+        }
         return PathOptions.environment("TOPO_STATE_DIR") ?? PathOptions.stateDirDefault
     }
 
@@ -95,14 +110,17 @@ enum Completions {
         let applied = state.profiles()
         // The profile is the last applied name before the word being completed.
         guard let profile = words.prefix(max(0, min(index, words.count))).last(where: { applied.contains($0) }),
-              case .success(let plan) = state.plan(profile) else { return [] }
+            case .success(let plan) = state.plan(profile)
+        else { return [] }
         return plan.workloads.map(\.name).filter { $0.hasPrefix(prefix) }
     }
 
     /// YAML files and directories starting with `prefix`, for shells whose custom completion replaces file completion.
     static func yamlFiles(_ prefix: String) -> [String] {
         let dir = prefix.contains("/") ? String(prefix[...prefix.lastIndex(of: "/")!]) : ""
-        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else { return [] }
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir.isEmpty ? "." : dir) else {
+            return []
+        }
         return names.sorted().compactMap { name in
             let path = dir + name
             guard path.hasPrefix(prefix), !name.hasPrefix(".") || prefix.hasSuffix("/.") else { return nil }

@@ -5,7 +5,9 @@ import TopoCore
 /// `topo __probe KIND`: one measurement of `verify --active`, run inside a workload. It prints one JSON
 /// object, or why it could not measure on stderr (exit 1); an alarm ends it after `--seconds`.
 struct ProbeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "__probe", abstract: "Internal: a verify --active measurement inside a workload.", shouldDisplay: false)
+    static let configuration = CommandConfiguration(
+        commandName: "__probe", abstract: "Internal: a verify --active measurement inside a workload.",
+        shouldDisplay: false)
 
     enum Kind: String, ExpressibleByArgument { case memory, cpu, serve, link }
 
@@ -27,8 +29,13 @@ struct ProbeCommand: ParsableCommand {
         case .cpu: emit(Probe.cpu(milliseconds: milliseconds))
         case .serve: Probe.serve(warmup: warmup)
         case .link:
-            guard let to, case .success(let address) = IPv4Address.parse(to) else { throw ValidationError("--to takes an IPv4 address") }
-            emit(Probe.link(to: address, port: port, count: count, intervalMicroseconds: intervalMicroseconds, rateSeconds: rateSeconds, warmup: warmup))
+            guard let to, case .success(let address) = IPv4Address.parse(to) else {
+                throw ValidationError("--to takes an IPv4 address")
+            }
+            emit(
+                Probe.link(
+                    to: address, port: port, count: count, intervalMicroseconds: intervalMicroseconds,
+                    rateSeconds: rateSeconds, warmup: warmup))
         }
     }
 

@@ -10,23 +10,35 @@ enum Records {
 
     /// The profile an argument names and its plan: an applied profile's own plan (and the text it was
     /// applied with), or a profile file planned on this host (its applied plan, when it is applied).
-    static func profile(_ argument: String?, state: StateStore, topology: HostTopology, layout: Layout) throws -> (source: TopoCore.Report.Source, plan: TopoCore.Plan) {
+    static func profile(
+        _ argument: String?, state: StateStore, topology: HostTopology, layout: Layout
+    ) throws -> (source: TopoCore.Report.Source, plan: TopoCore.Plan) {
         let applied = state.profiles()
         guard let argument else {
             guard applied.count == 1 else {
-                throw TopoFailure(.invalid, applied.isEmpty ? "nothing is applied: name a profile file to report on its plan"
-                                                            : "several profiles are applied (\(applied.joined(separator: ", "))): name one")
+                throw TopoFailure(
+                    .invalid,
+                    applied.isEmpty
+                        ? "nothing is applied: name a profile file to report on its plan"
+                        : "several profiles are applied (\(applied.joined(separator: ", "))): name one")
             }
             return try appliedProfile(applied[0], state: state)
         }
         if applied.contains(argument) { return try appliedProfile(argument, state: state) }
-        guard Sys.exists(argument) else { throw TopoFailure(.invalid, "\(argument) is neither an applied profile nor a profile file") }
+        guard Sys.exists(argument) else {
+            throw TopoFailure(.invalid, "\(argument) is neither an applied profile nor a profile file")
+        }
         let decoded = try Loading.profile(argument).get()
-        let plan = applied.contains(decoded.profile.name) ? try state.plan(decoded.profile.name).get() : try Loading.plan(decoded.profile, on: topology, layout: layout).get()
+        let plan =
+            applied.contains(decoded.profile.name)
+            ? try state.plan(decoded.profile.name).get()
+            : try Loading.plan(decoded.profile, on: topology, layout: layout).get()
         return (TopoCore.Report.Source(name: decoded.profile.name, path: argument, text: decoded.text), plan)
     }
 
-    static func appliedProfile(_ name: String, state: StateStore) throws -> (source: TopoCore.Report.Source, plan: TopoCore.Plan) {
+    static func appliedProfile(
+        _ name: String, state: StateStore
+    ) throws -> (source: TopoCore.Report.Source, plan: TopoCore.Plan) {
         let plan = try state.plan(name).get()
         return (TopoCore.Report.Source(name: name, path: nil, text: try? Sys.read(state.profileTextPath(name))), plan)
     }
@@ -42,16 +54,27 @@ enum Records {
     }
 
     static func summary(_ r: TopoCore.Report) -> String {
-        var lines = ["\(r.profile.name) on \(r.host.hostname), \(r.topo.time)",
-                     "  host: \(r.host.cpu.model), microcode \(microcode(r.host.cpu.microcode)), \(r.host.cpu.sockets) socket(s), \(r.host.cpu.cores) cores, \(r.host.cpu.threads) threads, SMT \(r.host.cpu.smt ? "on" : "off"), \(r.host.numa.count) NUMA node(s)",
-                     "  kernel \(r.host.kernel.release)\(r.host.kernel.parameters.isEmpty ? "" : " (" + r.host.kernel.parameters.sorted { $0.key < $1.key }.map { $0.value.isEmpty ? $0.key : "\($0.key)=\($0.value)" }.joined(separator: " ") + ")"), cgroup \(r.host.cgroup.mode)",
-                     "  governor \(Set(r.host.frequency.compactMap(\.governor)).sorted().joined(separator: ",").nonEmpty ?? "unknown"), boost \(r.host.boost ?? "unknown"), THP \(r.host.transparentHugePages["enabled"] ?? "unknown"), irqbalance \(r.host.irqbalance ? "running" : "not running")",
-                     "  profile sha256 \(r.profile.sha256 ?? "unknown")"]
-        for w in r.plan.workloads { lines.append("  \(w.name): CPUs \(w.cpus), memory \(w.memoryPolicy.rawValue) \(w.mems)") }
-        if let v = r.verify { lines.append("  verify: \(v.summary["pass"] ?? 0) passed, \(v.summary["warn"] ?? 0) warned, \(v.summary["fail"] ?? 0) failed") }
-        else { lines.append("  not applied: plan only, nothing observed or verified") }
+        var lines = [
+            "\(r.profile.name) on \(r.host.hostname), \(r.topo.time)",
+            "  host: \(r.host.cpu.model), microcode \(microcode(r.host.cpu.microcode)), \(r.host.cpu.sockets) socket(s), \(r.host.cpu.cores) cores, \(r.host.cpu.threads) threads, SMT \(r.host.cpu.smt ? "on" : "off"), \(r.host.numa.count) NUMA node(s)",
+            "  kernel \(r.host.kernel.release)\(r.host.kernel.parameters.isEmpty ? "" : " (" + r.host.kernel.parameters.sorted { $0.key < $1.key }.map { $0.value.isEmpty ? $0.key : "\($0.key)=\($0.value)" }.joined(separator: " ") + ")"), cgroup \(r.host.cgroup.mode)",
+            "  governor \(Set(r.host.frequency.compactMap(\.governor)).sorted().joined(separator: ",").nonEmpty ?? "unknown"), boost \(r.host.boost ?? "unknown"), THP \(r.host.transparentHugePages["enabled"] ?? "unknown"), irqbalance \(r.host.irqbalance ? "running" : "not running")",
+            "  profile sha256 \(r.profile.sha256 ?? "unknown")",
+        ]
+        for w in r.plan.workloads {
+            lines.append("  \(w.name): CPUs \(w.cpus), memory \(w.memoryPolicy.rawValue) \(w.mems)")
+        }
+        if let v = r.verify {
+            lines.append(
+                "  verify: \(v.summary["pass"] ?? 0) passed, \(v.summary["warn"] ?? 0) warned, \(v.summary["fail"] ?? 0) failed"
+            )
+        } else {
+            lines.append("  not applied: plan only, nothing observed or verified")
+        }
         if let run = r.run {
-            lines.append("  run: exit \(run.exitStatus.map(String.init) ?? "unknown")\(run.interrupted.map { ", interrupted by \($0)" } ?? ""), \(String(format: "%.1f", run.wallSeconds)) s")
+            lines.append(
+                "  run: exit \(run.exitStatus.map(String.init) ?? "unknown")\(run.interrupted.map { ", interrupted by \($0)" } ?? ""), \(String(format: "%.1f", run.wallSeconds)) s"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -71,8 +94,10 @@ extension String {
 struct ReportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "report",
-        abstract: "Record what a benchmark result depends on: the host, the profile, its plan, the kernel's side, verify.",
-        usage: "topo report [--json] [-o <file>] [--active] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
+        abstract:
+            "Record what a benchmark result depends on: the host, the profile, its plan, the kernel's side, verify.",
+        usage:
+            "topo report [--json] [-o <file>] [--active] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             The host part holds what pyperf's metadata and BenchExec's system info hold: CPU model and microcode, sockets, cores, threads, SMT, NUMA nodes with memory and distances, kernel release and boot parameters (isolcpus, nohz_full, rcu_nocbs, mitigations, ...), cgroup mode, each CPU's frequency driver, governor and range, boost, transparent huge pages, irqbalance, ASLR, NUMA balancing, the distribution and the versions of iproute2, libnuma and the runtimes in use; and then what only topo knows: the profile (text and sha256), the plan, every workload and link as the kernel shows it, and verify's checks. Prints a short summary; --json prints the record (format topo-report/1), which `topo diff` compares.
 
@@ -82,13 +107,17 @@ struct ReportCommand: ParsableCommand {
             """
     )
 
-    @Argument(help: "An applied profile's name or a profile file; the only applied profile when omitted.", completion: Completions.profilesOrFiles)
+    @Argument(
+        help: "An applied profile's name or a profile file; the only applied profile when omitted.",
+        completion: Completions.profilesOrFiles)
     var profile: String?
 
     @Flag(help: "Print the record as JSON.")
     var json = false
 
-    @Option(name: .shortAndLong, help: ArgumentHelp("Write the JSON record to this file (and print the summary).", valueName: "file"))
+    @Option(
+        name: .shortAndLong,
+        help: ArgumentHelp("Write the JSON record to this file (and print the summary).", valueName: "file"))
     var output: String?
 
     @Flag(help: "Run verify's active probes too (as verify --active).")
@@ -102,9 +131,10 @@ struct ReportCommand: ParsableCommand {
         let state = paths.state
         let topology = try Loading.host(sysfs: "/sys").get()
         let (source, plan) = try Records.profile(profile, state: state, topology: topology, layout: paths.layout)
-        let report = TopoCore.Report.make(version: Topo.configuration.version, host: Records.host(topology, runtimes: Records.runtimes(plan)),
-                                          source: source, plan: plan, state: state, drivers: paths.drivers,
-                                          online: topology.onlineCPUs, active: active)
+        let report = TopoCore.Report.make(
+            version: Topo.configuration.version, host: Records.host(topology, runtimes: Records.runtimes(plan)),
+            source: source, plan: plan, state: state, drivers: paths.drivers,
+            online: topology.onlineCPUs, active: active)
         if let output { try Records.write(JSONOutput.encode(report), to: output) }
         if json && output == nil { print(JSONOutput.encode(report)) } else { print(Records.summary(report)) }
     }
@@ -122,7 +152,8 @@ struct Diff: ParsableCommand {
             """
     )
 
-    @Argument(help: "The first report (topo report --json, or topo run --report).", completion: .file(extensions: ["json"]))
+    @Argument(
+        help: "The first report (topo report --json, or topo run --report).", completion: .file(extensions: ["json"]))
     var a: String
 
     @Argument(help: "The second report.", completion: .file(extensions: ["json"]))
@@ -143,12 +174,14 @@ struct Diff: ParsableCommand {
     func read(_ path: String) throws -> ReportDiff.JSON {
         let bytes: [UInt8]
         do { bytes = try GuardedFile.bytes(path, limit: Self.maximumBytes) } catch {
-            throw TopoFailure(.invalid, error.reason == "does not exist" ? "no report at \(path)" : "the report \(error)")
+            throw TopoFailure(
+                .invalid, error.reason == "does not exist" ? "no report at \(path)" : "the report \(error)")
         }
         do {
             let data = Data(bytes)
             let value = try JSONDecoder().decode(ReportDiff.JSON.self, from: data)
-            guard case .object(let o) = value, case .string(let format)? = o["format"], format.hasPrefix("topo-report/") else {
+            guard case .object(let o) = value, case .string(let format)? = o["format"], format.hasPrefix("topo-report/")
+            else {
                 throw TopoFailure(.invalid, "\(path) is not a topo report (no \"format\": \"topo-report/…\")")
             }
             return value
@@ -166,10 +199,14 @@ struct Diff: ParsableCommand {
             print("no differences")
         } else {
             for d in differences {
-                print("\(d.material ? color.style.paint("MATERIAL", .red) : "        ") \(d.category): \(d.path): \(d.a ?? "(none)") → \(d.b ?? "(none)")")
+                print(
+                    "\(d.material ? color.style.paint("MATERIAL", .red) : "        ") \(d.category): \(d.path): \(d.a ?? "(none)") → \(d.b ?? "(none)")"
+                )
                 for line in d.lines ?? [] { print("            \(line)") }
             }
-            print(material ? "material differences: results are not comparable as they stand" : "nothing material differs")
+            print(
+                material ? "material differences: results are not comparable as they stand" : "nothing material differs"
+            )
         }
         if material { throw ExitCode(ExitStatus.verifyFailed.rawValue) }
     }

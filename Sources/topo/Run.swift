@@ -5,8 +5,10 @@ import TopoCore
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Apply, verify, run the benchmark, verify again, write a report, and tear everything down, on every path.",
-        usage: "topo run [--locked] [--active] [--report <file>] <profile>\n    (--wait <workload> | [--in <workload>] -- <command> ...)\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
+        abstract:
+            "Apply, verify, run the benchmark, verify again, write a report, and tear everything down, on every path.",
+        usage:
+            "topo run [--locked] [--active] [--report <file>] <profile>\n    (--wait <workload> | [--in <workload>] -- <command> ...)\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             One command for CI: apply PROFILE (--locked: exactly its lock's plan), verify it (--active: with the probes), then either run COMMAND (on the host, or inside a workload with --in, as topo exec does) or wait for a workload's own command to exit (--wait), verify again, write the report (--report FILE: the host, plan, kernel's side, both verifies, the command's status and wall time, each workload's log tail), and tear everything down. Teardown happens after a failing step, Ctrl-C, SIGTERM and SIGHUP too: the signal is passed on to the command (a second one kills it at once), never skipping the teardown. A profile that is already applied is refused: run tears down only what it made. After a SIGKILL, `topo down --all` removes what is left.
 
@@ -21,10 +23,14 @@ struct RunCommand: ParsableCommand {
     @Argument(help: "The profile to run (YAML).", completion: .file(extensions: ["yaml", "yml"]))
     var profile: String
 
-    @Option(help: ArgumentHelp("Wait for this workload's own command to exit instead of running a command.", valueName: "workload"))
+    @Option(
+        help: ArgumentHelp(
+            "Wait for this workload's own command to exit instead of running a command.", valueName: "workload"))
     var wait: String?
 
-    @Option(name: .customLong("in"), help: ArgumentHelp("Run the command inside this workload, as topo exec does.", valueName: "workload"))
+    @Option(
+        name: .customLong("in"),
+        help: ArgumentHelp("Run the command inside this workload, as topo exec does.", valueName: "workload"))
     var inWorkload: String?
 
     @Option(help: ArgumentHelp("Write the report (topo report --json) here.", valueName: "file"))
@@ -44,18 +50,26 @@ struct RunCommand: ParsableCommand {
     @OptionGroup var color: ColorOptions
 
     func validate() throws {
-        if (wait == nil) == command.isEmpty { throw ValidationError("give a command after -- or --wait WORKLOAD (one of them)") }
-        if inWorkload != nil && command.isEmpty { throw ValidationError("--in runs the command after -- inside a workload; give one") }
+        if (wait == nil) == command.isEmpty {
+            throw ValidationError("give a command after -- or --wait WORKLOAD (one of them)")
+        }
+        if inWorkload != nil && command.isEmpty {
+            throw ValidationError("--in runs the command after -- inside a workload; give one")
+        }
     }
 
     func run() throws {
         RunInterrupts.installHandlers()
         let selection = paths.selection
         let drivers = selection.drivers
-        let prepared = try Preparation.prepare(profile, locked: locked, layout: selection.layout, host: { Loading.host(sysfs: "/sys") },
-                                               preflight: { Preflight(host: $0, drivers: drivers) }, warn: printError).get()
-        var run = BenchmarkRun(prepared: prepared, profilePath: profile, selection: selection, drivers: drivers,
-                               action: wait.map { .wait($0) } ?? .command(command, inWorkload: inWorkload), version: Topo.configuration.version)
+        let prepared = try Preparation.prepare(
+            profile, locked: locked, layout: selection.layout, host: { Loading.host(sysfs: "/sys") },
+            preflight: { Preflight(host: $0, drivers: drivers) }, warn: printError
+        ).get()
+        var run = BenchmarkRun(
+            prepared: prepared, profilePath: profile, selection: selection, drivers: drivers,
+            action: wait.map { .wait($0) } ?? .command(command, inWorkload: inWorkload),
+            version: Topo.configuration.version)
         run.active = active
         run.reportPath = report
         run.log = { printError("topo run: \($0)") }

@@ -6,7 +6,8 @@ struct Status: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show applied profiles and, per workload, its pids, cgroup, CPUs, memory nodes and state.",
-        usage: "topo status [--json] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
+        usage:
+            "topo status [--json] [<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             Reads topo's journals and the kernel's side of every object (cgroups, processes, namespaces, addresses, qdiscs) and lists where the kernel differs from the plan. Starts no process.
 
@@ -16,14 +17,18 @@ struct Status: ParsableCommand {
             """
     )
 
-    @Argument(help: "Show only this applied profile (a name or a profile file); every applied profile when left out.",
-              completion: Completions.profilesOrFiles)
+    @Argument(
+        help: "Show only this applied profile (a name or a profile file); every applied profile when left out.",
+        completion: Completions.profilesOrFiles)
     var profile: String?
 
     @OptionGroup var paths: PathOptions
     @OptionGroup var color: ColorOptions
 
-    @Flag(help: "Print as JSON: {\"profiles\": [{\"name\", \"workloads\": [{\"name\", \"cgroup\", \"pids\", \"cpus\", \"mems\", ...}]}]}; docs/json.md has the whole document (topo-status/1).")
+    @Flag(
+        help:
+            "Print as JSON: {\"profiles\": [{\"name\", \"workloads\": [{\"name\", \"cgroup\", \"pids\", \"cpus\", \"mems\", ...}]}]}; docs/json.md has the whole document (topo-status/1)."
+    )
     var json = false
 
     func run() throws {
@@ -31,7 +36,9 @@ struct Status: ParsableCommand {
         var report = StatusReport.read(state: state, drivers: paths.drivers)
         if let profile {
             let name = try Loading.appliedName(profile, applied: state.profiles()).get()
-            guard state.profiles().contains(name) else { throw TopoFailure(.hostCannot, "profile \(name) is not applied (see topo status)") }
+            guard state.profiles().contains(name) else {
+                throw TopoFailure(.hostCannot, "profile \(name) is not applied (see topo status)")
+            }
             report.profiles = report.profiles.filter { $0.name == name }
         }
         let style = color.style
@@ -50,14 +57,19 @@ struct Status: ParsableCommand {
             print("\(style.bold(p.name)) (\(style.status(p.state)))")
             var rows = [["WORKLOAD", "STATE", "PIDS", "CPUS", "MEMS", "CGROUP"]]
             for w in p.workloads {
-                rows.append([w.name, w.state, w.pids.isEmpty ? "-" : w.pids.map(String.init).joined(separator: ","),
-                             w.cpus.description, "\(w.memoryPolicy.rawValue) \(w.mems)", w.cgroup])
+                rows.append([
+                    w.name, w.state, w.pids.isEmpty ? "-" : w.pids.map(String.init).joined(separator: ","),
+                    w.cpus.description, "\(w.memoryPolicy.rawValue) \(w.mems)", w.cgroup,
+                ])
             }
             // Laid out plain, then coloured: escape codes take no room on screen.
             let table = TopologyPicture.columns(rows).split(separator: "\n").enumerated().map { i, line -> String in
                 guard i > 0, style.enabled else { return "  " + line }
                 let w = p.workloads[i - 1]
-                return "  " + line.replacingOccurrences(of: w.name, with: style.workload(w.name, index: i - 1), options: .anchored)
+                return "  "
+                    + line.replacingOccurrences(
+                        of: w.name, with: style.workload(w.name, index: i - 1), options: .anchored
+                    )
                     .replacingOccurrences(of: " \(w.state) ", with: " \(style.status(w.state)) ")
             }
             print(table.joined(separator: "\n"))
@@ -68,22 +80,34 @@ struct Status: ParsableCommand {
             }
             for w in p.workloads {
                 if let partition = w.partition {
-                    print("  \(w.name): cpuset partition \(partition == "root" ? "holds (root)" : "does not hold: \(partition)")")
+                    print(
+                        "  \(w.name): cpuset partition \(partition == "root" ? "holds (root)" : "does not hold: \(partition)")"
+                    )
                 }
             }
             if let log = p.workloads.compactMap(\.log).first {
-                print("  output: \((log as NSString).deletingLastPathComponent)/WORKLOAD.log (topo logs \(p.name) WORKLOAD)")
+                print(
+                    "  output: \((log as NSString).deletingLastPathComponent)/WORKLOAD.log (topo logs \(p.name) WORKLOAD)"
+                )
             }
             for w in p.workloads {
-                if let runtime = w.runtime { print("  \(w.name): \(runtime) container \(w.container ?? "?") from image \(w.image ?? "/")") }
+                if let runtime = w.runtime {
+                    print("  \(w.name): \(runtime) container \(w.container ?? "?") from image \(w.image ?? "/")")
+                }
             }
             for t in p.tuning ?? [] {
-                print("  host.tune.\(t.setting): \(t.value) (\(t.differences.isEmpty ? "holds" : "no longer holds: " + t.differences.joined(separator: "; ")))")
+                print(
+                    "  host.tune.\(t.setting): \(t.value) (\(t.differences.isEmpty ? "holds" : "no longer holds: " + t.differences.joined(separator: "; ")))"
+                )
             }
             for w in p.workloads where w.netns != nil {
-                print("  \(w.name): netns \(w.netns!), \((w.addresses ?? []).isEmpty ? "no addresses" : (w.addresses ?? []).joined(separator: " "))")
+                print(
+                    "  \(w.name): netns \(w.netns!), \((w.addresses ?? []).isEmpty ? "no addresses" : (w.addresses ?? []).joined(separator: " "))"
+                )
                 for s in w.shaping ?? [] {
-                    let check = s.differences.isEmpty ? "matches the kernel" : "differs from the kernel: " + s.differences.joined(separator: "; ")
+                    let check =
+                        s.differences.isEmpty
+                        ? "matches the kernel" : "differs from the kernel: " + s.differences.joined(separator: "; ")
                     print("    \(s.interface) → \(s.to): netem \(s.planned) (\(check))")
                 }
             }

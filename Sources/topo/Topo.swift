@@ -26,7 +26,10 @@ struct Topo: ParsableCommand {
               4  apply failed and was rolled back
             """,
         version: "0.1.0",
-        subcommands: [Validate.self, Plan.self, Host.self, Apply.self, Status.self, Verify.self, Exec.self, Logs.self, RunCommand.self, ReportCommand.self, Diff.self, Down.self, Schema.self, ProbeCommand.self]
+        subcommands: [
+            Validate.self, Plan.self, Host.self, Apply.self, Status.self, Verify.self, Exec.self, Logs.self,
+            RunCommand.self, ReportCommand.self, Diff.self, Down.self, Schema.self, ProbeCommand.self,
+        ]
     )
 
     /// Runs the command and maps every outcome to topo's exit codes (argument-parser's own usage errors become 2).

@@ -15,17 +15,26 @@ struct Validate: ParsableCommand {
             """
     )
 
-    @Argument(help: "The profiles to check (YAML; - for standard input).", completion: .file(extensions: ["yaml", "yml"]))
+    @Argument(
+        help: "The profiles to check (YAML; - for standard input).", completion: .file(extensions: ["yaml", "yml"]))
     var profiles: [String]
 
-    @Flag(help: "Print the result as JSON: {\"format\": \"topo-validate/1\", \"valid\", \"files\": [{\"file\", \"valid\", \"name\", \"diagnostics\"}]}.")
+    @Flag(
+        help:
+            "Print the result as JSON: {\"format\": \"topo-validate/1\", \"valid\", \"files\": [{\"file\", \"valid\", \"name\", \"diagnostics\"}]}."
+    )
     var json = false
 
     @OptionGroup var color: ColorOptions
 
     func validate() throws {
-        if profiles.isEmpty { throw ValidationError("name a profile to check, e.g. topo validate Profiles/quickstart.yaml (- for standard input)") }
-        if profiles.filter({ $0 == ProfileDecoder.standardInput }).count > 1 { throw ValidationError("standard input (-) can be read once") }
+        if profiles.isEmpty {
+            throw ValidationError(
+                "name a profile to check, e.g. topo validate Profiles/quickstart.yaml (- for standard input)")
+        }
+        if profiles.filter({ $0 == ProfileDecoder.standardInput }).count > 1 {
+            throw ValidationError("standard input (-) can be read once")
+        }
     }
 
     func run() throws {
@@ -33,11 +42,14 @@ struct Validate: ParsableCommand {
         for profile in profiles {
             switch ProfileDecoder.decode(file: profile) {
             case .success(let decoded):
-                reports.append(Report(file: profile, valid: true, name: decoded.profile.name, diagnostics: decoded.warnings))
+                reports.append(
+                    Report(file: profile, valid: true, name: decoded.profile.name, diagnostics: decoded.warnings))
                 if json { continue }
                 for w in decoded.warnings { printError(w.description) }
                 let p = decoded.profile
-                print("\(profile): \(color.style.paint("valid", .green)) profile \(p.name): \(p.workloads.count) workload\(p.workloads.count == 1 ? "" : "s"), \(p.links.count) link\(p.links.count == 1 ? "" : "s")")
+                print(
+                    "\(profile): \(color.style.paint("valid", .green)) profile \(p.name): \(p.workloads.count) workload\(p.workloads.count == 1 ? "" : "s"), \(p.links.count) link\(p.links.count == 1 ? "" : "s")"
+                )
             case .failure(let invalid):
                 reports.append(Report(file: profile, valid: false, name: nil, diagnostics: invalid.diagnostics))
                 if json { continue }

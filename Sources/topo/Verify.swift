@@ -10,7 +10,8 @@ struct Verify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
         abstract: "Prove from the kernel's side that an applied profile's isolation holds.",
-        usage: "topo verify [--active] [--watch <s> [--count <n>]] [--strict] [--json]\n[<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
+        usage:
+            "topo verify [--active] [--watch <s> [--count <n>]] [--strict] [--json]\n[<profile>]\n[--state-dir <dir>] [--cgroup-root <dir>]\n[--cgroup-manager <manager>] [--color <when>]",
         discussion: """
             Reads what the kernel reports and compares it with the plan, one check per subject:
               cgroup.settings  each interface file holds its planned value
@@ -45,19 +46,29 @@ struct Verify: ParsableCommand {
             """
     )
 
-    @Argument(help: "An applied profile's name, or a profile file; every applied profile when left out.", completion: Completions.profilesOrFiles)
+    @Argument(
+        help: "An applied profile's name, or a profile file; every applied profile when left out.",
+        completion: Completions.profilesOrFiles)
     var profile: String?
 
-    @Flag(help: "Print {\"profiles\": [{\"name\", \"checks\": [{\"id\", \"subject\", \"status\", \"expected\", \"found\", \"message\"}], \"summary\"}]}; with --watch, one object per line.")
+    @Flag(
+        help:
+            "Print {\"profiles\": [{\"name\", \"checks\": [{\"id\", \"subject\", \"status\", \"expected\", \"found\", \"message\"}], \"summary\"}]}; with --watch, one object per line."
+    )
     var json = false
 
     @Flag(help: "Count warnings as failures.")
     var strict = false
 
-    @Flag(help: "Also probe from inside each workload: where its memory lands, where it runs, and each link's latency, loss and rate.")
+    @Flag(
+        help:
+            "Also probe from inside each workload: where its memory lands, where it runs, and each link's latency, loss and rate."
+    )
     var active = false
 
-    @Option(help: ArgumentHelp("Repeat the checks every SECONDS (0.1 to 3600), printing only changes.", valueName: "seconds"))
+    @Option(
+        help: ArgumentHelp(
+            "Repeat the checks every SECONDS (0.1 to 3600), printing only changes.", valueName: "seconds"))
     var watch: Double?
 
     @Option(help: ArgumentHelp("With --watch: stop after N rounds.", valueName: "n"))
@@ -67,8 +78,12 @@ struct Verify: ParsableCommand {
     @OptionGroup var color: ColorOptions
 
     func validate() throws {
-        if active && watch != nil { throw ValidationError("--active probes run once; --watch repeats the static checks only (run them apart)") }
-        if let watch, !(0.1...3600).contains(watch) { throw ValidationError("--watch takes 0.1 to 3600 seconds, not \(watch)") }
+        if active && watch != nil {
+            throw ValidationError("--active probes run once; --watch repeats the static checks only (run them apart)")
+        }
+        if let watch, !(0.1...3600).contains(watch) {
+            throw ValidationError("--watch takes 0.1 to 3600 seconds, not \(watch)")
+        }
         if let count {
             guard watch != nil else { throw ValidationError("--count needs --watch, e.g. --watch 1 --count \(count)") }
             guard count >= 1 else { throw ValidationError("--count takes a number of rounds, 1 or more, not \(count)") }
@@ -90,7 +105,10 @@ struct Verify: ParsableCommand {
         if let watch { return try watchRounds(every: watch, verifier, online: online, sockets: sockets) }
         let names = try profileNames(state)
         // Nothing applied proves nothing: a CI step that verifies must not pass vacuously.
-        guard !names.isEmpty else { throw TopoFailure(.hostCannot, "nothing is applied, so nothing was verified (topo status; apply a profile first)") }
+        guard !names.isEmpty else {
+            throw TopoFailure(
+                .hostCannot, "nothing is applied, so nothing was verified (topo status; apply a profile first)")
+        }
         let results = try names.map { try verifier.verify($0, online: online, active: active).get() }
         if json {
             print(JSONOutput.encode(.verify, Report(profiles: results)))
@@ -111,7 +129,9 @@ struct Verify: ParsableCommand {
         results.flatMap(\.checks).contains { $0.status == .fail || (strict && $0.status == .warn) }
     }
 
-    func line(_ c: Check) -> String { "\(color.style.status(c.status.rawValue.uppercased())) \(c.id) \(c.subject): \(c.message)" }
+    func line(_ c: Check) -> String {
+        "\(color.style.status(c.status.rawValue.uppercased())) \(c.id) \(c.subject): \(c.message)"
+    }
 
     func summary(_ r: Verifier.ProfileResult) -> String {
         "\(r.summary["pass"] ?? 0) passed, \(r.summary["warn"] ?? 0) warned, \(r.summary["fail"] ?? 0) failed"
@@ -130,38 +150,58 @@ struct Verify: ParsableCommand {
     func watchRounds(every interval: Double, _ verifier: Verifier, online: CPUSet, sockets: NamespaceSockets) throws {
         for s in [SIGINT, SIGTERM] { signal(s) { _ in stopWatching.store(true, ordering: .relaxed) } }
         unblock([SIGINT, SIGTERM])
-        var loop = Watch.Loop(verifier: verifier, online: online, named: profile == nil ? nil : try profileNames(verifier.state),
-                              interval: interval, count: count, stop: { stopWatching.load(ordering: .relaxed) })
+        var loop = Watch.Loop(
+            verifier: verifier, online: online, named: profile == nil ? nil : try profileNames(verifier.state),
+            interval: interval, count: count, stop: { stopWatching.load(ordering: .relaxed) })
         loop.strict = strict
         loop.sockets = sockets
-        let watched = try loop.run(started: { quiet in
-            FileHandle.standardError.write(Data((quiet.map { "topo verify: watching every \(interval) s from CPU \($0), which no exclusive workload holds\n" }
-                ?? "topo verify: watching every \(interval) s unpinned: every CPU is held by an exclusive workload\n").utf8))
-        }, each: { round in
-            let time = round.time
-            if json {
-                for c in round.changes { print(JSONOutput.line(.verifyCheck, c)) }
-                print(JSONOutput.line(.verifyRound, Round(round: round.number, time: time, seconds: (round.seconds * 1e6).rounded() / 1e6,
-                                                          summary: Dictionary(round.results.map { ($0.name, $0.summary) }, uniquingKeysWith: { a, _ in a }))))
-            } else if round.number == 1 {
-                for r in round.results {
-                    for c in r.checks where c.status != .pass { print("\(time) round 1 \(r.name): \(line(c))") }
-                    print("\(time) round 1 \(r.name): \(summary(r))")
-                }
-                if round.results.isEmpty { print("\(time) round 1: nothing is applied") }
-            } else {
-                for c in round.changes {
-                    if let check = c.check {
-                        print("\(time) round \(round.number) \(c.profile): \(line(check))\(c.previous.map { " (was \($0.rawValue))" } ?? " (new)")")
-                    } else {
-                        print("\(time) round \(round.number) \(c.profile): \(c.event == "gone" ? "no longer applied" : "applied")")
+        let watched = try loop.run(
+            started: { quiet in
+                FileHandle.standardError.write(
+                    Data(
+                        (quiet.map {
+                            "topo verify: watching every \(interval) s from CPU \($0), which no exclusive workload holds\n"
+                        }
+                            ?? "topo verify: watching every \(interval) s unpinned: every CPU is held by an exclusive workload\n")
+                            .utf8))
+            },
+            each: { round in
+                let time = round.time
+                if json {
+                    for c in round.changes { print(JSONOutput.line(.verifyCheck, c)) }
+                    print(
+                        JSONOutput.line(
+                            .verifyRound,
+                            Round(
+                                round: round.number, time: time, seconds: (round.seconds * 1e6).rounded() / 1e6,
+                                summary: Dictionary(
+                                    round.results.map { ($0.name, $0.summary) }, uniquingKeysWith: { a, _ in a }))))
+                } else if round.number == 1 {
+                    for r in round.results {
+                        for c in r.checks where c.status != .pass { print("\(time) round 1 \(r.name): \(line(c))") }
+                        print("\(time) round 1 \(r.name): \(summary(r))")
+                    }
+                    if round.results.isEmpty { print("\(time) round 1: nothing is applied") }
+                } else {
+                    for c in round.changes {
+                        if let check = c.check {
+                            print(
+                                "\(time) round \(round.number) \(c.profile): \(line(check))\(c.previous.map { " (was \($0.rawValue))" } ?? " (new)")"
+                            )
+                        } else {
+                            print(
+                                "\(time) round \(round.number) \(c.profile): \(c.event == "gone" ? "no longer applied" : "applied")"
+                            )
+                        }
                     }
                 }
+                fflush(nil)  // every line out before the wait, for a reader at the other end of a pipe
             }
-            fflush(nil)  // every line out before the wait, for a reader at the other end of a pipe
-        }).get()
-        let rounds = watched.rounds, changes = watched.changes
-        let closing = "watched \(rounds) round\(rounds == 1 ? "" : "s") from \(Watch.timestamp(watched.started)) to \(Watch.timestamp()): \(changes) change\(changes == 1 ? "" : "s"); a round took \(String(format: "%.1f", watched.averageMilliseconds)) ms on average"
+        ).get()
+        let rounds = watched.rounds
+        let changes = watched.changes
+        let closing =
+            "watched \(rounds) round\(rounds == 1 ? "" : "s") from \(Watch.timestamp(watched.started)) to \(Watch.timestamp()): \(changes) change\(changes == 1 ? "" : "s"); a round took \(String(format: "%.1f", watched.averageMilliseconds)) ms on average"
         if json { FileHandle.standardError.write(Data("topo verify: \(closing)\n".utf8)) } else { print(closing) }
         if watched.failed { throw ExitCode(ExitStatus.verifyFailed.rawValue) }
     }

@@ -1,12 +1,15 @@
 import Foundation
 import Testing
+
 @testable import TopoCore
 
 /// What fits topo into the tools around it: the profile schema, the dry run, exported hosts,
 /// completions, colour, state and cgroup paths, help text. Black-box, through the built binary.
 @Suite struct EcosystemTests {
     typealias Outcome = CLITests.Outcome
-    func topo(_ args: String..., environment: [String: String?] = [:]) throws -> Outcome { try CLITests.run(args, environment: environment) }
+    func topo(_ args: String..., environment: [String: String?] = [:]) throws -> Outcome {
+        try CLITests.run(args, environment: environment)
+    }
     static let repo = CLITests.repo
 
     /// A new directory under the system's temporary directory, removed by the caller.
@@ -17,7 +20,9 @@ import Testing
     }
 
     /// Runs a program to its end: its exit status and standard output (standard error discarded).
-    func output(of program: String, _ args: [String], environment: [String: String?] = [:], in directory: String = repo) throws -> (status: Int32, stdout: String) {
+    func output(
+        of program: String, _ args: [String], environment: [String: String?] = [:], in directory: String = repo
+    ) throws -> (status: Int32, stdout: String) {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: program)
         p.arguments = args
@@ -45,19 +50,27 @@ import Testing
         let r = try topo("schema")
         #expect(r.status == 0)
         let file = try String(contentsOfFile: Self.repo + "/docs/profile.schema.json", encoding: .utf8)
-        #expect(r.stdout == file, "docs/profile.schema.json differs from `topo schema`: run topo schema > docs/profile.schema.json")
+        #expect(
+            r.stdout == file,
+            "docs/profile.schema.json differs from `topo schema`: run topo schema > docs/profile.schema.json")
     }
 
     /// The schema names exactly the keys, choices and reserved names the decoder knows: a key added
     /// to one and not the other fails here.
     @Test func schemaNamesExactlyWhatTheDecoderAccepts() throws {
-        let schema = try #require(try JSONSerialization.jsonObject(with: Data(ProfileSchema.json.utf8)) as? [String: Any])
+        let schema = try #require(
+            try JSONSerialization.jsonObject(with: Data(ProfileSchema.json.utf8)) as? [String: Any])
         let defs = try #require(schema["$defs"] as? [String: [String: Any]])
         for (definition, keys) in ProfileKeys.byDefinition {
             let properties = definition == "profile" ? schema["properties"] : defs[definition]?["properties"]
             let named = Set((properties as? [String: Any])?.keys.map { $0 } ?? [])
-            #expect(named == Set(keys), "schema \(definition): \(named.symmetricDifference(Set(keys)).sorted()) named by only one of schema and decoder")
-            if definition != "profile" { #expect(defs[definition]?["additionalProperties"] as? Bool == false, "\(definition)") }
+            #expect(
+                named == Set(keys),
+                "schema \(definition): \(named.symmetricDifference(Set(keys)).sorted()) named by only one of schema and decoder"
+            )
+            if definition != "profile" {
+                #expect(defs[definition]?["additionalProperties"] as? Bool == false, "\(definition)")
+            }
         }
         func choices(_ def: String, _ key: String) -> Set<String> {
             Set(((defs[def]?["properties"] as? [String: Any])?[key] as? [String: Any])?["enum"] as? [String] ?? [])
@@ -70,12 +83,16 @@ import Testing
         #expect(choices("hostTune", "thp") == Set(THPMode.allCases.map(\.rawValue)))
         #expect(choices("hostTune", "irqbalance") == Set(IrqbalanceAction.allCases.map(\.rawValue)))
         #expect(choices("hostTune", "scope") == Set(TuneScope.allCases.map(\.rawValue)))
-        #expect(Set((defs["switch"]?["enum"] as? [Any] ?? []).compactMap { $0 as? String }) == Set(Switch.allCases.map(\.rawValue)))
+        #expect(
+            Set((defs["switch"]?["enum"] as? [Any] ?? []).compactMap { $0 as? String })
+                == Set(Switch.allCases.map(\.rawValue)))
         let name = try #require((schema["properties"] as? [String: Any])?["name"] as? [String: Any])
         #expect(name["pattern"] as? String == "^\(ProfileDecoder.profileNamePattern)$")
         #expect(Set(((name["not"] as? [String: Any])?["enum"] as? [String]) ?? []) == StateStore.reservedNames)
         let workloads = try #require((schema["properties"] as? [String: Any])?["workloads"] as? [String: Any])
-        #expect((workloads["propertyNames"] as? [String: Any])?["pattern"] as? String == "^\(ProfileDecoder.workloadNamePattern)$")
+        #expect(
+            (workloads["propertyNames"] as? [String: Any])?["pattern"] as? String
+                == "^\(ProfileDecoder.workloadNamePattern)$")
     }
 
     static let python = "/usr/bin/python3"
@@ -91,7 +108,11 @@ import Testing
 
     /// Every shipped profile is valid under the schema by python3-jsonschema's draft 2020-12
     /// validator, and the invalid fixtures whose faults a schema can express are not.
-    @Test(.enabled(if: hasValidator, "needs /usr/bin/python3 with jsonschema and yaml (scripts/test installs python3-jsonschema and python3-yaml)"))
+    @Test(
+        .enabled(
+            if: hasValidator,
+            "needs /usr/bin/python3 with jsonschema and yaml (scripts/test installs python3-jsonschema and python3-yaml)"
+        ))
     func anEstablishedValidatorAgreesWithTheDecoder() throws {
         let script = """
             import glob, json, sys, yaml, jsonschema
@@ -102,7 +123,9 @@ import Testing
                 errors = sorted(e.message for e in v.iter_errors(yaml.safe_load(open(path))))
                 print(json.dumps({"path": path, "errors": errors}))
             """
-        let profiles = try FileManager.default.contentsOfDirectory(atPath: Self.repo + "/Profiles").filter { $0.hasSuffix(".yaml") }.sorted().map { "Profiles/\($0)" }
+        let profiles = try FileManager.default.contentsOfDirectory(atPath: Self.repo + "/Profiles").filter {
+            $0.hasSuffix(".yaml")
+        }.sorted().map { "Profiles/\($0)" }
         // duplicate-key.yaml (JSON has no duplicate keys) and syntax.yaml (not YAML) are beyond a schema.
         let invalid = ["many-problems", "missing", "netem"].map { "Tests/Fixtures/profiles/invalid/\($0).yaml" }
         let run = try output(of: Self.python, ["-c", script] + profiles + invalid)
@@ -115,13 +138,18 @@ import Testing
         #expect(profiles.count >= 8)
         for path in profiles { #expect(seen[path] == [], "\(path): \(seen[path] ?? ["not checked"])") }
         for path in invalid { #expect(!(seen[path] ?? []).isEmpty, "\(path) passed the schema") }
-        #expect(seen["Tests/Fixtures/profiles/invalid/many-problems.yaml"]?.contains { $0.contains("descripton") } == true)
+        #expect(
+            seen["Tests/Fixtures/profiles/invalid/many-problems.yaml"]?.contains { $0.contains("descripton") } == true)
     }
 
     /// Schema and decoder agree on each value's type: every number of every shipped profile written
     /// quoted (`count: "1"`, a string in YAML) and every string that reads as a number written bare
     /// (`pids: "64"` → `pids: 64`) gets the same verdict from both.
-    @Test(.enabled(if: hasValidator, "needs /usr/bin/python3 with jsonschema and yaml (scripts/test installs python3-jsonschema and python3-yaml)"))
+    @Test(
+        .enabled(
+            if: hasValidator,
+            "needs /usr/bin/python3 with jsonschema and yaml (scripts/test installs python3-jsonschema and python3-yaml)"
+        ))
     func schemaAndDecoderAgreeOnQuotedAndBareNumbers() throws {
         let dir = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -165,16 +193,23 @@ import Testing
         }
         #expect(schema.count >= 40, "only \(schema.count) values retyped")
         let r = try CLITests.run(["validate", "--json"] + schema.keys.sorted())
-        let files = try #require((try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["files"] as? [[String: Any]])
+        let files = try #require(
+            (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?["files"]
+                as? [[String: Any]])
         #expect(files.count == schema.count)
         for file in files {
-            let name = file["file"] as! String, valid = file["valid"] as! Bool
-            #expect(schema[name]?.valid == valid, "\(schema[name]?.path ?? name): the schema says \(schema[name]?.valid == true ? "valid" : "invalid"), topo \(valid ? "valid" : "invalid")")
+            let name = file["file"] as! String
+            let valid = file["valid"] as! Bool
+            #expect(
+                schema[name]?.valid == valid,
+                "\(schema[name]?.path ?? name): the schema says \(schema[name]?.valid == true ? "valid" : "invalid"), topo \(valid ? "valid" : "invalid")"
+            )
         }
     }
 
     @Test func everyShippedProfileNamesTheSchemaForEditors() throws {
-        for name in try FileManager.default.contentsOfDirectory(atPath: Self.repo + "/Profiles") where name.hasSuffix(".yaml") {
+        for name in try FileManager.default.contentsOfDirectory(atPath: Self.repo + "/Profiles")
+        where name.hasSuffix(".yaml") {
             let text = try String(contentsOfFile: "\(Self.repo)/Profiles/\(name)", encoding: .utf8)
             #expect(text.hasPrefix("# yaml-language-server: $schema=../docs/profile.schema.json\n"), "\(name)")
         }
@@ -189,8 +224,9 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try FileManager.default.createDirectory(atPath: "\(dir)/state", withIntermediateDirectories: false)
         try FileManager.default.createDirectory(atPath: "\(dir)/cgroup", withIntermediateDirectories: false)
-        let r = try topo("apply", "--dry-run", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht",
-                         "--state-dir", "\(dir)/state", "--cgroup-root", "\(dir)/cgroup")
+        let r = try topo(
+            "apply", "--dry-run", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht",
+            "--state-dir", "\(dir)/state", "--cgroup-root", "\(dir)/cgroup")
         #expect(r.status == 0, "\(r.stderr)")
         #expect(files(below: dir) == ["cgroup", "state"], "the dry run made \(files(below: dir))")
         let out = r.stdout
@@ -200,7 +236,9 @@ import Testing
         #expect(out.contains("write \"0-1,16-17\" to \(dir)/cgroup/topo/api-gateway/server/cpuset.cpus"))
         #expect(out.contains("write \"4294967296\" to \(dir)/cgroup/topo/api-gateway/server/memory.max"))
         #expect(out.contains("write \"4096\" to \(dir)/cgroup/topo/api-gateway/server/pids.max"))
-        #expect(out.contains("create network namespace topo.api-gateway.server, bound at /run/netns/topo.api-gateway.server"))
+        #expect(
+            out.contains(
+                "create network namespace topo.api-gateway.server, bound at /run/netns/topo.api-gateway.server"))
         #expect(out.contains("create veth pair"))
         #expect(out.contains("add root qdisc netem on"))
         #expect(out.contains("start workload server: /usr/bin/iperf3 --server --port 8080"))
@@ -208,7 +246,8 @@ import Testing
         #expect(out.contains("capabilities kept: none (every other one dropped)"))
         // One numbered step per resource of the plan, in order.
         let plan = try topo("plan", "--json", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht")
-        let resources = try #require((try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])?["resources"] as? [Any])
+        let resources = try #require(
+            (try JSONSerialization.jsonObject(with: Data(plan.stdout.utf8)) as? [String: Any])?["resources"] as? [Any])
         let numbers = out.split(separator: "\n").compactMap { line -> Int? in
             let t = line.drop { $0 == " " }
             guard let dot = t.firstIndex(of: "."), line.hasPrefix(" ") else { return nil }
@@ -220,8 +259,11 @@ import Testing
 
     /// A cgroup v1 host, a host without root: the dry run needs neither (it reads only the profile
     /// and the sysfs tree it is given).
-    @Test(.enabled(if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv") && getpwnam("nobody") != nil,
-                   "runs the dry run as nobody: needs root to switch to it, setpriv and a nobody user"))
+    @Test(
+        .enabled(
+            if: getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/bin/setpriv")
+                && getpwnam("nobody") != nil,
+            "runs the dry run as nobody: needs root to switch to it, setpriv and a nobody user"))
     func dryRunNeedsNoRootAndNoCgroup2() throws {
         let nobody = try #require(getpwnam("nobody"))
         let dir = try temporaryDirectory()
@@ -230,15 +272,22 @@ import Testing
         let profile = "\(dir)/p.yaml"
         try FileManager.default.copyItem(atPath: Self.repo + "/Profiles/quickstart.yaml", toPath: profile)
         chmod(profile, 0o644)
-        let (status, text) = try output(of: "/usr/bin/setpriv", ["--reuid", String(nobody.pointee.pw_uid), "--regid", String(nobody.pointee.pw_gid), "--clear-groups",
-                                                                 CLITests.binary, "apply", "--dry-run", profile, "--sysfs", Self.repo + "/Tests/Fixtures/hosts/1n-2c"])
+        let (status, text) = try output(
+            of: "/usr/bin/setpriv",
+            [
+                "--reuid", String(nobody.pointee.pw_uid), "--regid", String(nobody.pointee.pw_gid), "--clear-groups",
+                CLITests.binary, "apply", "--dry-run", profile, "--sysfs", Self.repo + "/Tests/Fixtures/hosts/1n-2c",
+            ])
         #expect(status == 0, "\(text)")
         #expect(text.contains("start workload app: /bin/sleep infinity"))
     }
 
     @Test func dryRunOptionsAreChecked() throws {
         #expect(try topo("apply", "Profiles/quickstart.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c").status == 2)
-        #expect(try topo("apply", "--dry-run", "--locked", "Profiles/quickstart.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c").status == 2)
+        #expect(
+            try topo(
+                "apply", "--dry-run", "--locked", "Profiles/quickstart.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c"
+            ).status == 2)
         #expect(try topo("apply", "--dry-run", "Profiles/quickstart.yaml", "--state-dir", "relative/dir").status == 2)
         let invalid = try topo("apply", "--dry-run", "Tests/Fixtures/profiles/invalid/netem.yaml")
         #expect(invalid.status == 2 && invalid.stdout.isEmpty)
@@ -255,14 +304,24 @@ import Testing
         let listed = r.stdout.split(separator: "\n").map(String.init)
         let written = files(below: "\(dir)/h").filter { !Sys.isDirectory("\(dir)/h/\($0)") }
         #expect(Set(listed) == Set(written.map { "\(dir)/h/\($0)" }))
-        #expect(written.allSatisfy { $0.hasPrefix("devices/system/cpu/") || $0.hasPrefix("devices/system/node/") }, "\(written)")
-        let bytes = written.reduce(0) { $0 + ((try? FileManager.default.attributesOfItem(atPath: "\(dir)/h/\($1)")[.size] as? Int) ?? 0) }
+        #expect(
+            written.allSatisfy { $0.hasPrefix("devices/system/cpu/") || $0.hasPrefix("devices/system/node/") },
+            "\(written)")
+        let bytes = written.reduce(0) {
+            $0 + ((try? FileManager.default.attributesOfItem(atPath: "\(dir)/h/\($1)")[.size] as? Int) ?? 0)
+        }
         #expect(bytes < 64 << 10, "\(bytes) bytes")
         func topology(_ json: String) throws -> [String] {
             let o = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
-            return try ["cpus", "nodes"].map { String(decoding: try JSONSerialization.data(withJSONObject: o[$0] as Any, options: .sortedKeys), as: UTF8.self) }
+            return try ["cpus", "nodes"].map {
+                String(
+                    decoding: try JSONSerialization.data(withJSONObject: o[$0] as Any, options: .sortedKeys),
+                    as: UTF8.self)
+            }
         }
-        #expect(try topology(topo("host", "--json").stdout) == topology(topo("host", "--json", "--sysfs", "\(dir)/h").stdout))
+        #expect(
+            try topology(topo("host", "--json").stdout)
+                == topology(topo("host", "--json", "--sysfs", "\(dir)/h").stdout))
         let here = try topo("plan", "--json", "Profiles/quickstart.yaml")
         let there = try topo("plan", "--json", "Profiles/quickstart.yaml", "--sysfs", "\(dir)/h")
         #expect(here.status == 0 && here.stdout == there.stdout)
@@ -293,13 +352,21 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         try script.write(toFile: "\(dir)/topo.bash", atomically: false, encoding: .utf8)
         let quoted = words.map { "'\($0)'" }.joined(separator: " ")
-        let path = URL(fileURLWithPath: CLITests.binary).deletingLastPathComponent().path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
-        let text = try output(of: "/bin/bash", ["-c", """
-            source "\(dir)/topo.bash"
-            COMP_WORDS=(\(quoted)); COMP_CWORD=\(words.count - 1); COMP_LINE="\(words.joined(separator: " "))"; COMP_POINT=${#COMP_LINE}
-            _topo topo "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"   # as bash calls it: command, word, previous word
-            printf '%s\\n' "${COMPREPLY[@]}"
-            """], environment: ["PATH": path, "TOPO_STATE_DIR": state], in: dir).stdout
+        let path =
+            URL(fileURLWithPath: CLITests.binary).deletingLastPathComponent().path + ":"
+            + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin")
+        let text = try output(
+            of: "/bin/bash",
+            [
+                "-c",
+                """
+                source "\(dir)/topo.bash"
+                COMP_WORDS=(\(quoted)); COMP_CWORD=\(words.count - 1); COMP_LINE="\(words.joined(separator: " "))"; COMP_POINT=${#COMP_LINE}
+                _topo topo "${COMP_WORDS[COMP_CWORD]}" "${COMP_WORDS[COMP_CWORD-1]}"   # as bash calls it: command, word, previous word
+                printf '%s\\n' "${COMPREPLY[@]}"
+                """,
+            ], environment: ["PATH": path, "TOPO_STATE_DIR": state], in: dir
+        ).stdout
         return text.split(separator: "\n").map(String.init)
     }
 
@@ -335,13 +402,19 @@ import Testing
     }
 
     /// On a terminal (script(1) gives the command one): colour, unless NO_COLOR is set.
-    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs script(1) for a terminal (scripts/test installs bsdutils)"))
+    @Test(
+        .enabled(
+            if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"),
+            "needs script(1) for a terminal (scripts/test installs bsdutils)"))
     func colourOnATerminalUnlessNoColor() throws {
         let esc = "\u{1B}["
         let args = ["plan", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht"]
         func onTerminal(_ env: [String: String?]) throws -> String {
             let command = ([CLITests.binary] + args).joined(separator: " ")
-            return try output(of: "/usr/bin/script", ["-qec", command, "/dev/null"], environment: env.merging(["TERM": "xterm"]) { a, _ in a }).stdout
+            return try output(
+                of: "/usr/bin/script", ["-qec", command, "/dev/null"],
+                environment: env.merging(["TERM": "xterm"]) { a, _ in a }
+            ).stdout
         }
         #expect(try onTerminal(["NO_COLOR": nil]).contains(esc))
         #expect(try onTerminal(["NO_COLOR": "1"]).contains(esc) == false)
@@ -365,10 +438,13 @@ import Testing
     @Test func logsAsJSONLines() throws {
         let state = try fakeState(["alpha"])
         defer { try? FileManager.default.removeItem(atPath: state) }
-        try "first\nsecond \"quoted\"\n\u{FF}\u{FE}bytes\nno newline".write(toFile: "\(state)/alpha/logs/app.log", atomically: false, encoding: .isoLatin1)
+        try "first\nsecond \"quoted\"\n\u{FF}\u{FE}bytes\nno newline".write(
+            toFile: "\(state)/alpha/logs/app.log", atomically: false, encoding: .isoLatin1)
         let r = try topo("logs", "alpha", "app", "--json", "--state-dir", state)
         #expect(r.status == 0, "\(r.stderr)")
-        let lines = try r.stdout.split(separator: "\n").map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String] }
+        let lines = try r.stdout.split(separator: "\n").map {
+            try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: String]
+        }
         #expect(lines.map { $0?["line"] } == ["first", "second \"quoted\"", "\u{FFFD}\u{FFFD}bytes", "no newline"])
         #expect(lines.allSatisfy { $0?["profile"] == "alpha" && $0?["workload"] == "app" })
         let tail = try topo("logs", "alpha", "app", "--json", "--tail", "1", "--state-dir", state)
@@ -395,28 +471,46 @@ import Testing
 
     /// The boot isolation for a profile's exclusive CPUs on a 2-socket host, as text and JSON; topo never edits the boot loader.
     @Test func hostSuggestsTheBootCommandLineForAProfile() throws {
-        let text = try topo("host", "--suggest-cmdline", "Profiles/reserve.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht")
+        let text = try topo(
+            "host", "--suggest-cmdline", "Profiles/reserve.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht")
         #expect(text.status == 0, "\(text)")
-        #expect(text.stdout.contains("isolcpus=managed_irq,domain,1,17 nohz_full=1,17 rcu_nocbs=1,17 irqaffinity=0,2-16,18-31"), "\(text.stdout)")
+        #expect(
+            text.stdout.contains(
+                "isolcpus=managed_irq,domain,1,17 nohz_full=1,17 rcu_nocbs=1,17 irqaffinity=0,2-16,18-31"),
+            "\(text.stdout)")
         #expect(text.stdout.contains("topo never edits the boot loader"))
-        let json = try topo("host", "--suggest-cmdline", "Profiles/quiet.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c", "--json")
-        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
+        let json = try topo(
+            "host", "--suggest-cmdline", "Profiles/quiet.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c", "--json")
+        let object = try #require(
+            try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any], "\(json)")
         let isolation = try #require(object["isolation"] as? [String: Any])
         #expect(isolation["cpus"] as? String == "1" && isolation["housekeeping"] as? String == "0")
-        let shared = try topo("host", "--suggest-cmdline", "Profiles/cpu-quota.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht")
+        let shared = try topo(
+            "host", "--suggest-cmdline", "Profiles/cpu-quota.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht")
         #expect(shared.status == 0 && shared.stdout.contains("nothing to isolate at boot"), "\(shared)")
         #expect(try topo("host", "--suggest-cmdline", "Profiles/missing.yaml").status == 2)
     }
 
     /// Under the systemd manager the dry run asks systemd for the profile's scope and writes only below it.
     @Test func theSystemdManagerIsChosenByOptionOrEnvironment() throws {
-        let dry = try topo("apply", "--dry-run", "--cgroup-manager", "systemd", "Profiles/quickstart.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c")
+        let dry = try topo(
+            "apply", "--dry-run", "--cgroup-manager", "systemd", "Profiles/quickstart.yaml", "--sysfs",
+            "Tests/Fixtures/hosts/1n-2c")
         #expect(dry.status == 0, "\(dry)")
-        #expect(dry.stdout.contains("systemd-run --scope --unit=topo-quickstart.scope --slice=topo --property=Delegate=yes"), "\(dry.stdout)")
+        #expect(
+            dry.stdout.contains(
+                "systemd-run --scope --unit=topo-quickstart.scope --slice=topo --property=Delegate=yes"),
+            "\(dry.stdout)")
         let writes = dry.stdout.split(separator: "\n").filter { $0.contains("write \"") || $0.contains("mkdir ") }
-        #expect(!writes.isEmpty && writes.allSatisfy { $0.contains("/sys/fs/cgroup/topo.slice/topo-quickstart.scope/") }, "\(writes)")
-        let env = try CLITests.run(["plan", "--json", "Profiles/quickstart.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c"], environment: ["TOPO_CGROUP_MANAGER": "bogus"])
-        #expect(env.status == 2 && env.stderr.contains("takes auto, systemd or cgroupfs"), "plan plans for the manager apply would use: \(env)")
+        #expect(
+            !writes.isEmpty && writes.allSatisfy { $0.contains("/sys/fs/cgroup/topo.slice/topo-quickstart.scope/") },
+            "\(writes)")
+        let env = try CLITests.run(
+            ["plan", "--json", "Profiles/quickstart.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c"],
+            environment: ["TOPO_CGROUP_MANAGER": "bogus"])
+        #expect(
+            env.status == 2 && env.stderr.contains("takes auto, systemd or cgroupfs"),
+            "plan plans for the manager apply would use: \(env)")
         let bad = try topo("status", "--cgroup-manager", "bogus")
         #expect(bad.status == 2 && bad.stderr.contains("takes auto, systemd or cgroupfs"), "\(bad)")
     }
@@ -424,18 +518,27 @@ import Testing
     /// --json is honoured on failure and with --lock, and the dry run gives its steps as data.
     @Test func jsonOnFailureWithALockAndForTheDryRun() throws {
         let invalid = try topo("plan", "--json", "Tests/Fixtures/profiles/invalid/many-problems.yaml")
-        let failed = try #require(try JSONSerialization.jsonObject(with: Data(invalid.stdout.utf8)) as? [String: Any], "\(invalid)")
+        let failed = try #require(
+            try JSONSerialization.jsonObject(with: Data(invalid.stdout.utf8)) as? [String: Any], "\(invalid)")
         #expect(invalid.status == 2 && failed["ok"] as? Bool == false && failed["status"] as? Int == 2)
         #expect(((failed["diagnostics"] as? [[String: Any]])?.count ?? 0) > 10)
         let cannot = try topo("plan", "--json", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/1n-2c")
-        let refused = try #require(try JSONSerialization.jsonObject(with: Data(cannot.stdout.utf8)) as? [String: Any], "\(cannot)")
+        let refused = try #require(
+            try JSONSerialization.jsonObject(with: Data(cannot.stdout.utf8)) as? [String: Any], "\(cannot)")
         #expect(cannot.status == 3 && (refused["message"] as? String)?.contains("cannot satisfy") == true)
-        let dry = try topo("apply", "--dry-run", "--json", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht")
-        let run = try #require(try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any], "\(dry)")
+        let dry = try topo(
+            "apply", "--dry-run", "--json", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht")
+        let run = try #require(
+            try JSONSerialization.jsonObject(with: Data(dry.stdout.utf8)) as? [String: Any], "\(dry)")
         let steps = try #require(run["steps"] as? [[String: Any]])
-        let plan = try #require(try JSONSerialization.jsonObject(with: Data(try topo("plan", "--json", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht").stdout.utf8)) as? [String: Any])
+        let plan = try #require(
+            try JSONSerialization.jsonObject(
+                with: Data(
+                    try topo("plan", "--json", "Profiles/api-gateway.yaml", "--sysfs", "Tests/Fixtures/hosts/2s-8c-ht")
+                        .stdout.utf8)) as? [String: Any])
         #expect(dry.status == 0 && steps.count == (plan["resources"] as? [Any])?.count && steps.count > 10)
-        #expect(steps.first?["kind"] as? String == "cgroupRoot" && (steps.first?["does"] as? [String])?.isEmpty == false)
+        #expect(
+            steps.first?["kind"] as? String == "cgroupRoot" && (steps.first?["does"] as? [String])?.isEmpty == false)
         #expect(!dry.stdout.contains("\"_0\""))
         let dir = NSTemporaryDirectory() + "topo-lockjson-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -443,17 +546,23 @@ import Testing
         try FileManager.default.copyItem(atPath: CLITests.repo + "/Profiles/quickstart.yaml", toPath: "\(dir)/q.yaml")
         let lock = try topo("plan", "--json", "--lock", "\(dir)/q.yaml")
         if lock.status == 0 {  // this host can place quickstart (2 CPUs)
-            let written = try #require(try JSONSerialization.jsonObject(with: Data(lock.stdout.utf8)) as? [String: Any], "\(lock)")
-            #expect(written["format"] as? String == "topo-lock/1" && FileManager.default.fileExists(atPath: "\(dir)/q.lock.json"))
+            let written = try #require(
+                try JSONSerialization.jsonObject(with: Data(lock.stdout.utf8)) as? [String: Any], "\(lock)")
+            #expect(
+                written["format"] as? String == "topo-lock/1"
+                    && FileManager.default.fileExists(atPath: "\(dir)/q.lock.json"))
         } else {
-            #expect((try JSONSerialization.jsonObject(with: Data(lock.stdout.utf8)) as? [String: Any])?["ok"] as? Bool == false, "\(lock)")
+            #expect(
+                (try JSONSerialization.jsonObject(with: Data(lock.stdout.utf8)) as? [String: Any])?["ok"] as? Bool
+                    == false, "\(lock)")
         }
     }
 
     /// A misspelt command, or help about one that does not exist: exit 2 and the nearest command.
     @Test func aMisspeltCommandSuggestsTheNearest() throws {
         let typo = try topo("valdate", "Profiles/quickstart.yaml")
-        #expect(typo.status == 2 && typo.stderr.contains("unknown command 'valdate' (did you mean 'validate'?)"), "\(typo)")
+        #expect(
+            typo.status == 2 && typo.stderr.contains("unknown command 'valdate' (did you mean 'validate'?)"), "\(typo)")
         let help = try topo("help", "nosuch")
         #expect(help.status == 2 && help.stderr.contains("unknown command 'nosuch'"), "\(help)")
         #expect(try topo("help", "validate").status == 0)
@@ -461,20 +570,27 @@ import Testing
 
     /// Several profiles at once, one line each; `-` is standard input (validate, plan).
     @Test func validateTakesSeveralFilesAndStandardInput() throws {
-        let several = try topo("validate", "Profiles/quickstart.yaml", "Profiles/reserve.yaml", "Tests/Fixtures/profiles/invalid/missing.yaml")
+        let several = try topo(
+            "validate", "Profiles/quickstart.yaml", "Profiles/reserve.yaml",
+            "Tests/Fixtures/profiles/invalid/missing.yaml")
         #expect(several.status == 2, "\(several)")
         let lines = several.stdout.split(separator: "\n")
-        #expect(lines.count == 3 && lines[0].hasPrefix("Profiles/quickstart.yaml: valid") && lines[2].contains("missing.yaml: invalid"), "\(several.stdout)")
+        #expect(
+            lines.count == 3 && lines[0].hasPrefix("Profiles/quickstart.yaml: valid")
+                && lines[2].contains("missing.yaml: invalid"), "\(several.stdout)")
         let json = try topo("validate", "--json", "Profiles/quickstart.yaml", "Profiles/reserve.yaml")
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
         let array = try #require(object["files"] as? [[String: Any]])
-        #expect(json.status == 0 && object["valid"] as? Bool == true && array.map { $0["file"] as? String } == ["Profiles/quickstart.yaml", "Profiles/reserve.yaml"])
+        #expect(
+            json.status == 0 && object["valid"] as? Bool == true
+                && array.map { $0["file"] as? String } == ["Profiles/quickstart.yaml", "Profiles/reserve.yaml"])
         func piped(_ args: [String], _ input: String) throws -> (Int32, String) {
             let p = Process()
             p.executableURL = URL(fileURLWithPath: CLITests.binary)
             p.arguments = args
             p.currentDirectoryURL = URL(fileURLWithPath: CLITests.repo)
-            let stdin = Pipe(), out = Pipe()
+            let stdin = Pipe()
+            let out = Pipe()
             p.standardInput = stdin
             p.standardOutput = out
             p.standardError = FileHandle.nullDevice
@@ -502,7 +618,10 @@ import Testing
         #expect(try topo("help", "logs").status == 0)
     }
 
-    static let commands = ["validate", "plan", "host", "apply", "status", "verify", "exec", "logs", "run", "report", "diff", "down", "schema"]
+    static let commands = [
+        "validate", "plan", "host", "apply", "status", "verify", "exec", "logs", "run", "report", "diff", "down",
+        "schema",
+    ]
 
     /// At 80 columns no line is longer; at 5000 a paragraph is one line (argument-parser wraps it to
     /// the terminal, so a hard break in the source would show as a ragged line); each command shows an example.
@@ -515,8 +634,10 @@ import Testing
                 Issue.record("topo \(command) --help: \(line.count) columns: \(line)")
             }
             let wide = try CLITests.run(args, environment: ["COLUMNS": "5000"]).stdout
-            let prose = wide.components(separatedBy: "USAGE:")[0].split(separator: "\n", omittingEmptySubsequences: false)
-            for (a, b) in zip(prose, prose.dropFirst()) where !a.isEmpty && !b.isEmpty && !a.hasPrefix(" ") && !b.hasPrefix(" ") && !a.hasSuffix(":") {
+            let prose = wide.components(separatedBy: "USAGE:")[0].split(
+                separator: "\n", omittingEmptySubsequences: false)
+            for (a, b) in zip(prose, prose.dropFirst())
+            where !a.isEmpty && !b.isEmpty && !a.hasPrefix(" ") && !b.hasPrefix(" ") && !a.hasSuffix(":") {
                 Issue.record("topo \(command) --help: a paragraph broken by hand after \"\(a.suffix(40))\"")
             }
             if !command.isEmpty { #expect(wide.contains("Example"), "topo \(command) --help has no example") }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TopoCore
 
 /// The cgroupfs writer against a temporary directory seeded like a cgroup tree.
@@ -13,7 +14,10 @@ import Testing
             try fs.write("topo/x", "memory.max", "4294967296")
             Issue.record("the write succeeded")
         } catch {
-            #expect(error.description == "write \(fake.path)/topo/x/memory.max \"4294967296\": No such file or directory (the memory controller is not enabled for this cgroup: its parent's cgroup.subtree_control lacks it (the root offers: cpuset cpu memory pids))")
+            #expect(
+                error.description
+                    == "write \(fake.path)/topo/x/memory.max \"4294967296\": No such file or directory (the memory controller is not enabled for this cgroup: its parent's cgroup.subtree_control lacks it (the root offers: cpuset cpu memory pids))"
+            )
             #expect(error.errno == ENOENT)
         }
     }
@@ -85,10 +89,12 @@ import Testing
 
 @Suite struct JournalTests {
     let cgroup = Resource.cgroup(CgroupResource(path: "topo/p", owner: "p", workload: nil, enable: [.cpu]))
-    let launch = Resource.launch(LaunchResource(profile: "p", workload: "w", runtime: .process, image: nil, command: ["/bin/true"],
-                                                environment: [], workdir: nil, user: nil, capabilities: [], cgroup: "topo/p/w",
-                                                cpus: CPUSet([0]), memoryPolicy: .bind, policyNodes: CPUSet([0]), logPath: nil,
-                                                netns: nil, hostsFile: nil))
+    let launch = Resource.launch(
+        LaunchResource(
+            profile: "p", workload: "w", runtime: .process, image: nil, command: ["/bin/true"],
+            environment: [], workdir: nil, user: nil, capabilities: [], cgroup: "topo/p/w",
+            cpus: CPUSet([0]), memoryPolicy: .bind, policyNodes: CPUSet([0]), logPath: nil,
+            netns: nil, hostsFile: nil))
 
     @Test func stepsReadBackWithTheirStateAndFacts() throws {
         let fake = try FakeRoot()
@@ -120,7 +126,9 @@ import Testing
         try Sys.appendDurably(path, "\n")
         let broken = Journal.read(path)
         #expect(broken.steps.map(\.resource) == [cgroup])
-        #expect(broken.problems.count == 1 && broken.problems[0].contains("line 2: not a journal record"), "\(broken.problems)")
+        #expect(
+            broken.problems.count == 1 && broken.problems[0].contains("line 2: not a journal record"),
+            "\(broken.problems)")
     }
 
     @Test func otherFormatsUnknownKindsAndStrayDoneLinesAreProblems() throws {
@@ -148,13 +156,19 @@ import Testing
             let line = try #require(record.doneLine)
             #expect(line == String(decoding: try encoder.encode(record), as: UTF8.self))
             let read = try #require(JournalRecord(doneLine: Substring(line)))
-            #expect(read.step == step && read.format == Journal.format && read.done == true && read.resource == nil && read.facts == nil)
+            #expect(
+                read.step == step && read.format == Journal.format && read.done == true && read.resource == nil
+                    && read.facts == nil)
         }
         #expect(JournalRecord(format: 2, step: 1, done: true, facts: Facts(pid: 7)).doneLine == nil)
         #expect(JournalRecord(format: 2, step: 1, resource: cgroup).doneLine == nil)
-        for other in [#"{"done":true,"format":2,"step":07}"#, #"{"done":true,"format":2,"step":}"#, #"{"done":true,"format":2,"step":-1}"#,
-                      #"{"done":true,"format":2,"step":1234567890}"#, #"{"done": true,"format":2,"step":1}"#, #"{"done":true,"format":2,"step":1} "#,
-                      #"{"done":true,"format":2,"step":1,"facts":{"pid":3}}"#, #"{"done":true,"format":,"step":1}"#] {
+        for other in [
+            #"{"done":true,"format":2,"step":07}"#, #"{"done":true,"format":2,"step":}"#,
+            #"{"done":true,"format":2,"step":-1}"#,
+            #"{"done":true,"format":2,"step":1234567890}"#, #"{"done": true,"format":2,"step":1}"#,
+            #"{"done":true,"format":2,"step":1} "#,
+            #"{"done":true,"format":2,"step":1,"facts":{"pid":3}}"#, #"{"done":true,"format":,"step":1}"#,
+        ] {
             #expect(JournalRecord(doneLine: Substring(other)) == nil, "\(other)")
         }
         // A done line another writer spaced out is still a done line, read by the coder.
@@ -185,7 +199,8 @@ struct Scene {
         try fake.mkdir("cg")
         state = StateStore(root: "\(fake.path)/run")
         layout = Layout(stateRoot: state.root, etcNetns: "\(fake.path)/etc-netns")
-        drivers = Drivers.host(state: state, cgroupRoot: "\(fake.path)/cg", etcNetns: layout.etcNetns, executable: "/nonexistent/topo")
+        drivers = Drivers.host(
+            state: state, cgroupRoot: "\(fake.path)/cg", etcNetns: layout.etcNetns, executable: "/nonexistent/topo")
     }
 
     func plan(_ yaml: String, host: String = "1n-2c") throws -> Plan {
@@ -198,7 +213,8 @@ struct Scene {
 }
 
 @Suite struct StateAndTeardownTests {
-    static let sample = "version: 1\nname: demo\nworkloads: { a: { cpus: \"0\", run: { command: [\"/bin/true\"], env: { PATH: /opt/bin, X: \"1\" } } } }"
+    static let sample =
+        "version: 1\nname: demo\nworkloads: { a: { cpus: \"0\", run: { command: [\"/bin/true\"], env: { PATH: /opt/bin, X: \"1\" } } } }"
 
     @Test func stateDirectoriesComeAndGoLeavingNothing() throws {
         let scene = try Scene()
@@ -227,14 +243,22 @@ struct Scene {
         let state = scene.state
         try state.createApplied(try scene.plan(Self.sample))
         try Sys.write(state.planPath("demo"), "{\"format\": 2, \"name\": 7}", flags: O_WRONLY | O_TRUNC | O_CLOEXEC)
-        guard case .failure(let f) = state.plan("demo") else { Issue.record("a corrupt plan.json was read"); return }
+        guard case .failure(let f) = state.plan("demo") else {
+            Issue.record("a corrupt plan.json was read")
+            return
+        }
         #expect(f.message.contains("\(state.planPath("demo")) is not a plan this topo can read"), "\(f.message)")
         try Sys.write("\(state.root)/host.json", "{\"createdRoot\": \"yes\"}", flags: O_WRONLY | O_CREAT | O_CLOEXEC)
         #expect(throws: TopoFailure.self) { try state.hostChanges() }
-        do { _ = try state.hostChanges() } catch { #expect(error.message.contains("\(state.root)/host.json is not a record"), "\(error.message)") }
+        do { _ = try state.hostChanges() } catch {
+            #expect(error.message.contains("\(state.root)/host.json is not a record"), "\(error.message)")
+        }
         // An apply that must check overlaps with the unreadable plan refuses instead of skipping the check.
         let other = try scene.plan("version: 1\nname: other\nworkloads: { b: { cpus: \"1\" } }")
-        guard case .failure(let refusal)? = scene.applier.checkAgainstApplied(other) else { Issue.record("the overlap check was skipped"); return }
+        guard case .failure(let refusal)? = scene.applier.checkAgainstApplied(other) else {
+            Issue.record("the overlap check was skipped")
+            return
+        }
         #expect(refusal.message.contains("cannot check for overlaps with applied profile demo"))
     }
 
@@ -250,7 +274,9 @@ struct Scene {
         try cgroups.create("topo/demo/a", owner: "demo")
         try fake.mkdir("cg/topo/demo/a/own")  // made by the workload itself: goes with it
         try fake.mkdir("cg/topo/other")  // not topo's: stays
-        func cgroup(_ path: String) -> Resource { .cgroup(CgroupResource(path: path, owner: "demo", workload: nil, enable: [])) }
+        func cgroup(_ path: String) -> Resource {
+            .cgroup(CgroupResource(path: path, owner: "demo", workload: nil, enable: []))
+        }
         try journal.begin(1, cgroup("topo/demo"))
         try journal.done(1)
         try journal.begin(2, cgroup("topo/demo/a"))
@@ -278,9 +304,12 @@ struct Scene {
         try journal.begin(1, .cgroup(CgroupResource(path: "topo/demo", owner: "demo", workload: nil, enable: [])))
         try journal.done(1)
         let good = try Sys.read(state.journalPath("demo"))
-        try Sys.appendDurably(state.journalPath("demo"), #"{"format":2,"step":2,"resource":{"tapDevice":{"_0":{"name":"tap0"}}}}"# + "\n")
+        try Sys.appendDurably(
+            state.journalPath("demo"), #"{"format":2,"step":2,"resource":{"tapDevice":{"_0":{"name":"tap0"}}}}"# + "\n")
         let first = scene.teardown.remove("demo")
-        #expect(first.problems.count == 1 && first.problems[0].contains("line 3: not a journal record"), "\(first.problems)")
+        #expect(
+            first.problems.count == 1 && first.problems[0].contains("line 3: not a journal record"), "\(first.problems)"
+        )
         #expect(!fake.exists("cg/topo/demo"), "what down understands is still undone")
         #expect(fake.exists("run/demo/journal.jsonl") && fake.exists("run/demo/plan.json"))
         #expect(first.skipped.contains { $0.contains("kept, with its journal") })
@@ -300,28 +329,45 @@ struct Scene {
         var drivers = scene.drivers
         drivers.cgroups = StepCgroups(state: state, log: seen, failAt: nil)
         let outcome = Applier(state: state, drivers: drivers).apply(plan)
-        guard case .success(.applied(_, _)) = outcome else { Issue.record("apply of the plan failed: \(outcome)"); return }
-        #expect(seen.steps == plan.resources.count && seen.planDuring == [false], "plan.json was there during a step: \(seen.planDuring)")
+        guard case .success(.applied(_, _)) = outcome else {
+            Issue.record("apply of the plan failed: \(outcome)")
+            return
+        }
+        #expect(
+            seen.steps == plan.resources.count && seen.planDuring == [false],
+            "plan.json was there during a step: \(seen.planDuring)")
         #expect(try state.plan("demo").get() == plan)
         #expect(Sys.exists("\(state.profileDir("demo"))/applied"))
         try state.withLock { try state.remove("demo") }
 
         let failing = StepLog()
         drivers.cgroups = StepCgroups(state: state, log: failing, failAt: 3)
-        guard case .failure(let f) = Applier(state: state, drivers: drivers).apply(plan) else { Issue.record("a failing step applied"); return }
+        guard case .failure(let f) = Applier(state: state, drivers: drivers).apply(plan) else {
+            Issue.record("a failing step applied")
+            return
+        }
         #expect(f.status == .applyFailed && f.message.contains("rolled back"), "\(f.message)")
-        #expect(failing.undone >= 3, "undone \(failing.undone)")  // every step begun (a batch is journaled at once) is undone
+        // every step begun (a batch is journaled at once) is undone
+        #expect(failing.undone >= 3, "undone \(failing.undone)")
         #expect(!Sys.exists(state.profileDir("demo")))
     }
 
     /// Undo hands each driver its consecutive records at once, last first; a shared resource goes
     /// alone, after everything else, and is kept when anything before it was left undone.
     @Test func undoBatchesConsecutiveRecordsOfOneDriverAndKeepsTheSharedRootAlone() throws {
-        let cgroup = { (path: String) in Resource.cgroup(CgroupResource(path: path, owner: "demo", workload: nil, enable: [])) }
-        let namespace = { (name: String) in Resource.namespace(NamespaceResource(name: name, workload: name, owner: "demo")) }
-        let resources: [Resource] = [.cgroupRoot(CgroupRootResource(path: "topo", profile: "demo", controllers: [])), cgroup("topo/demo"),
-                                     cgroup("topo/demo/a"), cgroup("topo/demo/b"), namespace("n.a"), namespace("n.b")]
-        let steps = resources.enumerated().map { JournalStep(number: $0.offset + 1, resource: $0.element, done: true, facts: Facts()) }
+        let cgroup = { (path: String) in
+            Resource.cgroup(CgroupResource(path: path, owner: "demo", workload: nil, enable: []))
+        }
+        let namespace = { (name: String) in
+            Resource.namespace(NamespaceResource(name: name, workload: name, owner: "demo"))
+        }
+        let resources: [Resource] = [
+            .cgroupRoot(CgroupRootResource(path: "topo", profile: "demo", controllers: [])), cgroup("topo/demo"),
+            cgroup("topo/demo/a"), cgroup("topo/demo/b"), namespace("n.a"), namespace("n.b"),
+        ]
+        let steps = resources.enumerated().map {
+            JournalStep(number: $0.offset + 1, resource: $0.element, done: true, facts: Facts())
+        }
         #expect(ResourceLoop.undoBatches(steps.reversed()).map { $0.map(\.number) } == [[6, 5], [4, 3, 2], [1]])
 
         let scene = try Scene()
@@ -332,7 +378,9 @@ struct Scene {
         #expect(seen.batches == [3], "the three cgroups in one batch: \(seen.batches)")
         #expect(report.problems.count == 1 && report.problems[0].contains("topo/demo/a"), "\(report.problems)")
         #expect(report.removed.map(\.1) == ["topo/demo/b", "topo/demo"])
-        #expect(report.skipped.count == 1 && report.skipped[0].contains("kept, with its record"), "the root stays: \(report.skipped)")
+        #expect(
+            report.skipped.count == 1 && report.skipped[0].contains("kept, with its record"),
+            "the root stays: \(report.skipped)")
     }
 
     /// `down` of many workloads kills every cgroup before waiting for the first to empty: here the
@@ -342,7 +390,9 @@ struct Scene {
     func workloadsAreAllKilledBeforeAnyIsWaitedFor() throws {
         let scene = try Scene()
         let (fake, cgroups) = (scene.fake, scene.cgroups)
-        for c in ["topo", "topo/demo", "topo/demo/a", "topo/demo/b"] { try cgroups.create(c, owner: c == "topo" ? "topo" : "demo") }
+        for c in ["topo", "topo/demo", "topo/demo/a", "topo/demo/b"] {
+            try cgroups.create(c, owner: c == "topo" ? "topo" : "demo")
+        }
         try cgroups.create("topo/demo/c", owner: "other")  // not this profile's: never killed
         for w in ["a", "b", "c"] {
             try fake.seed("cg/topo/demo/\(w)/cgroup.events", "populated 1\nfrozen 0\n")
@@ -351,12 +401,19 @@ struct Scene {
         let demo = cgroups.path("topo/demo")
         let kernel = Thread {
             let deadline = Date().addingTimeInterval(8)
-            while Date() < deadline && !["a", "b"].allSatisfy({ (try? Sys.read("\(demo)/\($0)/cgroup.kill")) == "1" }) { usleep(1000) }
-            for w in ["a", "b"] { try? Sys.write("\(demo)/\(w)/cgroup.events", "populated 0\nfrozen 0\n", flags: O_WRONLY | O_TRUNC | O_CLOEXEC) }
+            while Date() < deadline && !["a", "b"].allSatisfy({ (try? Sys.read("\(demo)/\($0)/cgroup.kill")) == "1" }) {
+                usleep(1000)
+            }
+            for w in ["a", "b"] {
+                try? Sys.write(
+                    "\(demo)/\(w)/cgroup.events", "populated 0\nfrozen 0\n", flags: O_WRONLY | O_TRUNC | O_CLOEXEC)
+            }
         }
         kernel.start()
         let started = Date()
-        let failures = scene.drivers.cgroups.stopAll([("topo/demo/a", "demo"), ("topo/demo/b", "demo"), ("topo/demo/c", "demo")])
+        let failures = scene.drivers.cgroups.stopAll([
+            ("topo/demo/a", "demo"), ("topo/demo/b", "demo"), ("topo/demo/c", "demo"),
+        ])
         #expect(failures.map { $0 == nil } == [true, true, true], "\(failures)")
         #expect(Date().timeIntervalSince(started) < 4)
         #expect(fake.read("cg/topo/demo/c/cgroup.kill") == "")
@@ -366,8 +423,10 @@ struct Scene {
         let scene = try Scene()
         let w = try #require(try scene.plan(Self.sample).workloads.first)
         #expect(w.environment == ["TOPO_PROFILE=demo", "TOPO_WORKLOAD=a", "PATH=/opt/bin", "X=1"])
-        let spec = LaunchSpec(Planner.launch(w, profile: "demo", command: ["/bin/true"], logPath: "/l"), cgroupProcs: "/p", cgroupMount: "/sys/fs/cgroup",
-                              readOnly: ["/run/topo"], newSession: true, keepStdin: false)
+        let spec = LaunchSpec(
+            Planner.launch(w, profile: "demo", command: ["/bin/true"], logPath: "/l"), cgroupProcs: "/p",
+            cgroupMount: "/sys/fs/cgroup",
+            readOnly: ["/run/topo"], newSession: true, keepStdin: false)
         #expect(spec.command == ["/bin/true"] && spec.environment == w.environment && spec.logPath == "/l")
         #expect(spec.cpus.description == "0" && spec.policyNodes.description == "0" && spec.memoryPolicy == .bind)
         #expect(spec.newSession && spec.capabilities.isEmpty)
@@ -403,8 +462,10 @@ struct Scene {
 
     @Test func cgroupV1HostsAreToldToUseTheLab() throws {
         var host = try fixtureHost("1n-2c")
-        host.cgroup = CgroupProbe.classify(mounts: "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n")
-        let problems = preflight(host).kernelProblems(for: try plan("version: 1\nname: x\nworkloads: { a: { cpus: \"0\" } }"))
+        host.cgroup = CgroupProbe.classify(
+            mounts: "cgroup /sys/fs/cgroup/cpu cgroup rw,cpu 0 0\ncgroup2 /sys/fs/cgroup/unified cgroup2 rw 0 0\n")
+        let problems = preflight(host).kernelProblems(
+            for: try plan("version: 1\nname: x\nworkloads: { a: { cpus: \"0\" } }"))
         #expect(problems.count == 1)
         #expect(problems[0].contains("cgroup v1 (hybrid)") && problems[0].contains("scripts/lab"))
     }
@@ -414,24 +475,31 @@ struct Scene {
         try fake.seed("cgroup.controllers", "cpu pids\n")
         var host = try fixtureHost("1n-2c")
         host.cgroup = CgroupInfo(mode: .unified, mountPoint: fake.path, controllers: [], detail: "")
-        let problems = preflight(host, cgroupRoot: fake.path).kernelProblems(for: try plan("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { max: 1G } } }"))
-        #expect(problems.map { $0.prefix(60) } == ["the cgroup v2 root \(fake.path) does not offer the cpuset controller".prefix(60),
-                                                   "the cgroup v2 root \(fake.path) does not offer the memory controller".prefix(60)])
+        let problems = preflight(host, cgroupRoot: fake.path).kernelProblems(
+            for: try plan("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { max: 1G } } }"))
+        #expect(
+            problems.map { $0.prefix(60) } == [
+                "the cgroup v2 root \(fake.path) does not offer the cpuset controller".prefix(60),
+                "the cgroup v2 root \(fake.path) does not offer the memory controller".prefix(60),
+            ])
     }
 
     @Test func programsWorkdirsUsersAndRuntimesMustExist() throws {
-        let problems = preflight(try fixtureHost("1n-2c")).workloadProblems(for: try plan("""
-            version: 1
-            name: x
-            workloads:
-              a: { cpus: "0", run: { command: ["/no/such/program"], workdir: /no/such/dir, user: nosuchuser } }
-              b: { cpus: "1", run: { command: ["sh", "-c", "true"] } }
-            """))
-        #expect(problems == [
-            "workload a runs /no/such/program, which is not an executable file on this host",
-            "workload a: workdir /no/such/dir is not a directory on this host",
-            "workload a: no user named nosuchuser on this host",
-        ])
+        let problems = preflight(try fixtureHost("1n-2c")).workloadProblems(
+            for: try plan(
+                """
+                version: 1
+                name: x
+                workloads:
+                  a: { cpus: "0", run: { command: ["/no/such/program"], workdir: /no/such/dir, user: nosuchuser } }
+                  b: { cpus: "1", run: { command: ["sh", "-c", "true"] } }
+                """))
+        #expect(
+            problems == [
+                "workload a runs /no/such/program, which is not an executable file on this host",
+                "workload a: workdir /no/such/dir is not a directory on this host",
+                "workload a: no user named nosuchuser on this host",
+            ])
     }
 
     /// Containers: the runtime must be installed, the image a directory (docker is refused when the
@@ -442,15 +510,22 @@ struct Scene {
         try fake.mkdir("rootfs/bin")
         try fake.mkdir("layout")
         try fake.seed("layout/oci-layout", "{}")
-        let problems = preflight(try fixtureHost("1n-2c")).workloadProblems(for: try plan("""
-            version: 1
-            name: x
-            workloads:
-              b: { cpus: "0", isolation: shared, run: { command: ["/bin/true"], runtime: crun, image: \(fake.path)/rootfs } }
-              c: { cpus: "1", isolation: shared, run: { command: ["/bin/true"], runtime: runc, image: \(fake.path)/layout } }
-            """))
-        #expect(problems.contains("workload b runs /bin/true, which is not an executable file in image \(fake.path)/rootfs"))
-        #expect(problems.contains("workload c: image layout \(fake.path)/layout has no tagged image: name one, image: \(fake.path)/layout:TAG"), "\(problems)")
+        let problems = preflight(try fixtureHost("1n-2c")).workloadProblems(
+            for: try plan(
+                """
+                version: 1
+                name: x
+                workloads:
+                  b: { cpus: "0", isolation: shared, run: { command: ["/bin/true"], runtime: crun, image: \(fake.path)/rootfs } }
+                  c: { cpus: "1", isolation: shared, run: { command: ["/bin/true"], runtime: runc, image: \(fake.path)/layout } }
+                """))
+        #expect(
+            problems.contains("workload b runs /bin/true, which is not an executable file in image \(fake.path)/rootfs")
+        )
+        #expect(
+            problems.contains(
+                "workload c: image layout \(fake.path)/layout has no tagged image: name one, image: \(fake.path)/layout:TAG"
+            ), "\(problems)")
         for (runtime, binary) in OCIRuntime.binaries where !FileManager.default.isExecutableFile(atPath: binary) {
             #expect(problems.contains { $0.contains("runtime \(runtime.rawValue) is not installed") })
         }
@@ -460,13 +535,23 @@ struct Scene {
     @Test func imageLayoutsAreNamedByDirectoryAndTag() throws {
         let fake = try FakeRoot()
         try fake.seed("one/oci-layout", #"{"imageLayoutVersion":"1.0.0"}"#)
-        try fake.seed("one/index.json", #"{"schemaVersion":2,"manifests":[{"digest":"sha256:aa","annotations":{"org.opencontainers.image.ref.name":"t"}}]}"#)
+        try fake.seed(
+            "one/index.json",
+            #"{"schemaVersion":2,"manifests":[{"digest":"sha256:aa","annotations":{"org.opencontainers.image.ref.name":"t"}}]}"#
+        )
         try fake.seed("two/oci-layout", #"{"imageLayoutVersion":"1.0.0"}"#)
-        try fake.seed("two/index.json", #"{"schemaVersion":2,"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"a"}},{"annotations":{"org.opencontainers.image.ref.name":"b"}}]}"#)
+        try fake.seed(
+            "two/index.json",
+            #"{"schemaVersion":2,"manifests":[{"annotations":{"org.opencontainers.image.ref.name":"a"}},{"annotations":{"org.opencontainers.image.ref.name":"b"}}]}"#
+        )
         #expect(OCIRuntime.reference("\(fake.path)/one").reference == "\(fake.path)/one:t")
         #expect(OCIRuntime.reference("\(fake.path)/two:b").reference == "\(fake.path)/two:b")
-        #expect(OCIRuntime.reference("\(fake.path)/two").problem == "image layout \(fake.path)/two has several tags (a, b): name one, image: \(fake.path)/two:TAG")
-        #expect(OCIRuntime.reference("\(fake.path)/one:nope").problem == "image layout \(fake.path)/one has no tag nope (it has t)")
+        #expect(
+            OCIRuntime.reference("\(fake.path)/two").problem
+                == "image layout \(fake.path)/two has several tags (a, b): name one, image: \(fake.path)/two:TAG")
+        #expect(
+            OCIRuntime.reference("\(fake.path)/one:nope").problem
+                == "image layout \(fake.path)/one has no tag nope (it has t)")
         #expect(OCIRuntime.layout("/") == nil && OCIRuntime.layout(fake.path) == nil)
     }
 
@@ -477,13 +562,15 @@ struct Scene {
         #expect(symlink("\(fake.path)/real", "\(fake.path)/link") == 0)
         try fake.seed("file", "x")
         #expect(symlink("\(fake.path)/file", "\(fake.path)/filelink") == 0)
-        let problems = preflight(try fixtureHost("1n-2c")).workloadProblems(for: try plan("""
-            version: 1
-            name: x
-            workloads:
-              a: { cpus: "0", run: { command: ["/bin/true"], workdir: \(fake.path)/link } }
-              b: { cpus: "1", run: { command: ["/bin/true"], workdir: \(fake.path)/filelink } }
-            """))
+        let problems = preflight(try fixtureHost("1n-2c")).workloadProblems(
+            for: try plan(
+                """
+                version: 1
+                name: x
+                workloads:
+                  a: { cpus: "0", run: { command: ["/bin/true"], workdir: \(fake.path)/link } }
+                  b: { cpus: "1", run: { command: ["/bin/true"], workdir: \(fake.path)/filelink } }
+                """))
         #expect(problems == ["workload b: workdir \(fake.path)/filelink is not a directory on this host"])
     }
 }
@@ -491,29 +578,39 @@ struct Scene {
 /// What `/proc/PID/cgroup` calls a cgroup, wherever topo's cgroup root is.
 @Suite struct HierarchyPathTests {
     @Test func aCgroupRootBelowTheHierarchysRootIsPartOfThePath() {
-        let mounts = [Mounts.Entry(point: "/sys/fs/cgroup", type: "cgroup2", root: "/"),
-                      Mounts.Entry(point: "/mnt/lab", type: "cgroup2", root: "/lab"),
-                      Mounts.Entry(point: "/sys", type: "sysfs", root: "/")]
+        let mounts = [
+            Mounts.Entry(point: "/sys/fs/cgroup", type: "cgroup2", root: "/"),
+            Mounts.Entry(point: "/mnt/lab", type: "cgroup2", root: "/lab"),
+            Mounts.Entry(point: "/sys", type: "sysfs", root: "/"),
+        ]
         #expect(CgroupFS(root: "/sys/fs/cgroup").hierarchyPath("topo/p/w", mounts: mounts) == "/topo/p/w")
-        #expect(CgroupFS(root: "/sys/fs/cgroup/somewhere").hierarchyPath("topo/p/w", mounts: mounts) == "/somewhere/topo/p/w")
+        #expect(
+            CgroupFS(root: "/sys/fs/cgroup/somewhere").hierarchyPath("topo/p/w", mounts: mounts)
+                == "/somewhere/topo/p/w")
         #expect(CgroupFS(root: "/sys/fs/cgroup/somewhere").hierarchyPath("", mounts: mounts) == "/somewhere")
         // A second mount of a cgroup below the root (its mountinfo root is that cgroup).
         #expect(CgroupFS(root: "/mnt/lab/x").hierarchyPath("topo/p/w", mounts: mounts) == "/lab/x/topo/p/w")
         #expect(CgroupFS(root: "/tmp/fake").hierarchyPath("topo/p/w", mounts: mounts) == "/topo/p/w")
-        #expect(Mounts.parse(mountinfo: "30 24 0:26 /lab /mnt/lab rw - cgroup2 cgroup2 rw\n") == [Mounts.Entry(point: "/mnt/lab", type: "cgroup2", root: "/lab")])
+        #expect(
+            Mounts.parse(mountinfo: "30 24 0:26 /lab /mnt/lab rw - cgroup2 cgroup2 rw\n") == [
+                Mounts.Entry(point: "/mnt/lab", type: "cgroup2", root: "/lab")
+            ])
     }
 }
 
 @Suite struct CgroupLayoutTests {
     /// A partition needs a partition root for a parent: the cgroup root, not topo's own cgroups.
     @Test func partitionsSitBelowTheCgroupRootOthersBelowTopo() throws {
-        let plan = try Planner(host: try fixtureHost("2s-8c-ht")).plan(try profile("""
-            version: 1
-            name: lab
-            workloads:
-              a: { cpus: { count: 2 } }
-              b: { cpus: { count: 2 }, isolation: partition }
-            """)).get()
+        let plan = try Planner(host: try fixtureHost("2s-8c-ht")).plan(
+            try profile(
+                """
+                version: 1
+                name: lab
+                workloads:
+                  a: { cpus: { count: 2 } }
+                  b: { cpus: { count: 2 }, isolation: partition }
+                """)
+        ).get()
         #expect(plan.workloads.map(\.cgroupPath) == ["topo/lab/a", "topo.lab.b"])
         let cgroups = plan.resources.compactMap { if case .cgroup(let c) = $0 { c.path } else { nil } }
         #expect(cgroups == ["topo/lab", "topo/lab/a", "topo.lab.b"])
@@ -575,7 +672,8 @@ struct Scene {
         let old = umask(0o077)
         defer { umask(old) }
         try write(scene, plan, hostsFiles(plan))
-        let made = try JSONDecoder().decode(NetnsHostsFiles.Made.self, from: Data((scene.fake.read("run/netns.json") ?? "").utf8))
+        let made = try JSONDecoder().decode(
+            NetnsHostsFiles.Made.self, from: Data((scene.fake.read("run/netns.json") ?? "").utf8))
         #expect(made.directory == "\(fake.path)/etc-netns")
         #expect(try scene.state.hostChanges() == .init(), "the cgroup manager's record is its own")
         #expect(fake.read("etc-netns/topo.demo.a/hosts")?.contains("10.77.0.2\tb") == true)
@@ -587,7 +685,8 @@ struct Scene {
         #expect(!fake.exists("etc-netns/topo.demo.a"))
         #expect(!fake.exists("etc-netns/topo.demo.b/hosts") && fake.exists("etc-netns/topo.demo.b/resolv.conf"))
         #expect(fake.exists("etc-netns"), "a /etc/netns that is not empty stays")
-        #expect(report.skipped.contains { $0.contains("topo.demo.b: holds files topo did not write") }, "\(report.skipped)")
+        #expect(
+            report.skipped.contains { $0.contains("topo.demo.b: holds files topo did not write") }, "\(report.skipped)")
     }
 
     /// /etc/netns is the hosts-file writer's alone: the undo that leaves it empty removes it when topo
@@ -599,7 +698,8 @@ struct Scene {
         try write(scene, plan, hostsFiles(plan))
         if legacy {
             try Sys.unlink("\(scene.state.root)/netns.json")
-            try scene.state.record(StateStore.HostChanges(createdEtcNetns: true, etcNetns: "\(scene.fake.path)/etc-netns"))
+            try scene.state.record(
+                StateStore.HostChanges(createdEtcNetns: true, etcNetns: "\(scene.fake.path)/etc-netns"))
         }
         let report = scene.teardown.remove(plan.name)
         #expect(report.problems == [])
@@ -617,7 +717,10 @@ struct Scene {
         try scene.state.createApplied(plan)
         let journal = Journal(path: scene.state.journalPath(plan.name), failpoint: nil)
         try journal.begin(1, b)
-        guard case .failure(let refused)? = scene.drivers.files.apply([b]).first else { Issue.record("apply adopted a foreign directory"); return }
+        guard case .failure(let refused)? = scene.drivers.files.apply([b]).first else {
+            Issue.record("apply adopted a foreign directory")
+            return
+        }
         #expect(refused.message.contains("appeared during apply and is not topo's"))
         let report = scene.teardown.remove(plan.name)
         #expect(report.problems == [])
@@ -642,17 +745,23 @@ struct Scene {
     let page: UInt64 = 4096
 
     @Test func kernelEncodings() {
-        #expect(CgroupSetting.cpuMax(quota: Duration(nanoseconds: 150_000_000), period: CPUSpec.period).kernelValue == "150000 100000")
+        #expect(
+            CgroupSetting.cpuMax(quota: Duration(nanoseconds: 150_000_000), period: CPUSpec.period).kernelValue
+                == "150000 100000")
         #expect(CgroupSetting.memoryMax(.value(Bytes(1 << 30))).kernelValue == "1073741824")
         #expect(CgroupSetting.swapMax(.max).kernelValue == "max")
-        let io = IOLimit(device: DeviceNumber(major: 8, minor: 0), rbps: .value(Bytes(1 << 20)), wbps: nil, riops: nil, wiops: .max)
+        let io = IOLimit(
+            device: DeviceNumber(major: 8, minor: 0), rbps: .value(Bytes(1 << 20)), wbps: nil, riops: nil, wiops: .max)
         #expect(CgroupSetting.ioMax(io).kernelValue == "8:0 rbps=1048576 wiops=max")
     }
 
     @Test func readBackKnowsTheKernelsNormalisations() {
         // CPU lists in any order or grouping.
         #expect(CgroupSetting.cpus(CPUSet([0, 1, 2, 5])).differences(kernel: "0-2,5", pageSize: page) == [])
-        #expect(CgroupSetting.cpus(CPUSet([0, 1])).differences(kernel: "0-2", pageSize: page) == ["cpuset.cpus: planned 0-1, kernel has \"0-2\""])
+        #expect(
+            CgroupSetting.cpus(CPUSet([0, 1])).differences(kernel: "0-2", pageSize: page) == [
+                "cpuset.cpus: planned 0-1, kernel has \"0-2\""
+            ])
         // Memory limits rounded down to whole pages.
         #expect(CgroupSetting.memoryMax(.value(Bytes(10_000))).differences(kernel: "8192", pageSize: page) == [])
         #expect(CgroupSetting.memoryMax(.value(Bytes(10_000))).differences(kernel: "max", pageSize: page).count == 1)
@@ -660,31 +769,47 @@ struct Scene {
         // cpu.max with its period.
         let quota = CgroupSetting.cpuMax(quota: Duration(nanoseconds: 50_000_000), period: CPUSpec.period)
         #expect(quota.differences(kernel: "50000 100000", pageSize: page) == [])
-        #expect(quota.differences(kernel: "max 100000", pageSize: page) == ["cpu.max: planned 50000 100000, kernel has \"max 100000\""])
+        #expect(
+            quota.differences(kernel: "max 100000", pageSize: page) == [
+                "cpu.max: planned 50000 100000, kernel has \"max 100000\""
+            ])
         // io.max prints all four keys on the device's line, and no line when all are max.
-        let io = IOLimit(device: DeviceNumber(major: 8, minor: 0), rbps: .value(Bytes(1 << 20)), wbps: nil, riops: nil, wiops: nil)
-        #expect(CgroupSetting.ioMax(io).differences(kernel: "8:16 rbps=1 wbps=max riops=max wiops=max\n8:0 rbps=1048576 wbps=max riops=max wiops=max", pageSize: page) == [])
+        let io = IOLimit(
+            device: DeviceNumber(major: 8, minor: 0), rbps: .value(Bytes(1 << 20)), wbps: nil, riops: nil, wiops: nil)
+        #expect(
+            CgroupSetting.ioMax(io).differences(
+                kernel: "8:16 rbps=1 wbps=max riops=max wiops=max\n8:0 rbps=1048576 wbps=max riops=max wiops=max",
+                pageSize: page) == [])
         #expect(CgroupSetting.ioMax(io).differences(kernel: "", pageSize: page).count == 1)
         let none = IOLimit(device: DeviceNumber(major: 8, minor: 0), rbps: .max, wbps: nil, riops: nil, wiops: nil)
         #expect(CgroupSetting.ioMax(none).differences(kernel: "", pageSize: page) == [])
         // A partition the kernel invalidated is a difference, in its own words.
-        #expect(CgroupSetting.partition.differences(kernel: "root invalid (Cpu list in cpuset.cpus not exclusive)", pageSize: page)
-            == ["cpuset.cpus.partition: planned root, kernel has \"root invalid (Cpu list in cpuset.cpus not exclusive)\""])
+        #expect(
+            CgroupSetting.partition.differences(
+                kernel: "root invalid (Cpu list in cpuset.cpus not exclusive)", pageSize: page)
+                == [
+                    "cpuset.cpus.partition: planned root, kernel has \"root invalid (Cpu list in cpuset.cpus not exclusive)\""
+                ])
         #expect(CgroupSetting.pidsMax(.value(64)).differences(kernel: "64", pageSize: page) == [])
     }
 
     /// Apply and observe through the cgroupfs manager against a directory seeded like a cgroup.
     @Test func theManagerWritesAndObservesSettings() throws {
         let scene = try Scene()
-        try scene.fake.seed("cg/topo/demo/a/memory.max", "max\n")  // cgroupfs makes the file; a plain directory does not
+        // cgroupfs makes the file; a plain directory does not
+        try scene.fake.seed("cg/topo/demo/a/memory.max", "max\n")
         let manager = try #require(scene.drivers.cgroups as? CgroupfsManager)
-        let memory = Resource.cgroupSetting(CgroupSettingResource(cgroup: "topo/demo/a", workload: "a", setting: .memoryMax(.value(Bytes(268_435_456)))))
+        let memory = Resource.cgroupSetting(
+            CgroupSettingResource(cgroup: "topo/demo/a", workload: "a", setting: .memoryMax(.value(Bytes(268_435_456))))
+        )
         #expect(manager.apply([memory]).count == 1)
         #expect(scene.fake.read("cg/topo/demo/a/memory.max") == "268435456")
         #expect(manager.observe(memory).differences == [])
         try scene.fake.seed("cg/topo/demo/a/memory.max", "max\n")
-        #expect(manager.observe(memory).differences == ["memory.max: planned 268435456 bytes (256M), kernel has \"max\""])
-        let missing = Resource.cgroupSetting(CgroupSettingResource(cgroup: "topo/demo/b", workload: "b", setting: .pidsMax(.max)))
+        #expect(
+            manager.observe(memory).differences == ["memory.max: planned 268435456 bytes (256M), kernel has \"max\""])
+        let missing = Resource.cgroupSetting(
+            CgroupSettingResource(cgroup: "topo/demo/b", workload: "b", setting: .pidsMax(.max)))
         #expect(!manager.observe(missing).found)
     }
 }
@@ -706,31 +831,51 @@ struct Scene {
     func check(_ id: String, _ status: Check.Status, found: String = "x") -> Check {
         Check(id: id, subject: "workload a", status: status, expected: "e", found: found, message: "m")
     }
-    func result(_ name: String, _ checks: [Check]) -> Verifier.ProfileResult { .init(name: name, checks: checks, summary: [:]) }
+    func result(_ name: String, _ checks: [Check]) -> Verifier.ProfileResult {
+        .init(name: name, checks: checks, summary: [:])
+    }
 
     @Test func onlyStatusChangesNewChecksAndMovingFailuresAreReported() {
-        let before = [result("p", [check("cgroup.settings", .pass), check("counters", .pass, found: "nr_throttled=1"), check("cpus.intruders", .warn, found: "1 (sleep)")]),
-                      result("gone", [])]
-        let after = [result("p", [check("cgroup.settings", .fail), check("counters", .pass, found: "nr_throttled=9"), check("cpus.intruders", .warn, found: "2 (stress)"),
-                                  check("tasks.cpus", .pass)]),
-                     result("new", [check("links", .pass)])]
+        let before = [
+            result(
+                "p",
+                [
+                    check("cgroup.settings", .pass), check("counters", .pass, found: "nr_throttled=1"),
+                    check("cpus.intruders", .warn, found: "1 (sleep)"),
+                ]),
+            result("gone", []),
+        ]
+        let after = [
+            result(
+                "p",
+                [
+                    check("cgroup.settings", .fail), check("counters", .pass, found: "nr_throttled=9"),
+                    check("cpus.intruders", .warn, found: "2 (stress)"),
+                    check("tasks.cpus", .pass),
+                ]),
+            result("new", [check("links", .pass)]),
+        ]
         let changes = Watch.changes(round: 3, time: "t", from: before, to: after)
-        #expect(changes.map { "\($0.profile) \($0.check?.id ?? $0.event ?? "") \($0.previous?.rawValue ?? "-")" } == [
-            "p cgroup.settings pass", "p cpus.intruders warn", "p tasks.cpus -", "new applied -", "gone gone -",
-        ])
+        #expect(
+            changes.map { "\($0.profile) \($0.check?.id ?? $0.event ?? "") \($0.previous?.rawValue ?? "-")" } == [
+                "p cgroup.settings pass", "p cpus.intruders warn", "p tasks.cpus -", "new applied -", "gone gone -",
+            ])
         #expect(changes.allSatisfy { $0.round == 3 && $0.time == "t" })
         #expect(Watch.changes(round: 4, time: "t", from: after, to: after).isEmpty)
     }
 
     @Test func theWatcherRunsWhereNoExclusiveWorkloadDoes() throws {
         let host = try fixtureHost("2s-8c-ht")
-        let plan = try Planner(host: host).plan(try profile("""
-            version: 1
-            name: w
-            workloads:
-              a: { cpus: "1", isolation: exclusive }
-              b: { cpus: "2-3", isolation: shared }
-            """)).get()
+        let plan = try Planner(host: host).plan(
+            try profile(
+                """
+                version: 1
+                name: w
+                workloads:
+                  a: { cpus: "1", isolation: exclusive }
+                  b: { cpus: "2-3", isolation: shared }
+                """)
+        ).get()
         #expect(Watch.quietCPUs([plan], online: host.onlineCPUs) == host.onlineCPUs.subtracting(CPUSet([1])))
     }
 
@@ -743,19 +888,26 @@ struct Scene {
 /// `verify --active`: how each probe's measurement is judged against the plan.
 @Suite struct ActiveJudgingTests {
     func netem(delay ms: UInt64, jitter: UInt64 = 0, loss: Double? = nil, rate: UInt64? = nil) -> Netem {
-        Netem(delay: Duration(nanoseconds: ms * 1_000_000), jitter: jitter == 0 ? nil : Duration(nanoseconds: jitter * 1_000), distribution: nil,
-              loss: loss.map { Percent(micro: UInt64($0 * 1_000_000)) }, duplicate: nil, reorder: nil, corrupt: nil,
-              rate: rate.map { BitRate(bitsPerSecond: $0) }, limit: 1000, limitChosen: true)
+        Netem(
+            delay: Duration(nanoseconds: ms * 1_000_000),
+            jitter: jitter == 0 ? nil : Duration(nanoseconds: jitter * 1_000), distribution: nil,
+            loss: loss.map { Percent(micro: UInt64($0 * 1_000_000)) }, duplicate: nil, reorder: nil, corrupt: nil,
+            rate: rate.map { BitRate(bitsPerSecond: $0) }, limit: 1000, limitChosen: true)
     }
-    func link(_ medianMs: Double, sent: Int = 500, received: Int = 500, bps: Double? = nil, loopback: Double? = nil) -> Probe.LinkResult {
-        Probe.LinkResult(sent: sent, received: received, rttMicroseconds: [medianMs * 900, medianMs * 1000, medianMs * 1100],
-                         bitsPerSecond: bps, loopbackBitsPerSecond: loopback)
+    func link(
+        _ medianMs: Double, sent: Int = 500, received: Int = 500, bps: Double? = nil, loopback: Double? = nil
+    ) -> Probe.LinkResult {
+        Probe.LinkResult(
+            sent: sent, received: received, rttMicroseconds: [medianMs * 900, medianMs * 1000, medianMs * 1100],
+            bitsPerSecond: bps, loopbackBitsPerSecond: loopback)
     }
 
     @Test func aTenMillisecondLinkPassesAtTheLabsRoundTripAndFailsAtSixty() {
         let e = ActiveChecks.expectedRoundTrip(netem(delay: 10), netem(delay: 10))
         #expect(e.rtt == 20_000 && e.jitter == 0)
-        for measured in [21.0, 23.0] { #expect(ActiveChecks.judgeLatency(link(measured), expected: e, subject: "l").status == .pass) }
+        for measured in [21.0, 23.0] {
+            #expect(ActiveChecks.judgeLatency(link(measured), expected: e, subject: "l").status == .pass)
+        }
         let changed = ActiveChecks.judgeLatency(link(70), expected: e, subject: "link a<->b")
         #expect(changed.status == .fail && changed.message.contains("70.00 ms"))
         #expect(ActiveChecks.judgeLatency(link(5), expected: e, subject: "l").status == .fail)
@@ -768,32 +920,53 @@ struct Scene {
     @Test func lossIsComparedAsRoundTripLossWithinItsStatisticalSpread() {
         let p = ActiveChecks.roundTripLoss(netem(delay: 1, loss: 10), nil)
         #expect(abs(p - 0.1) < 1e-9)
-        #expect(ActiveChecks.judgeLoss(link(1, received: 452), expected: p, subject: "l").status == .pass)   // 9.6 %
-        #expect(ActiveChecks.judgeLoss(link(1, received: 350), expected: p, subject: "l").status == .fail)   // 30 %
+        #expect(ActiveChecks.judgeLoss(link(1, received: 452), expected: p, subject: "l").status == .pass)  // 9.6 %
+        #expect(ActiveChecks.judgeLoss(link(1, received: 350), expected: p, subject: "l").status == .fail)  // 30 %
         #expect(ActiveChecks.judgeLoss(link(1, received: 500), expected: 0, subject: "l").status == .pass)
-        #expect(ActiveChecks.judgeLoss(link(1, received: 470), expected: 0, subject: "l").status == .fail)   // 6 % on a lossless link
+        // 6 % on a lossless link
+        #expect(ActiveChecks.judgeLoss(link(1, received: 470), expected: 0, subject: "l").status == .fail)
     }
 
     @Test func rateMustReachThePlanOrHalfOfWhatTheHostCarries() {
         let fifty = BitRate(bitsPerSecond: 50_000_000)
-        #expect(ActiveChecks.judgeRate(link(1, bps: 47.5e6, loopback: 2e9), planned: fifty, subject: "l").status == .pass)
-        #expect(ActiveChecks.judgeRate(link(1, bps: 9.5e6, loopback: 2e9), planned: fifty, subject: "l").status == .fail)
+        #expect(
+            ActiveChecks.judgeRate(link(1, bps: 47.5e6, loopback: 2e9), planned: fifty, subject: "l").status == .pass)
+        #expect(
+            ActiveChecks.judgeRate(link(1, bps: 9.5e6, loopback: 2e9), planned: fifty, subject: "l").status == .fail)
         #expect(ActiveChecks.judgeRate(link(1, bps: 90e6, loopback: 2e9), planned: fifty, subject: "l").status == .fail)
         // A host that carries 400 Mbit/s over its loopback cannot show 1 Gbit/s: half of that is the floor.
         let gigabit = BitRate(bitsPerSecond: 1_000_000_000)
-        #expect(ActiveChecks.judgeRate(link(1, bps: 250e6, loopback: 400e6), planned: gigabit, subject: "l").status == .pass)
-        #expect(ActiveChecks.judgeRate(link(1, bps: 9.5e6, loopback: 400e6), planned: gigabit, subject: "l").status == .fail)
+        #expect(
+            ActiveChecks.judgeRate(link(1, bps: 250e6, loopback: 400e6), planned: gigabit, subject: "l").status == .pass
+        )
+        #expect(
+            ActiveChecks.judgeRate(link(1, bps: 9.5e6, loopback: 400e6), planned: gigabit, subject: "l").status == .fail
+        )
     }
 
     @Test func pagesAreJudgedByPolicy() {
         let bound = Probe.MemoryResult(pages: 1000, nodes: ["1": 1000], unplaced: 0)
-        #expect(ActiveChecks.judgeMemory(bound, policy: .bind, nodes: CPUSet([1]), subject: "w", expected: "").status == .pass)
+        #expect(
+            ActiveChecks.judgeMemory(bound, policy: .bind, nodes: CPUSet([1]), subject: "w", expected: "").status
+                == .pass)
         let strayed = Probe.MemoryResult(pages: 1000, nodes: ["0": 10, "1": 990], unplaced: 0)
         let check = ActiveChecks.judgeMemory(strayed, policy: .bind, nodes: CPUSet([1]), subject: "w", expected: "")
         #expect(check.status == .fail && check.message.contains("10 pages outside node 1"))
-        #expect(ActiveChecks.judgeMemory(Probe.MemoryResult(pages: 1000, nodes: ["0": 520, "1": 480], unplaced: 0), policy: .interleave, nodes: CPUSet([0, 1]), subject: "w", expected: "").status == .pass)
-        #expect(ActiveChecks.judgeMemory(Probe.MemoryResult(pages: 1000, nodes: ["0": 900, "1": 100], unplaced: 0), policy: .interleave, nodes: CPUSet([0, 1]), subject: "w", expected: "").status == .fail)
-        #expect(ActiveChecks.judgeMemory(Probe.MemoryResult(pages: 1000, nodes: ["0": 700, "1": 300], unplaced: 0), policy: .preferred, nodes: CPUSet([0]), subject: "w", expected: "").status == .warn)
+        #expect(
+            ActiveChecks.judgeMemory(
+                Probe.MemoryResult(pages: 1000, nodes: ["0": 520, "1": 480], unplaced: 0), policy: .interleave,
+                nodes: CPUSet([0, 1]), subject: "w", expected: ""
+            ).status == .pass)
+        #expect(
+            ActiveChecks.judgeMemory(
+                Probe.MemoryResult(pages: 1000, nodes: ["0": 900, "1": 100], unplaced: 0), policy: .interleave,
+                nodes: CPUSet([0, 1]), subject: "w", expected: ""
+            ).status == .fail)
+        #expect(
+            ActiveChecks.judgeMemory(
+                Probe.MemoryResult(pages: 1000, nodes: ["0": 700, "1": 300], unplaced: 0), policy: .preferred,
+                nodes: CPUSet([0]), subject: "w", expected: ""
+            ).status == .warn)
     }
 }
 
@@ -803,13 +976,43 @@ private final class StepLog: @unchecked Sendable {
     private var made = 0, undoCount = 0
     private var planAt: Set<Bool> = []
     private var batchSizes: [Int] = []
-    func step(planThere: Bool) -> Int { lock.lock(); defer { lock.unlock() }; made += 1; planAt.insert(planThere); return made }
-    func undo() { lock.lock(); undoCount += 1; lock.unlock() }
-    func batch(_ n: Int) { lock.lock(); batchSizes.append(n); lock.unlock() }
-    var batches: [Int] { lock.lock(); defer { lock.unlock() }; return batchSizes }
-    var steps: Int { lock.lock(); defer { lock.unlock() }; return made }
-    var undone: Int { lock.lock(); defer { lock.unlock() }; return undoCount }
-    var planDuring: [Bool] { lock.lock(); defer { lock.unlock() }; return planAt.sorted { !$0 && $1 } }
+    func step(planThere: Bool) -> Int {
+        lock.lock()
+        defer { lock.unlock() }
+        made += 1
+        planAt.insert(planThere)
+        return made
+    }
+    func undo() {
+        lock.lock()
+        undoCount += 1
+        lock.unlock()
+    }
+    func batch(_ n: Int) {
+        lock.lock()
+        batchSizes.append(n)
+        lock.unlock()
+    }
+    var batches: [Int] {
+        lock.lock()
+        defer { lock.unlock() }
+        return batchSizes
+    }
+    var steps: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return made
+    }
+    var undone: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return undoCount
+    }
+    var planDuring: [Bool] {
+        lock.lock()
+        defer { lock.unlock() }
+        return planAt.sorted { !$0 && $1 }
+    }
 }
 
 /// A cgroup manager that makes nothing: it counts steps (failing the `failAt`th) and checks the state directory meanwhile.
@@ -833,7 +1036,10 @@ private struct StepCgroups: CgroupManager {
         var out: [Result<Facts, TopoFailure>?] = Array(repeating: nil, count: batch.count)
         for i in batch.indices {
             let n = log.step(planThere: Sys.exists(state.planPath("demo")))
-            if n == failAt { out[i] = .failure(TopoFailure(.applyFailed, "step \(n) fails")); break }
+            if n == failAt {
+                out[i] = .failure(TopoFailure(.applyFailed, "step \(n) fails"))
+                break
+            }
             out[i] = .success(Facts())
         }
         return out
@@ -846,7 +1052,9 @@ private struct StepCgroups: CgroupManager {
     }
     func undo(_ batch: [JournalStep]) -> [Result<Undone, TopoFailure>] {
         log.batch(batch.count)
-        return batch.map { step in Result { () throws(TopoFailure) -> Undone in try undo(step.resource, done: step.done, facts: step.facts) } }
+        return batch.map { step in
+            Result { () throws(TopoFailure) -> Undone in try undo(step.resource, done: step.done, facts: step.facts) }
+        }
     }
     func describe(_ resource: Resource) -> [String] { [resource.summary] }
     func observe(_ resource: Resource) -> Observation { Observation(resource, found: false) }

@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import TopoCore
 
 /// Drivers that touch nothing of the host's: cgroups kept in memory, workloads as plain child
@@ -14,7 +15,9 @@ final class FakeHost: @unchecked Sendable {
     var cgroupCount: Int { lock.withLock { cgroups.count } }
     func make(_ cgroup: String) { lock.withLock { _ = cgroups.insert(cgroup) } }
     func remove(_ cgroup: String) { lock.withLock { _ = cgroups.remove(cgroup) } }
-    func set(_ cgroup: String, _ file: String, _ value: String) { lock.withLock { settings["\(cgroup)/\(file)"] = value } }
+    func set(_ cgroup: String, _ file: String, _ value: String) {
+        lock.withLock { settings["\(cgroup)/\(file)"] = value }
+    }
     func setting(_ cgroup: String, _ file: String) -> String? { lock.withLock { settings["\(cgroup)/\(file)"] } }
 }
 
@@ -74,7 +77,9 @@ struct MemoryCgroups: CgroupManager {
 struct ChildRuntime: WorkloadRuntime {
     func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> { .success(0) }
     func start(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {
-        Spawn.child(launch.command, output: "/dev/null", detached: false).mapError { TopoFailure(.applyFailed, $0.description) }
+        Spawn.child(launch.command, output: "/dev/null", detached: false).mapError {
+            TopoFailure(.applyFailed, $0.description)
+        }
     }
     func startedBy(_ launch: LaunchResource) -> String { "start \(launch.workload) as a child of the test" }
 

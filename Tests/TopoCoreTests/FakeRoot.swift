@@ -1,4 +1,5 @@
 import Foundation
+
 @testable import TopoCore
 
 /// A temporary directory standing in for /sys/fs/cgroup or /run/topo, seeded with the files a test needs.
@@ -14,7 +15,8 @@ final class FakeRoot {
 
     func seed(_ relative: String, _ contents: String) throws {
         let full = "\(path)/\(relative)"
-        try FileManager.default.createDirectory(atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         try contents.write(toFile: full, atomically: false, encoding: .utf8)
     }
 

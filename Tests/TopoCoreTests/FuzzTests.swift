@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TopoCore
 
 /// Thousands of mutated profiles through the whole pure pipeline: decode, plan, render.
@@ -17,18 +18,22 @@ import Testing
         }
     }
 
-    static let tokens: [[UInt8]] = [
-        ":", "[", "]", "{", "}", "- ", "&a ", "*a", "\"", "'", "\n", "\t", "#", "!!binary ", "? ", "%YAML 1.1\n", "---\n",
-        "max", "0", "-1", "99999999999999999999", "1e308", "nan", ".inf", "0-8191", "4G", "1gbit", "200us", "100%",
-        "\u{202E}", "é", "../", "$(x)", "\\", "~", "null", "count", "node", "auto", "cpus", "\r\n", "<<: *a\n", "|\n", ">-\n",
-        "&b ", "*b", "<<: [*a, *b]\n", "? *a\n", "*a: ", "<<: *b\n", "x-q: a \"\n", "&a [*a]", "{<<: *a}",
-    ].map { Array($0.utf8) } + [[0], [0xFF], [0xC3], [0xE2, 0x82]]
+    static let tokens: [[UInt8]] =
+        [
+            ":", "[", "]", "{", "}", "- ", "&a ", "*a", "\"", "'", "\n", "\t", "#", "!!binary ", "? ", "%YAML 1.1\n",
+            "---\n",
+            "max", "0", "-1", "99999999999999999999", "1e308", "nan", ".inf", "0-8191", "4G", "1gbit", "200us", "100%",
+            "\u{202E}", "é", "../", "$(x)", "\\", "~", "null", "count", "node", "auto", "cpus", "\r\n", "<<: *a\n",
+            "|\n", ">-\n",
+            "&b ", "*b", "<<: [*a, *b]\n", "? *a\n", "*a: ", "<<: *b\n", "x-q: a \"\n", "&a [*a]", "{<<: *a}",
+        ].map { Array($0.utf8) } + [[0], [0xFF], [0xC3], [0xE2, 0x82]]
 
     func seeds() throws -> [[UInt8]] {
         var files: [String] = []
         for dir in ["Profiles", "Tests/Fixtures/profiles/invalid"] {
             let path = Repo.path(dir)
-            files += try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".yaml") }.sorted().map { "\(path)/\($0)" }
+            files += try FileManager.default.contentsOfDirectory(atPath: path).filter { $0.hasSuffix(".yaml") }.sorted()
+                .map { "\(path)/\($0)" }
         }
         return try files.map { Array(try #require(FileManager.default.contents(atPath: $0))) }
     }
@@ -40,7 +45,8 @@ import Testing
             switch Int.random(in: 0..<6, using: &rng) {
             case 0 where !bytes.isEmpty: bytes[at] = UInt8.random(in: 0...255, using: &rng)
             case 1: bytes.insert(contentsOf: Self.tokens.randomElement(using: &rng)!, at: at)
-            case 2 where !bytes.isEmpty: bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...16, using: &rng)))
+            case 2 where !bytes.isEmpty:
+                bytes.removeSubrange(at..<min(bytes.count, at + Int.random(in: 1...16, using: &rng)))
             case 3 where !bytes.isEmpty:
                 let end = min(bytes.count, at + Int.random(in: 1...64, using: &rng))
                 bytes.insert(contentsOf: bytes[at..<end], at: Int.random(in: 0...bytes.count, using: &rng))
@@ -55,7 +61,8 @@ import Testing
         let seeds = try seeds()
         let host = try fixtureHost("2s-8c-ht")
         var rng = SplitMix64(state: 0x7090)
-        var accepted = 0, rejected = 0
+        var accepted = 0
+        var rejected = 0
         for i in 0..<6000 {
             let input = mutate(seeds[i % seeds.count], &rng)
             switch ProfileDecoder.decode(data: Data(input), file: "fuzz.yaml") {
@@ -86,16 +93,22 @@ import Testing
             var text = "version: 1\nname: fz\n"
             let anchors = Int.random(in: 1...6, using: &rng)
             for a in 0..<anchors {
-                let refs = (0..<Int.random(in: 0...4, using: &rng)).map { _ in "*a\(Int.random(in: 0...max(0, a - 1), using: &rng))" }
+                let refs = (0..<Int.random(in: 0...4, using: &rng)).map { _ in
+                    "*a\(Int.random(in: 0...max(0, a - 1), using: &rng))"
+                }
                 switch Int.random(in: 0...3, using: &rng) {
                 case 0: text += "x-\(a): &a\(a) [\((refs + ["1"]).joined(separator: ", "))]\n"
-                case 1: text += "x-\(a): &a\(a) { k\(a): v, <<: [\(refs.joined(separator: ", "))] }\n".replacingOccurrences(of: ", <<: []", with: "")
+                case 1:
+                    text += "x-\(a): &a\(a) { k\(a): v, <<: [\(refs.joined(separator: ", "))] }\n".replacingOccurrences(
+                        of: ", <<: []", with: "")
                 case 2: text += "x-\(a): &a\(a) { \(refs.first ?? "k"): v }\n"
                 default: text += "x-\(a): &a\(a) { memory: { max: 1G } }\n"
                 }
             }
             text += "workloads:\n  w: { <<: *a\(Int.random(in: 0..<anchors, using: &rng)), cpus: \"0\" }\n"
-            for _ in 0..<Int.random(in: 0...40, using: &rng) { text += "x-r\(Int.random(in: 0...9999, using: &rng)): *a0\n" }
+            for _ in 0..<Int.random(in: 0...40, using: &rng) {
+                text += "x-r\(Int.random(in: 0...9999, using: &rng)): *a0\n"
+            }
             if case .failure(let invalid) = ProfileDecoder.decode(data: Data(text.utf8), file: "alias.yaml") {
                 #expect(!invalid.errors.isEmpty, "rejected without an error: \(text)")
             }
@@ -126,7 +139,10 @@ import Testing
     }
 
     @Test func aCpulistOfThirtyThousandFullRangesIsABitset() throws {
-        try decideQuickly("version: 1\nname: c\nworkloads:\n  a: { cpus: \"" + Array(repeating: "0-8191", count: 30_000).joined(separator: ",") + "\", isolation: shared }\n", "cpulist")
+        try decideQuickly(
+            "version: 1\nname: c\nworkloads:\n  a: { cpus: \""
+                + Array(repeating: "0-8191", count: 30_000).joined(separator: ",") + "\", isolation: shared }\n",
+            "cpulist")
         let set = try CPUSet.parse(Array(repeating: "0-8191", count: 30_000).joined(separator: ",")).get()
         #expect(set.count == 8192 && set.description == "0-8191")
     }
@@ -140,17 +156,27 @@ import Testing
     }
 
     @Test func thousandsOfWorkloadsOnOneCPUListAreCheckedInOnePass() throws {
-        try decideQuickly("version: 1\nname: x\nworkloads:\n" + (0..<5800).map { "  w\($0): { cpus: \"0-3\" }\n" }.joined(), "exclusive")
-        try decideQuickly("version: 1\nname: x\nworkloads:\n" + (0..<5800).map { "  w\($0): { cpus: \"0-3\", isolation: shared }\n" }.joined(), "shared")
+        try decideQuickly(
+            "version: 1\nname: x\nworkloads:\n" + (0..<5800).map { "  w\($0): { cpus: \"0-3\" }\n" }.joined(),
+            "exclusive")
+        try decideQuickly(
+            "version: 1\nname: x\nworkloads:\n"
+                + (0..<5800).map { "  w\($0): { cpus: \"0-3\", isolation: shared }\n" }.joined(), "shared")
     }
 
     /// The subnet cursor skips taken ranges of any size and alignment, and never hands out one twice.
     @Test func theSubnetCursorSkipsWhatIsTaken() throws {
-        let taken = try ["10.77.0.4/30", "10.77.0.16/28", "10.77.0.8/30", "10.77.0.20/30", "10.77.1.0/24"].map { try IPv4Subnet.parse($0).get() }
+        let taken = try ["10.77.0.4/30", "10.77.0.16/28", "10.77.0.8/30", "10.77.0.20/30", "10.77.1.0/24"].map {
+            try IPv4Subnet.parse($0).get()
+        }
         var cursor = Planner.SubnetCursor(pool: Planner.linkPool, avoiding: taken)
         let first = (0..<6).compactMap { _ in cursor.next()?.description }
-        #expect(first == ["10.77.0.0/30", "10.77.0.12/30", "10.77.0.32/30", "10.77.0.36/30", "10.77.0.40/30", "10.77.0.44/30"])
+        #expect(
+            first == [
+                "10.77.0.0/30", "10.77.0.12/30", "10.77.0.32/30", "10.77.0.36/30", "10.77.0.40/30", "10.77.0.44/30",
+            ])
         var small = Planner.SubnetCursor(pool: try IPv4Subnet.parse("10.0.0.0/29").get(), avoiding: [])
-        #expect([small.next(), small.next(), small.next()].map { $0?.description } == ["10.0.0.0/30", "10.0.0.4/30", nil])
+        #expect(
+            [small.next(), small.next(), small.next()].map { $0?.description } == ["10.0.0.0/30", "10.0.0.4/30", nil])
     }
 }

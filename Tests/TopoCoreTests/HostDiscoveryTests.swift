@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TopoCore
 
 @Suite struct HostDiscoveryTests {
@@ -19,12 +20,16 @@ import Testing
     @Test func labShapesAsTheirKernelWroteThem() throws {
         let small = try fixtureHost("lab-2n-2c")
         #expect(small.nodes.map(\.cpus.description) == ["0-1", "2-3"] && !small.hasSMT)
-        #expect(small.nodes.allSatisfy { ($0.memTotal?.value ?? 0) > 512 << 20 } && small.nodes[0].distances == [10, 20])
+        #expect(
+            small.nodes.allSatisfy { ($0.memTotal?.value ?? 0) > 512 << 20 } && small.nodes[0].distances == [10, 20])
         let smt = try fixtureHost("lab-2n-4c-smt")
         #expect(smt.nodes.map(\.cpus.description) == ["0-3", "4-7"] && smt.hasSMT && smt.cores.count == 4)
         #expect(smt.cpu(5)?.siblings == CPUSet([4, 5]))
-        let meminfo = try String(contentsOfFile: Repo.host("lab-2n-4c-smt") + "/devices/system/node/node0/meminfo", encoding: .utf8)
-        #expect(meminfo.split(separator: "\n").count == 1 && meminfo.contains("MemTotal:"), "an export keeps only MemTotal: \(meminfo)")
+        let meminfo = try String(
+            contentsOfFile: Repo.host("lab-2n-4c-smt") + "/devices/system/node/node0/meminfo", encoding: .utf8)
+        #expect(
+            meminfo.split(separator: "\n").count == 1 && meminfo.contains("MemTotal:"),
+            "an export keeps only MemTotal: \(meminfo)")
     }
 
     /// `--cgroup-root` is accepted on a cgroup2 filesystem (statfs), wherever it is mounted.
@@ -66,7 +71,9 @@ import Testing
     }
 
     @Test func aDirectoryThatIsNotSysfsIsAnError() {
-        #expect(throws: HostDiscovery.Failure.self) { try HostDiscovery(sysfsRoot: Repo.path("Profiles")).discover().get() }
+        #expect(throws: HostDiscovery.Failure.self) {
+            try HostDiscovery(sysfsRoot: Repo.path("Profiles")).discover().get()
+        }
     }
 
     @Test func mountinfoLinesGiveMountPointsAndTypes() {
@@ -84,7 +91,8 @@ import Testing
     }
 
     @Test func cgroupModesFromMountTables() {
-        let unified = "sysfs /sys sysfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate 0 0\n"
+        let unified =
+            "sysfs /sys sysfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw,nosuid,nodev,noexec,relatime,nsdelegate 0 0\n"
         #expect(CgroupProbe.classify(mounts: unified).mode == .unified)
         let hybrid = """
             tmpfs /sys/fs/cgroup tmpfs rw 0 0
@@ -101,7 +109,9 @@ import Testing
     }
 
     @Test func memTotalFromNodeMeminfo() {
-        #expect(HostDiscovery.memTotal("Node 0 MemTotal:       16318508 kB\nNode 0 MemFree: 1 kB") == Bytes(16_318_508 * 1024))
+        #expect(
+            HostDiscovery.memTotal("Node 0 MemTotal:       16318508 kB\nNode 0 MemFree: 1 kB")
+                == Bytes(16_318_508 * 1024))
         #expect(HostDiscovery.memTotal("garbage") == nil)
     }
 }

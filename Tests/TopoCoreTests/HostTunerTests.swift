@@ -1,6 +1,7 @@
 import Foundation
 import Synchronization
 import Testing
+
 @testable import TopoCore
 
 /// `host.tune` against a fake procfs and sysfs: what is written, the record of originals and holders,
@@ -10,7 +11,8 @@ import Testing
     /// A host with 4 CPUs, cpufreq (intel_pstate), huge pages, 4 interrupts, 2 workqueues and one
     /// kernel thread whose affinity may be changed.
     func host() throws -> (FakeRoot, FakeRoot) {
-        let root = try FakeRoot(), state = try FakeRoot()
+        let root = try FakeRoot()
+        let state = try FakeRoot()
         let seeds: [(String, String)] = [
             ("sys/devices/system/cpu/online", "0-3\n"),
             ("proc/sys/kernel/timer_migration", "1\n"),
@@ -36,7 +38,8 @@ import Testing
         for (path, text) in seeds { try root.seed(path, text) }
         for cpu in 0..<4 {
             try root.seed("sys/devices/system/cpu/cpu\(cpu)/cpufreq/scaling_governor", "powersave\n")
-            try root.seed("sys/devices/system/cpu/cpu\(cpu)/cpufreq/scaling_available_governors", "performance powersave\n")
+            try root.seed(
+                "sys/devices/system/cpu/cpu\(cpu)/cpufreq/scaling_available_governors", "performance powersave\n")
             try root.seed("sys/devices/system/cpu/cpu\(cpu)/cpufreq/scaling_min_freq", "800000\n")
             try root.seed("sys/devices/system/cpu/cpu\(cpu)/cpufreq/scaling_max_freq", "3000000\n")
         }
@@ -51,39 +54,48 @@ import Testing
 
     func tuner(_ root: FakeRoot, _ state: FakeRoot, _ calls: Calls = Calls()) -> HostTuner {
         let rootPath = root.path
-        return HostTuner(files: HostFiles(root: root.path), state: StateStore(root: state.path),
-                  setAffinity: { pid, cpus in
-                      calls.affinity.withLock { $0.append("\(pid) \(cpus)") }
-                      // The fake kernel takes it: the thread's status shows the new list.
-                      try? "Name:\tkthreadd\nCpus_allowed_list:\t\(cpus)\n".write(toFile: "\(rootPath)/proc/\(pid)/status", atomically: false, encoding: .utf8)
-                      return 0
-                  },
-                  systemctl: { args in
-                      calls.systemctl.withLock { $0.append(args.joined(separator: " ")) }
-                      switch args.first {
-                      case "is-active": return CommandResult(status: 0, stdout: calls.active.withLock { $0 } ? "active\n" : "inactive\n", stderr: "")
-                      case "stop": calls.active.withLock { $0 = false }
-                      case "start": calls.active.withLock { $0 = true }
-                      default: break
-                      }
-                      return CommandResult(status: 0, stdout: "", stderr: "")
-                  })
+        return HostTuner(
+            files: HostFiles(root: root.path), state: StateStore(root: state.path),
+            setAffinity: { pid, cpus in
+                calls.affinity.withLock { $0.append("\(pid) \(cpus)") }
+                // The fake kernel takes it: the thread's status shows the new list.
+                try? "Name:\tkthreadd\nCpus_allowed_list:\t\(cpus)\n".write(
+                    toFile: "\(rootPath)/proc/\(pid)/status", atomically: false, encoding: .utf8)
+                return 0
+            },
+            systemctl: { args in
+                calls.systemctl.withLock { $0.append(args.joined(separator: " ")) }
+                switch args.first {
+                case "is-active":
+                    return CommandResult(
+                        status: 0, stdout: calls.active.withLock { $0 } ? "active\n" : "inactive\n", stderr: "")
+                case "stop": calls.active.withLock { $0 = false }
+                case "start": calls.active.withLock { $0 = true }
+                default: break
+                }
+                return CommandResult(status: 0, stdout: "", stderr: "")
+            })
     }
 
     func tune(_ profile: String, _ setting: TuneSetting, bestEffort: Bool = false) -> Resource {
         .hostTune(TuneResource(profile: profile, setting: setting, bestEffort: bestEffort))
     }
 
-    func trimmed(_ root: FakeRoot, _ path: String) -> String? { root.read(path)?.trimmingCharacters(in: .whitespacesAndNewlines) }
+    func trimmed(_ root: FakeRoot, _ path: String) -> String? {
+        root.read(path)?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
 
     @Test func scalarsAreSetThenRestoredExactlyAndTheRecordGoes() throws {
         let (root, state) = try host()
         let t = tuner(root, state)
         let all = CPUSet([0, 1, 2, 3])
-        let resources: [Resource] = [tune("a", .timerMigration(.off)), tune("a", .statInterval(10)), tune("a", .thp(.never)),
-                                     tune("a", .governor("performance", cpus: CPUSet([2, 3]))),
-                                     tune("a", .frequency(min: Frequency(kHz: 2_400_000), max: Frequency(kHz: 2_400_000), cpus: CPUSet([2, 3]))),
-                                     tune("a", .boost(.off)), tune("a", .perfSampleRate(1000)), tune("a", .aslr(.off))]
+        let resources: [Resource] = [
+            tune("a", .timerMigration(.off)), tune("a", .statInterval(10)), tune("a", .thp(.never)),
+            tune("a", .governor("performance", cpus: CPUSet([2, 3]))),
+            tune(
+                "a", .frequency(min: Frequency(kHz: 2_400_000), max: Frequency(kHz: 2_400_000), cpus: CPUSet([2, 3]))),
+            tune("a", .boost(.off)), tune("a", .perfSampleRate(1000)), tune("a", .aslr(.off)),
+        ]
         for r in resources {
             #expect(t.problems(r.tune!) == [], "\(r.summary)")
             #expect(try #require(t.apply([r]).first ?? nil).get() == Facts())
@@ -104,7 +116,10 @@ import Testing
         _ = all
 
         for r in resources.reversed() {
-            guard case .removed = try t.undo(r, done: true, facts: Facts()) else { Issue.record("\(r.summary) not restored"); continue }
+            guard case .removed = try t.undo(r, done: true, facts: Facts()) else {
+                Issue.record("\(r.summary) not restored")
+                continue
+            }
         }
         #expect(trimmed(root, "proc/sys/kernel/timer_migration") == "1")
         #expect(trimmed(root, "proc/sys/vm/stat_interval") == "1")
@@ -127,7 +142,10 @@ import Testing
         try root.seed("proc/sys/kernel/randomize_va_space", "1\n")
         #expect(t.observe(r).differences.first?.contains("topo wrote \"0\", kernel has \"1\"") == true)
         let undone = try t.undo(r, done: true, facts: Facts())
-        guard case .leftAlone(let why) = undone else { Issue.record("\(undone)"); return }
+        guard case .leftAlone(let why) = undone else {
+            Issue.record("\(undone)")
+            return
+        }
         #expect(why.contains("changed by someone else meanwhile") && why.contains("it was \"2\""), "\(why)")
         #expect(trimmed(root, "proc/sys/kernel/randomize_va_space") == "1")
         #expect(!state.exists("tune.json"))
@@ -136,7 +154,8 @@ import Testing
     @Test func twoProfilesShareOneValueAndTheLastRestoresIt() throws {
         let (root, state) = try host()
         let t = tuner(root, state)
-        let a = tune("a", .timerMigration(.off)), b = tune("b", .timerMigration(.off))
+        let a = tune("a", .timerMigration(.off))
+        let b = tune("b", .timerMigration(.off))
         _ = t.apply([a])
         #expect(t.conflicts(b.tune!) == [])
         _ = t.apply([b])
@@ -148,17 +167,21 @@ import Testing
         // Another value for one setting is refused while a holds it.
         _ = t.apply([a])
         let clash = t.conflicts(tune("c", .timerMigration(.on)).tune!)
-        #expect(clash.count == 1 && clash[0].contains("applied profile a") && clash[0].contains("asks for \"1\""), "\(clash)")
+        #expect(
+            clash.count == 1 && clash[0].contains("applied profile a") && clash[0].contains("asks for \"1\""),
+            "\(clash)")
     }
 
     @Test func interruptsAndWorkqueuesMoveOffTheQuietCPUsAndBack() throws {
         let (root, state) = try host()
         let t = tuner(root, state)
-        let a = tune("a", .irqsAway(CPUSet([2, 3]))), b = tune("b", .irqsAway(CPUSet([1])))
+        let a = tune("a", .irqsAway(CPUSet([2, 3])))
+        let b = tune("b", .irqsAway(CPUSet([1])))
         _ = t.apply([a])
         #expect(trimmed(root, "proc/irq/0/smp_affinity_list") == "0", "already clear: untouched")
         #expect(trimmed(root, "proc/irq/1/smp_affinity_list") == "0-1")
-        #expect(trimmed(root, "proc/irq/9/smp_affinity_list") == "0-1", "only on a quiet CPU: to every other online CPU")
+        #expect(
+            trimmed(root, "proc/irq/9/smp_affinity_list") == "0-1", "only on a quiet CPU: to every other online CPU")
         #expect(trimmed(root, "proc/irq/24/smp_affinity_list") == "1")
         _ = t.apply([b])
         #expect(trimmed(root, "proc/irq/1/smp_affinity_list") == "0")
@@ -221,8 +244,11 @@ import Testing
         let r = tune("a", .irqbalanceStopped)
         try root.seed("proc/812/comm", "irqbalance\n")
         #expect(t.problems(r.tune!).first?.contains("systemd is not PID 1") == true)
-        #expect(InterruptAffinity().warnings(tune("a", .irqsAway(CPUSet([3]))).tune!, stopsIrqbalance: false, t.io).first?.contains("pid 812") == true)
-        #expect(InterruptAffinity().warnings(tune("a", .irqsAway(CPUSet([3]))).tune!, stopsIrqbalance: true, t.io).isEmpty)
+        #expect(
+            InterruptAffinity().warnings(tune("a", .irqsAway(CPUSet([3]))).tune!, stopsIrqbalance: false, t.io).first?
+                .contains("pid 812") == true)
+        #expect(
+            InterruptAffinity().warnings(tune("a", .irqsAway(CPUSet([3]))).tune!, stopsIrqbalance: true, t.io).isEmpty)
         try root.seed("proc/1/comm", "systemd\n")
         #expect(t.problems(r.tune!) == [])
         _ = t.apply([r])
@@ -236,12 +262,16 @@ import Testing
         let t = tuner(root, state)
         try FileManager.default.removeItem(atPath: "\(root.path)/sys/devices/system/cpu/cpu3/cpufreq")
         let governor = tune("a", .governor("performance", cpus: CPUSet([2, 3])))
-        #expect(t.problems(governor.tune!).first?.contains("no cpufreq driver") == true, "\(t.problems(governor.tune!))")
-        #expect(t.problems(tune("a", .governor("ondemand", cpus: CPUSet([2]))).tune!).first?.contains("offers performance powersave, not ondemand") == true)
+        #expect(
+            t.problems(governor.tune!).first?.contains("no cpufreq driver") == true, "\(t.problems(governor.tune!))")
+        #expect(
+            t.problems(tune("a", .governor("ondemand", cpus: CPUSet([2]))).tune!).first?.contains(
+                "offers performance powersave, not ondemand") == true)
         #expect(t.problems(tune("a", .thp(.always)).tune!) == [])
         try root.seed("sys/kernel/mm/transparent_hugepage/enabled", "[madvise] never\n")
         #expect(t.problems(tune("a", .thp(.always)).tune!).first?.contains("not always") == true)
-        try FileManager.default.setAttributes([.posixPermissions: 0o444], ofItemAtPath: "\(root.path)/proc/sys/kernel/randomize_va_space")
+        try FileManager.default.setAttributes(
+            [.posixPermissions: 0o444], ofItemAtPath: "\(root.path)/proc/sys/kernel/randomize_va_space")
         #expect(t.problems(tune("a", .aslr(.off)).tune!).first?.contains("read-only") == true)
         try FileManager.default.removeItem(atPath: "\(root.path)/sys/devices/system/cpu/intel_pstate")
         #expect(t.problems(tune("a", .boost(.off)).tune!).first?.contains("neither") == true)
@@ -252,9 +282,16 @@ import Testing
         // What it made holds; what this host cannot make (CPU 3's governor) is said, for verify to warn of.
         let seen = t.observe(best).differences
         #expect(seen.count == 1 && seen[0].contains("cpu3/cpufreq/scaling_governor is missing"), "\(seen)")
-        #expect(t.preflight([best], PreflightContext(host: try fixtureHost("1n-2c"), plan: Plan(name: "a", workloads: [], links: [], reserved: .empty,
-                                                                                              idle: .empty, smt: .any, warnings: [], resources: [best]),
-                                                     veth: .available("test"))).warnings.first?.hasSuffix("(bestEffort: left as it is)") == true)
+        #expect(
+            t.preflight(
+                [best],
+                PreflightContext(
+                    host: try fixtureHost("1n-2c"),
+                    plan: Plan(
+                        name: "a", workloads: [], links: [], reserved: .empty,
+                        idle: .empty, smt: .any, warnings: [], resources: [best]),
+                    veth: .available("test"))
+            ).warnings.first?.hasSuffix("(bestEffort: left as it is)") == true)
         _ = try t.undo(best, done: true, facts: Facts())
         #expect(trimmed(root, "sys/devices/system/cpu/cpu2/cpufreq/scaling_governor") == "powersave")
     }
@@ -310,91 +347,129 @@ extension Resource {
     }
 
     @Test func everyKeyDecodes() throws {
-        let p = try profile(with("""
-            irqs: away
-            irqbalance: stop
-            kernelThreads: away
-            timerMigration: off
-            statInterval: 10
-            thp: never
-            governor: performance
-            frequency: { min: 2.4GHz, max: 2400MHz }
-            scope: all
-            boost: off
-            perfSampleRate: 1000
-            aslr: off
-            bestEffort: true
-            """))
+        let p = try profile(
+            with(
+                """
+                irqs: away
+                irqbalance: stop
+                kernelThreads: away
+                timerMigration: off
+                statInterval: 10
+                thp: never
+                governor: performance
+                frequency: { min: 2.4GHz, max: 2400MHz }
+                scope: all
+                boost: off
+                perfSampleRate: 1000
+                aslr: off
+                bestEffort: true
+                """))
         let t = try #require(p.host.tune)
-        #expect(t.irqsAway && t.kernelThreadsAway && t.irqbalance == .stop && t.timerMigration == .off && t.statInterval == 10)
-        #expect(t.thp == .never && t.governor == "performance" && t.scope == .all && t.boost == .off && t.perfSampleRate == 1000 && t.aslr == .off)
-        #expect(t.frequencyMin == Frequency(kHz: 2_400_000) && t.frequencyMax == Frequency(kHz: 2_400_000) && t.bestEffort)
+        #expect(
+            t.irqsAway && t.kernelThreadsAway && t.irqbalance == .stop && t.timerMigration == .off
+                && t.statInterval == 10)
+        #expect(
+            t.thp == .never && t.governor == "performance" && t.scope == .all && t.boost == .off
+                && t.perfSampleRate == 1000 && t.aslr == .off)
+        #expect(
+            t.frequencyMin == Frequency(kHz: 2_400_000) && t.frequencyMax == Frequency(kHz: 2_400_000) && t.bestEffort)
         #expect(try profile(with("{}")).host.tune == nil)
         // YAML 1.1 readers take off and on for booleans; the booleans mean the same.
         #expect(try profile(with("aslr: false\nboost: true")).host.tune.map { [$0.aslr, $0.boost] } == [.off, .on])
     }
 
     @Test func badValuesAreErrorsWithTheirPath() {
-        let problems = errors(with("""
-            irqs: elsewhere
-            timerMigration: 0
-            statInterval: 0
-            thp: sometimes
-            governor: Performance!
-            frequency: { min: 3GHz, max: 2GHz }
-            boost: maybe
-            bestEffort: yes
-            isolcpus: 2-3
-            """))
-        for expected in ["host.tune.irqs: \"elsewhere\" is not one of away", "host.tune.timerMigration: \"0\" is not one of off, on",
-                         "host.tune.statInterval: 0 is outside 1-3600 seconds", "host.tune.thp: \"sometimes\" is not one of never, madvise, always",
-                         "host.tune.governor: \"Performance!\" is not a cpufreq governor name", "host.tune.frequency.min: min 3GHz is above max 2GHz",
-                         "host.tune.boost: \"maybe\" is not one of off, on", "host.tune.bestEffort: \"yes\" is not true or false",
-                         "host.tune.isolcpus: unknown key \"isolcpus\""] {
+        let problems = errors(
+            with(
+                """
+                irqs: elsewhere
+                timerMigration: 0
+                statInterval: 0
+                thp: sometimes
+                governor: Performance!
+                frequency: { min: 3GHz, max: 2GHz }
+                boost: maybe
+                bestEffort: yes
+                isolcpus: 2-3
+                """))
+        for expected in [
+            "host.tune.irqs: \"elsewhere\" is not one of away", "host.tune.timerMigration: \"0\" is not one of off, on",
+            "host.tune.statInterval: 0 is outside 1-3600 seconds",
+            "host.tune.thp: \"sometimes\" is not one of never, madvise, always",
+            "host.tune.governor: \"Performance!\" is not a cpufreq governor name",
+            "host.tune.frequency.min: min 3GHz is above max 2GHz",
+            "host.tune.boost: \"maybe\" is not one of off, on", "host.tune.bestEffort: \"yes\" is not true or false",
+            "host.tune.isolcpus: unknown key \"isolcpus\"",
+        ] {
             #expect(problems.contains(expected), "\(expected) in \(problems)")
         }
-        #expect(errors(with("frequency: { max: 2.4 }")).contains { $0.hasPrefix("host.tune.frequency.max: \"2.4\" is not a CPU frequency") })
+        #expect(
+            errors(with("frequency: { max: 2.4 }")).contains {
+                $0.hasPrefix("host.tune.frequency.max: \"2.4\" is not a CPU frequency")
+            })
     }
 
     @Test func thePlannerKeepsExclusiveAndPartitionCPUsQuietAndOrdersTheSettings() throws {
         let host = try fixtureHost("1s-2n-adjacent")
-        let plan = try Planner(host: host).plan(try profile(with("""
-            irqs: away
-            irqbalance: stop
-            kernelThreads: away
-            timerMigration: off
-            governor: performance
-            """))).get()
+        let plan = try Planner(host: host).plan(
+            try profile(
+                with(
+                    """
+                    irqs: away
+                    irqbalance: stop
+                    kernelThreads: away
+                    timerMigration: off
+                    governor: performance
+                    """))
+        ).get()
         let quiet = plan.workloads.filter { $0.isolation != .shared }.reduce(CPUSet()) { $0.union($1.cpus) }
         let settings = plan.resources.compactMap(\.tune).map(\.setting)
         let scope = plan.workloads.reduce(CPUSet()) { $0.union($1.cpus) }
-        #expect(settings == [.irqbalanceStopped, .irqsAway(quiet), .workqueuesAway(quiet), .kernelThreadsAway(quiet), .timerMigration(.off),
-                             .governor("performance", cpus: scope)])
+        #expect(
+            settings == [
+                .irqbalanceStopped, .irqsAway(quiet), .workqueuesAway(quiet), .kernelThreadsAway(quiet),
+                .timerMigration(.off),
+                .governor("performance", cpus: scope),
+            ])
         // After the hosts files, before the first launch: workloads start on quiet CPUs, and stop before they are restored.
         let kinds = plan.resources.map(\.kind)
         #expect(kinds.firstIndex(of: .hostTune)! > (kinds.lastIndex(of: .cgroupSetting) ?? 0))
         let suggestion = try #require(BootIsolation.suggest(plan, online: host.onlineCPUs))
         #expect(suggestion.cpus == quiet && suggestion.housekeeping == host.onlineCPUs.subtracting(quiet))
-        #expect(suggestion.parameters == ["isolcpus=managed_irq,domain,\(quiet)", "nohz_full=\(quiet)", "rcu_nocbs=\(quiet)", "irqaffinity=\(suggestion.housekeeping)"])
+        #expect(
+            suggestion.parameters == [
+                "isolcpus=managed_irq,domain,\(quiet)", "nohz_full=\(quiet)", "rcu_nocbs=\(quiet)",
+                "irqaffinity=\(suggestion.housekeeping)",
+            ])
     }
 
     @Test func awayWithNoQuietCPUsWarnsAndWithNoCPULeftIsRefused() throws {
-        let shared = try Planner(host: try fixtureHost("1n-2c")).plan(try profile("""
-            version: 1
-            name: t
-            host: { tune: { irqs: away } }
-            workloads: { s: { cpus: { count: 1 }, isolation: shared } }
-            """)).get()
+        let shared = try Planner(host: try fixtureHost("1n-2c")).plan(
+            try profile(
+                """
+                version: 1
+                name: t
+                host: { tune: { irqs: away } }
+                workloads: { s: { cpus: { count: 1 }, isolation: shared } }
+                """)
+        ).get()
         #expect(shared.warnings.contains { $0.contains("this profile has none") })
         #expect(!shared.resources.contains { $0.kind == .hostTune })
-        let all = Planner(host: try fixtureHost("1n-2c")).plan(try profile("""
-            version: 1
-            name: t
-            host: { tune: { kernelThreads: away }, smt: any }
-            workloads: { e: { cpus: "0-1" } }
-            """))
-        guard case .failure(let f) = all else { Issue.record("planned: \(all)"); return }
-        #expect(f.problems.contains { $0.contains("need a CPU outside the exclusive and partition workloads") }, "\(f.problems)")
+        let all = Planner(host: try fixtureHost("1n-2c")).plan(
+            try profile(
+                """
+                version: 1
+                name: t
+                host: { tune: { kernelThreads: away }, smt: any }
+                workloads: { e: { cpus: "0-1" } }
+                """))
+        guard case .failure(let f) = all else {
+            Issue.record("planned: \(all)")
+            return
+        }
+        #expect(
+            f.problems.contains { $0.contains("need a CPU outside the exclusive and partition workloads") },
+            "\(f.problems)")
     }
 }
 
@@ -402,9 +477,12 @@ extension Resource {
     /// Every setting is exactly one family's: the tuner routes by it.
     @Test func everySettingHasExactlyOneFamily() {
         let cpus = CPUSet([1])
-        let every: [TuneSetting] = [.irqbalanceStopped, .irqsAway(cpus), .workqueuesAway(cpus), .kernelThreadsAway(cpus), .timerMigration(.off),
-                                    .statInterval(10), .thp(.never), .governor("performance", cpus: cpus), .frequency(min: nil, max: nil, cpus: cpus),
-                                    .boost(.off), .perfSampleRate(1), .aslr(.off)]
+        let every: [TuneSetting] = [
+            .irqbalanceStopped, .irqsAway(cpus), .workqueuesAway(cpus), .kernelThreadsAway(cpus), .timerMigration(.off),
+            .statInterval(10), .thp(.never), .governor("performance", cpus: cpus),
+            .frequency(min: nil, max: nil, cpus: cpus),
+            .boost(.off), .perfSampleRate(1), .aslr(.off),
+        ]
         for s in every {
             let owners = HostTuner.families.filter { $0.owns(s) }.map { String(describing: type(of: $0)) }
             #expect(owners.count == 1, "host.tune.\(s.name) is owned by \(owners)")

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TopoCore
 
 /// A state directory and fake drivers in a temporary directory, and a profile file in it.
@@ -11,8 +12,9 @@ private struct Bench {
 
     init() throws {
         fake = try FakeRoot()
-        selection = DriverSelection(stateRoot: "\(fake.path)/run", cgroupRoot: "\(fake.path)/cg", etcNetns: "\(fake.path)/etc-netns",
-                                    executable: "/nonexistent/topo")
+        selection = DriverSelection(
+            stateRoot: "\(fake.path)/run", cgroupRoot: "\(fake.path)/cg", etcNetns: "\(fake.path)/etc-netns",
+            executable: "/nonexistent/topo")
         drivers = Drivers.fake(selection, host)
     }
 
@@ -22,17 +24,25 @@ private struct Bench {
         return "\(fake.path)/\(name).yaml"
     }
 
-    func prepare(_ yaml: String, capable: @escaping @Sendable (String) -> Bool = { _ in true }) throws -> Result<Preparation, TopoFailure> {
+    func prepare(
+        _ yaml: String, capable: @escaping @Sendable (String) -> Bool = { _ in true }
+    ) throws -> Result<Preparation, TopoFailure> {
         let path = try write(yaml)
         let drivers = self.drivers
-        return Preparation.prepare(path, locked: false, layout: selection.layout, host: { .success(try! fixtureHost("1n-2c")) },
-                                   preflight: { Preflight(host: $0, drivers: drivers, veth: .available("a fake host"), capable: capable) }, warn: { _ in })
+        return Preparation.prepare(
+            path, locked: false, layout: selection.layout, host: { .success(try! fixtureHost("1n-2c")) },
+            preflight: { Preflight(host: $0, drivers: drivers, veth: .available("a fake host"), capable: capable) },
+            warn: { _ in })
     }
 
-    func run(_ yaml: String, _ action: BenchmarkRun.Action, report: String? = nil,
-             perform: ((BenchmarkRun, BenchmarkRun.Action, [String: Int32]) -> Int32?)? = nil) throws -> (BenchmarkRun, Result<BenchmarkRun.Outcome, TopoFailure>) {
+    func run(
+        _ yaml: String, _ action: BenchmarkRun.Action, report: String? = nil,
+        perform: ((BenchmarkRun, BenchmarkRun.Action, [String: Int32]) -> Int32?)? = nil
+    ) throws -> (BenchmarkRun, Result<BenchmarkRun.Outcome, TopoFailure>) {
         let prepared = try prepare(yaml).get()
-        var run = BenchmarkRun(prepared: prepared, profilePath: "demo.yaml", selection: selection, drivers: drivers, action: action, version: "test")
+        var run = BenchmarkRun(
+            prepared: prepared, profilePath: "demo.yaml", selection: selection, drivers: drivers, action: action,
+            version: "test")
         run.interrupts = RunInterrupts()
         run.reportPath = report
         if let perform { run.perform = perform }
@@ -52,7 +62,8 @@ private let twoWorkloads = """
     @Test func aHostThatLacksAPrivilegeRefusesWithNothingChanged() throws {
         let bench = try Bench()
         guard case .failure(let f) = try bench.prepare(twoWorkloads, capable: { $0 != "CAP_KILL" }) else {
-            Issue.record("preflight without CAP_KILL passed"); return
+            Issue.record("preflight without CAP_KILL passed")
+            return
         }
         #expect(f.status == .hostCannot)
         #expect(f.message.contains("cannot apply demo on this host; nothing was changed"), "\(f.message)")
@@ -73,11 +84,16 @@ private let twoWorkloads = """
         let bench = try Bench()
         let path = try bench.write("version: 1\nname: demo\nworkloads: { a: { cpus: nine } }")
         var asked = false
-        let result = Preparation.plan(path, locked: false, layout: bench.selection.layout, host: {
-            asked = true
-            return .failure(TopoFailure(.hostCannot, "no host"))
-        }, warn: { _ in })
-        guard case .failure(let f) = result else { Issue.record("an invalid profile was planned"); return }
+        let result = Preparation.plan(
+            path, locked: false, layout: bench.selection.layout,
+            host: {
+                asked = true
+                return .failure(TopoFailure(.hostCannot, "no host"))
+            }, warn: { _ in })
+        guard case .failure(let f) = result else {
+            Issue.record("an invalid profile was planned")
+            return
+        }
         #expect(f.status == .invalid && !asked, "\(f.message)")
     }
 }
@@ -88,13 +104,15 @@ private let twoWorkloads = """
     @Test func aRunEndsWithTheCommandsStatusAndNothingLeft() throws {
         let bench = try Bench()
         let report = "\(bench.fake.path)/report.json"
-        let (_, result) = try bench.run(twoWorkloads, .command(["/bin/sh", "-c", "exit 3"], inWorkload: nil), report: report)
+        let (_, result) = try bench.run(
+            twoWorkloads, .command(["/bin/sh", "-c", "exit 3"], inWorkload: nil), report: report)
         let outcome = try result.get()
         #expect(outcome.status == 3)
         #expect(try outcome.conclusion.get() == 3)
         #expect(outcome.before != nil && outcome.after != nil)
         #expect(bench.selection.state.profiles().isEmpty && bench.host.cgroupCount == 0)
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any])
         let run = try #require(json["run"] as? [String: Any])
         #expect(run["exitStatus"] as? Int == 3)
         #expect((run["command"] as? [String])?.last == "exit 3")
@@ -125,12 +143,16 @@ private let twoWorkloads = """
     @Test func aSignalBeforeTheBenchmarkSkipsIt() throws {
         let bench = try Bench()
         let prepared = try bench.prepare(twoWorkloads).get()
-        var run = BenchmarkRun(prepared: prepared, profilePath: "demo.yaml", selection: bench.selection, drivers: bench.drivers,
-                               action: .command(["/bin/true"], inWorkload: nil), version: "test")
+        var run = BenchmarkRun(
+            prepared: prepared, profilePath: "demo.yaml", selection: bench.selection, drivers: bench.drivers,
+            action: .command(["/bin/true"], inWorkload: nil), version: "test")
         run.interrupts = RunInterrupts()
         run.interrupts.deliver(SIGINT)
         let ran = Flag()
-        run.perform = { _, _, _ in ran.set(); return 0 }
+        run.perform = { _, _, _ in
+            ran.set()
+            return 0
+        }
         #expect(try run.run().get().conclusion.get() == 128 + SIGINT)
         #expect(!ran.value)
     }
@@ -141,7 +163,10 @@ private let twoWorkloads = """
         let bench = try Bench()
         bench.host.failUndo = "topo/demo/server"
         let (_, result) = try bench.run(twoWorkloads, .command(["/bin/true"], inWorkload: nil))
-        guard case .failure(let f) = try result.get().conclusion else { Issue.record("a failed teardown passed"); return }
+        guard case .failure(let f) = try result.get().conclusion else {
+            Issue.record("a failed teardown passed")
+            return
+        }
         #expect(f.status == .hostCannot && f.message.contains("could not tear everything down"), "\(f.message)")
         #expect(f.message.contains("topo/demo/server cannot be removed"), "\(f.message)")
         #expect(bench.selection.state.profiles() == ["demo"])
@@ -151,18 +176,26 @@ private let twoWorkloads = """
     /// --wait for a workload without a command, a profile applied already.
     @Test func whatCannotRunIsRefusedBeforeAnythingIsApplied() throws {
         let bench = try Bench()
-        for (action, words) in [(BenchmarkRun.Action.wait("nosuch"), "has no workload nosuch"),
-                                (.command(["/bin/true"], inWorkload: "nosuch"), "has no workload nosuch"),
-                                (.wait("server"), "has no command to wait for")] {
+        for (action, words) in [
+            (BenchmarkRun.Action.wait("nosuch"), "has no workload nosuch"),
+            (.command(["/bin/true"], inWorkload: "nosuch"), "has no workload nosuch"),
+            (.wait("server"), "has no command to wait for"),
+        ] {
             let (_, result) = try bench.run(twoWorkloads, action)
-            guard case .failure(let f) = result else { Issue.record("\(action) ran"); continue }
+            guard case .failure(let f) = result else {
+                Issue.record("\(action) ran")
+                continue
+            }
             #expect(f.status == .invalid && f.message.contains(words), "\(f.message)")
             #expect(bench.host.cgroupCount == 0)
         }
         let prepared = try bench.prepare(twoWorkloads).get()
         _ = try Applier(state: bench.selection.state, drivers: bench.drivers).apply(prepared.plan).get()
         let (_, again) = try bench.run(twoWorkloads, .command(["/bin/true"], inWorkload: nil))
-        guard case .failure(let f) = again else { Issue.record("a run of an applied profile ran"); return }
+        guard case .failure(let f) = again else {
+            Issue.record("a run of an applied profile ran")
+            return
+        }
         #expect(f.status == .hostCannot && f.message.contains("already applied"), "\(f.message)")
         #expect(bench.selection.state.profiles() == ["demo"], "the run must not take down what it did not apply")
     }
@@ -176,17 +209,25 @@ private let twoWorkloads = """
         let prepared = try bench.prepare(twoWorkloads).get()
         let state = bench.selection.state
         _ = try Applier(state: state, drivers: bench.drivers).apply(prepared.plan).get()
-        var loop = Watch.Loop(verifier: Verifier(state: state, drivers: bench.drivers), online: prepared.host.onlineCPUs,
-                              named: nil, interval: 0.05, count: 3, stop: { false })
+        var loop = Watch.Loop(
+            verifier: Verifier(state: state, drivers: bench.drivers), online: prepared.host.onlineCPUs,
+            named: nil, interval: 0.05, count: 3, stop: { false })
         loop.pin = false
         var rounds: [Watch.Round] = []
-        let summary = try loop.run(started: { #expect($0 == nil) }, each: { round in
-            rounds.append(round)
-            if round.number == 1 { try? state.withLock { _ = Teardown(state: state, drivers: bench.drivers).remove("demo") } }
-        }).get()
+        let summary = try loop.run(
+            started: { #expect($0 == nil) },
+            each: { round in
+                rounds.append(round)
+                if round.number == 1 {
+                    try? state.withLock { _ = Teardown(state: state, drivers: bench.drivers).remove("demo") }
+                }
+            }
+        ).get()
         #expect(summary.rounds == 3 && rounds.map(\.number) == [1, 2, 3])
         #expect(rounds[0].results.map(\.name) == ["demo"])
-        #expect(!rounds[0].changes.isEmpty && rounds[0].changes.allSatisfy { $0.check != nil && $0.previous == nil }, "round 1: every check is new")
+        #expect(
+            !rounds[0].changes.isEmpty && rounds[0].changes.allSatisfy { $0.check != nil && $0.previous == nil },
+            "round 1: every check is new")
         #expect(rounds[1].changes.map(\.event) == ["gone"] && rounds[1].results.isEmpty)
         #expect(rounds[2].changes.isEmpty)
         #expect(summary.changes == 1)
@@ -196,10 +237,14 @@ private let twoWorkloads = """
     @Test func aNamedProfileThatGoesAwayEndsTheWatch() throws {
         let bench = try Bench()
         let state = bench.selection.state
-        var loop = Watch.Loop(verifier: Verifier(state: state, drivers: bench.drivers), online: CPUSet([0, 1]),
-                              named: ["demo"], interval: 0.05, count: nil, stop: { false })
+        var loop = Watch.Loop(
+            verifier: Verifier(state: state, drivers: bench.drivers), online: CPUSet([0, 1]),
+            named: ["demo"], interval: 0.05, count: nil, stop: { false })
         loop.pin = false
-        guard case .failure(let f) = loop.run(started: { _ in }, each: { _ in }) else { Issue.record("the watch went on"); return }
+        guard case .failure(let f) = loop.run(started: { _ in }, each: { _ in }) else {
+            Issue.record("the watch went on")
+            return
+        }
         #expect(f.status == .hostCannot && f.message.contains("profile demo is not applied"), "\(f.message)")
     }
 
@@ -207,10 +252,12 @@ private let twoWorkloads = """
     @Test func stopEndsTheWatchBetweenRounds() throws {
         let bench = try Bench()
         let stopped = Flag()
-        var loop = Watch.Loop(verifier: Verifier(state: bench.selection.state, drivers: bench.drivers), online: CPUSet([0, 1]),
-                              named: nil, interval: 30, count: nil, stop: { stopped.value })
+        var loop = Watch.Loop(
+            verifier: Verifier(state: bench.selection.state, drivers: bench.drivers), online: CPUSet([0, 1]),
+            named: nil, interval: 30, count: nil, stop: { stopped.value })
         loop.pin = false
-        let clock = ContinuousClock(), start = clock.now
+        let clock = ContinuousClock()
+        let start = clock.now
         let summary = try loop.run(started: { _ in }, each: { _ in stopped.set() }).get()
         #expect(summary.rounds == 1 && !summary.failed)
         #expect(clock.now - start < .seconds(5), "the 30 s wait should end at the stop")
@@ -226,9 +273,13 @@ private final class Flag: @unchecked Sendable {
 }
 
 @Suite struct DriverSelectionTests {
-    private func choose(stateDir: String? = nil, cgroupRoot: String? = nil, manager: String? = nil, _ environment: [String: String] = [:],
-                        pid1: CgroupManagerKind = .systemd) -> Result<DriverSelection, TopoFailure> {
-        DriverSelection.choose(stateDir: stateDir, cgroupRoot: cgroupRoot, manager: manager, environment: environment, detect: { pid1 })
+    private func choose(
+        stateDir: String? = nil, cgroupRoot: String? = nil, manager: String? = nil,
+        _ environment: [String: String] = [:],
+        pid1: CgroupManagerKind = .systemd
+    ) -> Result<DriverSelection, TopoFailure> {
+        DriverSelection.choose(
+            stateDir: stateDir, cgroupRoot: cgroupRoot, manager: manager, environment: environment, detect: { pid1 })
     }
 
     /// auto is systemd where it is PID 1, unless a cgroup root is given (by option or variable); the
@@ -249,11 +300,16 @@ private final class Flag: @unchecked Sendable {
     }
 
     @Test func aBadPathOrManagerIsAUsageErrorNamingItsSource() {
-        for (result, words) in [(choose(manager: "docker"), "--cgroup-manager takes auto, systemd or cgroupfs, not \"docker\""),
-                                (choose(["TOPO_CGROUP_MANAGER": "x"]), "TOPO_CGROUP_MANAGER takes"),
-                                (choose(stateDir: "run/topo"), "--state-dir must be an absolute path"),
-                                (choose(["TOPO_CGROUP_ROOT": "/sys/../x"]), "TOPO_CGROUP_ROOT must be an absolute path without '..'")] {
-            guard case .failure(let f) = result else { Issue.record("\(words): chosen"); continue }
+        for (result, words) in [
+            (choose(manager: "docker"), "--cgroup-manager takes auto, systemd or cgroupfs, not \"docker\""),
+            (choose(["TOPO_CGROUP_MANAGER": "x"]), "TOPO_CGROUP_MANAGER takes"),
+            (choose(stateDir: "run/topo"), "--state-dir must be an absolute path"),
+            (choose(["TOPO_CGROUP_ROOT": "/sys/../x"]), "TOPO_CGROUP_ROOT must be an absolute path without '..'"),
+        ] {
+            guard case .failure(let f) = result else {
+                Issue.record("\(words): chosen")
+                continue
+            }
             #expect(f.status == .invalid && f.message.contains(words), "\(f.message)")
         }
     }

@@ -1,16 +1,22 @@
 import Testing
+
 @testable import TopoCore
 
 @Suite struct PictureTests {
     @Test func siblingsSideBySideWithWorkloadTags() throws {
         let host = try fixtureHost("offline-cpus")
-        let plan = try Planner(host: host).plan(try profile("version: 1\nname: x\nhost: { reserve: \"2\" }\nworkloads: { sa: { cpus: { count: 1 } }, sb: { cpus: { count: 2 } } }")).get()
-        #expect(TopologyPicture.render(host: host, plan: plan) == """
-            node 0 · 3 cores · 5 CPUs · 8.0 GiB · distances 10
-              [0 S  4 ~] [1 B  5 B] [2 #]
-            offline CPUs: 3,6-7
-            legend: S sa  B sb  # reserved  ~ idle sibling  . free
-            """)
+        let plan = try Planner(host: host).plan(
+            try profile(
+                "version: 1\nname: x\nhost: { reserve: \"2\" }\nworkloads: { sa: { cpus: { count: 1 } }, sb: { cpus: { count: 2 } } }"
+            )
+        ).get()
+        #expect(
+            TopologyPicture.render(host: host, plan: plan) == """
+                node 0 · 3 cores · 5 CPUs · 8.0 GiB · distances 10
+                  [0 S  4 ~] [1 B  5 B] [2 #]
+                offline CPUs: 3,6-7
+                legend: S sa  B sb  # reserved  ~ idle sibling  . free
+                """)
     }
 
     @Test func tagsAreDistinct() {

@@ -1,10 +1,12 @@
 import Foundation
 import Testing
+
 @testable import TopoCore
 
 @Suite struct ProfileDecoderTests {
     @Test func decodesTheFullFormat() throws {
-        let p = try profile("""
+        let p = try profile(
+            """
             version: 1
             name: api-gateway
             description: API server and load generator
@@ -43,19 +45,31 @@ import Testing
         #expect(s.cpus == .count(4, node: .node(0)))
         #expect(s.isolation == .partition)
         #expect(s.memory.policy == .interleave && s.memory.nodes == CPUSet([0, 1]))
-        #expect(s.memory.max == .value(Bytes(4 << 30)) && s.memory.high == .value(Bytes(3 << 30)) && s.memory.swap == .value(Bytes(0)))
-        #expect(s.cpu.cpuMax == .cpuMax(quota: Duration(nanoseconds: 250_000_000), period: CPUSpec.period) && s.cpu.weight == 100)
+        #expect(
+            s.memory.max == .value(Bytes(4 << 30)) && s.memory.high == .value(Bytes(3 << 30))
+                && s.memory.swap == .value(Bytes(0)))
+        #expect(
+            s.cpu.cpuMax == .cpuMax(quota: Duration(nanoseconds: 250_000_000), period: CPUSpec.period)
+                && s.cpu.weight == 100)
         #expect(s.pids == .value(4096))
-        #expect(s.io == [IOLimit(device: DeviceNumber(major: 8, minor: 0), rbps: .value(Bytes(200 << 20)), wbps: .max, riops: .value(5000), wiops: .value(5000))])
+        #expect(
+            s.io == [
+                IOLimit(
+                    device: DeviceNumber(major: 8, minor: 0), rbps: .value(Bytes(200 << 20)), wbps: .max,
+                    riops: .value(5000), wiops: .value(5000))
+            ])
         #expect(s.run?.command == ["/usr/local/bin/api-server", "--port", "8080"])
         #expect(s.run?.env.map { "\($0.0)=\($0.1)" } == ["GOMAXPROCS=4", "MODE=fast"])
-        #expect(s.run?.capabilities == ["CAP_NET_BIND_SERVICE"] && s.run?.user == "65534:65534" && s.run?.workdir == "/srv")
+        #expect(
+            s.run?.capabilities == ["CAP_NET_BIND_SERVICE"] && s.run?.user == "65534:65534" && s.run?.workdir == "/srv")
         #expect(p.workloads[1].cpus == .list(CPUSet([8, 9, 10, 11])))
         #expect(p.workloads[1].run?.runtime == .crun && p.workloads[1].run?.image == "/")
         let link = try #require(p.links.first)
         #expect(link.between == ["server", "client"] && link.mtu == 9000 && link.subnet?.description == "10.77.0.0/30")
         #expect(link.netem?.rate?.bitsPerSecond == 1_000_000_000 && link.netem?.delay?.nanoseconds == 1_000_000)
-        #expect(link.netem?.jitter?.nanoseconds == 200_000 && link.netem?.loss?.micro == 100_000 && link.netem?.from == "client")
+        #expect(
+            link.netem?.jitter?.nanoseconds == 200_000 && link.netem?.loss?.micro == 100_000
+                && link.netem?.from == "client")
         #expect(link.netem?.distribution == .normal)
     }
 
@@ -76,7 +90,8 @@ import Testing
         let dir = Repo.path("Tests/Fixtures/profiles/invalid")
         let data = try #require(FileManager.default.contents(atPath: "\(dir)/\(name).yaml"))
         guard case .failure(let invalid) = ProfileDecoder.decode(data: data, file: "\(name).yaml") else {
-            Issue.record("\(name).yaml validated"); return
+            Issue.record("\(name).yaml validated")
+            return
         }
         let expectedPath = "\(dir)/\(name).expected"
         if ProcessInfo.processInfo.environment["TOPO_UPDATE_GOLDEN"] == "1" {
@@ -88,7 +103,8 @@ import Testing
 
     @Test(arguments: ["..", "a/b", "a b", "$(reboot)", "a\nb", "A", "x;rm", "-x", "toolongnameforaworkload", "", "é"])
     func hostileWorkloadNamesAreRejected(name: String) {
-        let quoted = name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+        let quoted = name.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            .replacingOccurrences(of: "\n", with: "\\n")
         let problems = errors("version: 1\nname: x\nworkloads:\n  \"\(quoted)\": { cpus: { count: 1 } }\n")
         #expect(problems.contains { $0.contains("is not a valid workload name") }, "\(problems)")
     }
@@ -100,8 +116,12 @@ import Testing
     }
 
     @Test func unknownKeysSuggestTheKnownOne() throws {
-        guard case .failure(let invalid) = decode("version: 1\nname: x\nworkloads:\n  a:\n    cpus: \"0\"\n    memroy: { max: 1G }\n") else {
-            Issue.record("accepted"); return
+        guard
+            case .failure(let invalid) = decode(
+                "version: 1\nname: x\nworkloads:\n  a:\n    cpus: \"0\"\n    memroy: { max: 1G }\n")
+        else {
+            Issue.record("accepted")
+            return
         }
         let d = try #require(invalid.errors.first)
         #expect(d.path == "workloads.a.memroy" && d.line == 6 && d.column == 5)
@@ -109,8 +129,10 @@ import Testing
     }
 
     @Test func duplicateKeysAreErrorsWithBothPlaces() throws {
-        guard case .failure(let invalid) = decode("version: 1\nname: x\nname: y\nworkloads: { a: { cpus: \"0\" } }\n") else {
-            Issue.record("accepted"); return
+        guard case .failure(let invalid) = decode("version: 1\nname: x\nname: y\nworkloads: { a: { cpus: \"0\" } }\n")
+        else {
+            Issue.record("accepted")
+            return
         }
         #expect(invalid.errors.count == 1)
         #expect(invalid.errors[0].line == 3 && invalid.errors[0].message.contains("first at 2:1"))
@@ -122,63 +144,107 @@ import Testing
     }
 
     @Test func jitterWithoutDelayMeansMeanDelayEqualsJitter() throws {
-        let p = try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\" }, b: { cpus: \"1\" } }\nlinks: [{ between: [a, b], netem: { rate: 1000mbit, jitter: 200us } }]")
+        let p = try profile(
+            "version: 1\nname: x\nworkloads: { a: { cpus: \"0\" }, b: { cpus: \"1\" } }\nlinks: [{ between: [a, b], netem: { rate: 1000mbit, jitter: 200us } }]"
+        )
         #expect(p.links[0].netem?.delay == nil)
         #expect(p.links[0].netem?.effectiveDelay == Duration(nanoseconds: 200_000))
     }
 
     @Test func explicitZeroDelayWithJitterSaysWhatToWrite() throws {
-        guard case .failure(let invalid) = decode("version: 1\nname: x\nworkloads: { a: { cpus: \"0\" }, b: { cpus: \"1\" } }\nlinks: [{ between: [a, b], netem: { rate: 1000mbit, delay: 0ms, jitter: 200us } }]") else {
-            Issue.record("accepted"); return
+        guard
+            case .failure(let invalid) = decode(
+                "version: 1\nname: x\nworkloads: { a: { cpus: \"0\" }, b: { cpus: \"1\" } }\nlinks: [{ between: [a, b], netem: { rate: 1000mbit, delay: 0ms, jitter: 200us } }]"
+            )
+        else {
+            Issue.record("accepted")
+            return
         }
         #expect(invalid.errors.count == 1)
         #expect(invalid.errors[0].fix?.contains("delay: 200us") == true)
     }
 
     @Test func warningsDoNotFailValidation() throws {
-        let decoded = try decode("version: 1\nname: x\nworkloads: { a: { cpus: \"0\" }, b: { cpus: \"1\" } }\nlinks: [{ between: [a, b], netem: { rate: 1gbit } }]").get()
+        let decoded = try decode(
+            "version: 1\nname: x\nworkloads: { a: { cpus: \"0\" }, b: { cpus: \"1\" } }\nlinks: [{ between: [a, b], netem: { rate: 1gbit } }]"
+        ).get()
         #expect(decoded.warnings.map(\.path) == ["links[0].netem.rate"])
     }
 
     @Test func memoryRules() {
-        #expect(errors("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { max: 1G, high: 2G } } }")
-            == ["workloads.a.memory.high: memory.high 2G is above memory.max 1G, so it would never apply"])
-        #expect(errors("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { policy: preferred, nodes: \"0-1\" } } }").count == 1)
-        #expect(errors("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { max: max, swap: max } } }").isEmpty)
+        #expect(
+            errors("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { max: 1G, high: 2G } } }")
+                == ["workloads.a.memory.high: memory.high 2G is above memory.max 1G, so it would never apply"])
+        #expect(
+            errors(
+                "version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { policy: preferred, nodes: \"0-1\" } } }"
+            ).count == 1)
+        #expect(
+            errors("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", memory: { max: max, swap: max } } }").isEmpty)
     }
 
     @Test func quotasConvertExactly() throws {
-        #expect(try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 0.5 } } }").workloads[0].cpu.cpuMax == .cpuMax(quota: Duration(nanoseconds: 50_000_000), period: CPUSpec.period))
-        #expect(try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 4 } } }").workloads[0].cpu.cpuMax == .cpuMax(quota: Duration(nanoseconds: 400_000_000), period: CPUSpec.period))
+        #expect(
+            try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 0.5 } } }").workloads[0].cpu
+                .cpuMax == .cpuMax(quota: Duration(nanoseconds: 50_000_000), period: CPUSpec.period))
+        #expect(
+            try profile("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 4 } } }").workloads[0].cpu
+                .cpuMax == .cpuMax(quota: Duration(nanoseconds: 400_000_000), period: CPUSpec.period))
         #expect(!errors("version: 1\nname: x\nworkloads: { a: { cpus: \"0\", cpu: { quota: 0.001 } } }").isEmpty)
     }
 
     @Test func structuralProblems() {
         #expect(errors("") == ["the profile is empty"])
         #expect(errors("- a\n- b") == ["expected a mapping of version, name, description, host, …, found a list"])
-        #expect(errors("version: 2\nname: x\nworkloads: { a: { cpus: \"0\" } }") == ["version: profile version 2 is not known to this topo (it reads version 1)"])
+        #expect(
+            errors("version: 2\nname: x\nworkloads: { a: { cpus: \"0\" } }") == [
+                "version: profile version 2 is not known to this topo (it reads version 1)"
+            ])
         #expect(errors("version: 1\nname: x\nworkloads: {}") == ["workloads: no workloads"])
         #expect(errors("version: 1\nname: x\n---\nversion: 1").count == 1)
     }
 
     @Test func notUTF8IsReportedWithItsOffset() {
         let data = Data("version: 1\nname: \u{00e9}".utf8.dropLast()) + Data([0xFF, 0xFE])
-        guard case .failure(let invalid) = ProfileDecoder.decode(data: data, file: "x.yaml") else { Issue.record("accepted"); return }
+        guard case .failure(let invalid) = ProfileDecoder.decode(data: data, file: "x.yaml") else {
+            Issue.record("accepted")
+            return
+        }
         #expect(invalid.errors[0].message.contains("not UTF-8"))
     }
 
     /// Each message names the actual fault: the ones a new user met first said something else.
     @Test func messagesNameTheFaultNotASymptom() {
         let head = "version: 1\nname: x\nworkloads:\n"
-        #expect(errors(head + "  a: { cpus: { count: 99999999999999999999 } }") == ["workloads.a.cpus.count: 99999999999999999999 is outside 1-8192"])
-        #expect(errors(head + "  a: { cpus: { count: \"1\" } }") == ["workloads.a.cpus.count: \"1\" is quoted, so it is a string, not a number"])
-        #expect(errors(head + "  a: { cpus: \"0\", pids: '64' }") == ["workloads.a.pids: '64' is quoted, so it is a string, not a number"])
-        #expect(errors("version: 1.0\nname: x\nworkloads: { a: { cpus: \"0\" } }") == ["version: profile version 1.0 is not known to this topo (it reads version 1)"])
-        #expect(errors(head + "\ta:\n\t\tcpus: \"0\"\n") == ["line 4 is indented with a tab; YAML indents with spaces only"])
-        #expect(errors(head + "  " + String(repeating: "w", count: 5000) + ":\n    cpus: \"0\"\n")
-                    == ["line 4 has a key of 5000 characters; YAML allows a key of at most 1024, and a workload's name is at most 12"])
+        #expect(
+            errors(head + "  a: { cpus: { count: 99999999999999999999 } }") == [
+                "workloads.a.cpus.count: 99999999999999999999 is outside 1-8192"
+            ])
+        #expect(
+            errors(head + "  a: { cpus: { count: \"1\" } }") == [
+                "workloads.a.cpus.count: \"1\" is quoted, so it is a string, not a number"
+            ])
+        #expect(
+            errors(head + "  a: { cpus: \"0\", pids: '64' }") == [
+                "workloads.a.pids: '64' is quoted, so it is a string, not a number"
+            ])
+        #expect(
+            errors("version: 1.0\nname: x\nworkloads: { a: { cpus: \"0\" } }") == [
+                "version: profile version 1.0 is not known to this topo (it reads version 1)"
+            ])
+        #expect(
+            errors(head + "\ta:\n\t\tcpus: \"0\"\n") == ["line 4 is indented with a tab; YAML indents with spaces only"]
+        )
+        #expect(
+            errors(head + "  " + String(repeating: "w", count: 5000) + ":\n    cpus: \"0\"\n")
+                == [
+                    "line 4 has a key of 5000 characters; YAML allows a key of at most 1024, and a workload's name is at most 12"
+                ])
         #expect(errors(head + "  a:\n    cpus: *nowhere\n") == ["the alias *nowhere has no anchor before it"])
-        #expect(errors("version: 1\nname: x\nhost: { reserve: 0 }\nworkloads: { a: { cpus: \"1\" } }") == ["host.reserve: 0 is ambiguous"])
+        #expect(
+            errors("version: 1\nname: x\nhost: { reserve: 0 }\nworkloads: { a: { cpus: \"1\" } }") == [
+                "host.reserve: 0 is ambiguous"
+            ])
     }
 
     @Test func guardsRejectNestingAndAliasBombs() {
@@ -187,7 +253,9 @@ import Testing
         let dashes = String(repeating: "- ", count: 50_000) + "x"
         #expect(errors(dashes).first?.contains("nests deeper") == true)
         var bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
-        for i in 1...9 { bomb += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n" }
+        for i in 1...9 {
+            bomb += "a\(i): &a\(i) [" + Array(repeating: "*a\(i - 1)", count: 10).joined(separator: ", ") + "]\n"
+        }
         #expect(errors(bomb).first?.contains("aliases") == true)
         #expect(errors(String(repeating: "#", count: YAMLGuard.maxBytes + 1)).first?.contains("bytes") == true)
     }
@@ -209,11 +277,15 @@ import Testing
         #expect(errors(bomb).first?.contains("a mapping key is an alias") == true, "\(errors(bomb))")
         #expect(clock.now - start < .seconds(5), "an alias-key bomb must be refused before it is expanded")
         #expect(errors("version: 1\n? [a, b]\n: c\n").first?.contains("a mapping key is a collection") == true)
-        #expect(errors("version: 1\nname: x\nworkloads: { ? {a: 1} : 2 }").first?.contains("a mapping key is a collection") == true)
+        #expect(
+            errors("version: 1\nname: x\nworkloads: { ? {a: 1} : 2 }").first?.contains("a mapping key is a collection")
+                == true)
     }
 
     @Test func aFewAliasesStillWork() throws {
-        let p = try profile("version: 1\nname: x\nworkloads:\n  a: { cpus: \"0\", memory: &m { max: 1G } }\n  b: { cpus: \"1\", memory: *m }\n")
+        let p = try profile(
+            "version: 1\nname: x\nworkloads:\n  a: { cpus: \"0\", memory: &m { max: 1G } }\n  b: { cpus: \"1\", memory: *m }\n"
+        )
         #expect(p.workloads[1].memory.max == .value(Bytes(1 << 30)))
     }
 }
@@ -221,7 +293,8 @@ import Testing
 /// YAML merge keys and `x-` extension fields: shared settings written once.
 @Suite struct MergeKeyTests {
     @Test func mergedSettingsApplyAndKeysWrittenHereWin() throws {
-        let p = try profile("""
+        let p = try profile(
+            """
             version: 1
             name: merged
             x-defaults: &defaults
@@ -250,7 +323,8 @@ import Testing
     }
 
     @Test func aMergeOfSomethingElseIsAnErrorWithItsPlace() throws {
-        let e = errors("""
+        let e = errors(
+            """
             version: 1
             name: merged
             x-name: &n server
@@ -263,26 +337,34 @@ import Testing
     }
 
     @Test func podmanNeedsAnImageFromItsStorage() throws {
-        let e = errors("""
+        let e = errors(
+            """
             version: 1
             name: pm
             workloads:
               a: { cpus: "0", run: { command: ["/bin/true"], runtime: podman } }
               b: { cpus: "1", run: { command: ["/bin/true"], runtime: podman, image: / } }
             """)
-        #expect(e == ["workloads.a.run.runtime: runtime podman runs an image from its own storage, and no image is named",
-                      "workloads.b.run.image: runtime podman runs an image from its own storage, and no image is named"], "\(e)")
-        #expect(try profile("""
-            version: 1
-            name: pm
-            workloads:
-              a: { cpus: "0", run: { command: ["/bin/true"], runtime: podman, image: localhost/bench:1 } }
-            """).workloads[0].run?.image == "localhost/bench:1")
+        #expect(
+            e == [
+                "workloads.a.run.runtime: runtime podman runs an image from its own storage, and no image is named",
+                "workloads.b.run.image: runtime podman runs an image from its own storage, and no image is named",
+            ], "\(e)")
+        #expect(
+            try profile(
+                """
+                version: 1
+                name: pm
+                workloads:
+                  a: { cpus: "0", run: { command: ["/bin/true"], runtime: podman, image: localhost/bench:1 } }
+                """
+            ).workloads[0].run?.image == "localhost/bench:1")
     }
 
     /// The merge key is a plain << (or one tagged !!merge); a quoted "<<" is an ordinary key, unknown here.
     @Test func onlyAPlainOrTaggedLessThanLessThanMerges() throws {
-        let tagged = try profile("""
+        let tagged = try profile(
+            """
             version: 1
             name: merged
             x-defaults: &d { cpus: "0" }
@@ -290,7 +372,8 @@ import Testing
               a: { !!merge <<: *d }
             """)
         #expect(tagged.workloads[0].cpus == .list(try CPUSet.parse("0").get()))
-        let e = errors("""
+        let e = errors(
+            """
             version: 1
             name: merged
             x-defaults: &d { cpus: "0" }
@@ -301,7 +384,8 @@ import Testing
     }
 
     @Test func mergedUnknownKeysAreStillReported() throws {
-        let e = errors("""
+        let e = errors(
+            """
             version: 1
             name: merged
             x-defaults: &d { cpus: "0", memroy: { max: 1G } }
@@ -315,13 +399,18 @@ import Testing
     @Test func aHugeMergeGetsABoundedReport() throws {
         let keys = (0..<3000).map { "  k\($0): 1" }.joined(separator: "\n")
         let workloads = (0..<10).map { "  w\($0): { <<: *big, cpus: \"\($0)\" }" }.joined(separator: "\n")
-        guard case .failure(let invalid) = decode("version: 1\nname: big\nx-big: &big\n\(keys)\nworkloads:\n\(workloads)\n") else {
+        guard
+            case .failure(let invalid) = decode(
+                "version: 1\nname: big\nx-big: &big\n\(keys)\nworkloads:\n\(workloads)\n")
+        else {
             Issue.record("30000 unknown keys must not validate")
             return
         }
         #expect(invalid.diagnostics.count == YAMLReader.maxDiagnostics)
         #expect(invalid.unlisted == 30_000 - YAMLReader.maxDiagnostics)
-        #expect(invalid.description.hasSuffix("(and \(30_000 - YAMLReader.maxDiagnostics) more problems not listed; fix these first)"))
+        #expect(
+            invalid.description.hasSuffix(
+                "(and \(30_000 - YAMLReader.maxDiagnostics) more problems not listed; fix these first)"))
     }
 
     @Test func extensionKeysAreOnlyAllowedAtTheTop() throws {
@@ -352,13 +441,20 @@ import Testing
               c: { cpus: "3", isolation: shared }
               d: { cpus: "3", isolation: shared }
             """
-        guard case .failure(let invalid) = decode(yaml) else { Issue.record("overlapping exclusive lists were accepted"); return }
-        #expect(invalid.errors.map { "\($0.path)@\($0.line ?? 0): \($0.message)" } == [
-            "workloads.b.cpus@5: workloads a and b both ask for CPU 2, but b is partition; make both isolation: shared, or give them different CPUs",
-            "workloads.c.cpus@6: workloads a and c both ask for CPU 3, but a is exclusive; make both isolation: shared, or give them different CPUs",
-            "workloads.d.cpus@7: workloads a and d both ask for CPU 3, but a is exclusive; make both isolation: shared, or give them different CPUs",
-        ])
-        #expect(errors("version: 1\nname: x\nworkloads: { c: { cpus: \"3\", isolation: shared }, d: { cpus: \"2-3\", isolation: shared } }") == [])
+        guard case .failure(let invalid) = decode(yaml) else {
+            Issue.record("overlapping exclusive lists were accepted")
+            return
+        }
+        #expect(
+            invalid.errors.map { "\($0.path)@\($0.line ?? 0): \($0.message)" } == [
+                "workloads.b.cpus@5: workloads a and b both ask for CPU 2, but b is partition; make both isolation: shared, or give them different CPUs",
+                "workloads.c.cpus@6: workloads a and c both ask for CPU 3, but a is exclusive; make both isolation: shared, or give them different CPUs",
+                "workloads.d.cpus@7: workloads a and d both ask for CPU 3, but a is exclusive; make both isolation: shared, or give them different CPUs",
+            ])
+        #expect(
+            errors(
+                "version: 1\nname: x\nworkloads: { c: { cpus: \"3\", isolation: shared }, d: { cpus: \"2-3\", isolation: shared } }"
+            ) == [])
     }
 
     /// Names are ASCII bytes: a letter with a combining mark or a zero-width joiner looks like another
@@ -368,14 +464,26 @@ import Testing
         #expect(!ProfileDecoder.matches("ab\u{200D}", first: "a"..."z", maxLength: 12))
         #expect(!ProfileDecoder.matches("é", first: "a"..."z", maxLength: 12))
         #expect(ProfileDecoder.matches("web-1", first: "a"..."z", maxLength: 12))
-        #expect(!ProfileDecoder.matches("abcdefghijkl\u{0301}", first: "a"..."z", maxLength: 12), "12 letters and a mark are 14 bytes")
-        #expect(errors("version: 1\nname: x\u{200D}\nworkloads: { a: { cpus: \"0\" } }").first?.contains("not a valid profile name") == true)
-        #expect(errors("version: 1\nname: x\nworkloads: { \"s\u{0301}\": { cpus: \"0\" } }").first?.contains("not a valid workload name") == true)
+        #expect(
+            !ProfileDecoder.matches("abcdefghijkl\u{0301}", first: "a"..."z", maxLength: 12),
+            "12 letters and a mark are 14 bytes")
+        #expect(
+            errors("version: 1\nname: x\u{200D}\nworkloads: { a: { cpus: \"0\" } }").first?.contains(
+                "not a valid profile name") == true)
+        #expect(
+            errors("version: 1\nname: x\nworkloads: { \"s\u{0301}\": { cpus: \"0\" } }").first?.contains(
+                "not a valid workload name") == true)
     }
 
     @Test func topoStateNamesAreReserved() {
-        #expect(errors("version: 1\nname: lock\nworkloads: { a: { cpus: \"0\" } }") == ["name: \"lock\" is reserved: topo keeps its own lock there, beside the profiles' state"])
-        #expect(errors("version: 1\nname: images\nworkloads: { a: { cpus: \"0\" } }") == ["name: \"images\" is reserved: topo keeps its own images there, beside the profiles' state"])
+        #expect(
+            errors("version: 1\nname: lock\nworkloads: { a: { cpus: \"0\" } }") == [
+                "name: \"lock\" is reserved: topo keeps its own lock there, beside the profiles' state"
+            ])
+        #expect(
+            errors("version: 1\nname: images\nworkloads: { a: { cpus: \"0\" } }") == [
+                "name: \"images\" is reserved: topo keeps its own images there, beside the profiles' state"
+            ])
     }
 
     /// An invalid link earlier in the list must not shift what later diagnostics name (links[i] and its line).
@@ -392,7 +500,10 @@ import Testing
                 subnet: 10.9.0.0/29
               - between: [b, a]
             """
-        guard case .failure(let invalid) = decode(yaml) else { Issue.record("the profile was accepted"); return }
+        guard case .failure(let invalid) = decode(yaml) else {
+            Issue.record("the profile was accepted")
+            return
+        }
         let byPath = Dictionary(invalid.errors.map { ($0.path, $0) }, uniquingKeysWith: { a, _ in a })
         #expect(byPath["links[2].subnet"]?.message == "10.9.0.0/29 overlaps links[1]'s subnet 10.9.0.0/30")
         #expect(byPath["links[2].subnet"]?.line == 8)
@@ -409,7 +520,9 @@ import Testing
         try fake.seed("p.yaml", "version: 1\nname: fromfile\nworkloads: { a: { cpus: \"0\" } }\n")
         // (The current directory is the process's, shared by tests running at once: absolute paths here.)
         #expect(try Loading.appliedName("web", applied: ["web"]).get() == "web")
-        #expect(Loading.appliedName("\(fake.path)/web", applied: []).failure != nil, "a directory that is not a profile file")
+        #expect(
+            Loading.appliedName("\(fake.path)/web", applied: []).failure != nil,
+            "a directory that is not a profile file")
         #expect(try Loading.appliedName("\(fake.path)/p.yaml", applied: ["web"]).get() == "fromfile")
         #expect(try Loading.appliedName("other", applied: []).get() == "other")
         #expect(Loading.appliedName("Not/A name", applied: []).failure?.status == .invalid)
@@ -420,34 +533,48 @@ import Testing
 /// id the kernel reads as "unchanged".
 @Suite struct WorkloadUserTests {
     @Test func aWorkloadWithoutAUserRunsAsNobody() throws {
-        let p = try profile("version: 1\nname: u\nworkloads:\n  a: { cpus: \"0\", run: { command: [/bin/true] } }\n  r: { cpus: \"1\", run: { command: [/bin/true], user: root } }\n")
+        let p = try profile(
+            "version: 1\nname: u\nworkloads:\n  a: { cpus: \"0\", run: { command: [/bin/true] } }\n  r: { cpus: \"1\", run: { command: [/bin/true], user: root } }\n"
+        )
         let plan = try Planner(host: try fixtureHost("1n-2c")).plan(p).get()
         #expect(plan.workload(named: "a")?.run?.user == "65534:65534" && plan.workload(named: "r")?.run?.user == "root")
         let launches = plan.resources.compactMap { if case .launch(let l) = $0 { l } else { nil } }
         #expect(launches.map(\.user) == ["65534:65534", "root"])
-        #expect(launches[0].placementLines.joined().contains("as user 65534:65534") && !launches[0].placementLines.joined().contains("as root:"))
+        #expect(
+            launches[0].placementLines.joined().contains("as user 65534:65534")
+                && !launches[0].placementLines.joined().contains("as root:"))
         #expect(launches[1].placementLines.joined().contains("as root: /proc/sys"))
     }
 
     @Test(arguments: ["4294967295", "4294967295:0", "0:4294967295", "1000:4294967295"])
     func theUnchangedIdIsRefused(user: String) {
-        let e = errors("version: 1\nname: u\nworkloads:\n  a: { cpus: \"0\", run: { command: [/bin/true], user: \"\(user)\" } }\n")
-        #expect(e.count == 1 && e[0].contains("holds the id 4294967295, which the kernel reads as \"leave unchanged\""), "\(e)")
+        let e = errors(
+            "version: 1\nname: u\nworkloads:\n  a: { cpus: \"0\", run: { command: [/bin/true], user: \"\(user)\" } }\n")
+        #expect(
+            e.count == 1 && e[0].contains("holds the id 4294967295, which the kernel reads as \"leave unchanged\""),
+            "\(e)")
     }
 
     @Test func theLauncherRefusesTheUnchangedIdToo() {
-        guard case .failure(let f) = Launcher.identity("4294967295:4294967295") else { Issue.record("accepted"); return }
+        guard case .failure(let f) = Launcher.identity("4294967295:4294967295") else {
+            Issue.record("accepted")
+            return
+        }
         #expect(f.description.contains("means \"unchanged\""))
         #expect((try? Launcher.identity(nil).get())?.map { [$0.uid, $0.gid] } == [65534, 65534])
     }
 
     /// A root workload's protection lists only what is there, each path in its kind of mask.
     @Test func aRootWorkloadsProtectionIsWhatTheHostHas() {
-        let present: Set<String> = ["/proc/sys", "/proc/sysrq-trigger", "/sys", "/proc/kcore", "/proc/acpi", "/sys/firmware", "/run"]
+        let present: Set<String> = [
+            "/proc/sys", "/proc/sysrq-trigger", "/sys", "/proc/kcore", "/proc/acpi", "/sys/firmware", "/run",
+        ]
         let dirs: Set<String> = ["/proc/sys", "/sys", "/proc/acpi", "/sys/firmware", "/run"]
         let p = Launcher.HostProtection.present(exists: present.contains, isDirectory: dirs.contains)
         #expect(p.readOnly == ["/proc/sys", "/proc/sysrq-trigger", "/sys"])
-        #expect(p.maskedFiles == ["/proc/kcore"] && p.maskedDirectories == ["/proc/acpi", "/sys/firmware"] && p.run == "/run")
+        #expect(
+            p.maskedFiles == ["/proc/kcore"] && p.maskedDirectories == ["/proc/acpi", "/sys/firmware"]
+                && p.run == "/run")
     }
 }
 
@@ -455,9 +582,11 @@ import Testing
 /// the profile is read, with the reason and the runtimes that work.
 @Suite struct RuntimeChoiceTests {
     @Test func dockerIsRefusedWhenTheProfileIsRead() throws {
-        let e = errors("version: 1\nname: d\nworkloads:\n  a: { cpus: \"0\", run: { command: [/bin/true], runtime: docker } }\n")
+        let e = errors(
+            "version: 1\nname: d\nworkloads:\n  a: { cpus: \"0\", run: { command: [/bin/true], runtime: docker } }\n")
         #expect(e.count == 1 && e[0].contains("runtime docker cannot join a network namespace by its path"), "\(e)")
-        let schema = try #require(try JSONSerialization.jsonObject(with: Data(ProfileSchema.json.utf8)) as? [String: Any])
+        let schema = try #require(
+            try JSONSerialization.jsonObject(with: Data(ProfileSchema.json.utf8)) as? [String: Any])
         let text = String(data: try JSONSerialization.data(withJSONObject: schema), encoding: .utf8) ?? ""
         #expect(text.contains(#"["process","crun","runc","podman"]"#), "the schema's runtimes are the decoder's")
         #expect(Runtime.allCases.map(\.rawValue) == ["process", "crun", "runc", "podman"])

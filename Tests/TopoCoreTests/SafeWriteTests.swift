@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import TopoCore
 
 /// What topo writes as root (reports, lock files, host-wide records) is a new file renamed into place,
@@ -21,21 +22,25 @@ import Testing
     @Test func aSymbolicLinkAtThePathIsRefusedAndItsTargetKept() throws {
         let root = try FakeRoot()
         try root.seed("victim", "precious\n")
-        try FileManager.default.createSymbolicLink(atPath: "\(root.path)/result.json", withDestinationPath: "\(root.path)/victim")
+        try FileManager.default.createSymbolicLink(
+            atPath: "\(root.path)/result.json", withDestinationPath: "\(root.path)/victim")
         #expect {
             try Sys.writeReplacing("\(root.path)/result.json", "{}\n")
         } throws: { error in
-            "\(error)".contains("is a symbolic link, and topo never writes through one") || "\(error)".contains("it is a symbolic link")
+            "\(error)".contains("is a symbolic link, and topo never writes through one")
+                || "\(error)".contains("it is a symbolic link")
         }
         #expect(root.read("victim") == "precious\n")
         #expect(Sys.lstat("\(root.path)/result.json").map { $0.st_mode & S_IFMT == S_IFLNK } == true)
         // A dangling link too: it would create its target.
-        try FileManager.default.createSymbolicLink(atPath: "\(root.path)/dangling.json", withDestinationPath: "\(root.path)/made-by-link")
+        try FileManager.default.createSymbolicLink(
+            atPath: "\(root.path)/dangling.json", withDestinationPath: "\(root.path)/made-by-link")
         #expect(throws: SystemError.self) { try Sys.writeReplacing("\(root.path)/dangling.json", "{}\n") }
         #expect(!root.exists("made-by-link"))
         // A directory given by a link is refused as well.
         try root.mkdir("real")
-        try FileManager.default.createSymbolicLink(atPath: "\(root.path)/linked", withDestinationPath: "\(root.path)/real")
+        try FileManager.default.createSymbolicLink(
+            atPath: "\(root.path)/linked", withDestinationPath: "\(root.path)/real")
         #expect(throws: SystemError.self) { try Sys.writeReplacing("\(root.path)/linked/x.json", "{}\n") }
         #expect(Sys.entries("\(root.path)/real").isEmpty)
     }
@@ -54,7 +59,8 @@ import Testing
         try root.seed("victim", "precious\n")
         let state = StateStore(root: "\(root.path)/state")
         try root.mkdir("state")
-        try FileManager.default.createSymbolicLink(atPath: "\(root.path)/state/host.json", withDestinationPath: "\(root.path)/victim")
+        try FileManager.default.createSymbolicLink(
+            atPath: "\(root.path)/state/host.json", withDestinationPath: "\(root.path)/victim")
         #expect(throws: SystemError.self) { try state.record(StateStore.HostChanges(createdRoot: true)) }
         #expect(root.read("victim") == "precious\n")
     }
@@ -80,7 +86,8 @@ import Testing
         #expect(StateStore(root: "\(root.path)/open/state").ownershipProblem() == nil)
         try Sys.chmod("\(root.path)/open/state", 0o1777)
         #expect(StateStore(root: "\(root.path)/open/state").ownershipProblem() != nil)
-        try FileManager.default.createSymbolicLink(atPath: "\(root.path)/link", withDestinationPath: "\(root.path)/ok/state")
+        try FileManager.default.createSymbolicLink(
+            atPath: "\(root.path)/link", withDestinationPath: "\(root.path)/ok/state")
         #expect(StateStore(root: "\(root.path)/link").ownershipProblem()?.contains("is a symbolic link") == true)
         #expect(throws: TopoFailure.self) { try StateStore(root: "\(root.path)/link").withLock {} }
     }

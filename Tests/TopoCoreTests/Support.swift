@@ -1,9 +1,11 @@
 import Foundation
+
 @testable import TopoCore
 
 /// Paths into the repository, found from this file's place so tests run from any directory.
 enum Repo {
-    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
     static func path(_ relative: String) -> String { root + "/" + relative }
     static func host(_ name: String) -> String { path("Tests/Fixtures/hosts/\(name)") }
 }

@@ -1,4 +1,5 @@
 import Testing
+
 @testable import TopoCore
 
 @Suite struct UnitsTests {
@@ -29,8 +30,12 @@ import Testing
     /// A rejected size names what is accepted; one too large says it is too large, not that it is no size.
     @Test func aRejectedSizeNamesTheSpellingsAndTheReason() throws {
         guard case .failure(let gb) = Bytes.parse("4gb"), case .failure(let odd) = Bytes.parse("4X"),
-              case .failure(let big) = Bytes.parse("99999999999999999999T"), case .failure(let slow) = Duration.parse("99999999999999999999s")
-        else { Issue.record("accepted"); return }
+            case .failure(let big) = Bytes.parse("99999999999999999999T"),
+            case .failure(let slow) = Duration.parse("99999999999999999999s")
+        else {
+            Issue.record("accepted")
+            return
+        }
         #expect(gb.message.contains("ambiguous") && gb.fix.contains("4G or 4Gi"), "\(gb)")
         #expect(odd.message.contains("not a size") && odd.fix.contains("Gi/GiB") && odd.fix.contains("1Gi"), "\(odd)")
         #expect(big.message.contains("larger than any size") && !big.message.contains("not a size"), "\(big)")
@@ -38,12 +43,16 @@ import Testing
     }
 
     @Test func decimalSizeSuffixIsRejectedWithTheBinarySpelling() {
-        guard case .failure(let e) = Bytes.parse("1GB") else { Issue.record("1GB accepted"); return }
+        guard case .failure(let e) = Bytes.parse("1GB") else {
+            Issue.record("1GB accepted")
+            return
+        }
         #expect(e.fix.contains("1G"))
     }
 
     static let rateCases: [(String, UInt64)] = [
-        ("100mbit", 100_000_000), ("1gbit", 1_000_000_000), ("500kbit", 500_000), ("1000mbit", 1_000_000_000), ("1.5mbit", 1_500_000),
+        ("100mbit", 100_000_000), ("1gbit", 1_000_000_000), ("500kbit", 500_000), ("1000mbit", 1_000_000_000),
+        ("1.5mbit", 1_500_000),
     ]
     @Test(arguments: rateCases)
     func rates(text: String, bits: UInt64) throws {
@@ -55,7 +64,10 @@ import Testing
         #expect(throws: UnitError.self) { try BitRate.parse(text).get() }
     }
 
-    static let durationCases: [(String, UInt64)] = [("200us", 200_000), ("5ms", 5_000_000), ("1s", 1_000_000_000), ("0", 0), ("1.5ms", 1_500_000), ("250ns", 250), ("0ms", 0)]
+    static let durationCases: [(String, UInt64)] = [
+        ("200us", 200_000), ("5ms", 5_000_000), ("1s", 1_000_000_000), ("0", 0), ("1.5ms", 1_500_000), ("250ns", 250),
+        ("0ms", 0),
+    ]
     @Test(arguments: durationCases)
     func durations(text: String, ns: UInt64) throws {
         #expect(try Duration.parse(text).get().nanoseconds == ns)
@@ -90,14 +102,18 @@ import Testing
         #expect(s.host(1).description == "10.77.0.5/30")
         #expect(s.overlaps(try IPv4Subnet.parse("10.77.0.0/16").get()))
         #expect(!s.overlaps(try IPv4Subnet.parse("10.77.0.8/30").get()))
-        for bad in ["10.77.0.1/30", "10.77.0.0/31", "10.77.0/30", "300.1.1.0/24", "10.77.0.0", "10.77.0.0/33", "a.b.c.d/8"] {
+        for bad in [
+            "10.77.0.1/30", "10.77.0.0/31", "10.77.0/30", "300.1.1.0/24", "10.77.0.0", "10.77.0.0/33", "a.b.c.d/8",
+        ] {
             #expect(throws: UnitError.self, "\(bad)") { try IPv4Subnet.parse(bad).get() }
         }
     }
 }
 
 @Suite struct CPUSetTests {
-    static let cases: [(String, [Int])] = [("0-3,8", [0, 1, 2, 3, 8]), ("0", [0]), ("", []), ("3,1,2", [1, 2, 3]), ("0-1,1-2\n", [0, 1, 2])]
+    static let cases: [(String, [Int])] = [
+        ("0-3,8", [0, 1, 2, 3, 8]), ("0", [0]), ("", []), ("3,1,2", [1, 2, 3]), ("0-1,1-2\n", [0, 1, 2]),
+    ]
     @Test(arguments: cases)
     func parse(text: String, ids: [Int]) throws {
         #expect(try CPUSet.parse(text).get().ids == ids)
@@ -115,7 +131,8 @@ import Testing
     }
 
     @Test func setAlgebra() {
-        let a = CPUSet([0, 1, 2, 3]), b = CPUSet([2, 3, 4])
+        let a = CPUSet([0, 1, 2, 3])
+        let b = CPUSet([2, 3, 4])
         #expect(a.intersection(b).description == "2-3")
         #expect(a.subtracting(b).description == "0-1")
         #expect(a.union(b).description == "0-4")

@@ -12,7 +12,8 @@ enum Lab {
 
     /// True inside a VM started by scripts/lab (its stage 2 sets TOPO_LAB=1).
     static let isInside = environment["TOPO_LAB"] == "1"
-    static let skipReason: Comment = "runs only inside the lab VM (scripts/lab sets TOPO_LAB=1); scripts/test runs it there on every lab shape"
+    static let skipReason: Comment =
+        "runs only inside the lab VM (scripts/lab sets TOPO_LAB=1); scripts/test runs it there on every lab shape"
 
     struct Shape: CustomStringConvertible {
         var nodes: Int
@@ -24,16 +25,19 @@ enum Lab {
 
     /// The shape scripts/lab was asked for.
     static var shape: Shape {
-        Shape(nodes: Int(environment["LAB_NODES"] ?? "") ?? 0,
-              cpusPerNode: Int(environment["LAB_CPUS_PER_NODE"] ?? "") ?? 0,
-              smt: environment["LAB_SMT"] == "1")
+        Shape(
+            nodes: Int(environment["LAB_NODES"] ?? "") ?? 0,
+            cpusPerNode: Int(environment["LAB_CPUS_PER_NODE"] ?? "") ?? 0,
+            smt: environment["LAB_SMT"] == "1")
     }
 
-    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent().path
+    static let repo = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().path
 
     /// The `topo` built beside this test bundle (built on the host; the lab never compiles).
     static var topo: String {
-        let exe = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+        let exe =
+            (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
         var dir = URL(fileURLWithPath: exe).deletingLastPathComponent()
         if dir.path.hasSuffix(".xctest") { dir = dir.deletingLastPathComponent() }
         return dir.appendingPathComponent("topo").path
@@ -67,13 +71,16 @@ enum Lab {
         let err = try FileHandle(forWritingTo: URL(fileURLWithPath: errPath))
         p.standardOutput = out
         p.standardError = err
-        p.standardInput = FileHandle.nullDevice  // never the test runner's own, which does not end (podman exec -i waits for it)
+        // never the test runner's own, which does not end (podman exec -i waits for it)
+        p.standardInput = FileHandle.nullDevice
         try p.run()
         let outData = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
         try? err.close()
         let errData = FileManager.default.contents(atPath: errPath) ?? Data()
-        return Outcome(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self), stderr: String(decoding: errData, as: UTF8.self))
+        return Outcome(
+            status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
     }
 
     static func topo(_ args: String...) throws -> Outcome { try run(topo, args) }
@@ -88,7 +95,8 @@ enum Lab {
     /// closed and its output in `output` (or /dev/null), and returns at once. Foundation's `Process`
     /// would wait in `run` for EOF on a pipe such a child still held, and lose the exits of later children.
     static func detach(_ argv: [String], output: String? = nil) throws {
-        let script = "import subprocess, sys; out = open(sys.argv[1], 'w') if sys.argv[1] else subprocess.DEVNULL; "
+        let script =
+            "import subprocess, sys; out = open(sys.argv[1], 'w') if sys.argv[1] else subprocess.DEVNULL; "
             + "subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, close_fds=True, start_new_session=True)"
         let r = try run("/usr/bin/python3", ["-c", script, output ?? ""] + argv)
         guard r.status == 0 else { throw DetachFailed(description: "\(argv): \(r)") }
@@ -118,7 +126,9 @@ extension Lab {
     /// Every process whose command line contains `marker`.
     static func processes(containing marker: String) -> [Int32] {
         ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).filter { pid in
-            guard pid != getpid(), let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+            guard pid != getpid(), let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else {
+                return false
+            }
             return String(decoding: cmdline.map { $0 == 0 ? 32 : $0 }, as: UTF8.self).contains(marker)
         }
     }
@@ -127,8 +137,11 @@ extension Lab {
     /// `exec -a`). Unlike `processes(containing:)` this never counts a shell whose command line
     /// merely mentions the name before it execs.
     static func processNames(prefix: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).compactMap { pid in
-            guard pid != getpid(), let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return nil }
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap(Int32.init).compactMap {
+            pid in
+            guard pid != getpid(), let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else {
+                return nil
+            }
             let argv0 = String(decoding: cmdline.prefix { $0 != 0 }, as: UTF8.self)
             return argv0.hasPrefix(prefix) ? argv0 : nil
         }
@@ -139,16 +152,29 @@ extension Lab {
         var found: [String] = []
         if FileManager.default.fileExists(atPath: "/sys/fs/cgroup/topo") { found.append("/sys/fs/cgroup/topo exists") }
         if FileManager.default.fileExists(atPath: "/run/topo") {
-            found.append("/run/topo exists: \((try? FileManager.default.contentsOfDirectory(atPath: "/run/topo")) ?? [])")
+            found.append(
+                "/run/topo exists: \((try? FileManager.default.contentsOfDirectory(atPath: "/run/topo")) ?? [])")
         }
-        if FileManager.default.fileExists(atPath: "/etc/netns") { found.append("/etc/netns exists: \((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? [])") }
-        let partitions = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).filter { $0.hasPrefix("topo.") }
+        if FileManager.default.fileExists(atPath: "/etc/netns") {
+            found.append(
+                "/etc/netns exists: \((try? FileManager.default.contentsOfDirectory(atPath: "/etc/netns")) ?? [])")
+        }
+        let partitions = ((try? FileManager.default.contentsOfDirectory(atPath: "/sys/fs/cgroup")) ?? []).filter {
+            $0.hasPrefix("topo.")
+        }
         if !partitions.isEmpty { found.append("partition cgroups left at the root: \(partitions.sorted())") }
         let online = (read("/sys/devices/system/cpu/online") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        let rootCPUs = (read("/sys/fs/cgroup/cpuset.cpus.effective") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        if rootCPUs != online { found.append("the root cgroup has CPUs \(rootCPUs), not every online CPU (\(online)): a partition still holds some") }
-        if let marker, !processes(containing: marker).isEmpty { found.append("processes with \(marker): \(processes(containing: marker))") }
-        let control = (read("/sys/fs/cgroup/cgroup.subtree_control") ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let rootCPUs = (read("/sys/fs/cgroup/cpuset.cpus.effective") ?? "").trimmingCharacters(
+            in: .whitespacesAndNewlines)
+        if rootCPUs != online {
+            found.append(
+                "the root cgroup has CPUs \(rootCPUs), not every online CPU (\(online)): a partition still holds some")
+        }
+        if let marker, !processes(containing: marker).isEmpty {
+            found.append("processes with \(marker): \(processes(containing: marker))")
+        }
+        let control = (read("/sys/fs/cgroup/cgroup.subtree_control") ?? "").trimmingCharacters(
+            in: .whitespacesAndNewlines)
         if !control.isEmpty { found.append("root cgroup.subtree_control left as \"\(control)\"") }
         return found
     }
@@ -156,11 +182,15 @@ extension Lab {
 
 /// A kernel cpulist ("0-3,8") as a set of CPU numbers, parsed here rather than with topo's own CPUSet
 /// so that a test never checks topo's output with topo's parser.
-func CPUList(_ text: String) -> Set<Int> {
+func cpuList(_ text: String) -> Set<Int> {
     var cpus = Set<Int>()
     for part in text.trimmingCharacters(in: .whitespacesAndNewlines).split(separator: ",") {
         let ends = part.split(separator: "-").compactMap { Int($0) }
-        if ends.count == 1 { cpus.insert(ends[0]) } else if ends.count == 2, ends[0] <= ends[1] { cpus.formUnion(ends[0]...ends[1]) }
+        if ends.count == 1 {
+            cpus.insert(ends[0])
+        } else if ends.count == 2, ends[0] <= ends[1] {
+            cpus.formUnion(ends[0]...ends[1])
+        }
     }
     return cpus
 }

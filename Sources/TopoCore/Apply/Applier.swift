@@ -21,7 +21,9 @@ public struct Applier: Sendable {
     /// plan, left half-made, or whose exclusive CPUs overlap another applied profile. The profile's
     /// text, when given, is kept with the state for `topo report`.
     /// `done` hears of each step as it is made (`apply -v`).
-    public func apply(_ plan: Plan, profileText: String? = nil, done: ((Int, Resource) -> Void)? = nil) -> Result<Outcome, TopoFailure> {
+    public func apply(
+        _ plan: Plan, profileText: String? = nil, done: ((Int, Resource) -> Void)? = nil
+    ) -> Result<Outcome, TopoFailure> {
         do {
             return try state.withLock { () -> Result<Outcome, TopoFailure> in
                 if let refusal = checkAgainstApplied(plan) { return refusal }
@@ -35,8 +37,11 @@ public struct Applier: Sendable {
     func checkAgainstApplied(_ plan: Plan) -> Result<Outcome, TopoFailure>? {
         if Sys.exists(state.profileDir(plan.name)) {
             let complete = Sys.exists("\(state.profileDir(plan.name))/applied")
-            if complete, case .success(let applied) = state.plan(plan.name), applied == plan { return .success(.unchanged) }
-            let why = complete ? "is applied with a different plan" : "was left half-applied (topo was stopped during apply)"
+            if complete, case .success(let applied) = state.plan(plan.name), applied == plan {
+                return .success(.unchanged)
+            }
+            let why =
+                complete ? "is applied with a different plan" : "was left half-applied (topo was stopped during apply)"
             return .failure(TopoFailure(.hostCannot, "profile \(plan.name) \(why); run `topo down \(plan.name)` first"))
         }
         // Objects found before apply makes them are someone else's, and values another profile holds
@@ -54,7 +59,9 @@ public struct Applier: Sendable {
                 for o in applied.workloads {
                     let overlap = w.cpus.intersection(o.cpus)
                     if !overlap.isEmpty && !Isolation.mayShareCPUs(w.isolation, o.isolation) {
-                        problems.append("workload \(w.name) would use CPU \(overlap), which applied profile \(other) gives \(o.isolation.rawValue) to its workload \(o.name)")
+                        problems.append(
+                            "workload \(w.name) would use CPU \(overlap), which applied profile \(other) gives \(o.isolation.rawValue) to its workload \(o.name)"
+                        )
                     }
                 }
             }
@@ -70,7 +77,9 @@ public struct Applier: Sendable {
     /// (JSONEncoder over every resource), and nothing reads the plan before apply ends — `down` undoes
     /// from the journal alone, and a profile left without its plan by a crash is `incomplete` to
     /// `status` and refused by the next `apply` until `topo down` removes it, as before.
-    func run(_ plan: Plan, profileText: String? = nil, done: ((Int, Resource) -> Void)? = nil) -> Result<Outcome, TopoFailure> {
+    func run(
+        _ plan: Plan, profileText: String? = nil, done: ((Int, Resource) -> Void)? = nil
+    ) -> Result<Outcome, TopoFailure> {
         let planText = Background { JSONOutput.encode(plan) + "\n" }
         do {
             try state.create(plan.name, profileText: profileText)
@@ -81,15 +90,20 @@ public struct Applier: Sendable {
         do {
             let made = try ResourceLoop(drivers: drivers).apply(plan.resources, journal: journal, done: done)
             try state.record(plan.name, planText: planText.value)
-            try Sys.write("\(state.profileDir(plan.name))/applied", "\(plan.resources.count)\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+            try Sys.write(
+                "\(state.profileDir(plan.name))/applied", "\(plan.resources.count)\n",
+                flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
             return .success(.applied(pids: made.pids, notes: made.notes))
         } catch {
             let step = (error as? ResourceLoop.Failure)?.step
             let why = (error as? ResourceLoop.Failure).map { "\($0.error.message)" } ?? "\(error)"
             let rollback = Teardown(state: state, drivers: drivers).remove(plan.name)
             var message = "apply of \(plan.name) failed\(step.map { " at step \($0)" } ?? ""): \(why)\n"
-            message += rollback.problems.isEmpty ? "rolled back: everything apply made is removed" :
-                "rollback left problems (run `topo down \(plan.name)` once they are fixed):\n" + rollback.problems.map { "  - \($0)" }.joined(separator: "\n")
+            message +=
+                rollback.problems.isEmpty
+                ? "rolled back: everything apply made is removed"
+                : "rollback left problems (run `topo down \(plan.name)` once they are fixed):\n"
+                    + rollback.problems.map { "  - \($0)" }.joined(separator: "\n")
             return .failure(TopoFailure(.applyFailed, message))
         }
     }

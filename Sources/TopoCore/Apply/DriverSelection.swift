@@ -17,8 +17,11 @@ public struct DriverSelection: Equatable, Sendable {
     /// Where the host tuner reads and writes procfs and sysfs.
     public var hostRoot: String
 
-    public init(stateRoot: String = Layout.standard.stateRoot, cgroupRoot: String = CgroupFS().root, manager: CgroupManagerKind = .cgroupfs,
-                etcNetns: String = Layout.standard.etcNetns, executable: String = Spawn.selfExecutable, hostRoot: String = "/") {
+    public init(
+        stateRoot: String = Layout.standard.stateRoot, cgroupRoot: String = CgroupFS().root,
+        manager: CgroupManagerKind = .cgroupfs,
+        etcNetns: String = Layout.standard.etcNetns, executable: String = Spawn.selfExecutable, hostRoot: String = "/"
+    ) {
         self.stateRoot = stateRoot
         self.cgroupRoot = cgroupRoot
         self.manager = manager
@@ -32,26 +35,35 @@ public struct DriverSelection: Equatable, Sendable {
     /// as asked, or with `auto` systemd where it is PID 1 (`detect`) and no cgroup root was given (a
     /// given root is topo's to write). A path that is relative, has `..` or is over 1024 bytes, or a
     /// manager other than auto, systemd and cgroupfs, is a usage error naming where it came from.
-    public static func choose(stateDir: String?, cgroupRoot: String?, manager: String?, environment: [String: String],
-                              detect: () -> CgroupManagerKind = { CgroupManagerKind.detect() }) -> Result<DriverSelection, TopoFailure> {
+    public static func choose(
+        stateDir: String?, cgroupRoot: String?, manager: String?, environment: [String: String],
+        detect: () -> CgroupManagerKind = { CgroupManagerKind.detect() }
+    ) -> Result<DriverSelection, TopoFailure> {
         func variable(_ name: String) -> String? { environment[name].flatMap { $0.isEmpty ? nil : $0 } }
         for (what, value) in [("--cgroup-manager", manager), ("TOPO_CGROUP_MANAGER", variable("TOPO_CGROUP_MANAGER"))] {
             if let value, value != "auto", CgroupManagerKind(rawValue: value) == nil {
                 return .failure(TopoFailure(.invalid, "\(what) takes auto, systemd or cgroupfs, not \"\(value)\""))
             }
         }
-        for (what, value) in [("--state-dir", stateDir), ("TOPO_STATE_DIR", variable("TOPO_STATE_DIR")),
-                              ("--cgroup-root", cgroupRoot), ("TOPO_CGROUP_ROOT", variable("TOPO_CGROUP_ROOT"))] {
+        for (what, value) in [
+            ("--state-dir", stateDir), ("TOPO_STATE_DIR", variable("TOPO_STATE_DIR")),
+            ("--cgroup-root", cgroupRoot), ("TOPO_CGROUP_ROOT", variable("TOPO_CGROUP_ROOT")),
+        ] {
             guard let value else { continue }
             guard value.hasPrefix("/"), value.utf8.count <= 1024, !value.split(separator: "/").contains("..") else {
-                return .failure(TopoFailure(.invalid, "\(what) must be an absolute path without '..' (at most 1024 bytes), not \"\(value)\""))
+                return .failure(
+                    TopoFailure(
+                        .invalid, "\(what) must be an absolute path without '..' (at most 1024 bytes), not \"\(value)\""
+                    ))
             }
         }
         let givenRoot = cgroupRoot ?? variable("TOPO_CGROUP_ROOT")
         let asked = manager ?? variable("TOPO_CGROUP_MANAGER") ?? "auto"
         let kind = CgroupManagerKind(rawValue: asked) ?? (givenRoot == nil ? detect() : .cgroupfs)
-        return .success(DriverSelection(stateRoot: stateDir ?? variable("TOPO_STATE_DIR") ?? Layout.standard.stateRoot,
-                                        cgroupRoot: givenRoot ?? CgroupFS().root, manager: kind))
+        return .success(
+            DriverSelection(
+                stateRoot: stateDir ?? variable("TOPO_STATE_DIR") ?? Layout.standard.stateRoot,
+                cgroupRoot: givenRoot ?? CgroupFS().root, manager: kind))
     }
 
     public var state: StateStore { StateStore(root: stateRoot) }

@@ -43,7 +43,9 @@ public struct Observation: Equatable, Sendable {
     /// The processes in a cgroup or a launched workload's cgroup.
     public var pids: [Int32]
 
-    public init(_ resource: Resource, found: Bool, differences: [String] = [], kernel: String? = nil, pids: [Int32] = []) {
+    public init(
+        _ resource: Resource, found: Bool, differences: [String] = [], kernel: String? = nil, pids: [Int32] = []
+    ) {
         self.resource = resource
         self.found = found
         self.differences = found ? differences : ["missing: \(resource.summary)"]
@@ -78,7 +80,10 @@ public struct PreflightContext: Sendable {
     /// Whether this process has a capability (`Preflight.capable`).
     public var capable: @Sendable (String) -> Bool
 
-    public init(host: HostTopology, plan: Plan, veth: Feature, capable: @escaping @Sendable (String) -> Bool = Capabilities.effective) {
+    public init(
+        host: HostTopology, plan: Plan, veth: Feature,
+        capable: @escaping @Sendable (String) -> Bool = Capabilities.effective
+    ) {
         self.host = host
         self.plan = plan
         self.veth = veth
@@ -183,24 +188,38 @@ extension CgroupManager {
     /// cgroups where this manager does (a lock written under the other manager does not).
     func hierarchyProblems(_ context: PreflightContext, underSlice expected: Bool) -> [String] {
         var problems: [String] = []
-        let info = context.host.cgroup, root = path("")
+        let info = context.host.cgroup
+        let root = path("")
         switch info.mode {
         case .unified where info.mountPoint == root || Sys.isCgroup2(root):
             let offered = offeredControllers()
-            for c in Controller.ordered(context.plan.workloads.flatMap(\.controllers)).map(\.rawValue) where !offered.contains(c) {
-                problems.append("the cgroup v2 root \(root) does not offer the \(c) controller (it offers: \(offered.joined(separator: " "))); a controller still used by cgroup v1 must be released there first")
+            for c in Controller.ordered(context.plan.workloads.flatMap(\.controllers)).map(\.rawValue)
+            where !offered.contains(c) {
+                problems.append(
+                    "the cgroup v2 root \(root) does not offer the \(c) controller (it offers: \(offered.joined(separator: " "))); a controller still used by cgroup v1 must be released there first"
+                )
             }
         case .unified:
-            problems.append("\(root) is not a directory of a cgroup v2 filesystem (cgroup v2 is mounted at \(info.mountPoint ?? "?")); give --cgroup-root a cgroup2 mount or a cgroup below one")
+            problems.append(
+                "\(root) is not a directory of a cgroup v2 filesystem (cgroup v2 is mounted at \(info.mountPoint ?? "?")); give --cgroup-root a cgroup2 mount or a cgroup below one"
+            )
         case .hybrid, .legacy:
-            problems.append("this host runs cgroup v1 (\(info.mode.rawValue)): \(info.detail). topo needs the unified cgroup v2 hierarchy. Until then, try the profile in the lab: scripts/lab -- .build/debug/topo apply PROFILE")
+            problems.append(
+                "this host runs cgroup v1 (\(info.mode.rawValue)): \(info.detail). topo needs the unified cgroup v2 hierarchy. Until then, try the profile in the lab: scripts/lab -- .build/debug/topo apply PROFILE"
+            )
         case .none, .unknown:
-            problems.append("no cgroup v2 hierarchy found (\(info.detail)); mount one at /sys/fs/cgroup (mount -t cgroup2 none /sys/fs/cgroup)")
+            problems.append(
+                "no cgroup v2 hierarchy found (\(info.detail)); mount one at /sys/fs/cgroup (mount -t cgroup2 none /sys/fs/cgroup)"
+            )
         }
-        let underSlice = context.plan.resources.contains { if case .cgroup(let c) = $0 { c.path.hasPrefix(SystemdManager.slice + "/") } else { false } }
+        let underSlice = context.plan.resources.contains {
+            if case .cgroup(let c) = $0 { c.path.hasPrefix(SystemdManager.slice + "/") } else { false }
+        }
         if underSlice != expected {
             let made = underSlice ? "systemd" : "cgroupfs"
-            problems.append("the plan puts its cgroups where the \(made) cgroup manager does, and this host uses \(description); run with --cgroup-manager \(made), or plan (and lock) again here")
+            problems.append(
+                "the plan puts its cgroups where the \(made) cgroup manager does, and this host uses \(description); run with --cgroup-manager \(made), or plan (and lock) again here"
+            )
         }
         return problems
     }
@@ -222,15 +241,25 @@ extension LinkDriver {
         let plan = context.plan
         guard !plan.links.isEmpty else { return Findings() }
         var problems: [String] = []
-        let distributions = Set(plan.links.flatMap(\.shaping).compactMap { s in s.netem.jitter.map { $0 > .zero } == true ? s.netem.distribution : nil })
-        for d in distributions.sorted(by: { $0.rawValue < $1.rawValue }) where d != .uniform && NetemWire.tablePath(d) == nil {
-            problems.append("netem distribution \(d.rawValue) needs iproute2's table \(d.rawValue).dist, which this host lacks (looked in \(NetemWire.tableDirectories.joined(separator: ", "))); apt-get install iproute2")
+        let distributions = Set(
+            plan.links.flatMap(\.shaping).compactMap { s in
+                s.netem.jitter.map { $0 > .zero } == true ? s.netem.distribution : nil
+            })
+        for d in distributions.sorted(by: { $0.rawValue < $1.rawValue })
+        where d != .uniform && NetemWire.tablePath(d) == nil {
+            problems.append(
+                "netem distribution \(d.rawValue) needs iproute2's table \(d.rawValue).dist, which this host lacks (looked in \(NetemWire.tableDirectories.joined(separator: ", "))); apt-get install iproute2"
+            )
         }
         let shapes = plan.links.contains { !$0.shaping.isEmpty }
         if case .unavailable(let why) = context.veth { problems.append("links need veth pairs, and \(why)") }
-        if shapes, case .unavailable(let why) = context.host.netem { problems.append("the profile shapes links with netem, and \(why)") }
+        if shapes, case .unavailable(let why) = context.host.netem {
+            problems.append("the profile shapes links with netem, and \(why)")
+        }
         let unknown: (Feature) -> Bool = { if case .unknown = $0 { return true } else { return false } }
-        if problems.isEmpty && (unknown(context.veth) || (shapes && unknown(context.host.netem))) && context.capable("CAP_NET_ADMIN") {
+        if problems.isEmpty && (unknown(context.veth) || (shapes && unknown(context.host.netem)))
+            && context.capable("CAP_NET_ADMIN")
+        {
             problems += LinkProbe().problems(netem: shapes)
         }
         return Findings(refusals: problems)
@@ -240,7 +269,8 @@ extension LinkDriver {
     public func conflicts(_ resources: [Resource]) -> [String] {
         observe(resources.filter { $0.kind == .namespace }).compactMap { seen in
             guard seen.found, case .namespace(let n) = seen.resource else { return nil }
-            return "network namespace \(n.name) already exists and is not in a journal of topo's; topo will not adopt it (ip netns del \(n.name), if it is stale)"
+            return
+                "network namespace \(n.name) already exists and is not in a journal of topo's; topo will not adopt it (ip netns del \(n.name), if it is stale)"
         }
     }
 
@@ -248,9 +278,13 @@ extension LinkDriver {
     public func describe(_ r: Resource) -> [String] {
         switch r {
         case .namespace(let n):
-            ["create network namespace \(n.name), bound at \(NetlinkLinks.netnsDirectory)/\(n.name), with lo up and aliased topo:\(n.owner)"]
+            [
+                "create network namespace \(n.name), bound at \(NetlinkLinks.netnsDirectory)/\(n.name), with lo up and aliased topo:\(n.owner)"
+            ]
         case .veth(let v):
-            ["create veth pair \(v.ends[0].interface) in \(v.ends[0].netns) ↔ \(v.ends[1].interface) in \(v.ends[1].netns), mtu \(v.mtu)"]
+            [
+                "create veth pair \(v.ends[0].interface) in \(v.ends[0].netns) ↔ \(v.ends[1].interface) in \(v.ends[1].netns), mtu \(v.mtu)"
+            ]
         case .address(let a):
             ["add address \(a.address) to \(a.interface) in \(a.netns), and set \(a.interface) up"]
         case .qdisc(let q):
@@ -302,13 +336,17 @@ extension WorkloadRuntime {
             if let root = filesystemRoot(l) {
                 let within = root.isEmpty ? "on this host" : "in image \(root)"
                 if let program = l.command.first, Self.resolve(program, root: root) == nil {
-                    refusals.append("workload \(l.workload) runs \(program), which \(program.contains("/") ? "is not an executable file" : "is not found in \(Planner.defaultPath)") \(within)")
+                    refusals.append(
+                        "workload \(l.workload) runs \(program), which \(program.contains("/") ? "is not an executable file" : "is not found in \(Planner.defaultPath)") \(within)"
+                    )
                 }
                 if let dir = l.workdir, !Sys.isDirectory(root + dir, followingLinks: true) {
                     refusals.append("workload \(l.workload): workdir \(dir) is not a directory \(within)")
                 }
             }
-            if let user = l.user, let name = user.split(separator: ":").first, UInt32(name) == nil, Sys.user(named: String(name)) == nil {
+            if let user = l.user, let name = user.split(separator: ":").first, UInt32(name) == nil,
+                Sys.user(named: String(name)) == nil
+            {
                 refusals.append("workload \(l.workload): no user named \(name) on this host")
             }
         }
@@ -334,7 +372,10 @@ public struct Drivers: Sendable {
     public var runtimes: [Runtime: any WorkloadRuntime]
     public var tuner: HostTuner
 
-    public init(cgroups: any CgroupManager, links: any LinkDriver, files: NetnsHostsFiles, runtimes: [Runtime: any WorkloadRuntime], tuner: HostTuner) {
+    public init(
+        cgroups: any CgroupManager, links: any LinkDriver, files: NetnsHostsFiles,
+        runtimes: [Runtime: any WorkloadRuntime], tuner: HostTuner
+    ) {
         self.cgroups = cgroups
         self.links = links
         self.files = files
@@ -352,19 +393,30 @@ public struct Drivers: Sendable {
         let cgroupfs = CgroupfsManager(fs: CgroupFS(root: selection.cgroupRoot), state: state)
         let cgroups: any CgroupManager = selection.manager == .systemd ? SystemdManager(inner: cgroupfs) : cgroupfs
         let executable = selection.executable
-        return Drivers(cgroups: cgroups, links: NetlinkLinks(), files: NetnsHostsFiles(state: state, etcNetns: selection.etcNetns),
-                       runtimes: [.process: ProcessRuntime(cgroups: cgroups, state: state,
-                                                           protected: [state.root, selection.etcNetns, NetlinkLinks.netnsDirectory]),
-                                  .crun: OCIRuntime(.crun, binary: OCIRuntime.binaries[.crun]!, cgroups: cgroups, state: state, executable: executable),
-                                  .runc: OCIRuntime(.runc, binary: OCIRuntime.binaries[.runc]!, cgroups: cgroups, state: state, executable: executable),
-                                  .podman: PodmanRuntime(cgroups: cgroups, state: state, executable: executable)],
-                       tuner: HostTuner(files: HostFiles(root: selection.hostRoot), state: state))
+        return Drivers(
+            cgroups: cgroups, links: NetlinkLinks(), files: NetnsHostsFiles(state: state, etcNetns: selection.etcNetns),
+            runtimes: [
+                .process: ProcessRuntime(
+                    cgroups: cgroups, state: state,
+                    protected: [state.root, selection.etcNetns, NetlinkLinks.netnsDirectory]),
+                .crun: OCIRuntime(
+                    .crun, binary: OCIRuntime.binaries[.crun]!, cgroups: cgroups, state: state, executable: executable),
+                .runc: OCIRuntime(
+                    .runc, binary: OCIRuntime.binaries[.runc]!, cgroups: cgroups, state: state, executable: executable),
+                .podman: PodmanRuntime(cgroups: cgroups, state: state, executable: executable),
+            ],
+            tuner: HostTuner(files: HostFiles(root: selection.hostRoot), state: state))
     }
 
     /// `host` of a selection given piece by piece (tests, with their own roots).
-    public static func host(state: StateStore, cgroupRoot: String = CgroupFS().root, etcNetns: String = Layout.standard.etcNetns,
-                            executable: String = Spawn.selfExecutable, hostRoot: String = "/", manager: CgroupManagerKind = .cgroupfs) -> Drivers {
-        host(DriverSelection(stateRoot: state.root, cgroupRoot: cgroupRoot, manager: manager, etcNetns: etcNetns, executable: executable, hostRoot: hostRoot))
+    public static func host(
+        state: StateStore, cgroupRoot: String = CgroupFS().root, etcNetns: String = Layout.standard.etcNetns,
+        executable: String = Spawn.selfExecutable, hostRoot: String = "/", manager: CgroupManagerKind = .cgroupfs
+    ) -> Drivers {
+        host(
+            DriverSelection(
+                stateRoot: state.root, cgroupRoot: cgroupRoot, manager: manager, etcNetns: etcNetns,
+                executable: executable, hostRoot: hostRoot))
     }
 
     /// Which driver owns a resource; the loops batch consecutive resources with the same key.
@@ -400,7 +452,9 @@ public struct Drivers: Sendable {
         var index: [Key: Int] = [:]
         for r in resources {
             let k = key(r)
-            if let i = index[k] { groups[i].resources.append(r) } else {
+            if let i = index[k] {
+                groups[i].resources.append(r)
+            } else {
                 index[k] = groups.count
                 groups.append((k, [r]))
             }
@@ -417,7 +471,9 @@ public struct Drivers: Sendable {
             if let d = driver(key) {
                 out = out + d.preflight(resources, context)
             } else if case .runtime(let r) = key, case .failure(let f) = runtime(r) {
-                out.refusals += resources.compactMap { if case .launch(let l) = $0 { "workload \(l.workload): \(f.message)" } else { nil } }
+                out.refusals += resources.compactMap {
+                    if case .launch(let l) = $0 { "workload \(l.workload): \(f.message)" } else { nil }
+                }
             }
         }
         return out
@@ -438,7 +494,10 @@ public struct Drivers: Sendable {
 
     func runtime(_ r: Runtime) -> Result<any WorkloadRuntime, TopoFailure> {
         guard let runtime = runtimes[r] else {
-            return .failure(TopoFailure(.hostCannot, "runtime \(r.rawValue) is not supported by this topo; use runtime: process, crun, runc or podman"))
+            return .failure(
+                TopoFailure(
+                    .hostCannot,
+                    "runtime \(r.rawValue) is not supported by this topo; use runtime: process, crun, runc or podman"))
         }
         return .success(runtime)
     }

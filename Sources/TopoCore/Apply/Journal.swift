@@ -21,11 +21,12 @@ extension JournalRecord {
 
     init?(doneLine line: Substring) {
         let utf8 = line.utf8
-        let head = #"{"done":true,"format":"#.utf8, middle = #","step":"#.utf8
+        let head = #"{"done":true,"format":"#.utf8
+        let middle = #","step":"#.utf8
         guard utf8.starts(with: head), utf8.last == UInt8(ascii: "}") else { return nil }
         let body = line.utf8.dropFirst(head.count).dropLast()
         guard let comma = body.firstIndex(of: UInt8(ascii: ",")), body[comma...].starts(with: middle),
-              let format = Self.number(body[..<comma]), let step = Self.number(body[comma...].dropFirst(middle.count))
+            let format = Self.number(body[..<comma]), let step = Self.number(body[comma...].dropFirst(middle.count))
         else { return nil }
         self.init(format: format, step: step, done: true)
     }
@@ -33,7 +34,8 @@ extension JournalRecord {
     /// A non-negative decimal as the encoder writes one: digits only, no leading zero, at most 9.
     private static func number(_ digits: Substring.UTF8View.SubSequence) -> Int? {
         guard (1...9).contains(digits.count), digits.allSatisfy({ (0x30...0x39).contains($0) }),
-              digits.count == 1 || digits.first != UInt8(ascii: "0") else { return nil }
+            digits.count == 1 || digits.first != UInt8(ascii: "0")
+        else { return nil }
         return digits.reduce(0) { $0 * 10 + Int($1 - 0x30) }
     }
 }
@@ -68,9 +70,9 @@ public struct Journal: Sendable {
     /// TOPO_FAILPOINT: a released topo, run as root, takes no behaviour from its environment.
     public static var failpointFromEnvironment: String? {
         #if DEBUG
-        return ProcessInfo.processInfo.environment["TOPO_FAILPOINT"]
+            return ProcessInfo.processInfo.environment["TOPO_FAILPOINT"]
         #else
-        return nil
+            return nil
         #endif
     }
 
@@ -98,7 +100,10 @@ public struct Journal: Sendable {
         var lines = steps[...]
         let killed = killAfterStep.flatMap { n in steps.firstIndex { $0.0 == n } }
         if let killed { lines = steps[...killed] }
-        try append(lines.map { JournalRecord(format: Self.format, step: $0.0, done: true, facts: $0.1 == Facts() ? nil : $0.1) })
+        try append(
+            lines.map {
+                JournalRecord(format: Self.format, step: $0.0, done: true, facts: $0.1 == Facts() ? nil : $0.1)
+            })
         if killed != nil { try? Sys.kill(getpid(), SIGKILL) }
     }
 
@@ -126,25 +131,35 @@ public struct Journal: Sendable {
         do {
             text = try Sys.read(path)
         } catch {
-            contents.problems.append("\(error): without its journal topo cannot tell what it made for this profile; "
-                + "check for its cgroups, namespaces and processes by hand, then remove \(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) (rm -r)")
+            contents.problems.append(
+                "\(error): without its journal topo cannot tell what it made for this profile; "
+                    + "check for its cgroups, namespaces and processes by hand, then remove \(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]) (rm -r)"
+            )
             return contents
         }
         let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         // Decoded on every CPU (a large profile's journal is hundreds of lines), read in order below.
         let decode: @Sendable (Substring) -> JournalRecord? = { line in
-            line.isEmpty ? nil : JournalRecord(doneLine: line) ?? (try? JSONDecoder().decode(JournalRecord.self, from: Data(line.utf8)))
+            line.isEmpty
+                ? nil
+                : JournalRecord(doneLine: line)
+                    ?? (try? JSONDecoder().decode(JournalRecord.self, from: Data(line.utf8)))
         }
         let records = lines.count < 16 ? lines.map(decode) : concurrentMap(lines, decode)
         var begun: [Int: Int] = [:]  // step -> its index in contents.steps (the last line that began it)
         for (i, line) in lines.enumerated() where !line.isEmpty {
             let torn = i == lines.count - 1  // no newline after it
             guard let record = records[i] else {
-                if !torn { contents.problems.append("\(path) line \(i + 1): not a journal record this topo understands: \(line.prefix(200))") }
+                if !torn {
+                    contents.problems.append(
+                        "\(path) line \(i + 1): not a journal record this topo understands: \(line.prefix(200))")
+                }
                 continue
             }
             guard Self.readable.contains(record.format) else {
-                contents.problems.append("\(path) line \(i + 1): journal format \(record.format), but this topo reads formats \(Self.readable.sorted().map(String.init).joined(separator: " and ")); run `topo down` with the topo that applied it")
+                contents.problems.append(
+                    "\(path) line \(i + 1): journal format \(record.format), but this topo reads formats \(Self.readable.sorted().map(String.init).joined(separator: " and ")); run `topo down` with the topo that applied it"
+                )
                 continue
             }
             if let resource = record.resource {

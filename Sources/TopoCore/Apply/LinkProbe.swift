@@ -10,7 +10,9 @@ public struct LinkProbe: Sendable {
     public func problems(netem: Bool) -> [String] {
         let probe = NamespaceResource(name: "topo-probe-\(getpid())", workload: "probe", owner: "probe")
         if case .failure(let e) = NetlinkLinks.createNamespace(probe) {
-            return ["cannot create a network namespace to try veth and netem (\(e)); links need CAP_NET_ADMIN and network namespaces"]
+            return [
+                "cannot create a network namespace to try veth and netem (\(e)); links need CAP_NET_ADMIN and network namespaces"
+            ]
         }
         let path = "\(NetlinkLinks.netnsDirectory)/\(probe.name)"
         defer { _ = try? NetlinkLinks().undo(.namespace(probe), done: true, facts: Facts()) }
@@ -23,7 +25,8 @@ public struct LinkProbe: Sendable {
             }
             guard netem else { return [] }
             do throws(TopoFailure) {
-                try socket.addNetem(Netem(delay: Duration(nanoseconds: 1_000_000), limit: 1000, limitChosen: true), to: "probe0")
+                try socket.addNetem(
+                    Netem(delay: Duration(nanoseconds: 1_000_000), limit: 1000, limitChosen: true), to: "probe0")
             } catch {
                 return ["this kernel has no netem (\(error)); load sch_netem or use a kernel with CONFIG_NET_SCH_NETEM"]
             }

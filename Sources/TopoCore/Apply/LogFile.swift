@@ -35,13 +35,17 @@ public struct LogFile: Sendable {
         guard let handle = handle() else { return 0 }
         var end = size
         // A last line without its newline counts as a line; a final newline ends the last one.
-        var newlines = 0, skippedFinal = false
+        var newlines = 0
+        var skippedFinal = false
         while end > 0 {
             let start = end > UInt64(Self.block) ? end - UInt64(Self.block) : 0
             try? handle.seek(toOffset: start)
             let data = (try? handle.read(upToCount: Int(end - start))) ?? Data()
             for i in stride(from: data.count - 1, through: 0, by: -1) where data[data.startIndex + i] == 0x0A {
-                if !skippedFinal && start + UInt64(i) == size - 1 { skippedFinal = true; continue }
+                if !skippedFinal && start + UInt64(i) == size - 1 {
+                    skippedFinal = true
+                    continue
+                }
                 newlines += 1
                 if newlines == lines { return start + UInt64(i) + 1 }
             }
@@ -63,7 +67,10 @@ public struct LogFile: Sendable {
     @discardableResult
     public func copy(from offset: UInt64, partial: inout Data, emit: (Data) -> Void) -> UInt64 {
         var offset = offset
-        if size < offset { offset = 0; partial = Data() }
+        if size < offset {
+            offset = 0
+            partial = Data()
+        }
         guard let handle = handle() else { return offset }
         try? handle.seek(toOffset: offset)
         while let chunk = try? handle.read(upToCount: Self.block), !chunk.isEmpty {

@@ -11,8 +11,10 @@ public struct Preflight: Sendable {
     /// gives its own, so that preflight runs without root).
     public var capable: @Sendable (String) -> Bool
 
-    public init(host: HostTopology, drivers: Drivers, veth: Feature = NetemProbe.probe(module: "veth", HostFiles(root: "/")),
-                capable: @escaping @Sendable (String) -> Bool = Capabilities.effective) {
+    public init(
+        host: HostTopology, drivers: Drivers, veth: Feature = NetemProbe.probe(module: "veth", HostFiles(root: "/")),
+        capable: @escaping @Sendable (String) -> Bool = Capabilities.effective
+    ) {
         self.host = host
         self.drivers = drivers
         self.veth = veth
@@ -32,7 +34,9 @@ public struct Preflight: Sendable {
     /// The refusals of `check`. Empty when apply may go ahead.
     public func problems(for plan: Plan) -> [String] { check(plan).refusals }
 
-    func context(_ plan: Plan) -> PreflightContext { PreflightContext(host: host, plan: plan, veth: veth, capable: capable) }
+    func context(_ plan: Plan) -> PreflightContext {
+        PreflightContext(host: host, plan: plan, veth: veth, capable: capable)
+    }
 
     /// The capabilities apply needs, read from the effective set (`capable`).
     func privilegeProblems(for plan: Plan) -> [String] {
@@ -43,16 +47,22 @@ public struct Preflight: Sendable {
             ("CAP_KILL", "to stop workloads on down"),
         ]
         if plan.workloads.contains(where: { $0.run?.user != nil }) {
-            needed += [("CAP_SETUID", "to run workloads as their user"), ("CAP_SETGID", "to run workloads as their group")]
+            needed += [
+                ("CAP_SETUID", "to run workloads as their user"), ("CAP_SETGID", "to run workloads as their group"),
+            ]
         }
         if !plan.links.isEmpty { needed.append(("CAP_NET_ADMIN", "to create network namespaces and links")) }
-        if plan.resources.contains(where: { if case .hostTune(let t) = $0, case .kernelThreadsAway = t.setting { true } else { false } }) {
+        if plan.resources.contains(where: {
+            if case .hostTune(let t) = $0, case .kernelThreadsAway = t.setting { true } else { false }
+        }) {
             needed.append(("CAP_SYS_NICE", "to move kernel threads (host.tune.kernelThreads)"))
         }
         let missing = needed.filter { !capable($0.0) }
         guard !missing.isEmpty else { return [] }
-        return ["topo apply needs root or these capabilities, which this process lacks: "
-            + missing.map { "\($0.0) (\($0.1))" }.joined(separator: ", ") + "; run it as root (e.g. with sudo)"]
+        return [
+            "topo apply needs root or these capabilities, which this process lacks: "
+                + missing.map { "\($0.0) (\($0.1))" }.joined(separator: ", ") + "; run it as root (e.g. with sudo)"
+        ]
     }
 
     /// The placement's CPUs are online and its nodes present (a lock planned while they were).
@@ -72,7 +82,8 @@ public struct Preflight: Sendable {
     func kernelProblems(for plan: Plan) -> [String] {
         let c = context(plan)
         let mine = { (key: Drivers.Key) in plan.resources.filter { Drivers.key($0) == key } }
-        return drivers.cgroups.preflight(mine(.cgroups), c).refusals + drivers.links.preflight(mine(.links), c).refusals + placementProblems(for: plan)
+        return drivers.cgroups.preflight(mine(.cgroups), c).refusals + drivers.links.preflight(mine(.links), c).refusals
+            + placementProblems(for: plan)
     }
 
     /// What the workload runtimes find: the runtime, its image, the program, workdir and user.

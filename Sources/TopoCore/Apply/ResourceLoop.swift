@@ -18,7 +18,9 @@ public struct ResourceLoop: Sendable {
     /// once it returns, so a driver may make them at once. `done` hears of each step (1-based) once it
     /// is journaled as made, in order. Returns each launched workload's pid, and the drivers' notes on
     /// what they left as it was (`Facts.note`).
-    public func apply(_ resources: [Resource], journal: Journal, done report: ((Int, Resource) -> Void)? = nil) throws(Failure) -> (pids: [String: Int32], notes: [String]) {
+    public func apply(
+        _ resources: [Resource], journal: Journal, done report: ((Int, Resource) -> Void)? = nil
+    ) throws(Failure) -> (pids: [String: Int32], notes: [String]) {
         var pids: [String: Int32] = [:]
         var notes: [String] = []
         var step = 0
@@ -44,11 +46,15 @@ public struct ResourceLoop: Sendable {
                 case .failure(let error):
                     failure = Failure(step: first + i, error: error)
                 case nil:
-                    failure = Failure(step: first + i, error: TopoFailure(.applyFailed, "\(r.summary) was not made: its driver stopped before it"))
+                    failure = Failure(
+                        step: first + i,
+                        error: TopoFailure(.applyFailed, "\(r.summary) was not made: its driver stopped before it"))
                 }
                 if failure != nil { break }
             }
-            do { try journal.done(done) } catch { throw Failure(step: done.first?.0 ?? first, error: TopoFailure(.applyFailed, "\(error)")) }
+            do { try journal.done(done) } catch {
+                throw Failure(step: done.first?.0 ?? first, error: TopoFailure(.applyFailed, "\(error)"))
+            }
             if let report { for (n, _) in done { report(n, resources[n - 1]) } }
             if let failure { throw failure }
         }
@@ -86,7 +92,9 @@ public struct ResourceLoop: Sendable {
         var report = UndoReport(problems: known)
         for batch in Self.undoBatches(steps.reversed()) {
             if batch.count == 1, batch[0].resource.isShared, !report.problems.isEmpty {
-                report.skipped.append("\(batch[0].resource.summary): kept, with its record, until a `topo down` finishes without problems")
+                report.skipped.append(
+                    "\(batch[0].resource.summary): kept, with its record, until a `topo down` finishes without problems"
+                )
                 continue
             }
             guard let driver = drivers.driver(for: batch[0].resource) else {
@@ -95,7 +103,9 @@ public struct ResourceLoop: Sendable {
             }
             let results = driver.undo(batch)
             for (i, step) in batch.enumerated() {
-                switch results.indices.contains(i) ? results[i] : .failure(TopoFailure(.hostCannot, "its driver gave no result for it")) {
+                switch results.indices.contains(i)
+                    ? results[i] : .failure(TopoFailure(.hostCannot, "its driver gave no result for it"))
+                {
                 case .success(.removed(let what)): report.removed.append((step.resource.kind, what))
                 case .success(.leftAlone(let why)): report.skipped.append(why)
                 case .success(.nothing): break
@@ -119,7 +129,8 @@ public struct ResourceLoop: Sendable {
         let drivers = self.drivers
         let groups = keys.map { ($0, indices[$0]!.map { resources[$0] }) }
         let seen = concurrentMap(groups) { key, batch in
-            drivers.driver(key)?.observe(batch) ?? batch.map { Observation($0, found: false, kernel: "no driver for it") }
+            drivers.driver(key)?.observe(batch)
+                ?? batch.map { Observation($0, found: false, kernel: "no driver for it") }
         }
         // Every index is in exactly one group: no placeholder observation is made (a round would
         // otherwise describe each resource as missing, only to replace it).
@@ -135,13 +146,17 @@ public struct ResourceLoop: Sendable {
 
     /// Maximal runs of consecutive steps that one driver owns, in the order given; a shared resource
     /// is a run of its own.
-    static func undoBatches(_ steps: some Sequence<JournalStep>) -> [[JournalStep]] { runs(steps, sharedAlone: true, \.resource) }
+    static func undoBatches(_ steps: some Sequence<JournalStep>) -> [[JournalStep]] {
+        runs(steps, sharedAlone: true, \.resource)
+    }
 
     static func runs<T>(_ items: some Sequence<T>, sharedAlone: Bool = false, _ resource: (T) -> Resource) -> [[T]] {
         var out: [[T]] = []
         for item in items {
             let r = resource(item)
-            if let last = out.last?.last.map(resource), Drivers.key(last) == Drivers.key(r), !(sharedAlone && (last.isShared || r.isShared)) {
+            if let last = out.last?.last.map(resource), Drivers.key(last) == Drivers.key(r),
+                !(sharedAlone && (last.isShared || r.isShared))
+            {
                 out[out.count - 1].append(item)
             } else {
                 out.append([item])

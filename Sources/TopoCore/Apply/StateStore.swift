@@ -36,7 +36,9 @@ public struct StateStore: Sendable {
 
     /// Names of the profiles with a state directory (applied, or left half-applied by a crash).
     public func profiles() -> [String] {
-        Sys.subdirectories(root).filter { ProfileDecoder.matches($0, first: "a"..."z", maxLength: 24) && !Self.reservedNames.contains($0) }
+        Sys.subdirectories(root).filter {
+            ProfileDecoder.matches($0, first: "a"..."z", maxLength: 24) && !Self.reservedNames.contains($0)
+        }
     }
 
     /// The plan a profile was applied with. A file that is there but cannot be read as a plan is an
@@ -45,12 +47,17 @@ public struct StateStore: Sendable {
         let path = planPath(name)
         let text: String
         do { text = try Sys.read(path) } catch {
-            return .failure(TopoFailure(.hostCannot, "profile \(name) has no readable plan: \(error); run `topo down \(name)`"))
+            return .failure(
+                TopoFailure(.hostCannot, "profile \(name) has no readable plan: \(error); run `topo down \(name)`"))
         }
         do {
             return .success(try JSONDecoder().decode(Plan.self, from: Data(text.utf8)))
         } catch {
-            return .failure(TopoFailure(.hostCannot, "\(path) is not a plan this topo can read (\(Self.reason(error))); run `topo down \(name)`, which needs only the journal"))
+            return .failure(
+                TopoFailure(
+                    .hostCannot,
+                    "\(path) is not a plan this topo can read (\(Self.reason(error))); run `topo down \(name)`, which needs only the journal"
+                ))
         }
     }
 
@@ -62,7 +69,8 @@ public struct StateStore: Sendable {
         try Sys.mkdir(profileDir(name), mode: 0o700)
         try Sys.mkdir("\(profileDir(name))/logs", mode: 0o700)
         if let profileText {
-            try Sys.write(profileTextPath(name), profileText, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+            try Sys.write(
+                profileTextPath(name), profileText, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
         }
         try Sys.write(journalPath(name), "", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
     }
@@ -77,7 +85,8 @@ public struct StateStore: Sendable {
         switch error as? DecodingError {
         case .dataCorrupted(let c), .keyNotFound(_, let c), .typeMismatch(_, let c), .valueNotFound(_, let c):
             let at = c.codingPath.map { $0.intValue.map { "[\($0)]" } ?? ".\($0.stringValue)" }.joined()
-            return at.isEmpty ? c.debugDescription : "at \(at.hasPrefix(".") ? String(at.dropFirst()) : at): \(c.debugDescription)"
+            return at.isEmpty
+                ? c.debugDescription : "at \(at.hasPrefix(".") ? String(at.dropFirst()) : at): \(c.debugDescription)"
         default:
             return "\(error)"
         }
@@ -100,16 +109,23 @@ public struct StateStore: Sendable {
         let mounts: [String]
         switch Mounts.read() {
         case .success(let table): mounts = Mounts.at(orBelow: dir, in: table)
-        case .failure(let e): throw TopoFailure(.hostCannot, "\(dir) kept: cannot tell whether anything is mounted below it: \(e)")
+        case .failure(let e):
+            throw TopoFailure(.hostCannot, "\(dir) kept: cannot tell whether anything is mounted below it: \(e)")
         }
         guard mounts.isEmpty else {
-            throw TopoFailure(.hostCannot, "\(dir) kept: \(mounts.joined(separator: ", ")) \(mounts.count == 1 ? "is" : "are") mounted below it, and topo never deletes through a mount; "
-                + "unmount \(mounts.count == 1 ? "it" : "them") (umount -R \(mounts[0])) and run topo down \(name) again")
+            throw TopoFailure(
+                .hostCannot,
+                "\(dir) kept: \(mounts.joined(separator: ", ")) \(mounts.count == 1 ? "is" : "are") mounted below it, and topo never deletes through a mount; "
+                    + "unmount \(mounts.count == 1 ? "it" : "them") (umount -R \(mounts[0])) and run topo down \(name) again"
+            )
         }
         let left: [String]
         do { left = try Sys.removeTree(dir) } catch { throw TopoFailure(.hostCannot, "remove \(dir): \(error)") }
         if !left.isEmpty {
-            throw TopoFailure(.hostCannot, "\(dir) partly kept: \(left.joined(separator: ", ")) \(left.count == 1 ? "is" : "are") on another filesystem (mounted there meanwhile), left in place")
+            throw TopoFailure(
+                .hostCannot,
+                "\(dir) partly kept: \(left.joined(separator: ", ")) \(left.count == 1 ? "is" : "are") on another filesystem (mounted there meanwhile), left in place"
+            )
         }
     }
 
@@ -128,7 +144,10 @@ public struct StateStore: Sendable {
         public var createdEtcNetns = false
         public var etcNetns: String?
 
-        public init(createdRoot: Bool = false, rootControllers: [String] = [], createdEtcNetns: Bool = false, etcNetns: String? = nil) {
+        public init(
+            createdRoot: Bool = false, rootControllers: [String] = [], createdEtcNetns: Bool = false,
+            etcNetns: String? = nil
+        ) {
             self.createdRoot = createdRoot
             self.rootControllers = rootControllers
             self.createdEtcNetns = createdEtcNetns
@@ -169,8 +188,10 @@ public struct StateStore: Sendable {
         do {
             return try JSONDecoder().decode(T.self, from: Data(text.utf8))
         } catch {
-            throw TopoFailure(.hostCannot, "\(path) is not a record this topo can read (\(Self.reason(error))); "
-                + "it holds \(holds), so topo will not guess: fix or remove it by hand")
+            throw TopoFailure(
+                .hostCannot,
+                "\(path) is not a record this topo can read (\(Self.reason(error))); "
+                    + "it holds \(holds), so topo will not guess: fix or remove it by hand")
         }
     }
 
@@ -211,15 +232,22 @@ public struct StateStore: Sendable {
             guard let link = Sys.lstat(prefix) else { return nil }  // the rest is made by topo, 0700
             if link.st_mode & S_IFMT == S_IFLNK {
                 if last { return "the state directory \(root) is a symbolic link; \(fix)" }
-                if !owner(link) { return "\(prefix), on the way to the state directory \(root), is a symbolic link owned by uid \(link.st_uid); \(fix)" }
+                if !owner(link) {
+                    return
+                        "\(prefix), on the way to the state directory \(root), is a symbolic link owned by uid \(link.st_uid); \(fix)"
+                }
             }
-            guard let st = Sys.stat(prefix), st.st_mode & S_IFMT == S_IFDIR else { return "\(prefix) is not a directory; \(fix)" }
+            guard let st = Sys.stat(prefix), st.st_mode & S_IFMT == S_IFDIR else {
+                return "\(prefix) is not a directory; \(fix)"
+            }
             if !owner(st) {
-                return "\(last ? "the state directory \(root)" : "\(prefix), above the state directory \(root),") is owned by uid \(st.st_uid), not root; \(fix)"
+                return
+                    "\(last ? "the state directory \(root)" : "\(prefix), above the state directory \(root),") is owned by uid \(st.st_uid), not root; \(fix)"
             }
             let writable = st.st_mode & 0o022 != 0
             if writable && (last || st.st_mode & S_ISVTX == 0) {
-                return "\(last ? "the state directory \(root)" : "\(prefix), above the state directory \(root),") is writable by group or others (\(mode(st))): "
+                return
+                    "\(last ? "the state directory \(root)" : "\(prefix), above the state directory \(root),") is writable by group or others (\(mode(st))): "
                     + "topo keeps there what it writes back as root; \(fix)"
             }
         }
@@ -243,7 +271,9 @@ public struct StateStore: Sendable {
                 throw error
             }
             var held = stat()
-            if fstat(fd, &held) == 0, let current = Sys.stat(path), held.st_ino == current.st_ino, held.st_dev == current.st_dev {
+            if fstat(fd, &held) == 0, let current = Sys.stat(path), held.st_ino == current.st_ino,
+                held.st_dev == current.st_dev
+            {
                 defer {
                     removeRootIfEmpty()  // leave no trace when nothing is applied
                     close(fd)

@@ -70,12 +70,15 @@ public struct StatusReport: Codable, Equatable, Sendable {
             switch state.plan(name) {
             case .success(let p): plan = p
             case .failure(let f):
-                profiles.append(ProfileStatus(name: name, state: complete ? "unreadable" : "incomplete", workloads: [], problem: f.message))
+                profiles.append(
+                    ProfileStatus(
+                        name: name, state: complete ? "unreadable" : "incomplete", workloads: [], problem: f.message))
                 continue
             }
             let observed = loop.observe(plan.resources)
             let workloads = plan.workloads.map { w in
-                workloadStatus(w, profile: name, observed.filter { $0.resource.workload == w.name }, cgroups: drivers.cgroups)
+                workloadStatus(
+                    w, profile: name, observed.filter { $0.resource.workload == w.name }, cgroups: drivers.cgroups)
             }
             let tuning = observed.compactMap { o -> TuneStatus? in
                 guard case .hostTune(let t) = o.resource else { return nil }
@@ -85,28 +88,38 @@ public struct StatusReport: Codable, Equatable, Sendable {
                 guard case .cgroup(let c) = r, c.workload == nil, c.path.hasSuffix(".scope") else { return nil }
                 return String(c.path.split(separator: "/").last!)
             }.first
-            profiles.append(ProfileStatus(name: name, state: complete ? "applied" : "incomplete", workloads: workloads,
-                                          tuning: tuning.isEmpty ? nil : tuning, unit: unit))
+            profiles.append(
+                ProfileStatus(
+                    name: name, state: complete ? "applied" : "incomplete", workloads: workloads,
+                    tuning: tuning.isEmpty ? nil : tuning, unit: unit))
         }
         return StatusReport(profiles: profiles)
     }
 
-    static func workloadStatus(_ w: PlannedWorkload, profile: String, _ observed: [Observation], cgroups: any CgroupManager) -> WorkloadStatus {
+    static func workloadStatus(
+        _ w: PlannedWorkload, profile: String, _ observed: [Observation], cgroups: any CgroupManager
+    ) -> WorkloadStatus {
         let cgroup = observed.first { if case .cgroup = $0.resource { true } else { false } }
         let exists = cgroup?.found ?? false
         let pids = cgroup?.pids ?? []
         let logPath = observed.compactMap { if case .launch(let l) = $0.resource { l.logPath } else { nil } }.first
-        var status = WorkloadStatus(name: w.name, cgroup: cgroups.path(w.cgroupPath), pids: pids, cpus: w.cpus, mems: w.mems,
-                                    memoryPolicy: w.memoryPolicy,
-                                    state: !exists ? "missing" : !pids.isEmpty ? "running" : w.run == nil ? "idle" : "exited",
-                                    log: logPath)
-        if let run = w.run, run.runtime != .process, let l = observed.compactMap({ if case .launch(let l) = $0.resource { l } else { nil } }).first {
+        var status = WorkloadStatus(
+            name: w.name, cgroup: cgroups.path(w.cgroupPath), pids: pids, cpus: w.cpus, mems: w.mems,
+            memoryPolicy: w.memoryPolicy,
+            state: !exists ? "missing" : !pids.isEmpty ? "running" : w.run == nil ? "idle" : "exited",
+            log: logPath)
+        if let run = w.run, run.runtime != .process,
+            let l = observed.compactMap({ if case .launch(let l) = $0.resource { l } else { nil } }).first
+        {
             status.runtime = run.runtime.rawValue
             status.container = OCIBundle.containerID(l)
             status.image = run.image ?? "/"
         }
         if w.isolation == .partition && exists {
-            status.partition = observed.first { if case .cgroupSetting(let s) = $0.resource, s.setting == .partition { true } else { false } }?.kernel
+            status.partition =
+                observed.first {
+                    if case .cgroupSetting(let s) = $0.resource, s.setting == .partition { true } else { false }
+                }?.kernel
         }
         if let ns = w.netns {
             status.netns = ns
@@ -116,8 +129,9 @@ public struct StatusReport: Codable, Equatable, Sendable {
             }.flatMap { $0 }.sorted()
             status.shaping = observed.compactMap { o in
                 guard case .qdisc(let q) = o.resource else { return nil }
-                return ShapingStatus(interface: q.interface, to: q.to, planned: q.netem.summary,
-                                     differences: o.found ? o.differences : ["no netem qdisc on \(q.interface) in \(q.netns)"])
+                return ShapingStatus(
+                    interface: q.interface, to: q.to, planned: q.netem.summary,
+                    differences: o.found ? o.differences : ["no netem qdisc on \(q.interface) in \(q.netns)"])
             }
         }
         // Everything else that differs from the plan (limits, addresses, the hosts file), each in the kernel's words.

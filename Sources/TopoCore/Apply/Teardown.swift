@@ -24,7 +24,9 @@ public struct Teardown: Sendable {
                 report.problems.append("\(error)")
             }
         } else {
-            report.skipped.append("\(state.profileDir(profile)) kept, with its journal: run `topo down \(profile)` again once the problems are fixed")
+            report.skipped.append(
+                "\(state.profileDir(profile)) kept, with its journal: run `topo down \(profile)` again once the problems are fixed"
+            )
         }
         state.removeRootIfEmpty()
         return report

@@ -27,8 +27,12 @@ public struct HostDiscovery: Sendable {
     /// this moment's usage, which planning never reads. Returns the files written, relative to `directory`.
     public static func export(sysfsRoot: String = "/sys", to directory: String) -> Result<[String], Failure> {
         if Sys.exists(directory) {
-            guard Sys.isDirectory(directory, followingLinks: true) else { return .failure(Failure(description: "\(directory) exists and is not a directory")) }
-            guard Sys.entries(directory).isEmpty else { return .failure(Failure(description: "\(directory) is not empty; export into a new or empty directory")) }
+            guard Sys.isDirectory(directory, followingLinks: true) else {
+                return .failure(Failure(description: "\(directory) exists and is not a directory"))
+            }
+            guard Sys.entries(directory).isEmpty else {
+                return .failure(Failure(description: "\(directory) is not empty; export into a new or empty directory"))
+            }
         }
         let log = HostFiles.ReadLog()
         var discovery = HostDiscovery(sysfsRoot: sysfsRoot, probeSystem: false)
@@ -41,9 +45,12 @@ public struct HostDiscovery: Sendable {
             for dir in directories.sorted() { try Sys.mkdirs("\(directory)/\(dir)") }
             for (relative, read) in files.sorted(by: { $0.key < $1.key }) {
                 let path = "\(directory)/\(relative)"
-                let text = relative.hasSuffix("/meminfo") ? read.split(separator: "\n").filter { $0.contains("MemTotal:") }.map { $0 + "\n" }.joined() : read
+                let text =
+                    relative.hasSuffix("/meminfo")
+                    ? read.split(separator: "\n").filter { $0.contains("MemTotal:") }.map { $0 + "\n" }.joined() : read
                 try Sys.mkdirs(String(path[..<path.lastIndex(of: "/")!]))
-                try Sys.write(path, text, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644, operation: "create")
+                try Sys.write(
+                    path, text, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: 0o644, operation: "create")
             }
         } catch {
             return .failure(Failure(description: "\(error)"))
@@ -65,10 +72,18 @@ public struct HostDiscovery: Sendable {
         }
         guard let onlineText = read("devices/system/cpu/online") else {
             if let unreadable { return .failure(Failure(description: "\(unreadable)")) }
-            return .failure(Failure(description: "read \(sysfs.path("devices/system/cpu/online")): no such file; is \(sysfs.root) a sysfs tree?"))
+            return .failure(
+                Failure(
+                    description:
+                        "read \(sysfs.path("devices/system/cpu/online")): no such file; is \(sysfs.root) a sysfs tree?")
+            )
         }
         guard case .success(let online) = CPUSet.parse(onlineText) else {
-            return .failure(Failure(description: "read \(sysfs.path("devices/system/cpu/online")): \"\(onlineText.trimmingCharacters(in: "\n"))\" is not a cpulist"))
+            return .failure(
+                Failure(
+                    description:
+                        "read \(sysfs.path("devices/system/cpu/online")): \"\(onlineText.trimmingCharacters(in: "\n"))\" is not a cpulist"
+                ))
         }
         var present = online.ids
         for entry in sysfs.list("devices/system/cpu") where entry.hasPrefix("cpu") {
@@ -78,13 +93,22 @@ public struct HostDiscovery: Sendable {
         // Nodes. A kernel without CONFIG_NUMA has no node directory: one node holding every CPU.
         var nodes: [HostTopology.Node] = []
         var nodeOfCPU: [Int: Int] = [:]
-        if let nodeText = read("devices/system/node/online"), case .success(let nodeIDs) = CPUSet.parse(nodeText), !nodeIDs.isEmpty {
+        if let nodeText = read("devices/system/node/online"), case .success(let nodeIDs) = CPUSet.parse(nodeText),
+            !nodeIDs.isEmpty
+        {
             for id in nodeIDs {
                 let dir = "devices/system/node/node\(id)"
                 let cpus = read("\(dir)/cpulist").flatMap { try? CPUSet.parse($0).get() } ?? .empty
-                for cpu in cpus { nodeOfCPU[cpu] = id; present.append(cpu) }
-                let distances = (read("\(dir)/distance") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).compactMap { Int($0) }
-                nodes.append(.init(id: id, cpus: cpus.intersection(online), memTotal: read("\(dir)/meminfo").flatMap(Self.memTotal), distances: distances))
+                for cpu in cpus {
+                    nodeOfCPU[cpu] = id
+                    present.append(cpu)
+                }
+                let distances = (read("\(dir)/distance") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" })
+                    .compactMap { Int($0) }
+                nodes.append(
+                    .init(
+                        id: id, cpus: cpus.intersection(online),
+                        memTotal: read("\(dir)/meminfo").flatMap(Self.memTotal), distances: distances))
             }
         } else {
             for cpu in online { nodeOfCPU[cpu] = 0 }
@@ -96,17 +120,22 @@ public struct HostDiscovery: Sendable {
             let topo = "devices/system/cpu/cpu\(id)/topology"
             let isOnline = online.contains(id)
             var siblings = CPUSet([id])
-            if isOnline, let text = read("\(topo)/thread_siblings_list"), case .success(let s) = CPUSet.parse(text), s.contains(id) {
+            if isOnline, let text = read("\(topo)/thread_siblings_list"), case .success(let s) = CPUSet.parse(text),
+                s.contains(id)
+            {
                 siblings = s
             }
-            cpus.append(.init(id: id, online: isOnline, node: nodeOfCPU[id],
-                              package: read("\(topo)/physical_package_id").flatMap { Int($0.trimmingCharacters(in: " \n")) },
-                              coreID: read("\(topo)/core_id").flatMap { Int($0.trimmingCharacters(in: " \n")) },
-                              siblings: siblings))
+            cpus.append(
+                .init(
+                    id: id, online: isOnline, node: nodeOfCPU[id],
+                    package: read("\(topo)/physical_package_id").flatMap { Int($0.trimmingCharacters(in: " \n")) },
+                    coreID: read("\(topo)/core_id").flatMap { Int($0.trimmingCharacters(in: " \n")) },
+                    siblings: siblings))
         }
         if let unreadable { return .failure(Failure(description: "\(unreadable)")) }
-        var host = HostTopology(cpus: cpus, nodes: nodes, cgroup: .unknown("not probed: --sysfs names another machine's tree"),
-                                netem: .unknown("not probed: --sysfs names another machine's tree"), source: sysfs.root)
+        var host = HostTopology(
+            cpus: cpus, nodes: nodes, cgroup: .unknown("not probed: --sysfs names another machine's tree"),
+            netem: .unknown("not probed: --sysfs names another machine's tree"), source: sysfs.root)
         for cpu in cpus where cpu.online && cpu.node == nil {
             host.notes.append("CPU \(cpu.id) is online but in no node's cpulist")
         }
@@ -115,7 +144,8 @@ public struct HostDiscovery: Sendable {
             host.netem = NetemProbe.probe(system)
             if let counts = NUMALibrary.configuredCounts() {
                 if counts.nodes != nodes.count {
-                    host.notes.append("libnuma counts \(counts.nodes) configured nodes, sysfs lists \(nodes.count) online")
+                    host.notes.append(
+                        "libnuma counts \(counts.nodes) configured nodes, sysfs lists \(nodes.count) online")
                 }
                 if counts.cpus != cpus.count {
                     host.notes.append("libnuma counts \(counts.cpus) configured CPUs, sysfs shows \(cpus.count)")
@@ -161,20 +191,29 @@ public enum CgroupProbe {
             let point = Mounts.unescape(String(f[1]))
             if f[2] == "cgroup2" { if v2 == nil || point == "/sys/fs/cgroup" { v2 = point } }
             if f[2] == "cgroup" {
-                let controllers = f[3].split(separator: ",").filter { !$0.hasPrefix("name=") && !["rw", "ro", "relatime", "nosuid", "nodev", "noexec"].contains($0) }
+                let controllers = f[3].split(separator: ",").filter {
+                    !$0.hasPrefix("name=") && !["rw", "ro", "relatime", "nosuid", "nodev", "noexec"].contains($0)
+                }
                 v1.append(contentsOf: controllers.map(String.init))
             }
         }
         switch (v2, v1.isEmpty) {
         case (.some(let p), true):
-            return CgroupInfo(mode: p == "/sys/fs/cgroup" ? .unified : .hybrid, mountPoint: p, controllers: [],
-                              detail: "cgroup2 at \(p)")
+            return CgroupInfo(
+                mode: p == "/sys/fs/cgroup" ? .unified : .hybrid, mountPoint: p, controllers: [],
+                detail: "cgroup2 at \(p)")
         case (.some(let p), false):
-            return CgroupInfo(mode: .hybrid, mountPoint: p, controllers: [],
-                              detail: "controllers \(v1.joined(separator: ",")) are on the v1 hierarchy; cgroup2 at \(p) has none of them. Boot with systemd.unified_cgroup_hierarchy=1 (or cgroup_no_v1=all) for the unified hierarchy")
+            return CgroupInfo(
+                mode: .hybrid, mountPoint: p, controllers: [],
+                detail:
+                    "controllers \(v1.joined(separator: ",")) are on the v1 hierarchy; cgroup2 at \(p) has none of them. Boot with systemd.unified_cgroup_hierarchy=1 (or cgroup_no_v1=all) for the unified hierarchy"
+            )
         case (nil, false):
-            return CgroupInfo(mode: .legacy, mountPoint: nil, controllers: [],
-                              detail: "only cgroup v1 is mounted. Boot with systemd.unified_cgroup_hierarchy=1 (or cgroup_no_v1=all) for the unified hierarchy")
+            return CgroupInfo(
+                mode: .legacy, mountPoint: nil, controllers: [],
+                detail:
+                    "only cgroup v1 is mounted. Boot with systemd.unified_cgroup_hierarchy=1 (or cgroup_no_v1=all) for the unified hierarchy"
+            )
         case (nil, true):
             return CgroupInfo(mode: .none, mountPoint: nil, controllers: [], detail: "no cgroup filesystem is mounted")
         }
@@ -196,7 +235,8 @@ public enum NetemProbe {
             return .available("built into kernel \(release)")
         }
         if let dep = system.read("\(modules)/modules.dep") {
-            return dep.contains("/\(module).ko") ? .available("module \(module) of kernel \(release), loaded on first use")
+            return dep.contains("/\(module).ko")
+                ? .available("module \(module) of kernel \(release), loaded on first use")
                 : .unavailable("kernel \(release) has no \(module) module")
         }
         return .unknown("\(module) is not loaded and /lib/modules/\(release) is missing: it may be built in, or absent")

@@ -28,7 +28,10 @@ public struct HostTopology: Equatable, Sendable, Codable {
             try c.encode(distances, forKey: .distances)
         }
         public init(id: Int, cpus: CPUSet, memTotal: Bytes?, distances: [Int]) {
-            self.id = id; self.cpus = cpus; self.memTotal = memTotal; self.distances = distances
+            self.id = id
+            self.cpus = cpus
+            self.memTotal = memTotal
+            self.distances = distances
         }
         public init(from decoder: Decoder) throws {
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -53,7 +56,10 @@ public struct HostTopology: Equatable, Sendable, Codable {
 
     enum CodingKeys: String, CodingKey { case cpus, nodes, cgroup, netem, source, notes }
 
-    public init(cpus: [CPU], nodes: [Node], cgroup: CgroupInfo = .unknown("not probed"), netem: Feature = .unknown("not probed"), source: String) {
+    public init(
+        cpus: [CPU], nodes: [Node], cgroup: CgroupInfo = .unknown("not probed"),
+        netem: Feature = .unknown("not probed"), source: String
+    ) {
         let sorted = cpus.sorted { $0.id < $1.id }
         self.cpus = sorted
         self.nodes = nodes.sorted { $0.id < $1.id }
@@ -65,9 +71,10 @@ public struct HostTopology: Equatable, Sendable, Codable {
 
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(cpus: try c.decode([CPU].self, forKey: .cpus), nodes: try c.decode([Node].self, forKey: .nodes),
-                  cgroup: try c.decode(CgroupInfo.self, forKey: .cgroup), netem: try c.decode(Feature.self, forKey: .netem),
-                  source: try c.decode(String.self, forKey: .source))
+        self.init(
+            cpus: try c.decode([CPU].self, forKey: .cpus), nodes: try c.decode([Node].self, forKey: .nodes),
+            cgroup: try c.decode(CgroupInfo.self, forKey: .cgroup), netem: try c.decode(Feature.self, forKey: .netem),
+            source: try c.decode(String.self, forKey: .source))
         notes = try c.decodeIfPresent([String].self, forKey: .notes) ?? []
     }
 
@@ -134,9 +141,15 @@ public enum Feature: Equatable, Sendable, Codable, CustomStringConvertible {
     public func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         switch self {
-        case .available(let d): try c.encode("available", forKey: .state); try c.encode(d, forKey: .detail)
-        case .unavailable(let d): try c.encode("unavailable", forKey: .state); try c.encode(d, forKey: .detail)
-        case .unknown(let d): try c.encode("unknown", forKey: .state); try c.encode(d, forKey: .detail)
+        case .available(let d):
+            try c.encode("available", forKey: .state)
+            try c.encode(d, forKey: .detail)
+        case .unavailable(let d):
+            try c.encode("unavailable", forKey: .state)
+            try c.encode(d, forKey: .detail)
+        case .unknown(let d):
+            try c.encode("unknown", forKey: .state)
+            try c.encode(d, forKey: .detail)
         }
     }
     public init(from decoder: Decoder) throws {
@@ -170,5 +183,7 @@ public struct CgroupInfo: Equatable, Sendable, Codable {
     public var controllers: [String]
     public var detail: String
 
-    public static func unknown(_ why: String) -> CgroupInfo { CgroupInfo(mode: .unknown, mountPoint: nil, controllers: [], detail: why) }
+    public static func unknown(_ why: String) -> CgroupInfo {
+        CgroupInfo(mode: .unknown, mountPoint: nil, controllers: [], detail: why)
+    }
 }

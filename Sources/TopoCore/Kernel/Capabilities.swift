@@ -15,7 +15,9 @@ public enum Capabilities {
     ]
 
     /// A capability's name by its number; one this table predates is named by number, as the kernel's header would.
-    public static func name(of value: Int) -> String { all.indices.contains(value) ? all[value] : "capability \(value)" }
+    public static func name(of value: Int) -> String {
+        all.indices.contains(value) ? all[value] : "capability \(value)"
+    }
 
     /// The capability's number, as cap_value_t.
     public static func value(of name: String) -> Int? { all.firstIndex(of: name) }

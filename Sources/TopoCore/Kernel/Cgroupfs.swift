@@ -24,7 +24,9 @@ public struct CgroupFS: Sendable {
     /// for `root` (a test's directory), the root stands for the hierarchy's root.
     public func hierarchyPath(_ cgroup: String, mounts: [Mounts.Entry]? = try? Mounts.read().get()) -> String {
         var base = ""
-        let holding = (mounts ?? []).filter { $0.type == "cgroup2" && (root == $0.point || root.hasPrefix($0.point == "/" ? "/" : $0.point + "/")) }
+        let holding = (mounts ?? []).filter {
+            $0.type == "cgroup2" && (root == $0.point || root.hasPrefix($0.point == "/" ? "/" : $0.point + "/"))
+        }
         if let mount = holding.max(by: { $0.point.count < $1.point.count }) {
             let below = String(root.dropFirst(mount.point.count))
             base = (mount.root == "/" ? "" : mount.root) + (below.isEmpty || below.hasPrefix("/") ? below : "/" + below)
@@ -52,10 +54,13 @@ public struct CgroupFS: Sendable {
         let controller = String(file.prefix { $0 != "." })
         guard ["cpuset", "cpu", "memory", "pids", "io"].contains(controller) else { return nil }
         if err == ENOENT || err == EACCES || err == EPERM || err == EOPNOTSUPP {
-            let offered = (try? read(cgroup, "cgroup.controllers"))?.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init) ?? []
+            let offered =
+                (try? read(cgroup, "cgroup.controllers"))?.split(whereSeparator: { $0 == " " || $0 == "\n" }).map(
+                    String.init) ?? []
             if !offered.contains(controller) {
                 let rootOffers = (try? read("", "cgroup.controllers"))?.trimmingCharacters(in: " \n") ?? "?"
-                return "the \(controller) controller is not enabled for this cgroup: its parent's cgroup.subtree_control lacks it (the root offers: \(rootOffers))"
+                return
+                    "the \(controller) controller is not enabled for this cgroup: its parent's cgroup.subtree_control lacks it (the root offers: \(rootOffers))"
             }
         }
         if err == EINVAL && controller == "cpuset" {
@@ -103,11 +108,13 @@ public struct CgroupFS: Sendable {
     }
 
     public func controllers(_ cgroup: String) -> [String] {
-        ((try? read(cgroup, "cgroup.controllers")) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        ((try? read(cgroup, "cgroup.controllers")) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(
+            String.init)
     }
 
     public func subtreeControl(_ cgroup: String) -> [String] {
-        ((try? read(cgroup, "cgroup.subtree_control")) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init)
+        ((try? read(cgroup, "cgroup.subtree_control")) ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(
+            String.init)
     }
 
     /// Enables controllers for the cgroup's children; returns those it had to add.

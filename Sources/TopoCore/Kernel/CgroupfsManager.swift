@@ -23,7 +23,9 @@ public struct CgroupfsManager: CgroupManager {
     public func procsPath(_ cgroup: String) -> String { fs.path(cgroup, "cgroup.procs") }
     public func exists(_ cgroup: String) -> Bool { fs.exists(cgroup) }
     public func offeredControllers() -> [String] { fs.controllers("") }
-    public func read(_ cgroup: String, _ file: String) -> String? { (try? fs.read(cgroup, file))?.trimmedASCIIWhitespace }
+    public func read(_ cgroup: String, _ file: String) -> String? {
+        (try? fs.read(cgroup, file))?.trimmedASCIIWhitespace
+    }
     public func processes(_ cgroup: String) -> [Int32] { fs.allProcs(cgroup) }
 
     public func hierarchyPath(_ cgroup: String) -> String { fs.hierarchyPath(cgroup) }
@@ -57,7 +59,10 @@ public struct CgroupfsManager: CgroupManager {
             try state.record(changes)
             try fs.create(r.path, owner: "topo")
         } else if fs.owner(r.path) == nil {
-            throw TopoFailure(.hostCannot, "\(fs.path(r.path)) exists but was not made by topo (no \(CgroupFS.ownerAttribute) mark); topo will not adopt it")
+            throw TopoFailure(
+                .hostCannot,
+                "\(fs.path(r.path)) exists but was not made by topo (no \(CgroupFS.ownerAttribute) mark); topo will not adopt it"
+            )
         }
         let missing = names.filter { !fs.subtreeControl("").contains($0) }
         if !missing.isEmpty {
@@ -70,7 +75,10 @@ public struct CgroupfsManager: CgroupManager {
 
     func create(_ c: CgroupResource) throws {
         if fs.exists(c.path) {
-            throw TopoFailure(.hostCannot, "\(fs.path(c.path)) already exists and is not in this apply's journal; topo will not adopt it (remove it, or run `topo down \(c.owner)`)")
+            throw TopoFailure(
+                .hostCannot,
+                "\(fs.path(c.path)) already exists and is not in this apply's journal; topo will not adopt it (remove it, or run `topo down \(c.owner)`)"
+            )
         }
         try fs.create(c.path, owner: c.owner)
         try fs.enable(c.enable.map(\.rawValue), below: c.path)
@@ -86,8 +94,11 @@ public struct CgroupfsManager: CgroupManager {
     func checkPartition(_ cgroup: String) throws {
         let state = try fs.read(cgroup, "cpuset.cpus.partition").trimmingCharacters(in: "\n")
         guard state == "root" else {
-            throw TopoFailure(.applyFailed, "\(fs.path(cgroup, "cpuset.cpus.partition")) reads back \"\(state)\": the kernel did not make a partition. "
-                + "A partition's CPUs must be listed in no other cgroup's cpuset.cpus at the cgroup root, and the root must keep at least one CPU for the rest of the host")
+            throw TopoFailure(
+                .applyFailed,
+                "\(fs.path(cgroup, "cpuset.cpus.partition")) reads back \"\(state)\": the kernel did not make a partition. "
+                    + "A partition's CPUs must be listed in no other cgroup's cpuset.cpus at the cgroup root, and the root must keep at least one CPU for the rest of the host"
+            )
         }
     }
 
@@ -95,19 +106,28 @@ public struct CgroupfsManager: CgroupManager {
         func controllers(_ list: [Controller]) -> String { list.map { "+\($0.rawValue)" }.joined(separator: " ") }
         switch r {
         case .cgroupRoot(let root):
-            var lines = ["mkdir \(fs.path(root.path)), marked \(CgroupFS.ownerAttribute)=topo (unless topo made it before)"]
+            var lines = [
+                "mkdir \(fs.path(root.path)), marked \(CgroupFS.ownerAttribute)=topo (unless topo made it before)"
+            ]
             if !root.controllers.isEmpty {
-                lines.append("write \"\(controllers(root.controllers))\" to \(fs.path("", "cgroup.subtree_control")) — conditional: only the controllers not enabled there yet, recorded for the last `topo down` to disable")
-                lines.append("write \"\(controllers(root.controllers))\" to \(fs.path(root.path, "cgroup.subtree_control"))")
+                lines.append(
+                    "write \"\(controllers(root.controllers))\" to \(fs.path("", "cgroup.subtree_control")) — conditional: only the controllers not enabled there yet, recorded for the last `topo down` to disable"
+                )
+                lines.append(
+                    "write \"\(controllers(root.controllers))\" to \(fs.path(root.path, "cgroup.subtree_control"))")
             }
             return lines
         case .cgroup(let c):
             var lines = ["mkdir \(fs.path(c.path)), marked \(CgroupFS.ownerAttribute)=\(c.owner)"]
-            if !c.enable.isEmpty { lines.append("write \"\(controllers(c.enable))\" to \(fs.path(c.path, "cgroup.subtree_control"))") }
+            if !c.enable.isEmpty {
+                lines.append("write \"\(controllers(c.enable))\" to \(fs.path(c.path, "cgroup.subtree_control"))")
+            }
             return lines
         case .cgroupSetting(let s):
             var lines = ["write \"\(s.setting.kernelValue)\" to \(fs.path(s.cgroup, s.setting.file))"]
-            if case .partition = s.setting { lines.append("read \(fs.path(s.cgroup, s.setting.file)) back: it must say root") }
+            if case .partition = s.setting {
+                lines.append("read \(fs.path(s.cgroup, s.setting.file)) back: it must say root")
+            }
             return lines
         default:
             return ["\(r.summary): not a cgroup"]
@@ -130,7 +150,8 @@ public struct CgroupfsManager: CgroupManager {
     public func stopAll(_ cgroups: [(cgroup: String, owner: String)]) -> [TopoFailure?] {
         var failures = [TopoFailure?](repeating: nil, count: cgroups.count)
         var killed: [Int] = []
-        for (i, c) in cgroups.enumerated() where fs.exists(c.cgroup) && fs.owner(c.cgroup) == c.owner && fs.isPopulated(c.cgroup) {
+        for (i, c) in cgroups.enumerated()
+        where fs.exists(c.cgroup) && fs.owner(c.cgroup) == c.owner && fs.isPopulated(c.cgroup) {
             do {
                 try fs.killAll(c.cgroup)
                 killed.append(i)
@@ -140,7 +161,10 @@ public struct CgroupfsManager: CgroupManager {
         }
         let deadline = Date().addingTimeInterval(10)
         for i in killed where !fs.waitEmpty(cgroups[i].cgroup, timeout: max(0, deadline.timeIntervalSinceNow)) {
-            failures[i] = TopoFailure(.hostCannot, "\(fs.path(cgroups[i].cgroup)): processes \(fs.allProcs(cgroups[i].cgroup)) still there 10s after SIGKILL")
+            failures[i] = TopoFailure(
+                .hostCannot,
+                "\(fs.path(cgroups[i].cgroup)): processes \(fs.allProcs(cgroups[i].cgroup)) still there 10s after SIGKILL"
+            )
         }
         return failures
     }
@@ -149,7 +173,9 @@ public struct CgroupfsManager: CgroupManager {
     /// cgroup below it — only when it carries the owner's mark.
     func remove(_ c: CgroupResource) throws(TopoFailure) -> Undone {
         guard fs.exists(c.path) else { return .nothing }
-        guard fs.owner(c.path) == c.owner else { return .leftAlone("\(fs.path(c.path)): not made by topo for \(c.owner), left alone") }
+        guard fs.owner(c.path) == c.owner else {
+            return .leftAlone("\(fs.path(c.path)): not made by topo for \(c.owner), left alone")
+        }
         try stopAll(in: c.path, owner: c.owner)
         do {
             try fs.removeTree(c.path)
@@ -206,18 +232,29 @@ public struct CgroupfsManager: CgroupManager {
         case .cgroupRoot(let r):
             let offered = fs.subtreeControl(r.path)
             let missing = r.controllers.map(\.rawValue).filter { !offered.contains($0) }
-            return Observation(resource, found: fs.exists(r.path), differences: missing.map { "controller \($0) is not enabled in \(fs.path(r.path, "cgroup.subtree_control"))" })
+            return Observation(
+                resource, found: fs.exists(r.path),
+                differences: missing.map {
+                    "controller \($0) is not enabled in \(fs.path(r.path, "cgroup.subtree_control"))"
+                })
         case .cgroup(let c):
             let exists = fs.exists(c.path)
             var diffs: [String] = []
-            if exists && fs.owner(c.path) != c.owner { diffs.append("\(fs.path(c.path)) lacks topo's mark for \(c.owner)") }
+            if exists && fs.owner(c.path) != c.owner {
+                diffs.append("\(fs.path(c.path)) lacks topo's mark for \(c.owner)")
+            }
             let enabled = c.enable.isEmpty ? [] : fs.subtreeControl(c.path)  // a workload's cgroup enables none
-            diffs += c.enable.map(\.rawValue).filter { !enabled.contains($0) }.map { "controller \($0) is not enabled in \(fs.path(c.path, "cgroup.subtree_control"))" }
-            return Observation(resource, found: exists, differences: diffs, pids: exists ? fs.allProcs(c.path).sorted() : [])
+            diffs += c.enable.map(\.rawValue).filter { !enabled.contains($0) }.map {
+                "controller \($0) is not enabled in \(fs.path(c.path, "cgroup.subtree_control"))"
+            }
+            return Observation(
+                resource, found: exists, differences: diffs, pids: exists ? fs.allProcs(c.path).sorted() : [])
         case .cgroupSetting(let s):
             guard let text = try? fs.read(s.cgroup, s.setting.file) else { return Observation(resource, found: false) }
             let kernel = text.trimmedASCIIWhitespace
-            return Observation(resource, found: true, differences: s.setting.differences(kernel: kernel, pageSize: pageSize), kernel: kernel)
+            return Observation(
+                resource, found: true, differences: s.setting.differences(kernel: kernel, pageSize: pageSize),
+                kernel: kernel)
         default:
             return Observation(resource, found: false, kernel: "not a cgroup resource")
         }
@@ -238,7 +275,9 @@ extension CgroupSetting {
         case .memoryMax(let l), .memoryHigh(let l), .swapMax(let l): Self.kernel(l) { String($0.value) }
         case .pidsMax(let l): Self.kernel(l) { String($0) }
         // "MAJ:MIN key=value ...", only the keys the profile sets (the kernel keeps the others).
-        case .ioMax(let io): ([io.device.description] + Self.ioKeys(io).compactMap { k, v in v.map { "\(k)=\($0)" } }).joined(separator: " ")
+        case .ioMax(let io):
+            ([io.device.description] + Self.ioKeys(io).compactMap { k, v in v.map { "\(k)=\($0)" } }).joined(
+                separator: " ")
         }
     }
 
@@ -249,8 +288,12 @@ extension CgroupSetting {
 
     /// io.max's four keys, in the kernel's order, with the profile's values in the kernel's units.
     static func ioKeys(_ io: IOLimit) -> [(String, String?)] {
-        [("rbps", io.rbps.map { kernel($0) { String($0.value) } }), ("wbps", io.wbps.map { kernel($0) { String($0.value) } }),
-         ("riops", io.riops.map { kernel($0) { String($0) } }), ("wiops", io.wiops.map { kernel($0) { String($0) } })]
+        [
+            ("rbps", io.rbps.map { kernel($0) { String($0.value) } }),
+            ("wbps", io.wbps.map { kernel($0) { String($0.value) } }),
+            ("riops", io.riops.map { kernel($0) { String($0) } }),
+            ("wiops", io.wiops.map { kernel($0) { String($0) } }),
+        ]
     }
 
     /// Where the kernel's value (the file's contents, trimmed) differs from this setting, after the
@@ -261,24 +304,30 @@ extension CgroupSetting {
         func differ(_ want: String) -> [String] { ["\(file): planned \(want), kernel has \"\(kernel)\""] }
         switch self {
         case .cpus(let planned), .mems(let planned):
-            guard case .success(let got) = CPUSet.parse(kernel) else { return kernel.isEmpty && planned.isEmpty ? [] : differ(planned.description) }
+            guard case .success(let got) = CPUSet.parse(kernel) else {
+                return kernel.isEmpty && planned.isEmpty ? [] : differ(planned.description)
+            }
             return got == planned ? [] : differ(planned.description)
         case .partition:
             return kernel == "root" ? [] : differ("root")
         case .cpuMax(let quota, let period):
             let parts = kernel.split(separator: " ")
-            return parts.count == 2 && UInt64(parts[0]) == quota.microseconds && UInt64(parts[1]) == period.microseconds ? [] : differ(kernelValue)
+            return parts.count == 2 && UInt64(parts[0]) == quota.microseconds && UInt64(parts[1]) == period.microseconds
+                ? [] : differ(kernelValue)
         case .cpuWeight(let w):
             return Int(kernel) == w ? [] : differ(String(w))
         case .memoryMax(let l), .memoryHigh(let l), .swapMax(let l):
             switch l {
             case .max: return kernel == "max" ? [] : differ("max")
-            case .value(let b): return UInt64(kernel) == b.value / pageSize * pageSize ? [] : differ("\(b.value) bytes (\(b))")
+            case .value(let b):
+                return UInt64(kernel) == b.value / pageSize * pageSize ? [] : differ("\(b.value) bytes (\(b))")
             }
         case .pidsMax:
             return kernel == kernelValue ? [] : differ(kernelValue)
         case .ioMax(let io):
-            let line = kernel.split(separator: "\n").first { $0.split(separator: " ").first.map(String.init) == io.device.description }
+            let line = kernel.split(separator: "\n").first {
+                $0.split(separator: " ").first.map(String.init) == io.device.description
+            }
             var got: [String: String] = [:]
             for field in (line ?? "").split(separator: " ").dropFirst() {
                 let kv = field.split(separator: "=", maxSplits: 1)

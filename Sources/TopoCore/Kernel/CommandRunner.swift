@@ -24,10 +24,14 @@ public struct CommandRunner: Sendable {
 
     public func run(_ argv: [String], input: String? = nil) -> CommandResult {
         func failure(_ what: String, _ code: Int32) -> CommandResult {
-            CommandResult(status: 127, stdout: "", stderr: "cannot run \(argv.first ?? ""): \(what): \(String(cString: strerror(code)))")
+            CommandResult(
+                status: 127, stdout: "",
+                stderr: "cannot run \(argv.first ?? ""): \(what): \(String(cString: strerror(code)))")
         }
         guard let program = argv.first else { return failure("no program", EINVAL) }
-        var out: [Int32] = [-1, -1], err: [Int32] = [-1, -1], inp: [Int32] = [-1, -1]
+        var out: [Int32] = [-1, -1]
+        var err: [Int32] = [-1, -1]
+        var inp: [Int32] = [-1, -1]
         guard topo_pipe_cloexec(&out) == 0 else { return failure("pipe", errno) }
         guard topo_pipe_cloexec(&err) == 0 else {
             let e = errno
@@ -59,9 +63,15 @@ public struct CommandRunner: Sendable {
             return failure("posix_spawn", rc)
         }
         var pending = Array((input ?? "").utf8)[...]
-        var stdinFD = inp[0], stdoutFD = out[0], stderrFD = err[0]
-        var stdout = [UInt8](), stderr = [UInt8]()
-        if stdinFD >= 0 && pending.isEmpty { close(stdinFD); stdinFD = -1 }
+        var stdinFD = inp[0]
+        var stdoutFD = out[0]
+        var stderrFD = err[0]
+        var stdout = [UInt8]()
+        var stderr = [UInt8]()
+        if stdinFD >= 0 && pending.isEmpty {
+            close(stdinFD)
+            stdinFD = -1
+        }
         var buffer = [UInt8](repeating: 0, count: 65536)
         while stdinFD >= 0 || stdoutFD >= 0 || stderrFD >= 0 {
             var fds: [pollfd] = []
@@ -74,10 +84,15 @@ public struct CommandRunner: Sendable {
             }
             for p in fds where p.revents != 0 {
                 if p.fd == stdinFD {
-                    let n = pending.withUnsafeBytes { send(stdinFD, $0.baseAddress, min($0.count, 65536), Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+                    let n = pending.withUnsafeBytes {
+                        send(stdinFD, $0.baseAddress, min($0.count, 65536), Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                    }
                     if n > 0 { pending = pending.dropFirst(n) }
                     // Done, or the child stopped reading (EPIPE): either way it gets EOF now.
-                    if pending.isEmpty || (n < 0 && errno != EAGAIN && errno != EINTR) { close(stdinFD); stdinFD = -1 }
+                    if pending.isEmpty || (n < 0 && errno != EAGAIN && errno != EINTR) {
+                        close(stdinFD)
+                        stdinFD = -1
+                    }
                     continue
                 }
                 let n = read(p.fd, &buffer, buffer.count)
@@ -91,6 +106,8 @@ public struct CommandRunner: Sendable {
             }
         }
         for fd in [stdinFD, stdoutFD, stderrFD] where fd >= 0 { close(fd) }
-        return CommandResult(status: Spawn.wait(pid), stdout: String(decoding: stdout, as: UTF8.self), stderr: String(decoding: stderr, as: UTF8.self))
+        return CommandResult(
+            status: Spawn.wait(pid), stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 }

@@ -19,7 +19,9 @@ public enum Mounts {
         mountinfo.split(separator: "\n").compactMap { line in
             let halves = line.components(separatedBy: " - ")
             let fields = halves[0].split(separator: " ")
-            guard halves.count == 2, fields.count > 4, let type = halves[1].split(separator: " ").first else { return nil }
+            guard halves.count == 2, fields.count > 4, let type = halves[1].split(separator: " ").first else {
+                return nil
+            }
             return Entry(point: unescape(String(fields[4])), type: String(type), root: unescape(String(fields[3])))
         }
     }
@@ -37,7 +39,10 @@ public enum Mounts {
         let mounted = { (try? read().get()).map { at(orBelow: path, in: $0) } ?? [path] }
         if !mounted().isEmpty { try Sys.unmount(path, detach: true) }
         let still = mounted()
-        guard still.isEmpty else { throw SystemError("unmount", path, errno: EBUSY, diagnosis: "\(still.joined(separator: ", ")) still mounted") }
+        guard still.isEmpty else {
+            throw SystemError(
+                "unmount", path, errno: EBUSY, diagnosis: "\(still.joined(separator: ", ")) still mounted")
+        }
     }
 
     /// The kernel escapes space, tab, newline and backslash in mount paths as octal (`\040`).
@@ -47,7 +52,9 @@ public enum Mounts {
         let b = Array(s.utf8)
         var i = 0
         while i < b.count {
-            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count, let v = UInt8(String(decoding: b[i + 1...i + 3], as: UTF8.self), radix: 8) {
+            if b[i] == UInt8(ascii: "\\"), i + 3 < b.count,
+                let v = UInt8(String(decoding: b[i + 1...i + 3], as: UTF8.self), radix: 8)
+            {
                 out.append(v)
                 i += 4
             } else {

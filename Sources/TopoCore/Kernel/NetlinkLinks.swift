@@ -18,7 +18,6 @@ public struct NetlinkLinks: LinkDriver {
     /// Where `ip netns` keeps its namespaces (NETNS_RUN_DIR; /var/run is /run on current systems).
     public static let netnsDirectory = "/run/netns"
 
-
     // MARK: apply
 
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
@@ -28,21 +27,28 @@ public struct NetlinkLinks: LinkDriver {
             return results
         }
         // 1. Namespaces, all at once: each made, marked and its loopback up before it appears.
-        let namespaces = batch.indices.compactMap { i -> (Int, NamespaceResource)? in if case .namespace(let n) = batch[i] { (i, n) } else { nil } }
+        let namespaces = batch.indices.compactMap { i -> (Int, NamespaceResource)? in
+            if case .namespace(let n) = batch[i] { (i, n) } else { nil }
+        }
         let made = concurrentMap(namespaces) { _, n in Self.createNamespace(n) }
         for ((i, _), result) in zip(namespaces, made) { results[i] = result }
         if let failed = made.firstIndex(where: { if case .failure = $0 { true } else { false } }) {
             return Self.stoppedAt(namespaces[failed].0, results)
         }
         // 2. Veth pairs, from topo's own namespace, each end straight into its namespace.
-        let veths = batch.indices.compactMap { i -> (Int, VethResource)? in if case .veth(let v) = batch[i] { (i, v) } else { nil } }
+        let veths = batch.indices.compactMap { i -> (Int, VethResource)? in
+            if case .veth(let v) = batch[i] { (i, v) } else { nil }
+        }
         if !veths.isEmpty {
             do throws(TopoFailure) {
                 let root = try RouteSocket(netns: nil)
                 for (i, v) in veths {
-                    let a = v.ends[0], b = v.ends[1]
+                    let a = v.ends[0]
+                    let b = v.ends[1]
                     do throws(TopoFailure) {
-                        try root.addVeth(a.interface, in: "\(Self.netnsDirectory)/\(a.netns)", peer: b.interface, in: "\(Self.netnsDirectory)/\(b.netns)", mtu: v.mtu)
+                        try root.addVeth(
+                            a.interface, in: "\(Self.netnsDirectory)/\(a.netns)", peer: b.interface,
+                            in: "\(Self.netnsDirectory)/\(b.netns)", mtu: v.mtu)
                         results[i] = .success(Facts())
                     } catch {
                         results[i] = .failure(error)
@@ -115,8 +121,11 @@ public struct NetlinkLinks: LinkDriver {
         guard topo_netns_create(netnsDirectory, path, mark(n.owner), &message, message.count, &step) == 0 else {
             let e = errno
             let what = step.map { String(cString: $0) } ?? "create"
-            return .failure(TopoFailure(e == EEXIST ? .hostCannot : .applyFailed,
-                                        "create network namespace \(n.name) (\(path)): \(what): \(String(cString: strerror(e)))\(RouteSocket.kernelSays(message))"))
+            return .failure(
+                TopoFailure(
+                    e == EEXIST ? .hostCannot : .applyFailed,
+                    "create network namespace \(n.name) (\(path)): \(what): \(String(cString: strerror(e)))\(RouteSocket.kernelSays(message))"
+                ))
         }
         return .success(Facts(inode: inode(n.name)))
     }
@@ -134,10 +143,11 @@ public struct NetlinkLinks: LinkDriver {
         switch topo_netns_loopback_alias(path, &buffer, buffer.count) {
         case 1: return .success(cString(buffer))
         case 0: return .success(nil)
-        default: return .failure(SystemError("read the loopback alias (RTM_GETLINK) in network namespace", path, errno: errno))
+        default:
+            return .failure(
+                SystemError("read the loopback alias (RTM_GETLINK) in network namespace", path, errno: errno))
         }
     }
-
 
     // MARK: undo
 
@@ -153,10 +163,14 @@ public struct NetlinkLinks: LinkDriver {
         let alias: String?
         switch Self.loopbackAlias(n.name) {
         case .success(let a): alias = a
-        case .failure(let e): throw TopoFailure(.hostCannot, "network namespace \(n.name): cannot read its owner mark, left in place: \(e)")
+        case .failure(let e):
+            throw TopoFailure(
+                .hostCannot, "network namespace \(n.name): cannot read its owner mark, left in place: \(e)")
         }
         guard alias == Self.mark(n.owner) else {
-            return .leftAlone("network namespace \(n.name): no topo mark for \(n.owner) (its loopback's alias is \(alias.map { "\"\($0)\"" } ?? "unset")), left alone; ip netns del \(n.name) if it is yours")
+            return .leftAlone(
+                "network namespace \(n.name): no topo mark for \(n.owner) (its loopback's alias is \(alias.map { "\"\($0)\"" } ?? "unset")), left alone; ip netns del \(n.name) if it is yours"
+            )
         }
         let path = "\(Self.netnsDirectory)/\(n.name)"
         do {
@@ -193,7 +207,9 @@ public struct NetlinkLinks: LinkDriver {
             }
         }
         let sockets = self.sockets
-        let read = concurrentMap(Array(wanted)) { ns, qdiscs in (ns, NamespaceState.read(ns, qdiscs: qdiscs, sockets: sockets)) }
+        let read = concurrentMap(Array(wanted)) { ns, qdiscs in
+            (ns, NamespaceState.read(ns, qdiscs: qdiscs, sockets: sockets))
+        }
         let states = Dictionary(read, uniquingKeysWith: { a, _ in a })
         return batch.map { Self.observation($0, states) }
     }
@@ -219,7 +235,10 @@ public struct NetlinkLinks: LinkDriver {
         static let capacities = [32, 4096]
 
         /// The namespace bound at `/run/netns/NS`, read over rtnetlink (`topo_netns_read`).
-        static func read(_ ns: String, qdiscs: Bool, directory: String = NetlinkLinks.netnsDirectory, sockets: NamespaceSockets? = nil) -> NamespaceState {
+        static func read(
+            _ ns: String, qdiscs: Bool, directory: String = NetlinkLinks.netnsDirectory,
+            sockets: NamespaceSockets? = nil
+        ) -> NamespaceState {
             let path = "\(directory)/\(ns)"
             // With kept sockets, `with` looks the namespace up (and releases a gone one's socket) itself.
             if sockets == nil, !Sys.exists(path) { return NamespaceState(exists: false) }
@@ -234,7 +253,9 @@ public struct NetlinkLinks: LinkDriver {
         /// Whether the last read ran out of room (E2BIG).
         var tooMany = false
 
-        static func read(_ path: String, qdiscs: Bool, capacity: Int, sockets: NamespaceSockets? = nil) -> NamespaceState {
+        static func read(
+            _ path: String, qdiscs: Bool, capacity: Int, sockets: NamespaceSockets? = nil
+        ) -> NamespaceState {
             var links = [topo_nl_link](repeating: topo_nl_link(), count: capacity)
             var addresses = [topo_nl_address](repeating: topo_nl_address(), count: capacity)
             var netems = [topo_nl_netem](repeating: topo_nl_netem(), count: qdiscs ? capacity : 0)
@@ -242,9 +263,12 @@ public struct NetlinkLinks: LinkDriver {
             let rc = links.withUnsafeMutableBufferPointer { l in
                 addresses.withUnsafeMutableBufferPointer { a in
                     netems.withUnsafeMutableBufferPointer { q in
-                        raw.links = l.baseAddress; raw.link_capacity = Int32(l.count)
-                        raw.addresses = a.baseAddress; raw.address_capacity = Int32(a.count)
-                        raw.netems = q.baseAddress; raw.netem_capacity = Int32(q.count)
+                        raw.links = l.baseAddress
+                        raw.link_capacity = Int32(l.count)
+                        raw.addresses = a.baseAddress
+                        raw.address_capacity = Int32(a.count)
+                        raw.netems = q.baseAddress
+                        raw.netem_capacity = Int32(q.count)
                         guard let sockets else { return topo_netns_read(path, qdiscs ? 1 : 0, &raw) }
                         return sockets.with(path) { fd in topo_netns_read_socket(fd, qdiscs ? 1 : 0, &raw) }
                     }
@@ -253,16 +277,22 @@ public struct NetlinkLinks: LinkDriver {
             guard rc == 0 else {
                 let e = errno
                 if e == ENOENT, sockets != nil, !Sys.exists(path) { return NamespaceState(exists: false) }
-                var failed = NamespaceState(exists: true, problem: "\(SystemError("read links, addresses and qdiscs (rtnetlink) in network namespace", path, errno: e))")
+                var failed = NamespaceState(
+                    exists: true,
+                    problem:
+                        "\(SystemError("read links, addresses and qdiscs (rtnetlink) in network namespace", path, errno: e))"
+                )
                 failed.tooMany = e == E2BIG
                 return failed
             }
             var names: [Int32: String] = [:]
             var state = NamespaceState(exists: true)
             for l in links.prefix(Int(raw.link_count)) {
-                let name = cString(l.name), alias = cString(l.alias)
+                let name = cString(l.name)
+                let alias = cString(l.alias)
                 names[l.index] = name
-                state.links[name] = Link(mtu: Int(l.mtu), up: l.up != 0, alias: alias.isEmpty ? nil : alias, addresses: [])
+                state.links[name] = Link(
+                    mtu: Int(l.mtu), up: l.up != 0, alias: alias.isEmpty ? nil : alias, addresses: [])
             }
             for a in addresses.prefix(Int(raw.address_count)) {
                 guard let name = names[a.index] else { continue }
@@ -284,35 +314,55 @@ public struct NetlinkLinks: LinkDriver {
 
     /// One resource's observation from its namespace's state. Pure.
     static func observation(_ resource: Resource, _ states: [String: NamespaceState]) -> Observation {
-        let netns: String? = switch resource {
-        case .namespace(let n): n.name
-        case .veth(let v): v.ends[0].netns
-        case .address(let a): a.netns
-        case .qdisc(let q): q.netns
-        default: nil
+        let netns: String? =
+            switch resource {
+            case .namespace(let n): n.name
+            case .veth(let v): v.ends[0].netns
+            case .address(let a): a.netns
+            case .qdisc(let q): q.netns
+            default: nil
+            }
+        if let netns, let problem = states[netns]?.problem {
+            return Observation(resource, found: true, differences: [problem])
         }
-        if let netns, let problem = states[netns]?.problem { return Observation(resource, found: true, differences: [problem]) }
         switch resource {
         case .namespace(let n):
             guard let s = states[n.name], s.exists else { return Observation(resource, found: false) }
             let marked = s.links["lo"]?.alias == mark(n.owner)
-            return Observation(resource, found: true, differences: marked ? [] : ["network namespace \(n.name) lacks topo's mark for \(n.owner)"])
+            return Observation(
+                resource, found: true,
+                differences: marked ? [] : ["network namespace \(n.name) lacks topo's mark for \(n.owner)"])
         case .veth(let v):
             let end = v.ends[0]
             guard let link = states[end.netns]?.links[end.interface] else { return Observation(resource, found: false) }
-            return Observation(resource, found: true, differences: link.mtu == v.mtu ? [] : ["\(end.interface) in \(end.netns): planned mtu \(v.mtu), kernel has \(link.mtu.map(String.init) ?? "none")"])
+            return Observation(
+                resource, found: true,
+                differences: link.mtu == v.mtu
+                    ? []
+                    : [
+                        "\(end.interface) in \(end.netns): planned mtu \(v.mtu), kernel has \(link.mtu.map(String.init) ?? "none")"
+                    ])
         case .address(let a):
             guard let link = states[a.netns]?.links[a.interface] else { return Observation(resource, found: false) }
             var diffs: [String] = []
             if !link.addresses.contains(a.address) {
-                diffs.append("\(a.interface) in \(a.netns): planned address \(a.address), kernel has \(link.addresses.isEmpty ? "none" : link.addresses.map(\.description).joined(separator: " "))")
+                diffs.append(
+                    "\(a.interface) in \(a.netns): planned address \(a.address), kernel has \(link.addresses.isEmpty ? "none" : link.addresses.map(\.description).joined(separator: " "))"
+                )
             }
             if !link.up { diffs.append("\(a.interface) in \(a.netns) is down") }
-            return Observation(resource, found: true, differences: diffs, kernel: link.addresses.map(\.description).joined(separator: " "))
+            return Observation(
+                resource, found: true, differences: diffs,
+                kernel: link.addresses.map(\.description).joined(separator: " "))
         case .qdisc(let q):
             guard let s = states[q.netns], s.exists else { return Observation(resource, found: false) }
-            guard let kernel = s.netem[q.interface] else { return Observation(resource, found: true, differences: ["no netem qdisc on \(q.interface) in \(q.netns)"]) }
-            return Observation(resource, found: true, differences: NetemReadback.differences(planned: q.netem, kernel: kernel), kernel: kernel.summary)
+            guard let kernel = s.netem[q.interface] else {
+                return Observation(
+                    resource, found: true, differences: ["no netem qdisc on \(q.interface) in \(q.netns)"])
+            }
+            return Observation(
+                resource, found: true, differences: NetemReadback.differences(planned: q.netem, kernel: kernel),
+                kernel: kernel.summary)
         default:
             return Observation(resource, found: false, kernel: "not a link resource")
         }
@@ -331,7 +381,6 @@ public struct NetlinkLinks: LinkDriver {
     public static func exists(_ netns: String) -> Bool { Sys.exists("\(netnsDirectory)/\(netns)") }
 }
 
-
 /// A route socket in one network namespace (or topo's own), and the requests topo sends on it, each
 /// acknowledged by the kernel; a refusal is a `TopoFailure` with the operation, the object, the value,
 /// errno's words and the kernel's extended ack message.
@@ -341,7 +390,10 @@ final class RouteSocket {
 
     init(netns path: String?) throws(TopoFailure) {
         guard let h = topo_rtnl_open(path) else {
-            throw TopoFailure(.hostCannot, "\(SystemError("open a route socket (NETLINK_ROUTE) in network namespace", path ?? "of topo", errno: errno))")
+            throw TopoFailure(
+                .hostCannot,
+                "\(SystemError("open a route socket (NETLINK_ROUTE) in network namespace", path ?? "of topo", errno: errno))"
+            )
         }
         handle = h
     }
@@ -361,20 +413,23 @@ final class RouteSocket {
     }
 
     func setLink(_ name: String, up: Bool, alias: String?) throws(TopoFailure) {
-        try check(topo_rtnl_link_set(handle, name, up ? 1 : 0, alias, &message, message.count),
-                  "set link \(name)\(up ? " up" : "")\(alias.map { " alias \($0)" } ?? "") (RTM_NEWLINK)")
+        try check(
+            topo_rtnl_link_set(handle, name, up ? 1 : 0, alias, &message, message.count),
+            "set link \(name)\(up ? " up" : "")\(alias.map { " alias \($0)" } ?? "") (RTM_NEWLINK)")
     }
 
     func addVeth(_ name: String, in netns: String, peer: String, in peerNetns: String, mtu: Int) throws(TopoFailure) {
-        try check(topo_rtnl_veth_add(handle, name, netns, peer, peerNetns, UInt32(mtu), &message, message.count),
-                  "add veth \(name) in \(netns) with peer \(peer) in \(peerNetns), mtu \(mtu) (RTM_NEWLINK)")
+        try check(
+            topo_rtnl_veth_add(handle, name, netns, peer, peerNetns, UInt32(mtu), &message, message.count),
+            "add veth \(name) in \(netns) with peer \(peer) in \(peerNetns), mtu \(mtu) (RTM_NEWLINK)")
     }
 
     func addAddress(_ address: IPv4Interface, to name: String) throws(TopoFailure) {
         let v = address.address.value
         let bytes: [UInt8] = [UInt8(v >> 24), UInt8(v >> 16 & 0xFF), UInt8(v >> 8 & 0xFF), UInt8(v & 0xFF)]
-        try check(topo_rtnl_address_add(handle, name, bytes, Int32(address.prefix), &message, message.count),
-                  "add address \(address) to \(name) (RTM_NEWADDR)")
+        try check(
+            topo_rtnl_address_add(handle, name, bytes, Int32(address.prefix), &message, message.count),
+            "add address \(address) to \(name) (RTM_NEWADDR)")
     }
 
     func addNetem(_ netem: Netem, to name: String) throws(TopoFailure) {
@@ -414,7 +469,10 @@ enum NetemWire {
     }
 
     /// Where iproute2 installs its delay distribution tables (TC_LIB_DIR; Debian's is multiarch).
-    static let tableDirectories = ["/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/aarch64-linux-gnu/tc", "/usr/lib/tc", "/usr/lib64/tc", "/usr/local/lib/tc"]
+    static let tableDirectories = [
+        "/usr/lib/x86_64-linux-gnu/tc", "/usr/lib/aarch64-linux-gnu/tc", "/usr/lib/tc", "/usr/lib64/tc",
+        "/usr/local/lib/tc",
+    ]
 
     /// The kernel takes at most this many entries (NETEM_DIST_MAX).
     static let maximumEntries = 16_384
@@ -427,10 +485,15 @@ enum NetemWire {
     /// A distribution's table: the signed 16-bit numbers of iproute2's `NAME.dist` file, as tc sends them.
     static func distributionTable(_ d: NetemDistribution) throws(TopoFailure) -> [Int16] {
         guard let path = tablePath(d) else {
-            throw TopoFailure(.hostCannot, "netem distribution \(d.rawValue) needs iproute2's table \(d.rawValue).dist (looked in \(tableDirectories.joined(separator: ", "))); apt-get install iproute2")
+            throw TopoFailure(
+                .hostCannot,
+                "netem distribution \(d.rawValue) needs iproute2's table \(d.rawValue).dist (looked in \(tableDirectories.joined(separator: ", "))); apt-get install iproute2"
+            )
         }
         let text: String
-        do { text = try Sys.read(path) } catch { throw TopoFailure(.hostCannot, "read netem distribution table: \(error)") }
+        do { text = try Sys.read(path) } catch {
+            throw TopoFailure(.hostCannot, "read netem distribution table: \(error)")
+        }
         return try parseTable(text, path: path)
     }
 
@@ -438,10 +501,18 @@ enum NetemWire {
     static func parseTable(_ text: String, path: String) throws(TopoFailure) -> [Int16] {
         var values: [Int16] = []
         for line in text.split(separator: "\n") {
-            for word in line.prefix(while: { $0 != "#" }).split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\r" }) {
-                guard let v = Int16(word) else { throw TopoFailure(.hostCannot, "netem distribution table \(path): \"\(word)\" is not a 16-bit number") }
+            for word in line.prefix(while: { $0 != "#" }).split(whereSeparator: {
+                $0 == " " || $0 == "\t" || $0 == "\r"
+            }) {
+                guard let v = Int16(word) else {
+                    throw TopoFailure(
+                        .hostCannot, "netem distribution table \(path): \"\(word)\" is not a 16-bit number")
+                }
                 values.append(v)
-                guard values.count <= maximumEntries else { throw TopoFailure(.hostCannot, "netem distribution table \(path): more than \(maximumEntries) entries") }
+                guard values.count <= maximumEntries else {
+                    throw TopoFailure(
+                        .hostCannot, "netem distribution table \(path): more than \(maximumEntries) entries")
+                }
             }
         }
         return values
@@ -468,11 +539,18 @@ public final class NamespaceSockets: @unchecked Sendable {
     /// Runs `body` with a socket in the namespace bound at `path` (kept, or opened now); -1 with errno
     /// when none can be opened. A failure of `body` (-1) closes the socket.
     func with(_ path: String, _ body: (Int32) -> Int32) -> Int32 {
-        guard let id = Self.identity(path) else { release(path); errno = ENOENT; return -1 }
+        guard let id = Self.identity(path) else {
+            release(path)
+            errno = ENOENT
+            return -1
+        }
         lock.lock()
         var entry = open[path]
         lock.unlock()
-        if let e = entry, (e.device, e.inode) != id { release(path); entry = nil }
+        if let e = entry, (e.device, e.inode) != id {
+            release(path)
+            entry = nil
+        }
         if entry == nil {
             let fd = topo_route_socket_in_netns(path)
             guard fd >= 0 else { return -1 }
@@ -506,7 +584,11 @@ public final class NamespaceSockets: @unchecked Sendable {
     }
 
     /// How many sockets are open (tests).
-    public var count: Int { lock.lock(); defer { lock.unlock() }; return open.count }
+    public var count: Int {
+        lock.lock()
+        defer { lock.unlock() }
+        return open.count
+    }
 
     func release(_ path: String) {
         lock.lock()

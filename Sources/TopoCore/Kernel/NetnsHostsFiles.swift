@@ -16,14 +16,20 @@ public struct NetnsHostsFiles: ResourceDriver {
 
     public func describe(_ r: Resource) -> [String] {
         guard case .hostsFile(let h) = r else { return ["\(r.summary): not a hosts file"] }
-        let names = h.contents.split(separator: "\n").compactMap { $0.split(separator: "\t").last }.filter { !$0.contains("localhost") }
-        return ["mkdir \(h.directory), marked \(CgroupFS.ownerAttribute)=\(h.owner) (and \(h.parent) when missing, recorded for the last `topo down`)",
-                "write \(h.path), mode 0644: localhost\(names.isEmpty ? "" : ", " + names.joined(separator: ", "))"]
+        let names = h.contents.split(separator: "\n").compactMap { $0.split(separator: "\t").last }.filter {
+            !$0.contains("localhost")
+        }
+        return [
+            "mkdir \(h.directory), marked \(CgroupFS.ownerAttribute)=\(h.owner) (and \(h.parent) when missing, recorded for the last `topo down`)",
+            "write \(h.path), mode 0644: localhost\(names.isEmpty ? "" : ", " + names.joined(separator: ", "))",
+        ]
     }
 
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         applyEach(batch) { r in
-            guard case .hostsFile(let h) = r else { throw TopoFailure(.applyFailed, "the hosts-file writer does not make \(r.summary)") }
+            guard case .hostsFile(let h) = r else {
+                throw TopoFailure(.applyFailed, "the hosts-file writer does not make \(r.summary)")
+            }
             try write(h)
             return Facts()
         }
@@ -40,7 +46,10 @@ public struct NetnsHostsFiles: ResourceDriver {
         do {
             try Sys.mkdir(h.directory, mode: 0o755)
         } catch {
-            if error.errno == EEXIST { throw TopoFailure(.hostCannot, "\(h.directory) appeared during apply and is not topo's; topo will not adopt it") }
+            if error.errno == EEXIST {
+                throw TopoFailure(
+                    .hostCannot, "\(h.directory) appeared during apply and is not topo's; topo will not adopt it")
+            }
             throw error
         }
         // topo's owner mark, as on its cgroups. A filesystem without extended attributes gets none; the
@@ -51,7 +60,9 @@ public struct NetnsHostsFiles: ResourceDriver {
             if error.errno != ENOTSUP && error.errno != EOPNOTSUPP { throw error }
         }
         try Sys.chmod(h.directory, 0o755)
-        try Sys.write(h.path, h.contents, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: mode_t(HostsFileResource.mode), operation: "create")
+        try Sys.write(
+            h.path, h.contents, flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode: mode_t(HostsFileResource.mode),
+            operation: "create")
         try Sys.chmod(h.path, mode_t(HostsFileResource.mode))
     }
 
@@ -75,10 +86,13 @@ public struct NetnsHostsFiles: ResourceDriver {
     /// went), then the record. A record an older topo kept in `host.json` counts too.
     func releaseParent(_ parent: String) throws(TopoFailure) {
         let legacy = try state.hostChanges()
-        let made = try state.readRecord(state.netnsPath, missing: legacy.createdEtcNetns ? legacy.etcNetns.map { Made(directory: $0) } : nil,
-                                        holds: "whether topo made \(parent)")
+        let made = try state.readRecord(
+            state.netnsPath, missing: legacy.createdEtcNetns ? legacy.etcNetns.map { Made(directory: $0) } : nil,
+            holds: "whether topo made \(parent)")
         guard let made, made.directory == parent, Sys.isDirectory(parent), Sys.entries(parent).isEmpty else { return }
-        do { try Sys.rmdir(parent) } catch { if error.errno != ENOENT && error.errno != ENOTEMPTY { throw TopoFailure(.hostCannot, "\(error)") } }
+        do { try Sys.rmdir(parent) } catch {
+            if error.errno != ENOENT && error.errno != ENOTEMPTY { throw TopoFailure(.hostCannot, "\(error)") }
+        }
         try? Sys.unlink(state.netnsPath)
         if legacy.createdEtcNetns {
             var changes = legacy
@@ -91,7 +105,9 @@ public struct NetnsHostsFiles: ResourceDriver {
     /// The file, and its directory, when they are provably topo's.
     func remove(_ h: HostsFileResource) throws(TopoFailure) -> Undone {
         guard Sys.isDirectory(h.directory) else { return .nothing }
-        let ours = Sys.getxattr(h.directory, CgroupFS.ownerAttribute).map { $0 == h.owner } ?? ((try? Sys.read(h.path)) == h.contents)
+        let ours =
+            Sys.getxattr(h.directory, CgroupFS.ownerAttribute).map { $0 == h.owner }
+            ?? ((try? Sys.read(h.path)) == h.contents)
         guard ours else { return .leftAlone("\(h.directory): not made by topo for \(h.owner), left alone") }
         do {
             try Sys.unlink(h.path)
@@ -114,14 +130,20 @@ public struct NetnsHostsFiles: ResourceDriver {
     public func conflicts(_ resources: [Resource]) -> [String] {
         observe(resources).compactMap { seen in
             guard seen.found, case .hostsFile(let h) = seen.resource else { return nil }
-            return "\(h.directory) already exists and is not in a journal of topo's; topo will not adopt it (remove it, if it is stale)"
+            return
+                "\(h.directory) already exists and is not in a journal of topo's; topo will not adopt it (remove it, if it is stale)"
         }
     }
 
     public func observe(_ resource: Resource) -> Observation {
-        guard case .hostsFile(let h) = resource else { return Observation(resource, found: false, kernel: "not a hosts file") }
+        guard case .hostsFile(let h) = resource else {
+            return Observation(resource, found: false, kernel: "not a hosts file")
+        }
         guard Sys.isDirectory(h.directory) else { return Observation(resource, found: false) }
-        guard let text = try? Sys.read(h.path) else { return Observation(resource, found: true, differences: ["\(h.path) is missing"]) }
-        return Observation(resource, found: true, differences: text == h.contents ? [] : ["\(h.path) differs from the plan"])
+        guard let text = try? Sys.read(h.path) else {
+            return Observation(resource, found: true, differences: ["\(h.path) is missing"])
+        }
+        return Observation(
+            resource, found: true, differences: text == h.contents ? [] : ["\(h.path) differs from the plan"])
     }
 }

@@ -54,8 +54,10 @@ public enum Sys {
     }
 
     /// Writes `value` in one write(2), as kernel interface files require.
-    public static func write(_ path: String, _ value: String, flags: Int32 = O_WRONLY | O_CLOEXEC, mode: mode_t = 0o600,
-                             operation: String = "write") throws(SystemError) {
+    public static func write(
+        _ path: String, _ value: String, flags: Int32 = O_WRONLY | O_CLOEXEC, mode: mode_t = 0o600,
+        operation: String = "write"
+    ) throws(SystemError) {
         let fd = retrying { open(path, flags, mode) }
         guard fd >= 0 else { throw SystemError(operation, path, value: value, errno: errno) }
         defer { close(fd) }
@@ -78,20 +80,26 @@ public enum Sys {
         let dirFD = retrying { open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) }
         guard dirFD >= 0 else {
             let e = errno
-            throw SystemError("open directory", dir, errno: e, diagnosis: e == ELOOP || e == ENOTDIR && lstat(dir).map { $0.st_mode & S_IFMT == S_IFLNK } == true
-                ? "it is a symbolic link; topo writes only into the directory itself" : nil)
+            throw SystemError(
+                "open directory", dir, errno: e,
+                diagnosis: e == ELOOP || e == ENOTDIR && lstat(dir).map { $0.st_mode & S_IFMT == S_IFLNK } == true
+                    ? "it is a symbolic link; topo writes only into the directory itself" : nil)
         }
         defer { close(dirFD) }
         var st = Glibc.stat()
         if fstatat(dirFD, name, &st, AT_SYMLINK_NOFOLLOW) == 0 {
             if st.st_mode & S_IFMT == S_IFLNK {
-                throw SystemError("write", path, errno: ELOOP, diagnosis: "it is a symbolic link, and topo never writes through one: remove it or name another file")
+                throw SystemError(
+                    "write", path, errno: ELOOP,
+                    diagnosis:
+                        "it is a symbolic link, and topo never writes through one: remove it or name another file")
             }
             guard st.st_mode & S_IFMT == S_IFREG else {
                 throw SystemError("write", path, errno: EEXIST, diagnosis: "it is there and not a regular file")
             }
         }
-        var tmp = "", fd: Int32 = -1
+        var tmp = ""
+        var fd: Int32 = -1
         for attempt in 0..<16 {
             tmp = ".\(name.prefix(200)).topo-\(getpid())-\(attempt).tmp"
             fd = retrying { openat(dirFD, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode) }
@@ -101,11 +109,17 @@ public enum Sys {
         let bytes = Array(contents.utf8)
         var failure: SystemError?
         let written = writeOnce(fd, bytes)
-        if written != bytes.count { failure = SystemError("write", "\(dir)/\(tmp)", errno: written < 0 ? errno : EIO) }
-        else if fchmod(fd, mode) != 0 { failure = SystemError("chmod \(String(mode, radix: 8))", "\(dir)/\(tmp)", errno: errno) }
-        else if retrying({ fsync(fd) }) != 0 { failure = SystemError("fsync", "\(dir)/\(tmp)", errno: errno) }
+        if written != bytes.count {
+            failure = SystemError("write", "\(dir)/\(tmp)", errno: written < 0 ? errno : EIO)
+        } else if fchmod(fd, mode) != 0 {
+            failure = SystemError("chmod \(String(mode, radix: 8))", "\(dir)/\(tmp)", errno: errno)
+        } else if retrying({ fsync(fd) }) != 0 {
+            failure = SystemError("fsync", "\(dir)/\(tmp)", errno: errno)
+        }
         close(fd)
-        if failure == nil && retrying({ renameat(dirFD, tmp, dirFD, name) }) != 0 { failure = SystemError("rename", "\(dir)/\(tmp)", value: path, errno: errno) }
+        if failure == nil && retrying({ renameat(dirFD, tmp, dirFD, name) }) != 0 {
+            failure = SystemError("rename", "\(dir)/\(tmp)", value: path, errno: errno)
+        }
         if let failure {
             unlinkat(dirFD, tmp, 0)
             throw failure
@@ -165,10 +179,16 @@ public enum Sys {
 
     /// `read`'s bytes, undecoded (a profile's, whose UTF-8 is checked by the decoder). `truncating`:
     /// the first `limit` bytes of a longer file, not an error (a process's first `numa_maps` line).
-    public static func readBytes(_ path: String, limit: Int = readLimit, truncating: Bool = false) throws(SystemError) -> [UInt8] {
+    public static func readBytes(
+        _ path: String, limit: Int = readLimit, truncating: Bool = false
+    ) throws(SystemError) -> [UInt8] {
         let (fd, st) = try openRegular(path)
         defer { close(fd) }
-        if st.st_size > limit && !truncating { throw SystemError("read", path, errno: EFBIG, diagnosis: "it is \(st.st_size) bytes; topo reads at most \(GuardedFile.describe(limit)) of it") }
+        if st.st_size > limit && !truncating {
+            throw SystemError(
+                "read", path, errno: EFBIG,
+                diagnosis: "it is \(st.st_size) bytes; topo reads at most \(GuardedFile.describe(limit)) of it")
+        }
         // Most files topo reads (cgroup and /proc entries) are a few hundred bytes: a page-sized buffer
         // on the stack, never zero-filled, read until EOF (a watch round reads thousands of them).
         var out = [UInt8]()
@@ -186,7 +206,11 @@ public enum Sys {
                 if out.count > limit { return EFBIG }  // a file that grows as it is read (procfs reports size 0)
             }
         }
-        if let failed { throw SystemError("read", path, errno: failed, diagnosis: failed == EFBIG ? "it is larger than \(GuardedFile.describe(limit))" : nil) }
+        if let failed {
+            throw SystemError(
+                "read", path, errno: failed,
+                diagnosis: failed == EFBIG ? "it is larger than \(GuardedFile.describe(limit))" : nil)
+        }
         return out
     }
 
@@ -197,8 +221,12 @@ public enum Sys {
     /// Makes `path` and any missing parent; an existing directory is fine.
     public static func mkdirs(_ path: String, mode: mode_t = 0o755) throws(SystemError) {
         if isDirectory(path, followingLinks: true) { return }
-        if let slash = path.lastIndex(of: "/"), slash != path.startIndex { try mkdirs(String(path[..<slash]), mode: mode) }
-        guard retrying({ Glibc.mkdir(path, mode) }) == 0 || errno == EEXIST else { throw SystemError("mkdir", path, errno: errno) }
+        if let slash = path.lastIndex(of: "/"), slash != path.startIndex {
+            try mkdirs(String(path[..<slash]), mode: mode)
+        }
+        guard retrying({ Glibc.mkdir(path, mode) }) == 0 || errno == EEXIST else {
+            throw SystemError("mkdir", path, errno: errno)
+        }
     }
 
     public static func rmdir(_ path: String) throws(SystemError) {
@@ -211,11 +239,15 @@ public enum Sys {
 
     /// Sets a mode exactly, whatever the process's umask did to it at creation.
     public static func chmod(_ path: String, _ mode: mode_t) throws(SystemError) {
-        guard retrying({ Glibc.chmod(path, mode) }) == 0 else { throw SystemError("chmod \(String(mode, radix: 8))", path, errno: errno) }
+        guard retrying({ Glibc.chmod(path, mode) }) == 0 else {
+            throw SystemError("chmod \(String(mode, radix: 8))", path, errno: errno)
+        }
     }
 
     public static func rename(_ from: String, _ to: String) throws(SystemError) {
-        guard retrying({ Glibc.rename(from, to) }) == 0 else { throw SystemError("rename", from, value: to, errno: errno) }
+        guard retrying({ Glibc.rename(from, to) }) == 0 else {
+            throw SystemError("rename", from, value: to, errno: errno)
+        }
     }
 
     /// umount2(2); `detach` is MNT_DETACH (what `ip netns del` uses). A path that is no mount point (EINVAL) is fine.
@@ -232,7 +264,9 @@ public enum Sys {
 
     /// kill(2); a process already gone (ESRCH) is fine.
     public static func kill(_ pid: pid_t, _ signal: Int32) throws(SystemError) {
-        guard Glibc.kill(pid, signal) == 0 || errno == ESRCH else { throw SystemError("kill \(signal)", "pid \(pid)", errno: errno) }
+        guard Glibc.kill(pid, signal) == 0 || errno == ESRCH else {
+            throw SystemError("kill \(signal)", "pid \(pid)", errno: errno)
+        }
     }
 
     /// stat(2), following links; nil when the path cannot be stat'ed.
@@ -293,7 +327,8 @@ public enum Sys {
     /// or a link that leads to one (what chdir(2) accepts).
     public static func isDirectory(_ path: String, followingLinks: Bool = false) -> Bool {
         var st = Glibc.stat()
-        return fstatat(AT_FDCWD, path, &st, followingLinks ? 0 : AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+        return fstatat(AT_FDCWD, path, &st, followingLinks ? 0 : AT_SYMLINK_NOFOLLOW) == 0
+            && (st.st_mode & S_IFMT) == S_IFDIR
     }
 
     /// Removes `path` and everything below it without crossing into another filesystem (`rm -r
@@ -307,7 +342,10 @@ public enum Sys {
                 let child = "\(dir)/\(name)"
                 guard let st = lstat(child) else { continue }
                 if st.st_mode & S_IFMT == S_IFDIR {
-                    if st.st_dev != top.st_dev { left.append(child); continue }
+                    if st.st_dev != top.st_dev {
+                        left.append(child)
+                        continue
+                    }
                     try remove(child)
                     if left.contains(where: { $0.hasPrefix(child + "/") }) { continue }
                     try rmdir(child)
@@ -337,7 +375,9 @@ public enum Sys {
             // The type first: a cgroup's directory holds dozens of files and few (often no) directories,
             // and a watch round lists every workload's.
             if directoriesOnly && entry.pointee.d_type != UInt8(DT_DIR) { continue }
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            let name = withUnsafeBytes(of: entry.pointee.d_name) {
+                String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self)
+            }
             if name == "." || name == ".." { continue }
             names.append(name)
         }

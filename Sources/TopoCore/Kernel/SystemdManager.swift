@@ -6,7 +6,8 @@ public enum CgroupManagerKind: String, Equatable, Sendable, CaseIterable, Codabl
 
     /// systemd when it is PID 1 and booted the host (`/run/systemd/system`, as sd_booted checks), else cgroupfs.
     public static func detect(_ files: HostFiles = HostFiles(root: "/")) -> CgroupManagerKind {
-        files.read("proc/1/comm")?.trimmingCharacters(in: .whitespacesAndNewlines) == "systemd" && files.exists("run/systemd/system") ? .systemd : .cgroupfs
+        files.read("proc/1/comm")?.trimmingCharacters(in: .whitespacesAndNewlines) == "systemd"
+            && files.exists("run/systemd/system") ? .systemd : .cgroupfs
     }
 }
 
@@ -27,7 +28,9 @@ public struct SystemdManager: CgroupManager {
     public static func unit(_ profile: String) -> String { Layout.systemdScope(profile) }
     public static func description(_ profile: String) -> String { "topo profile \(profile)" }
 
-    public init(inner: CgroupfsManager, systemctl: @escaping @Sendable ([String]) -> CommandResult = CommandRunner.systemctl) {
+    public init(
+        inner: CgroupfsManager, systemctl: @escaping @Sendable ([String]) -> CommandResult = CommandRunner.systemctl
+    ) {
         self.inner = inner
         self.systemctl = systemctl
     }
@@ -39,7 +42,9 @@ public struct SystemdManager: CgroupManager {
     public func preflight(_ resources: [Resource], _ context: PreflightContext) -> Findings {
         var refusals = hierarchyProblems(context, underSlice: true)
         for w in context.plan.workloads where w.isolation == .partition {
-            refusals.append("workload \(w.name) is isolation: partition, and under the systemd cgroup manager topo may write only below its delegated scope, where a cpuset partition needs a partition root as its parent (Linux 6.7's cpuset.cpus.exclusive would lift that; topo does not use it yet); use --cgroup-manager cgroupfs, or isolation: exclusive with AllowedCPUs= keeping the rest of the system off its CPUs")
+            refusals.append(
+                "workload \(w.name) is isolation: partition, and under the systemd cgroup manager topo may write only below its delegated scope, where a cpuset partition needs a partition root as its parent (Linux 6.7's cpuset.cpus.exclusive would lift that; topo does not use it yet); use --cgroup-manager cgroupfs, or isolation: exclusive with AllowedCPUs= keeping the rest of the system off its CPUs"
+            )
         }
         return Findings(refusals: refusals)
     }
@@ -51,10 +56,14 @@ public struct SystemdManager: CgroupManager {
     public func threads(_ cgroup: String) -> [Int32] { inner.threads(cgroup) }
     public func processes(_ cgroup: String) -> [Int32] { inner.processes(cgroup) }
     public func hierarchyPath(_ cgroup: String) -> String { inner.hierarchyPath(cgroup) }
-    public func recordRootControllers(_ added: Set<String>) throws(TopoFailure) { try inner.recordRootControllers(added) }
+    public func recordRootControllers(_ added: Set<String>) throws(TopoFailure) {
+        try inner.recordRootControllers(added)
+    }
     public func stopAll(_ cgroups: [(cgroup: String, owner: String)]) -> [TopoFailure?] { inner.stopAll(cgroups) }
 
-    static var systemdRun: String { ["/usr/bin/systemd-run", "/bin/systemd-run"].first { Sys.access($0, X_OK) } ?? "/usr/bin/systemd-run" }
+    static var systemdRun: String {
+        ["/usr/bin/systemd-run", "/bin/systemd-run"].first { Sys.access($0, X_OK) } ?? "/usr/bin/systemd-run"
+    }
     static var sleep: String { ["/usr/bin/sleep", "/bin/sleep"].first { Sys.access($0, X_OK) } ?? "/bin/sleep" }
 
     // MARK: apply
@@ -76,7 +85,10 @@ public struct SystemdManager: CgroupManager {
     func reachable() throws(TopoFailure) {
         let r = systemctl(["show", "-P", "Version"])
         guard r.status == 0, !r.stdout.isEmpty else {
-            throw TopoFailure(.hostCannot, "systemd does not answer (systemctl show: \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); use --cgroup-manager cgroupfs on a host systemd does not manage")
+            throw TopoFailure(
+                .hostCannot,
+                "systemd does not answer (systemctl show: \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))); use --cgroup-manager cgroupfs on a host systemd does not manage"
+            )
         }
     }
 
@@ -89,11 +101,17 @@ public struct SystemdManager: CgroupManager {
     func startScope(_ c: CgroupResource) throws -> Facts {
         let unit = Self.unit(c.owner)
         if inner.fs.exists(c.path) || unitProperty(unit, "LoadState") == "loaded" {
-            throw TopoFailure(.hostCannot, "systemd unit \(unit) already exists and is not in this apply's journal; topo will not adopt it (systemctl stop \(unit), or run `topo down \(c.owner)`)")
+            throw TopoFailure(
+                .hostCannot,
+                "systemd unit \(unit) already exists and is not in this apply's journal; topo will not adopt it (systemctl stop \(unit), or run `topo down \(c.owner)`)"
+            )
         }
         let log = "\(inner.state.profileDir(c.owner))/systemd-run.log"
-        let argv = [Self.systemdRun, "--scope", "--quiet", "--unit=\(unit)", "--slice=\(Self.slice.replacingOccurrences(of: ".slice", with: ""))",
-                    "--description=\(Self.description(c.owner))", "--property=Delegate=yes", "--", Self.sleep, "infinity"]
+        let argv = [
+            Self.systemdRun, "--scope", "--quiet", "--unit=\(unit)",
+            "--slice=\(Self.slice.replacingOccurrences(of: ".slice", with: ""))",
+            "--description=\(Self.description(c.owner))", "--property=Delegate=yes", "--", Self.sleep, "infinity",
+        ]
         let pid: pid_t
         switch Spawn.child(argv, output: log, detached: true) {
         case .success(let p): pid = p
@@ -105,9 +123,15 @@ public struct SystemdManager: CgroupManager {
             var status: Int32 = 0
             if waitpid(pid, &status, WNOHANG) == pid {
                 let said = ((try? Sys.read(log)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-                throw TopoFailure(.applyFailed, "systemd-run could not start scope \(unit) (exit \(status >> 8)): \(said.isEmpty ? "no message" : said)")
+                throw TopoFailure(
+                    .applyFailed,
+                    "systemd-run could not start scope \(unit) (exit \(status >> 8)): \(said.isEmpty ? "no message" : said)"
+                )
             }
-            guard waited < 10 else { throw TopoFailure(.applyFailed, "systemd scope \(unit) did not appear at \(inner.fs.path(c.path)) within 10 s") }
+            guard waited < 10 else {
+                throw TopoFailure(
+                    .applyFailed, "systemd scope \(unit) did not appear at \(inner.fs.path(c.path)) within 10 s")
+            }
             usleep(10_000)
             waited += 0.01
         }
@@ -125,11 +149,19 @@ public struct SystemdManager: CgroupManager {
     public func describe(_ r: Resource) -> [String] {
         switch r {
         case .cgroupRoot:
-            return ["systemd owns the cgroup root: nothing is written there; each profile gets a delegated scope in \(Self.slice)"]
+            return [
+                "systemd owns the cgroup root: nothing is written there; each profile gets a delegated scope in \(Self.slice)"
+            ]
         case .cgroup(let c) where c.workload == nil:
-            var lines = ["systemd-run --scope --unit=\(Self.unit(c.owner)) --slice=topo --property=Delegate=yes -- sleep infinity: the scope \(inner.fs.path(c.path)), marked \(CgroupFS.ownerAttribute)=\(c.owner)",
-                         "mkdir \(inner.fs.path("\(c.path)/\(Self.holder)")) and move the scope's sleep into it"]
-            if !c.enable.isEmpty { lines.append("write \"\(c.enable.map { "+\($0.rawValue)" }.joined(separator: " "))\" to \(inner.fs.path(c.path, "cgroup.subtree_control"))") }
+            var lines = [
+                "systemd-run --scope --unit=\(Self.unit(c.owner)) --slice=topo --property=Delegate=yes -- sleep infinity: the scope \(inner.fs.path(c.path)), marked \(CgroupFS.ownerAttribute)=\(c.owner)",
+                "mkdir \(inner.fs.path("\(c.path)/\(Self.holder)")) and move the scope's sleep into it",
+            ]
+            if !c.enable.isEmpty {
+                lines.append(
+                    "write \"\(c.enable.map { "+\($0.rawValue)" }.joined(separator: " "))\" to \(inner.fs.path(c.path, "cgroup.subtree_control"))"
+                )
+            }
             return lines
         default:
             return inner.describe(r)
@@ -174,12 +206,15 @@ public struct SystemdManager: CgroupManager {
         let loaded = unitProperty(unit, "LoadState") == "loaded"
         let described = loaded && unitProperty(unit, "Description") == Self.description(c.owner)
         guard marked || described else {
-            if inner.fs.exists(c.path) || loaded { return .leftAlone("systemd unit \(unit): not made by topo for \(c.owner), left alone") }
+            if inner.fs.exists(c.path) || loaded {
+                return .leftAlone("systemd unit \(unit): not made by topo for \(c.owner), left alone")
+            }
             return .nothing
         }
         let stop = systemctl(["stop", unit])
         if stop.status != 0 && loaded {
-            throw TopoFailure(.hostCannot, "systemctl stop \(unit): \(stop.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw TopoFailure(
+                .hostCannot, "systemctl stop \(unit): \(stop.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         _ = systemctl(["reset-failed", unit])
         // systemd removes the scope's cgroup; what it left (a cgroup it did not know of) goes the cgroupfs way.

@@ -38,7 +38,10 @@ public final class RunInterrupts: Sendable {
         if count.add(1, ordering: .relaxed).newValue == 1 { first.store(sig, ordering: .relaxed) }
         let passed = count.load(ordering: .relaxed) > 1 ? SIGKILL : sig
         let fd = pidfd.load(ordering: .relaxed)
-        if fd >= 0 { _ = topo_pidfd_send_signal(fd, passed); return }
+        if fd >= 0 {
+            _ = topo_pidfd_send_signal(fd, passed)
+            return
+        }
         let pid = child.load(ordering: .relaxed)
         if pid > 0 { _ = kill(pid, passed) }
     }
@@ -101,10 +104,14 @@ public struct BenchmarkRun {
     }
     /// Runs the action and returns its exit status, nil when it cannot be known (`execute`; a test
     /// gives its own).
-    public var perform: (BenchmarkRun, Action, _ pids: [String: Int32]) -> Int32? = { run, action, pids in run.execute(action, pids: pids) }
+    public var perform: (BenchmarkRun, Action, _ pids: [String: Int32]) -> Int32? = { run, action, pids in
+        run.execute(action, pids: pids)
+    }
 
-    public init(prepared: Preparation, profilePath: String, selection: DriverSelection, drivers: Drivers,
-                action: Action, version: String) {
+    public init(
+        prepared: Preparation, profilePath: String, selection: DriverSelection, drivers: Drivers,
+        action: Action, version: String
+    ) {
         self.prepared = prepared
         self.profilePath = profilePath
         self.selection = selection
@@ -133,14 +140,20 @@ public struct BenchmarkRun {
         /// succeeded and a verify failed; a report that could not be written turns a 0 into exit 3.
         public var conclusion: Result<Int32, TopoFailure> {
             if !teardownProblems.isEmpty {
-                return .failure(TopoFailure(.hostCannot, "topo run could not tear everything down:\n" + teardownProblems.map { "  - \($0)" }.joined(separator: "\n")))
+                return .failure(
+                    TopoFailure(
+                        .hostCannot,
+                        "topo run could not tear everything down:\n"
+                            + teardownProblems.map { "  - \($0)" }.joined(separator: "\n")))
             }
             if let failure { return .failure(failure) }
             if interrupted != 0 { return .success(128 + interrupted) }
             let verifyFailed = [before, after].contains { $0?.checks.contains { $0.status == .fail } ?? false }
             let code = status ?? 0
             if code == 0 && verifyFailed { return .success(ExitStatus.verifyFailed.rawValue) }
-            if code == 0, let reportFailure { return .failure(TopoFailure(.hostCannot, "topo run: the report was not written to \(reportFailure)")) }
+            if code == 0, let reportFailure {
+                return .failure(TopoFailure(.hostCannot, "topo run: the report was not written to \(reportFailure)"))
+            }
             return .success(code)
         }
     }
@@ -149,25 +162,37 @@ public struct BenchmarkRun {
     /// the profile, the profile is applied already, apply failed and rolled back) is returned as such;
     /// from a successful apply on, every path tears down and ends in an `Outcome`.
     public func run() -> Result<Outcome, TopoFailure> {
-        let plan = prepared.plan, state = selection.state, host = prepared.host
-        let named: [String] = switch action {
-        case .command(_, let w?): [w]
-        case .command: []
-        case .wait(let w): [w]
-        }
+        let plan = prepared.plan
+        let state = selection.state
+        let host = prepared.host
+        let named: [String] =
+            switch action {
+            case .command(_, let w?): [w]
+            case .command: []
+            case .wait(let w): [w]
+            }
         for name in named where plan.workload(named: name) == nil {
-            return .failure(TopoFailure(.invalid, "profile \(plan.name) has no workload \(name) (it has \(plan.workloads.map(\.name).joined(separator: ", ")))"))
+            return .failure(
+                TopoFailure(
+                    .invalid,
+                    "profile \(plan.name) has no workload \(name) (it has \(plan.workloads.map(\.name).joined(separator: ", ")))"
+                ))
         }
         if case .wait(let w) = action, plan.workload(named: w)?.run == nil {
             return .failure(TopoFailure(.invalid, "workload \(w) has no command to wait for (run.command)"))
         }
         if state.profiles().contains(plan.name) {
-            return .failure(TopoFailure(.hostCannot, "profile \(plan.name) is already applied; topo run tears down only what it applied: run `topo down \(plan.name)` first"))
+            return .failure(
+                TopoFailure(
+                    .hostCannot,
+                    "profile \(plan.name) is already applied; topo run tears down only what it applied: run `topo down \(plan.name)` first"
+                ))
         }
         let pids: [String: Int32]
         switch Applier(state: state, drivers: drivers).apply(plan, profileText: prepared.text) {
         case .failure(let f): return .failure(f)
-        case .success(.unchanged): return .failure(TopoFailure(.hostCannot, "profile \(plan.name) was applied by someone else meanwhile"))
+        case .success(.unchanged):
+            return .failure(TopoFailure(.hostCannot, "profile \(plan.name) was applied by someone else meanwhile"))
         case .success(.applied(let p, _)): pids = p
         }
         let verifier = Verifier(state: state, drivers: drivers)
@@ -202,28 +227,38 @@ public struct BenchmarkRun {
                 log("\(error)")
             }
         }
-        if outcome.interrupted != 0 && outcome.teardownProblems.isEmpty { log("interrupted by \(RunInterrupts.name(outcome.interrupted)); torn down") }
+        if outcome.interrupted != 0 && outcome.teardownProblems.isEmpty {
+            log("interrupted by \(RunInterrupts.name(outcome.interrupted)); torn down")
+        }
         if outcome.failure == nil && outcome.teardownProblems.isEmpty && outcome.interrupted == 0 {
-            for c in outcome.after?.checks ?? [] where c.status == .fail { log("after: FAIL \(c.id) \(c.subject): \(c.message)") }
+            for c in outcome.after?.checks ?? [] where c.status == .fail {
+                log("after: FAIL \(c.id) \(c.subject): \(c.message)")
+            }
         }
         return .success(outcome)
     }
 
     func makeReport(_ outcome: Outcome, wall: Double) -> Report {
-        let plan = prepared.plan, state = selection.state, host = prepared.host
-        let (command, inWorkload, waited): ([String]?, String?, String?) = switch action {
-        case .command(let argv, let w): (argv, w, nil)
-        case .wait(let w): (nil, nil, w)
-        }
+        let plan = prepared.plan
+        let state = selection.state
+        let host = prepared.host
+        let (command, inWorkload, waited): ([String]?, String?, String?) =
+            switch action {
+            case .command(let argv, let w): (argv, w, nil)
+            case .wait(let w): (nil, nil, w)
+            }
         let record = Report.RunRecord(
             command: command, inWorkload: inWorkload, waited: waited, exitStatus: outcome.status,
             interrupted: outcome.interrupted == 0 ? nil : RunInterrupts.name(outcome.interrupted), wallSeconds: wall,
-            verifyBefore: outcome.before, logTails: Dictionary(uniqueKeysWithValues: plan.workloads.compactMap { w in
-                Report.tail(state.logPath(plan.name, w.name)).map { (w.name, $0) }
-            }))
-        return Report.make(version: version, host: hostRecord(host, plan.workloads.compactMap { $0.run?.runtime }),
-                           source: Report.Source(name: plan.name, path: profilePath, text: prepared.text), plan: plan,
-                           state: state, drivers: drivers, online: host.onlineCPUs, verified: outcome.after, run: record)
+            verifyBefore: outcome.before,
+            logTails: Dictionary(
+                uniqueKeysWithValues: plan.workloads.compactMap { w in
+                    Report.tail(state.logPath(plan.name, w.name)).map { (w.name, $0) }
+                }))
+        return Report.make(
+            version: version, host: hostRecord(host, plan.workloads.compactMap { $0.run?.runtime }),
+            source: Report.Source(name: plan.name, path: profilePath, text: prepared.text), plan: plan,
+            state: state, drivers: drivers, online: host.onlineCPUs, verified: outcome.after, run: record)
     }
 
     // MARK: The built-in action
@@ -241,8 +276,12 @@ public struct BenchmarkRun {
     func runCommand(_ command: [String], in workload: String?) -> Int32 {
         var argv = command
         if let workload {
-            argv = [selection.executable, "exec", "--state-dir", selection.stateRoot, "--cgroup-root", selection.cgroupRoot,
-                    "--cgroup-manager", selection.manager.rawValue, prepared.plan.name, workload, "--"] + command
+            argv =
+                [
+                    selection.executable, "exec", "--state-dir", selection.stateRoot, "--cgroup-root",
+                    selection.cgroupRoot,
+                    "--cgroup-manager", selection.manager.rawValue, prepared.plan.name, workload, "--",
+                ] + command
         } else if !argv[0].contains("/"), let found = Self.which(argv[0]) {
             argv[0] = found
         }
@@ -270,7 +309,9 @@ public struct BenchmarkRun {
             if fd >= 0 {
                 if drivers.cgroups.processes(w.cgroupPath).contains(pid) {  // the cgroup and below
                     interrupts.passOn(toPidfd: fd)
-                } else { close(fd) }
+                } else {
+                    close(fd)
+                }
             }
         }
         while !drivers.cgroups.processes(w.cgroupPath).isEmpty && interrupts.received == 0 { usleep(100_000) }
@@ -280,7 +321,8 @@ public struct BenchmarkRun {
 
     /// A program's path in `PATH`, as a shell finds it.
     static func which(_ program: String) -> String? {
-        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":")
+        {
             let candidate = "\(dir)/\(program)"
             if Sys.access(candidate, X_OK) && !Sys.isDirectory(candidate) { return candidate }
         }

@@ -12,8 +12,10 @@ public struct Preparation: Sendable {
     /// valid: an invalid profile is exit 2 on any host): its lock's placement when `locked` (the lock
     /// beside the profile's file, refused when anything in it changed), else the planner's. `warn`
     /// hears the profile's warnings.
-    public static func plan(_ path: String, locked: Bool, layout: Layout, host discover: () -> Result<HostTopology, TopoFailure>,
-                            warn: (String) -> Void) -> Result<Preparation, TopoFailure> {
+    public static func plan(
+        _ path: String, locked: Bool, layout: Layout, host discover: () -> Result<HostTopology, TopoFailure>,
+        warn: (String) -> Void
+    ) -> Result<Preparation, TopoFailure> {
         Result { () throws(TopoFailure) -> Preparation in
             let decoded = try Loading.profile(path).get()
             let host = try discover().get()
@@ -21,7 +23,9 @@ public struct Preparation: Sendable {
             let plan: Plan
             if locked {
                 let lock = LockFile.path(forProfile: path)
-                plan = try LockFile.read(lock).get().plan(for: decoded.profile, text: decoded.text, on: host, layout: layout, source: lock).get()
+                plan = try LockFile.read(lock).get().plan(
+                    for: decoded.profile, text: decoded.text, on: host, layout: layout, source: lock
+                ).get()
             } else {
                 plan = try Loading.plan(decoded.profile, on: host, layout: layout).get()
             }
@@ -31,14 +35,19 @@ public struct Preparation: Sendable {
 
     /// `plan`, then the host checks: every refusal of `preflight` refuses the whole (exit 3, nothing
     /// changed, each problem on a line); its warnings go to `warn` when there is none.
-    public static func prepare(_ path: String, locked: Bool, layout: Layout, host discover: () -> Result<HostTopology, TopoFailure>,
-                               preflight: (HostTopology) -> Preflight, warn: (String) -> Void) -> Result<Preparation, TopoFailure> {
+    public static func prepare(
+        _ path: String, locked: Bool, layout: Layout, host discover: () -> Result<HostTopology, TopoFailure>,
+        preflight: (HostTopology) -> Preflight, warn: (String) -> Void
+    ) -> Result<Preparation, TopoFailure> {
         plan(path, locked: locked, layout: layout, host: discover, warn: warn).flatMap { prepared in
             let found = preflight(prepared.host).check(prepared.plan)
             guard found.refusals.isEmpty else {
                 let how = locked ? "as locked in \(LockFile.path(forProfile: path))" : "on this host"
-                return .failure(TopoFailure(.hostCannot, "cannot apply \(prepared.plan.name) \(how); nothing was changed:\n"
-                    + Problems.collapse(found.refusals).map { "  - \($0)" }.joined(separator: "\n")))
+                return .failure(
+                    TopoFailure(
+                        .hostCannot,
+                        "cannot apply \(prepared.plan.name) \(how); nothing was changed:\n"
+                            + Problems.collapse(found.refusals).map { "  - \($0)" }.joined(separator: "\n")))
             }
             for w in found.warnings { warn("warning: \(w)") }
             return .success(prepared)

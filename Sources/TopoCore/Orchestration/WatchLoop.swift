@@ -46,7 +46,10 @@ extension Watch {
         /// Asked before each round and while waiting for the next: a signal handler's flag.
         public var stop: @Sendable () -> Bool
 
-        public init(verifier: Verifier, online: CPUSet, named: [String]?, interval: Double, count: Int?, stop: @escaping @Sendable () -> Bool) {
+        public init(
+            verifier: Verifier, online: CPUSet, named: [String]?, interval: Double, count: Int?,
+            stop: @escaping @Sendable () -> Bool
+        ) {
             self.verifier = verifier
             self.online = online
             self.named = named
@@ -85,8 +88,11 @@ extension Watch {
                 }
                 let took = Date().timeIntervalSince(began)
                 busy += took
-                summary.failed = summary.failed || results.flatMap(\.checks).contains { $0.status == .fail || (strict && $0.status == .warn) }
-                let baseline = previous ?? results.map { Verifier.ProfileResult(name: $0.name, checks: [], summary: [:]) }
+                summary.failed =
+                    summary.failed
+                    || results.flatMap(\.checks).contains { $0.status == .fail || (strict && $0.status == .warn) }
+                let baseline =
+                    previous ?? results.map { Verifier.ProfileResult(name: $0.name, checks: [], summary: [:]) }
                 let time = Watch.timestamp(began)
                 let found = Watch.changes(round: summary.rounds, time: time, from: baseline, to: results)
                 summary.changes += previous == nil ? 0 : found.count

@@ -30,11 +30,13 @@ struct Placement {
     /// Gives `cpus` to `name`; `strict` for an exclusive or partition workload.
     mutating func take(_ cpus: CPUSet, for name: String, strict: Bool) {
         if strict { sharedCores = [:] }
-        let index = nameIndex[name] ?? {
-            names.append(name)
-            nameIndex[name] = Int32(names.count - 1)
-            return Int32(names.count - 1)
-        }()
+        let index =
+            nameIndex[name]
+            ?? {
+                names.append(name)
+                nameIndex[name] = Int32(names.count - 1)
+                return Int32(names.count - 1)
+            }()
         for cpu in cpus {
             owned[cpu].append(index)
             if strict { held.insert(cpu) }
@@ -70,7 +72,9 @@ struct Placement {
             let strict = workloads.filter { holders.contains($0.name) }
             if holders.count > 1 && strict.contains(where: { $0.isolation != .shared }) {
                 let names = strict.map(\.name).joined(separator: " and ")
-                problems.append("workloads \(names) split the physical core \(core) between them; give each whole cores, or set host.smt: any")
+                problems.append(
+                    "workloads \(names) split the physical core \(core) between them; give each whole cores, or set host.smt: any"
+                )
             }
         }
         return problems
@@ -85,10 +89,16 @@ struct Placement {
     func nodes(_ node: NodeChoice, for name: String) -> Result<[HostTopology.Node], Failure> {
         guard case .node(let id) = node else { return .success(host.nodes.filter { !$0.isMemoryOnly }) }
         guard let n = host.node(id) else {
-            return .failure(.message("workload \(name) asks for node \(id), which this host does not have (it has nodes \(CPUSet(host.nodes.map(\.id))))"))
+            return .failure(
+                .message(
+                    "workload \(name) asks for node \(id), which this host does not have (it has nodes \(CPUSet(host.nodes.map(\.id))))"
+                ))
         }
         if n.isMemoryOnly {
-            return .failure(.message("workload \(name) asks for CPUs on node \(id), which has memory but no CPUs; it can be a memory target (memory.nodes: \"\(id)\")"))
+            return .failure(
+                .message(
+                    "workload \(name) asks for CPUs on node \(id), which has memory but no CPUs; it can be a memory target (memory.nodes: \"\(id)\")"
+                ))
         }
         return .success([n])
     }
@@ -110,10 +120,16 @@ struct Placement {
             }
         }
         if case .node(let id) = node {
-            return .failure(.message("workload \(name) asks for \(count) CPU\(count == 1 ? "" : "s") on node \(id); \(describe(host.node(id)!))"))
+            return .failure(
+                .message(
+                    "workload \(name) asks for \(count) CPU\(count == 1 ? "" : "s") on node \(id); \(describe(host.node(id)!))"
+                ))
         }
         let summary = candidates.map(describe).joined(separator: "; ")
-        return .failure(.message("workload \(name) asks for \(count) CPU\(count == 1 ? "" : "s") on one node, and no node has that many free\(smt == .wholeCores ? " whole cores" : ""): \(summary)"))
+        return .failure(
+            .message(
+                "workload \(name) asks for \(count) CPU\(count == 1 ? "" : "s") on one node, and no node has that many free\(smt == .wholeCores ? " whole cores" : ""): \(summary)"
+            ))
     }
 
     /// Places `count` CPUs for a `shared` workload, which may share them with other shared workloads:
@@ -138,8 +154,12 @@ struct Placement {
             if best == nil || total < best!.load { best = (n.id, chosen, total) }
         }
         guard let best else {
-            let summary = candidates.map { n in "node \(n.id): \(sharedOrder(n).reduce(0) { $0 + $1.threads.count })" }.joined(separator: ", ")
-            return .failure(.message("workload \(name) asks for \(count) shared CPU\(count == 1 ? "" : "s") on one node, and no node has that many outside exclusive workloads and host.reserve (usable: \(summary))"))
+            let summary = candidates.map { n in "node \(n.id): \(sharedOrder(n).reduce(0) { $0 + $1.threads.count })" }
+                .joined(separator: ", ")
+            return .failure(
+                .message(
+                    "workload \(name) asks for \(count) shared CPU\(count == 1 ? "" : "s") on one node, and no node has that many outside exclusive workloads and host.reserve (usable: \(summary))"
+                ))
         }
         let set = CPUSet(best.cpus)
         take(set, for: name, strict: false)
@@ -165,7 +185,9 @@ struct Placement {
             key = (self.threads.reduce(0) { $0 + load($1) }, self.threads[0])
         }
 
-        static func before(_ a: SharedCore, _ b: SharedCore) -> Bool { a.key.load != b.key.load ? a.key.load < b.key.load : a.key.first < b.key.first }
+        static func before(_ a: SharedCore, _ b: SharedCore) -> Bool {
+            a.key.load != b.key.load ? a.key.load < b.key.load : a.key.first < b.key.first
+        }
     }
 
     /// The cores of `node` a shared workload may use, in the order it takes them: a CPU no exclusive
@@ -175,13 +197,19 @@ struct Placement {
     mutating func sharedOrder(_ node: HostTopology.Node) -> [SharedCore] {
         if let order = sharedCores[node.id] { return order }
         let online = host.onlineCPUs
-        func usable(_ cpu: Int) -> Bool { online.contains(cpu) && !reserved.contains(cpu) && !idle.contains(cpu) && !held.contains(cpu) }
+        func usable(_ cpu: Int) -> Bool {
+            online.contains(cpu) && !reserved.contains(cpu) && !idle.contains(cpu) && !held.contains(cpu)
+        }
         var cores: [SharedCore] = []
         for core in host.cores(ofNode: node.id) {
             if smt == .wholeCores && core.contains(where: held.contains) { continue }
             let threads = core.filter(usable)
             if threads.isEmpty { continue }
-            if smt == .wholeCores { cores.append(SharedCore(threads, load: load)) } else { cores += threads.map { SharedCore([$0], load: load) } }
+            if smt == .wholeCores {
+                cores.append(SharedCore(threads, load: load))
+            } else {
+                cores += threads.map { SharedCore([$0], load: load) }
+            }
         }
         cores.sort(by: SharedCore.before)
         sharedCores[node.id] = cores
@@ -193,17 +221,29 @@ struct Placement {
     /// pass over the node's cores, not a sort.
     private mutating func reorderShared(node: Int, after taken: CPUSet) {
         guard let order = sharedCores[node] else { return }
-        var moved: [SharedCore] = [], kept: [SharedCore] = []
+        var moved: [SharedCore] = []
+        var kept: [SharedCore] = []
         kept.reserveCapacity(order.count)
         for core in order {
-            if core.threads.contains(where: taken.contains) { moved.append(SharedCore(core.threads, load: load)) } else { kept.append(core) }
+            if core.threads.contains(where: taken.contains) {
+                moved.append(SharedCore(core.threads, load: load))
+            } else {
+                kept.append(core)
+            }
         }
         moved.sort(by: SharedCore.before)
         var merged: [SharedCore] = []
         merged.reserveCapacity(order.count)
-        var i = 0, j = 0
+        var i = 0
+        var j = 0
         while i < kept.count || j < moved.count {
-            if j == moved.count || (i < kept.count && SharedCore.before(kept[i], moved[j])) { merged.append(kept[i]); i += 1 } else { merged.append(moved[j]); j += 1 }
+            if j == moved.count || (i < kept.count && SharedCore.before(kept[i], moved[j])) {
+                merged.append(kept[i])
+                i += 1
+            } else {
+                merged.append(moved[j])
+                j += 1
+            }
         }
         sharedCores[node] = merged
     }
@@ -249,7 +289,8 @@ struct Placement {
         var i = w
         while i < cores.count && chosen.count < count {
             if isWhole(cores[i]) {
-                let need = count - chosen.count, ids = cores[i].ids
+                let need = count - chosen.count
+                let ids = cores[i].ids
                 chosen += ids.prefix(need)
                 if ids.count > need && smt == .wholeCores { spare += ids.dropFirst(need) }
             }

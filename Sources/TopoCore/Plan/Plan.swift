@@ -70,7 +70,10 @@ public struct Layout: Equatable, Sendable {
     /// Who owns the cgroup tree above topo's subtree: topo itself, or systemd (a delegated unit per profile).
     public var manager: CgroupManagerKind
 
-    public init(stateRoot: String = "/run/topo", etcNetns: String = "/etc/netns", topoCgroup: String? = nil, manager: CgroupManagerKind = .cgroupfs) {
+    public init(
+        stateRoot: String = "/run/topo", etcNetns: String = "/etc/netns", topoCgroup: String? = nil,
+        manager: CgroupManagerKind = .cgroupfs
+    ) {
         self.stateRoot = stateRoot
         self.etcNetns = etcNetns
         self.manager = manager

@@ -2,38 +2,62 @@ extension Planner {
     /// Every object apply makes for `plan`, in the order it makes them: topo's root cgroup, the
     /// profile's cgroup, each workload's cgroup and its settings; the namespaces, veth pairs, addresses
     /// and qdiscs of the links; the hosts files; then each workload's launch. Pure.
-    static func resources(of plan: Plan, layout: Layout, tune: HostTuning? = nil, online: CPUSet = .empty) -> [Resource] {
+    static func resources(of plan: Plan, layout: Layout, tune: HostTuning? = nil, online: CPUSet = .empty) -> [Resource]
+    {
         let controllers = Controller.ordered(plan.workloads.flatMap(\.controllers))
-        var out: [Resource] = [.cgroupRoot(CgroupRootResource(path: layout.topoCgroup, profile: plan.name, controllers: controllers))]
+        var out: [Resource] = [
+            .cgroupRoot(CgroupRootResource(path: layout.topoCgroup, profile: plan.name, controllers: controllers))
+        ]
         let profileCgroup = layout.profileCgroup(plan.name)
         out.append(.cgroup(CgroupResource(path: profileCgroup, owner: plan.name, workload: nil, enable: controllers)))
         for w in plan.workloads {
             out.append(.cgroup(CgroupResource(path: w.cgroupPath, owner: plan.name, workload: w.name, enable: [])))
-            out += w.cgroup.map { .cgroupSetting(CgroupSettingResource(cgroup: w.cgroupPath, workload: w.name, setting: $0)) }
+            out += w.cgroup.map {
+                .cgroupSetting(CgroupSettingResource(cgroup: w.cgroupPath, workload: w.name, setting: $0))
+            }
         }
         for w in plan.workloads {
-            if let ns = w.netns { out.append(.namespace(NamespaceResource(name: ns, workload: w.name, owner: plan.name))) }
+            if let ns = w.netns {
+                out.append(.namespace(NamespaceResource(name: ns, workload: w.name, owner: plan.name)))
+            }
         }
         for link in plan.links {
-            out.append(.veth(VethResource(ends: link.ends.map { .init(netns: $0.netns, interface: $0.interface) }, mtu: link.mtu)))
+            out.append(
+                .veth(
+                    VethResource(ends: link.ends.map { .init(netns: $0.netns, interface: $0.interface) }, mtu: link.mtu)
+                ))
         }
         for link in plan.links {
-            out += link.ends.map { .address(AddressResource(netns: $0.netns, interface: $0.interface, workload: $0.workload, address: $0.address)) }
+            out += link.ends.map {
+                .address(
+                    AddressResource(
+                        netns: $0.netns, interface: $0.interface, workload: $0.workload, address: $0.address))
+            }
         }
         for link in plan.links {
-            out += link.shaping.map { .qdisc(QdiscResource(netns: $0.netns, interface: $0.interface, from: $0.from, to: $0.to, netem: $0.netem)) }
+            out += link.shaping.map {
+                .qdisc(
+                    QdiscResource(netns: $0.netns, interface: $0.interface, from: $0.from, to: $0.to, netem: $0.netem))
+            }
         }
         for w in plan.workloads {
             guard let ns = w.netns else { continue }
-            out.append(.hostsFile(HostsFileResource(netns: ns, workload: w.name, owner: plan.name, directory: layout.hostsDirectory(ns), contents: hostsFile(w))))
+            out.append(
+                .hostsFile(
+                    HostsFileResource(
+                        netns: ns, workload: w.name, owner: plan.name, directory: layout.hostsDirectory(ns),
+                        contents: hostsFile(w))))
         }
         if let tune {
-            out += tuneSettings(tune, plan: plan, online: online).map { .hostTune(TuneResource(profile: plan.name, setting: $0, bestEffort: tune.bestEffort)) }
+            out += tuneSettings(tune, plan: plan, online: online).map {
+                .hostTune(TuneResource(profile: plan.name, setting: $0, bestEffort: tune.bestEffort))
+            }
         }
         let state = StateStore(root: layout.stateRoot)
         for w in plan.workloads {
             guard let run = w.run else { continue }
-            out.append(.launch(launch(w, profile: plan.name, command: run.command, logPath: state.logPath(plan.name, w.name))))
+            out.append(
+                .launch(launch(w, profile: plan.name, command: run.command, logPath: state.logPath(plan.name, w.name))))
         }
         return out
     }
@@ -57,7 +81,9 @@ extension Planner {
         if let v = t.statInterval { out.append(.statInterval(v)) }
         if let v = t.thp { out.append(.thp(v)) }
         if let g = t.governor { out.append(.governor(g, cpus: scope)) }
-        if t.frequencyMin != nil || t.frequencyMax != nil { out.append(.frequency(min: t.frequencyMin, max: t.frequencyMax, cpus: scope)) }
+        if t.frequencyMin != nil || t.frequencyMax != nil {
+            out.append(.frequency(min: t.frequencyMin, max: t.frequencyMax, cpus: scope))
+        }
         if let v = t.boost { out.append(.boost(v)) }
         if let v = t.perfSampleRate { out.append(.perfSampleRate(v)) }
         if let v = t.aslr { out.append(.aslr(v)) }
@@ -65,12 +91,16 @@ extension Planner {
     }
 
     /// A workload's launch: its planned command, or another one run inside it by `topo exec`.
-    public static func launch(_ w: PlannedWorkload, profile: String, command: [String], logPath: String?) -> LaunchResource {
-        LaunchResource(profile: profile, workload: w.name, runtime: w.run?.runtime ?? .process, image: w.run?.image, command: command,
-                       environment: w.environment, workdir: w.run?.workdir, user: w.run?.user,
-                       capabilities: w.run?.capabilities ?? [], cgroup: w.cgroupPath, cpus: w.cpus,
-                       memoryPolicy: w.memoryPolicy, policyNodes: w.policyNodes, logPath: logPath,
-                       netns: w.netns, hostsFile: w.hostsFile, settings: w.cgroup)
+    public static func launch(
+        _ w: PlannedWorkload, profile: String, command: [String], logPath: String?
+    ) -> LaunchResource {
+        LaunchResource(
+            profile: profile, workload: w.name, runtime: w.run?.runtime ?? .process, image: w.run?.image,
+            command: command,
+            environment: w.environment, workdir: w.run?.workdir, user: w.run?.user,
+            capabilities: w.run?.capabilities ?? [], cgroup: w.cgroupPath, cpus: w.cpus,
+            memoryPolicy: w.memoryPolicy, policyNodes: w.policyNodes, logPath: logPath,
+            netns: w.netns, hostsFile: w.hostsFile, settings: w.cgroup)
     }
 
     /// The /etc/hosts a linked workload sees: localhost, itself, and each peer by name.
@@ -101,11 +131,16 @@ public struct BootIsolation: Codable, Equatable, Sendable {
         guard !cpus.isEmpty, !housekeeping.isEmpty else { return nil }
         var notes: [String] = []
         if cpus.contains(0) {
-            notes.append("CPU 0 keeps the boot-time timekeeping duty and nohz_full leaves it out; host.reserve: \"0\" keeps the workloads off it")
+            notes.append(
+                "CPU 0 keeps the boot-time timekeeping duty and nohz_full leaves it out; host.reserve: \"0\" keeps the workloads off it"
+            )
         }
-        return BootIsolation(cpus: cpus, housekeeping: housekeeping, parameters: [
-            "isolcpus=managed_irq,domain,\(cpus)", "nohz_full=\(cpus)", "rcu_nocbs=\(cpus)", "irqaffinity=\(housekeeping)",
-        ], notes: notes)
+        return BootIsolation(
+            cpus: cpus, housekeeping: housekeeping,
+            parameters: [
+                "isolcpus=managed_irq,domain,\(cpus)", "nohz_full=\(cpus)", "rcu_nocbs=\(cpus)",
+                "irqaffinity=\(housekeeping)",
+            ], notes: notes)
     }
 
     /// The isolation parameters a kernel command line already has, by name.
@@ -114,7 +149,9 @@ public struct BootIsolation: Codable, Equatable, Sendable {
         for word in commandLine.split(separator: " ") {
             let parts = word.split(separator: "=", maxSplits: 1)
             let name = String(parts[0])
-            if ["isolcpus", "nohz_full", "rcu_nocbs", "irqaffinity"].contains(name) { out[name] = parts.count > 1 ? String(parts[1]) : "" }
+            if ["isolcpus", "nohz_full", "rcu_nocbs", "irqaffinity"].contains(name) {
+                out[name] = parts.count > 1 ? String(parts[1]) : ""
+            }
         }
         return out
     }

@@ -46,7 +46,8 @@ public struct Planner: Sendable {
         let reserved = profile.host.reserve
         let missingReserved = reserved.subtracting(host.allCPUs)
         if !missingReserved.isEmpty {
-            problems.append("host.reserve names CPU \(missingReserved), which this host does not have (it has \(host.allCPUs))")
+            problems.append(
+                "host.reserve names CPU \(missingReserved), which this host does not have (it has \(host.allCPUs))")
         }
 
         var state = Placement(host: host, reserved: reserved, smt: profile.host.smt)
@@ -66,67 +67,89 @@ public struct Planner: Sendable {
             let nodes = w.memory.nodes ?? cpuNodes
             let missing = nodes.subtracting(CPUSet(host.nodes.map(\.id)))
             if !missing.isEmpty {
-                problems.append("workload \(w.name) binds memory to node \(missing), which this host does not have (it has nodes \(CPUSet(host.nodes.map(\.id))))")
+                problems.append(
+                    "workload \(w.name) binds memory to node \(missing), which this host does not have (it has nodes \(CPUSet(host.nodes.map(\.id))))"
+                )
                 continue
             }
             if w.memory.policy == .preferred && nodes.count > 1 {
-                problems.append("workload \(w.name) prefers memory on one node, but its CPUs \(cpus) are on nodes \(nodes); set memory.nodes to one of them")
+                problems.append(
+                    "workload \(w.name) prefers memory on one node, but its CPUs \(cpus) are on nodes \(nodes); set memory.nodes to one of them"
+                )
                 continue
             }
             if let quota = w.cpu.quotaMicro, quota > UInt64(cpus.count) * 1_000_000 {
-                warnings.append("workload \(w.name): cpu.quota \(Self.cpuCount(quota)) is more than its \(cpus.count) CPUs, so it never limits")
+                warnings.append(
+                    "workload \(w.name): cpu.quota \(Self.cpuCount(quota)) is more than its \(cpus.count) CPUs, so it never limits"
+                )
             }
             let mems = w.memory.policy == .local ? cpuNodes : nodes
             let ends = links.compactMap { $0.end(w.name) }
             let peers = links.compactMap { link -> PlannedWorkload.Peer? in
-                guard link.end(w.name) != nil, let other = link.ends.first(where: { $0.workload != w.name }) else { return nil }
+                guard link.end(w.name) != nil, let other = link.ends.first(where: { $0.workload != w.name }) else {
+                    return nil
+                }
                 return .init(name: other.workload, address: other.address.address)
             }
             let netns = ends.isEmpty ? nil : Self.namespace(profile.name, w.name)
             let run = w.run.map(PlannedRun.init)
-            planned.append(PlannedWorkload(
-                name: w.name, cpus: cpus, mems: mems, memoryPolicy: w.memory.policy,
-                policyNodes: w.memory.policy == .local ? .empty : nodes, cpuNodes: cpuNodes,
-                isolation: w.isolation, cgroupPath: layout.workloadCgroup(profile.name, w.name, w.isolation),
-                cgroup: Self.cgroupSettings(w, cpus: cpus, mems: mems),
-                run: run, netns: netns, addresses: ends.map(\.address), peers: peers,
-                environment: Self.environment(profile: profile.name, workload: w.name, netns: netns,
-                                              addresses: ends.map(\.address), peers: peers, own: run?.env ?? []),
-                hostsFile: netns.map { "\(layout.hostsDirectory($0))/hosts" }))
+            planned.append(
+                PlannedWorkload(
+                    name: w.name, cpus: cpus, mems: mems, memoryPolicy: w.memory.policy,
+                    policyNodes: w.memory.policy == .local ? .empty : nodes, cpuNodes: cpuNodes,
+                    isolation: w.isolation, cgroupPath: layout.workloadCgroup(profile.name, w.name, w.isolation),
+                    cgroup: Self.cgroupSettings(w, cpus: cpus, mems: mems),
+                    run: run, netns: netns, addresses: ends.map(\.address), peers: peers,
+                    environment: Self.environment(
+                        profile: profile.name, workload: w.name, netns: netns,
+                        addresses: ends.map(\.address), peers: peers, own: run?.env ?? []),
+                    hostsFile: netns.map { "\(layout.hostsDirectory($0))/hosts" }))
         }
 
         let partitioned = planned.filter { $0.isolation == .partition }.reduce(CPUSet.empty) { $0.union($1.cpus) }
         if !partitioned.isEmpty && host.onlineCPUs.subtracting(partitioned).isEmpty {
-            problems.append("isolation: partition would take every online CPU (\(host.onlineCPUs)) from the rest of the host; "
-                + "the kernel keeps at least one for the cgroup root, so leave one out (host.reserve: \"0\" keeps CPU 0 for housekeeping)")
+            problems.append(
+                "isolation: partition would take every online CPU (\(host.onlineCPUs)) from the rest of the host; "
+                    + "the kernel keeps at least one for the cgroup root, so leave one out (host.reserve: \"0\" keeps CPU 0 for housekeeping)"
+            )
         }
 
         if let tune = profile.host.tune, tune.irqsAway || tune.kernelThreadsAway {
             let strict = planned.filter { $0.isolation != .shared }.reduce(CPUSet.empty) { $0.union($1.cpus) }
             if strict.isEmpty {
-                warnings.append("host.tune: irqs and kernelThreads away keep the CPUs of exclusive and partition workloads clear, and this profile has none; they change nothing")
+                warnings.append(
+                    "host.tune: irqs and kernelThreads away keep the CPUs of exclusive and partition workloads clear, and this profile has none; they change nothing"
+                )
             } else if host.onlineCPUs.subtracting(strict).isEmpty {
-                problems.append("host.tune: irqs and kernelThreads away need a CPU outside the exclusive and partition workloads to move to, and they hold every online CPU (\(host.onlineCPUs)); host.reserve: \"0\" keeps CPU 0 for housekeeping")
+                problems.append(
+                    "host.tune: irqs and kernelThreads away need a CPU outside the exclusive and partition workloads to move to, and they hold every online CPU (\(host.onlineCPUs)); host.reserve: \"0\" keeps CPU 0 for housekeeping"
+                )
             }
         }
 
         guard problems.isEmpty else { return .failure(PlanFailure(problems: problems)) }
-        var plan = Plan(name: profile.name, workloads: planned, links: links, reserved: reserved,
-                        idle: state.idle, smt: profile.host.smt, warnings: warnings, resources: [])
+        var plan = Plan(
+            name: profile.name, workloads: planned, links: links, reserved: reserved,
+            idle: state.idle, smt: profile.host.smt, warnings: warnings, resources: [])
         plan.resources = Self.resources(of: plan, layout: layout, tune: profile.host.tune, online: host.onlineCPUs)
         return .success(plan)
     }
 
     /// Places every workload: explicit CPU lists first, then counted exclusive and partition
     /// workloads on free cores, then counted shared ones around them.
-    private func place(_ profile: Profile, _ state: inout Placement, _ cpusOf: inout [String: CPUSet], _ problems: inout [String]) {
+    private func place(
+        _ profile: Profile, _ state: inout Placement, _ cpusOf: inout [String: CPUSet], _ problems: inout [String]
+    ) {
         let reserved = profile.host.reserve
 
         // Explicit cpulists first: they are fixed, and count requests fill around them.
         var explicit: [(name: String, isolation: Isolation, cpus: CPUSet)] = []
         for w in profile.workloads {
             guard case .list(let list) = w.cpus else { continue }
-            if let problem = checkExplicit(w, list, reserved: reserved) { problems.append(problem); continue }
+            if let problem = checkExplicit(w, list, reserved: reserved) {
+                problems.append(problem)
+                continue
+            }
             explicit.append((w.name, w.isolation, list))
         }
         takeFixed(explicit, profile, &state, &cpusOf, &problems)
@@ -155,7 +178,10 @@ public struct Planner: Sendable {
     /// reserved, a list other than the profile's own, another count, a count spread over nodes or on
     /// a node the profile does not name, CPUs an exclusive workload shares, split cores under
     /// `whole-cores`. Siblings left idle are derived as `place` derives them.
-    private func placePinned(_ profile: Profile, _ pins: Pins, _ state: inout Placement, _ cpusOf: inout [String: CPUSet], _ problems: inout [String]) {
+    private func placePinned(
+        _ profile: Profile, _ pins: Pins, _ state: inout Placement, _ cpusOf: inout [String: CPUSet],
+        _ problems: inout [String]
+    ) {
         let reserved = profile.host.reserve
         var taken: [(name: String, isolation: Isolation, cpus: CPUSet)] = []
         for w in profile.workloads {
@@ -173,13 +199,19 @@ public struct Planner: Sendable {
                 problems.append("the lock gives workload \(w.name) CPUs \(cpus), but its profile asks for CPUs \(list)")
                 continue
             case .count(let count, _) where count != cpus.count:
-                problems.append("the lock gives workload \(w.name) \(cpus.count) CPU\(cpus.count == 1 ? "" : "s") (\(cpus)), but its profile asks for \(count)")
+                problems.append(
+                    "the lock gives workload \(w.name) \(cpus.count) CPU\(cpus.count == 1 ? "" : "s") (\(cpus)), but its profile asks for \(count)"
+                )
                 continue
             case .count(_, .node(let id)) where nodes != CPUSet([id]):
-                problems.append("the lock gives workload \(w.name) CPUs \(cpus) on node \(nodes), but its profile asks for node \(id)")
+                problems.append(
+                    "the lock gives workload \(w.name) CPUs \(cpus) on node \(nodes), but its profile asks for node \(id)"
+                )
                 continue
             case .count(_, .auto) where nodes.count != 1:
-                problems.append("the lock gives workload \(w.name) CPUs \(cpus) on nodes \(nodes), but a count is placed on one node")
+                problems.append(
+                    "the lock gives workload \(w.name) CPUs \(cpus) on nodes \(nodes), but a count is placed on one node"
+                )
                 continue
             default: break
             }
@@ -198,8 +230,10 @@ public struct Planner: Sendable {
 
     /// Fixed CPU sets (a profile's own lists, or a lock's placement) taken as they are, then checked
     /// together: no exclusive or partition workload shares a CPU, and under `whole-cores` no core is split.
-    private func takeFixed(_ fixed: [(name: String, isolation: Isolation, cpus: CPUSet)], _ profile: Profile,
-                           _ state: inout Placement, _ cpusOf: inout [String: CPUSet], _ problems: inout [String]) {
+    private func takeFixed(
+        _ fixed: [(name: String, isolation: Isolation, cpus: CPUSet)], _ profile: Profile,
+        _ state: inout Placement, _ cpusOf: inout [String: CPUSet], _ problems: inout [String]
+    ) {
         for f in fixed {
             cpusOf[f.name] = f.cpus
             state.take(f.cpus, for: f.name, strict: f.isolation != .shared)
@@ -212,10 +246,13 @@ public struct Planner: Sendable {
 
     private func checkRequirements(_ profile: Profile, _ problems: inout [String]) {
         if let n = profile.host.numaNodes, host.nodes.count < n {
-            problems.append("the profile requires \(n) NUMA nodes; this host has \(host.nodes.count) (\(CPUSet(host.nodes.map(\.id))))")
+            problems.append(
+                "the profile requires \(n) NUMA nodes; this host has \(host.nodes.count) (\(CPUSet(host.nodes.map(\.id))))"
+            )
         }
         if let n = profile.host.cpus, host.onlineCPUs.count < n {
-            problems.append("the profile requires \(n) CPUs; this host has \(host.onlineCPUs.count) online (\(host.onlineCPUs))")
+            problems.append(
+                "the profile requires \(n) CPUs; this host has \(host.onlineCPUs.count) online (\(host.onlineCPUs))")
         }
     }
 
@@ -247,13 +284,18 @@ public struct Planner: Sendable {
 
     /// A workload's environment: a default PATH, topo's variables (its profile, name, namespace,
     /// addresses and each peer's address), then the profile's own, each replacing one of the same name.
-    static func environment(profile: String, workload: String, netns: String?, addresses: [IPv4Interface],
-                            peers: [PlannedWorkload.Peer], own: [String]) -> [String] {
+    static func environment(
+        profile: String, workload: String, netns: String?, addresses: [IPv4Interface],
+        peers: [PlannedWorkload.Peer], own: [String]
+    ) -> [String] {
         var env = ["PATH=\(defaultPath)", "TOPO_PROFILE=\(profile)", "TOPO_WORKLOAD=\(workload)"]
         if let netns {
             env.append("TOPO_NETNS=\(netns)")
             env.append("TOPO_ADDRESSES=\(addresses.map(\.description).joined(separator: ","))")
-            for peer in peers { env.append("TOPO_PEER_\(peer.name.uppercased().replacingOccurrences(of: "-", with: "_"))=\(peer.address)") }
+            for peer in peers {
+                env.append(
+                    "TOPO_PEER_\(peer.name.uppercased().replacingOccurrences(of: "-", with: "_"))=\(peer.address)")
+            }
         }
         for entry in own {
             let name = entry.prefix { $0 != "=" }
@@ -277,46 +319,61 @@ public struct Planner: Sendable {
             var subnet = link.subnet
             if let pinned = pins?.subnets[link.between] {
                 if let given = link.subnet, given != pinned {
-                    problems.append("the lock gives the link between \(link.between[0]) and \(link.between[1]) subnet \(pinned), but its profile says \(given)")
+                    problems.append(
+                        "the lock gives the link between \(link.between[0]) and \(link.between[1]) subnet \(pinned), but its profile says \(given)"
+                    )
                     continue
                 }
                 if pinned.prefix > 30 {
-                    problems.append("the lock gives the link between \(link.between[0]) and \(link.between[1]) subnet \(pinned), which has no room for two addresses")
+                    problems.append(
+                        "the lock gives the link between \(link.between[0]) and \(link.between[1]) subnet \(pinned), which has no room for two addresses"
+                    )
                     continue
                 }
                 subnet = pinned
             } else if pins != nil {
-                problems.append("the lock gives the link between \(link.between[0]) and \(link.between[1]) no subnet: run topo plan --lock again")
+                problems.append(
+                    "the lock gives the link between \(link.between[0]) and \(link.between[1]) no subnet: run topo plan --lock again"
+                )
                 continue
             }
             if subnet == nil {
                 subnet = free.next()
                 if subnet == nil {
-                    problems.append("no free /30 is left in \(Self.linkPool) for the link between \(link.between[0]) and \(link.between[1]); give it a subnet")
+                    problems.append(
+                        "no free /30 is left in \(Self.linkPool) for the link between \(link.between[0]) and \(link.between[1]); give it a subnet"
+                    )
                     continue
                 }
             }
             let names = link.between
             let ends = names.enumerated().map { i, name in
-                PlannedLink.End(workload: name, netns: Self.namespace(profile.name, name),
-                                interface: Self.interface(toward: names[1 - i]), address: subnet!.host(UInt32(i + 1)))
+                PlannedLink.End(
+                    workload: name, netns: Self.namespace(profile.name, name),
+                    interface: Self.interface(toward: names[1 - i]), address: subnet!.host(UInt32(i + 1)))
             }
             var shaping: [PlannedLink.Shaping] = []
             if let netem = link.netem {
                 let mtu = link.mtu ?? 1500
                 for from in netem.from.map({ [$0] }) ?? names {
                     let to = names.first { $0 != from }!
-                    shaping.append(.init(from: from, to: to, netns: Self.namespace(profile.name, from),
-                                         interface: Self.interface(toward: to), netem: Self.netem(netem, mtu: mtu)))
+                    shaping.append(
+                        .init(
+                            from: from, to: to, netns: Self.namespace(profile.name, from),
+                            interface: Self.interface(toward: to), netem: Self.netem(netem, mtu: mtu)))
                 }
             }
-            links.append(PlannedLink(between: names, subnet: subnet!, subnetChosen: link.subnet == nil,
-                                     mtu: link.mtu ?? 1500, ends: ends, shaping: shaping))
+            links.append(
+                PlannedLink(
+                    between: names, subnet: subnet!, subnetChosen: link.subnet == nil,
+                    mtu: link.mtu ?? 1500, ends: ends, shaping: shaping))
         }
         if pins != nil {  // a profile's own subnets are checked when it is read; a lock's here
             for (a, x) in links.enumerated() {
                 for y in links[(a + 1)...] where x.subnet.overlaps(y.subnet) {
-                    problems.append("the lock gives the links \(x.between.joined(separator: "-")) and \(y.between.joined(separator: "-")) overlapping subnets \(x.subnet) and \(y.subnet)")
+                    problems.append(
+                        "the lock gives the links \(x.between.joined(separator: "-")) and \(y.between.joined(separator: "-")) overlapping subnets \(x.subnet) and \(y.subnet)"
+                    )
                 }
             }
         }
@@ -345,9 +402,11 @@ public struct Planner: Sendable {
 
     static func netem(_ n: NetemSpec, mtu: Int) -> Netem {
         let delay = n.effectiveDelay
-        return Netem(delay: delay, jitter: n.jitter, distribution: n.distribution, loss: n.loss, duplicate: n.duplicate,
-                     reorder: n.reorder, corrupt: n.corrupt, rate: n.rate,
-                     limit: n.limit ?? queueLimit(rate: n.rate, delay: delay, jitter: n.jitter, mtu: mtu), limitChosen: n.limit == nil)
+        return Netem(
+            delay: delay, jitter: n.jitter, distribution: n.distribution, loss: n.loss, duplicate: n.duplicate,
+            reorder: n.reorder, corrupt: n.corrupt, rate: n.rate,
+            limit: n.limit ?? queueLimit(rate: n.rate, delay: delay, jitter: n.jitter, mtu: mtu),
+            limitChosen: n.limit == nil)
     }
 
     /// The /30s of a pool that overlap none of the subnets taken, lowest first. The taken subnets
@@ -365,7 +424,11 @@ public struct Planner: Sendable {
                 return (first, first + UInt64(~s.mask))
             }
             for r in taken.map(span).sorted(by: { $0.0 < $1.0 }) {
-                if let last = ranges.last, r.0 <= last.last + 1 { ranges[ranges.count - 1].last = max(last.last, r.1) } else { ranges.append(r) }
+                if let last = ranges.last, r.0 <= last.last + 1 {
+                    ranges[ranges.count - 1].last = max(last.last, r.1)
+                } else {
+                    ranges.append(r)
+                }
             }
             (cursor, end) = span(pool)
         }

@@ -88,7 +88,8 @@ public enum Resource: Equatable, Sendable {
     /// One line for people: `cgroup topo/demo/app`, `memory.max 256M in topo/demo/app`.
     public var summary: String {
         switch self {
-        case .cgroupRoot(let r): "cgroup root \(r.path) (controllers \(r.controllers.map(\.rawValue).joined(separator: " ")))"
+        case .cgroupRoot(let r):
+            "cgroup root \(r.path) (controllers \(r.controllers.map(\.rawValue).joined(separator: " ")))"
         case .cgroup(let c): "cgroup \(c.path)"
         case .cgroupSetting(let s): "\(s.setting.file) \(s.setting.humanValue) in \(s.cgroup)"
         case .namespace(let n): "network namespace \(n.name)"
@@ -277,14 +278,25 @@ extension LaunchResource {
     /// Where the workload runs and what it keeps, for `apply --dry-run`: CPUs, memory policy, namespace,
     /// user, capabilities, environment and output.
     public var placementLines: [String] {
-        var lines = ["  CPUs \(cpus.isEmpty ? "any" : cpus.description), memory policy \(memoryPolicy.rawValue)\(memoryPolicy == .local ? "" : " on nodes \(policyNodes)"), cgroup \(cgroup)"]
-        if let netns { lines.append("  network namespace \(netns)\(hostsFile.map { ", \($0) bound over /etc/hosts" } ?? "")") }
-        lines.append("  as user \(user ?? RunSpec.defaultUser), capabilities kept: \(capabilities.isEmpty ? "none" : capabilities.joined(separator: " ")) (every other one dropped), no new privileges")
+        var lines = [
+            "  CPUs \(cpus.isEmpty ? "any" : cpus.description), memory policy \(memoryPolicy.rawValue)\(memoryPolicy == .local ? "" : " on nodes \(policyNodes)"), cgroup \(cgroup)"
+        ]
+        if let netns {
+            lines.append("  network namespace \(netns)\(hostsFile.map { ", \($0) bound over /etc/hosts" } ?? "")")
+        }
+        lines.append(
+            "  as user \(user ?? RunSpec.defaultUser), capabilities kept: \(capabilities.isEmpty ? "none" : capabilities.joined(separator: " ")) (every other one dropped), no new privileges"
+        )
         if Self.isRoot(user) && runtime == .process {
-            lines.append("  as root: /proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus, /proc/fs and /sys read-only, the kernel's memory, key and timer files masked, a fresh /run")
+            lines.append(
+                "  as root: /proc/sys, /proc/sysrq-trigger, /proc/irq, /proc/bus, /proc/fs and /sys read-only, the kernel's memory, key and timer files masked, a fresh /run"
+            )
         }
         if let workdir { lines.append("  in \(workdir)") }
-        lines.append("  environment: " + environment.map { $0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0 }.joined(separator: " "))
+        lines.append(
+            "  environment: "
+                + environment.map { $0.split(separator: "=", maxSplits: 1).first.map(String.init) ?? $0 }.joined(
+                    separator: " "))
         lines.append("  output appended to \(logPath ?? "the caller's terminal")")
         return lines
     }
@@ -299,7 +311,8 @@ extension LaunchResource {
     /// The command as a shell would show it, each argument quoted where it needs to be.
     public var commandLine: String {
         command.map { arg in
-            arg.isEmpty || arg.contains(where: { " \t\n'\"\\$`;&|<>()*?[]#~!{}".contains($0) }) ? "'" + arg.replacingOccurrences(of: "'", with: "'\\''") + "'" : arg
+            arg.isEmpty || arg.contains(where: { " \t\n'\"\\$`;&|<>()*?[]#~!{}".contains($0) })
+                ? "'" + arg.replacingOccurrences(of: "'", with: "'\\''") + "'" : arg
         }.joined(separator: " ")
     }
 }
@@ -308,14 +321,22 @@ extension LaunchResource {
 public struct IPv4Interface: Hashable, Sendable, CustomStringConvertible {
     public var address: IPv4Address
     public var prefix: Int
-    public init(address: IPv4Address, prefix: Int) { self.address = address; self.prefix = prefix }
+    public init(address: IPv4Address, prefix: Int) {
+        self.address = address
+        self.prefix = prefix
+    }
     public var description: String { "\(address)/\(prefix)" }
 
     public static func parse(_ text: String) -> Result<IPv4Interface, UnitError> {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, parts[1].count <= 2, let prefix = Int(parts[1]), (0...32).contains(prefix),
-              case .success(let a) = IPv4Address.parse(String(parts[0]))
-        else { return .failure(UnitError("\"\(text)\" is not an IPv4 interface address", fix: "write an address and prefix, e.g. 10.77.0.1/30")) }
+            case .success(let a) = IPv4Address.parse(String(parts[0]))
+        else {
+            return .failure(
+                UnitError(
+                    "\"\(text)\" is not an IPv4 interface address",
+                    fix: "write an address and prefix, e.g. 10.77.0.1/30"))
+        }
         return .success(IPv4Interface(address: a, prefix: prefix))
     }
 }
@@ -329,10 +350,17 @@ public struct IPv4Address: Hashable, Sendable, CustomStringConvertible {
     public static func parse(_ text: String) -> Result<IPv4Address, UnitError> {
         let octets = text.split(separator: ".", omittingEmptySubsequences: false)
         var value: UInt32 = 0
-        guard octets.count == 4 else { return .failure(UnitError("\"\(text)\" is not an IPv4 address", fix: "write four numbers from 0 to 255, e.g. 10.77.0.1")) }
+        guard octets.count == 4 else {
+            return .failure(
+                UnitError("\"\(text)\" is not an IPv4 address", fix: "write four numbers from 0 to 255, e.g. 10.77.0.1")
+            )
+        }
         for o in octets {
-            guard (1...3).contains(o.count), o.allSatisfy({ $0.isASCII && $0.isNumber }), let v = UInt32(o), v <= 255 else {
-                return .failure(UnitError("\"\(text)\" is not an IPv4 address", fix: "write four numbers from 0 to 255, e.g. 10.77.0.1"))
+            guard (1...3).contains(o.count), o.allSatisfy({ $0.isASCII && $0.isNumber }), let v = UInt32(o), v <= 255
+            else {
+                return .failure(
+                    UnitError(
+                        "\"\(text)\" is not an IPv4 address", fix: "write four numbers from 0 to 255, e.g. 10.77.0.1"))
             }
             value = value << 8 | v
         }
@@ -385,7 +413,6 @@ extension IOLimit: CustomStringConvertible {
         return parts.joined(separator: " ")
     }
 }
-
 
 /// One `host.tune` setting of one profile. The driver (`HostTuner`) finds the files it means on the host.
 public struct TuneResource: Equatable, Sendable, Codable {
@@ -442,7 +469,8 @@ public enum TuneSetting: Equatable, Sendable {
         case .statInterval(let n): "\(n)s"
         case .thp(let m): m.rawValue
         case .governor(let g, let c): "\(g) on CPU \(c)"
-        case .frequency(let lo, let hi, let c): "\(lo.map { "min \($0)" } ?? "")\(lo != nil && hi != nil ? ", " : "")\(hi.map { "max \($0)" } ?? "") on CPU \(c)"
+        case .frequency(let lo, let hi, let c):
+            "\(lo.map { "min \($0)" } ?? "")\(lo != nil && hi != nil ? ", " : "")\(hi.map { "max \($0)" } ?? "") on CPU \(c)"
         case .perfSampleRate(let n): String(n)
         }
     }
@@ -465,7 +493,9 @@ extension Resource: Codable {
         case .hostsFile: self = .hostsFile(try c.single(HostsFileResource.self, kind))
         case .hostTune: self = .hostTune(try c.single(TuneResource.self, kind))
         case .launch: self = .launch(try c.single(LaunchResource.self, kind))
-        case nil: throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "\(kind) is not a kind of resource this topo knows"))
+        case nil:
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: c.codingPath, debugDescription: "\(kind) is not a kind of resource this topo knows"))
         }
     }
 
@@ -495,14 +525,19 @@ extension CgroupSetting: Codable {
         case "cpus": self = .cpus(try c.single(CPUSet.self, name))
         case "mems": self = .mems(try c.single(CPUSet.self, name))
         case "partition": self = .partition
-        case "cpuMax": self = .cpuMax(quota: try c.labelled(Duration.self, name, "quota"), period: try c.labelled(Duration.self, name, "period"))
+        case "cpuMax":
+            self = .cpuMax(
+                quota: try c.labelled(Duration.self, name, "quota"),
+                period: try c.labelled(Duration.self, name, "period"))
         case "cpuWeight": self = .cpuWeight(try c.single(Int.self, name))
         case "memoryMax": self = .memoryMax(try c.single(Limit<Bytes>.self, name))
         case "memoryHigh": self = .memoryHigh(try c.single(Limit<Bytes>.self, name))
         case "swapMax": self = .swapMax(try c.single(Limit<Bytes>.self, name))
         case "pidsMax": self = .pidsMax(try c.single(Limit<Int>.self, name))
         case "ioMax": self = .ioMax(try c.single(IOLimit.self, name))
-        default: throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "\(name) is not a cgroup setting this topo knows"))
+        default:
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: c.codingPath, debugDescription: "\(name) is not a cgroup setting this topo knows"))
         }
     }
 
@@ -535,14 +570,21 @@ extension TuneSetting: Codable {
         case "timerMigration": self = .timerMigration(try c.single(Switch.self, name))
         case "statInterval": self = .statInterval(try c.single(Int.self, name))
         case "thp": self = .thp(try c.single(THPMode.self, name))
-        case "governor": self = .governor(try c.labelled(String.self, name, "governor", legacy: "_0"), cpus: try c.labelled(CPUSet.self, name, "cpus"))
+        case "governor":
+            self = .governor(
+                try c.labelled(String.self, name, "governor", legacy: "_0"),
+                cpus: try c.labelled(CPUSet.self, name, "cpus"))
         case "frequency":
-            self = .frequency(min: try c.labelledIfPresent(Frequency.self, name, "min"), max: try c.labelledIfPresent(Frequency.self, name, "max"),
-                              cpus: try c.labelled(CPUSet.self, name, "cpus"))
+            self = .frequency(
+                min: try c.labelledIfPresent(Frequency.self, name, "min"),
+                max: try c.labelledIfPresent(Frequency.self, name, "max"),
+                cpus: try c.labelled(CPUSet.self, name, "cpus"))
         case "boost": self = .boost(try c.single(Switch.self, name))
         case "perfSampleRate": self = .perfSampleRate(try c.single(Int.self, name))
         case "aslr": self = .aslr(try c.single(Switch.self, name))
-        default: throw DecodingError.dataCorrupted(.init(codingPath: c.codingPath, debugDescription: "\(name) is not a host setting this topo knows"))
+        default:
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: c.codingPath, debugDescription: "\(name) is not a host setting this topo knows"))
         }
     }
 
@@ -557,7 +599,8 @@ extension TuneSetting: Codable {
         case .statInterval(let n): try c.single(n, "statInterval")
         case .thp(let m): try c.single(m, "thp")
         case .governor(let g, let cpus): try c.labelled("governor", [("governor", g), ("cpus", cpus)])
-        case .frequency(let lo, let hi, let cpus): try c.labelled("frequency", [("min", lo), ("max", hi), ("cpus", cpus)])
+        case .frequency(let lo, let hi, let cpus):
+            try c.labelled("frequency", [("min", lo), ("max", hi), ("cpus", cpus)])
         case .boost(let v): try c.single(v, "boost")
         case .perfSampleRate(let n): try c.single(n, "perfSampleRate")
         case .aslr(let v): try c.single(v, "aslr")

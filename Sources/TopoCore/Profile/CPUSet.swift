@@ -38,7 +38,8 @@ public struct CPUSet: Hashable, Sendable, Sequence, CustomStringConvertible {
         precondition(lo >= 0 && lo <= hi && hi <= CPUSet.maxID)
         if hi / 64 >= words.count { words += Array(repeating: 0, count: hi / 64 - words.count + 1) }
         for w in (lo / 64)...(hi / 64) {
-            let from = w == lo / 64 ? lo % 64 : 0, to = w == hi / 64 ? hi % 64 : 63
+            let from = w == lo / 64 ? lo % 64 : 0
+            let to = w == hi / 64 ? hi % 64 : 63
             let span = to - from + 1
             words[w] |= (span == 64 ? ~0 : ((1 << UInt64(span)) - 1)) << UInt64(from)
         }
@@ -48,7 +49,10 @@ public struct CPUSet: Hashable, Sendable, Sequence, CustomStringConvertible {
         let words: [UInt64]
         var word = 0
         var rest: UInt64
-        init(_ words: [UInt64]) { self.words = words; rest = words.first ?? 0 }
+        init(_ words: [UInt64]) {
+            self.words = words
+            rest = words.first ?? 0
+        }
         public mutating func next() -> Int? {
             while rest == 0 {
                 word += 1
@@ -66,7 +70,9 @@ public struct CPUSet: Hashable, Sendable, Sequence, CustomStringConvertible {
 
     public func union(_ other: CPUSet) -> CPUSet {
         var r = CPUSet()
-        r.words = (0..<Swift.max(words.count, other.words.count)).map { (words.indices.contains($0) ? words[$0] : 0) | (other.words.indices.contains($0) ? other.words[$0] : 0) }
+        r.words = (0..<Swift.max(words.count, other.words.count)).map {
+            (words.indices.contains($0) ? words[$0] : 0) | (other.words.indices.contains($0) ? other.words[$0] : 0)
+        }
         return r
     }
     public func intersection(_ other: CPUSet) -> CPUSet {
@@ -102,8 +108,10 @@ public struct CPUSet: Hashable, Sendable, Sequence, CustomStringConvertible {
                 hi = h
             }
             guard lo <= CPUSet.maxID, hi <= CPUSet.maxID else {
-                return .failure(UnitError("\"\(part)\" in \"\(text)\" is above \(CPUSet.maxID), the largest id the kernel can have",
-                                          fix: "write ids from 0 to \(CPUSet.maxID)"))
+                return .failure(
+                    UnitError(
+                        "\"\(part)\" in \"\(text)\" is above \(CPUSet.maxID), the largest id the kernel can have",
+                        fix: "write ids from 0 to \(CPUSet.maxID)"))
             }
             guard lo <= hi else {
                 return .failure(UnitError("range \"\(part)\" in \"\(text)\" runs backwards", fix: "write \(hi)-\(lo)"))
@@ -119,7 +127,9 @@ public struct CPUSet: Hashable, Sendable, Sequence, CustomStringConvertible {
     }
 
     private static func invalid(_ text: String, _ part: Substring) -> UnitError {
-        UnitError("\"\(text)\" is not a cpulist (at \"\(part)\")", fix: "write ids and ranges separated by commas, e.g. \"0-3,8\"")
+        UnitError(
+            "\"\(text)\" is not a cpulist (at \"\(part)\")",
+            fix: "write ids and ranges separated by commas, e.g. \"0-3,8\"")
     }
 
     /// The kernel's cpulist rendering: ascending ranges joined by commas.
@@ -127,7 +137,10 @@ public struct CPUSet: Hashable, Sendable, Sequence, CustomStringConvertible {
         var parts: [String] = []
         var run: (first: Int, last: Int)?
         for id in self {
-            if let r = run, r.last + 1 == id { run = (r.first, id); continue }
+            if let r = run, r.last + 1 == id {
+                run = (r.first, id)
+                continue
+            }
             if let r = run { parts.append(r.first == r.last ? "\(r.first)" : "\(r.first)-\(r.last)") }
             run = (id, id)
         }

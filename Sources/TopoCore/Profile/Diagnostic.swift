@@ -11,7 +11,10 @@ public struct Diagnostic: Equatable, Sendable, Codable, CustomStringConvertible 
     public var message: String
     public var fix: String?
 
-    public init(_ severity: Severity = .error, file: String, line: Int?, column: Int?, path: String, message: String, fix: String?) {
+    public init(
+        _ severity: Severity = .error, file: String, line: Int?, column: Int?, path: String, message: String,
+        fix: String?
+    ) {
         self.severity = severity
         self.file = file
         self.line = line
@@ -41,7 +44,9 @@ extension Diagnostic {
     /// needs its own fix. Two of a kind stay as they are.
     public static func collapsingWarnings(_ diagnostics: [Diagnostic]) -> [Diagnostic] {
         func template(_ path: String) -> (String, String?) {
-            guard let open = path.firstIndex(of: "["), let close = path[open...].firstIndex(of: "]") else { return (path, nil) }
+            guard let open = path.firstIndex(of: "["), let close = path[open...].firstIndex(of: "]") else {
+                return (path, nil)
+            }
             let index = String(path[path.index(after: open)..<close])
             guard !index.isEmpty, index.allSatisfy(\.isNumber) else { return (path, nil) }
             return (String(path[...open]) + "*" + String(path[close...]), index)
@@ -50,14 +55,20 @@ extension Diagnostic {
         var keys: [String?] = []
         for (i, d) in diagnostics.enumerated() {
             let (shape, index) = template(d.path)
-            guard d.severity == .warning, index != nil else { keys.append(nil); continue }
+            guard d.severity == .warning, index != nil else {
+                keys.append(nil)
+                continue
+            }
             let key = "\(shape)\u{0}\(d.message)\u{0}\(d.fix ?? "")"
             keys.append(key)
             groups[key, default: []].append(i)
         }
         var out: [Diagnostic] = []
         for (i, d) in diagnostics.enumerated() {
-            guard let key = keys[i], let members = groups[key], members.count >= 3 else { out.append(d); continue }
+            guard let key = keys[i], let members = groups[key], members.count >= 3 else {
+                out.append(d)
+                continue
+            }
             guard members[0] == i else { continue }
             var first = d
             let (shape, _) = template(d.path)

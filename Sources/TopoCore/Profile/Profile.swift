@@ -135,11 +135,14 @@ extension Isolation {
     /// with those it is known to overlap.
     public static func conflicts(_ lists: [(isolation: Isolation, cpus: CPUSet)], limit: Int = 200) -> [Conflict] {
         var found: [Conflict] = []
-        var sharedUnion = CPUSet(), strictUnion = CPUSet()
-        var shared: [Int] = [], strict: [Int] = []
+        var sharedUnion = CPUSet()
+        var strictUnion = CPUSet()
+        var shared: [Int] = []
+        var strict: [Int] = []
         for (i, list) in lists.enumerated() {
             let isShared = list.isolation == .shared
-            let candidates = (list.cpus.intersection(strictUnion).isEmpty ? [] : strict)
+            let candidates =
+                (list.cpus.intersection(strictUnion).isEmpty ? [] : strict)
                 + (isShared || list.cpus.intersection(sharedUnion).isEmpty ? [] : shared)
             for j in candidates.sorted() {
                 let overlap = list.cpus.intersection(lists[j].cpus)
@@ -160,10 +163,15 @@ extension Isolation {
 
     /// The conflicts among named workloads' CPU lists, each as the later workload's index and a message
     /// that says how to fix it.
-    public static func conflictMessages(_ workloads: [(name: String, isolation: Isolation, cpus: CPUSet)], limit: Int = 200) -> [(later: Int, message: String)] {
+    public static func conflictMessages(
+        _ workloads: [(name: String, isolation: Isolation, cpus: CPUSet)], limit: Int = 200
+    ) -> [(later: Int, message: String)] {
         conflicts(workloads.map { ($0.isolation, $0.cpus) }, limit: limit).map { c in
             let (a, b, who) = (workloads[c.earlier], workloads[c.later], workloads[c.strict])
-            return (c.later, "workloads \(a.name) and \(b.name) both ask for CPU \(c.overlap), but \(who.name) is \(who.isolation.rawValue); make both isolation: shared, or give them different CPUs")
+            return (
+                c.later,
+                "workloads \(a.name) and \(b.name) both ask for CPU \(c.overlap), but \(who.name) is \(who.isolation.rawValue); make both isolation: shared, or give them different CPUs"
+            )
         }
     }
 }
@@ -197,7 +205,9 @@ public struct CPUSpec: Equatable, Sendable {
     public static let period = Duration(nanoseconds: 100_000_000)
     /// `cpu.max` as a quota of CPU time per period: 2.5 CPUs is 250 ms every 100 ms.
     public var cpuMax: CgroupSetting? {
-        quotaMicro.map { .cpuMax(quota: Duration(nanoseconds: $0 * CPUSpec.period.nanoseconds / 1_000_000), period: CPUSpec.period) }
+        quotaMicro.map {
+            .cpuMax(quota: Duration(nanoseconds: $0 * CPUSpec.period.nanoseconds / 1_000_000), period: CPUSpec.period)
+        }
     }
 }
 
@@ -286,15 +296,22 @@ public struct IPv4Subnet: Hashable, Sendable, CustomStringConvertible {
     public static func parse(_ text: String) -> Result<IPv4Subnet, UnitError> {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let prefix = Int(parts[1]), (0...32).contains(prefix), parts[1].count <= 2,
-              case .success(let parsed) = IPv4Address.parse(String(parts[0]))
-        else { return .failure(UnitError("\"\(text)\" is not an IPv4 subnet", fix: "write an address and prefix, e.g. 10.77.0.0/30")) }
+            case .success(let parsed) = IPv4Address.parse(String(parts[0]))
+        else {
+            return .failure(
+                UnitError("\"\(text)\" is not an IPv4 subnet", fix: "write an address and prefix, e.g. 10.77.0.0/30"))
+        }
         let address = parsed.value
         let subnet = IPv4Subnet(address: address, prefix: prefix)
         guard prefix <= 30 else {
-            return .failure(UnitError("\(text) has no room for two host addresses", fix: "use a prefix of /30 or shorter"))
+            return .failure(
+                UnitError("\(text) has no room for two host addresses", fix: "use a prefix of /30 or shorter"))
         }
         guard address & ~subnet.mask == 0 else {
-            return .failure(UnitError("\(text) has host bits set", fix: "write \(IPv4Subnet(address: address & subnet.mask, prefix: prefix))"))
+            return .failure(
+                UnitError(
+                    "\(text) has host bits set",
+                    fix: "write \(IPv4Subnet(address: address & subnet.mask, prefix: prefix))"))
         }
         return .success(subnet)
     }

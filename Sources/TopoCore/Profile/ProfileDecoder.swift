@@ -36,12 +36,21 @@ public enum ProfileDecoder {
     public static func decode(file path: String) -> Result<Decoded, ProfileInvalid> {
         let data: [UInt8]
         do {
-            if path == standardInput { return decode(data: Data(try GuardedFile.standardInput(limit: YAMLGuard.maxBytes)), file: "<stdin>") }
+            if path == standardInput {
+                return decode(data: Data(try GuardedFile.standardInput(limit: YAMLGuard.maxBytes)), file: "<stdin>")
+            }
             data = try GuardedFile.bytes(path, limit: YAMLGuard.maxBytes)
         } catch {
-            let fix = error.reason.hasPrefix("is larger") ? "split the profile, or remove what it does not need" : "give the path of a profile, e.g. Profiles/quickstart.yaml"
-            return .failure(ProfileInvalid(diagnostics: [Diagnostic(file: path, line: nil, column: nil, path: "",
-                                                                    message: "the profile \(error.reason)", fix: fix)]))
+            let fix =
+                error.reason.hasPrefix("is larger")
+                ? "split the profile, or remove what it does not need"
+                : "give the path of a profile, e.g. Profiles/quickstart.yaml"
+            return .failure(
+                ProfileInvalid(diagnostics: [
+                    Diagnostic(
+                        file: path, line: nil, column: nil, path: "",
+                        message: "the profile \(error.reason)", fix: fix)
+                ]))
         }
         return decode(data: Data(data), file: path)
     }
@@ -49,18 +58,28 @@ public enum ProfileDecoder {
     public static func decode(data: Data, file: String) -> Result<Decoded, ProfileInvalid> {
         guard let text = String(data: data, encoding: .utf8) else {
             let offset = firstInvalidUTF8(Array(data))
-            return .failure(ProfileInvalid(diagnostics: [Diagnostic(file: file, line: nil, column: nil, path: "",
-                                                                    message: "the profile is not UTF-8 text (bad byte at offset \(offset))", fix: "save the file as UTF-8")]))
+            return .failure(
+                ProfileInvalid(diagnostics: [
+                    Diagnostic(
+                        file: file, line: nil, column: nil, path: "",
+                        message: "the profile is not UTF-8 text (bad byte at offset \(offset))",
+                        fix: "save the file as UTF-8")
+                ]))
         }
         return decode(text: text, file: file)
     }
 
     public static func decode(text: String, file: String) -> Result<Decoded, ProfileInvalid> {
         func fail(_ line: Int?, _ column: Int?, _ message: String, _ fix: String?) -> Result<Decoded, ProfileInvalid> {
-            .failure(ProfileInvalid(diagnostics: [Diagnostic(file: file, line: line, column: column, path: "", message: message, fix: fix)]))
+            .failure(
+                ProfileInvalid(diagnostics: [
+                    Diagnostic(file: file, line: line, column: column, path: "", message: message, fix: fix)
+                ]))
         }
         if let problem = YAMLGuard.check(text) { return fail(problem.line, nil, problem.message, problem.fix) }
-        if text.utf8.contains(0) { return fail(nil, nil, "the profile contains a NUL byte", "save it as plain UTF-8 text") }
+        if text.utf8.contains(0) {
+            return fail(nil, nil, "the profile contains a NUL byte", "save it as plain UTF-8 text")
+        }
         let root: Node
         do {
             let parser = try Parser(yaml: text, resolver: resolver)
@@ -81,39 +100,64 @@ public enum ProfileDecoder {
         if reader.hasErrors || profile == nil {
             return .failure(ProfileInvalid(diagnostics: reader.diagnostics, unlisted: reader.suppressed))
         }
-        return .success(Decoded(profile: profile!, warnings: Diagnostic.collapsingWarnings(reader.diagnostics), text: text))
+        return .success(
+            Decoded(profile: profile!, warnings: Diagnostic.collapsingWarnings(reader.diagnostics), text: text))
     }
 
     /// libyaml's error in topo's words where libyaml's own would mislead: a tab that indents, a key
     /// longer than YAML allows, an alias never defined (named).
     static func yamlDiagnostic(_ error: YamlError, file: String, text: String) -> Diagnostic {
-        func d(_ mark: Mark?, _ message: String, fix: String = "fix the YAML syntax at this place", column: Int? = nil) -> Diagnostic {
-            Diagnostic(file: file, line: mark?.line, column: column ?? mark?.column, path: "", message: message, fix: fix)
+        func d(
+            _ mark: Mark?, _ message: String, fix: String = "fix the YAML syntax at this place", column: Int? = nil
+        ) -> Diagnostic {
+            Diagnostic(
+                file: file, line: mark?.line, column: column ?? mark?.column, path: "", message: message, fix: fix)
         }
         func line(_ mark: Mark) -> Substring? {
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
             return mark.line >= 1 && mark.line <= lines.count ? lines[mark.line - 1] : nil
         }
         switch error {
-        case let .scanner(_, problem, mark, _) where problem.contains("cannot start any token") && line(mark)?.contains("\t") == true:
-            return d(mark, "line \(mark.line) is indented with a tab; YAML indents with spaces only", fix: "replace the tabs with spaces (2 per level, as in Profiles/)")
-        case let .scanner(_, _, mark, _) where (line(mark)?.utf8.count ?? 0) > 1024, let .parser(_, _, mark, _) where (line(mark)?.utf8.count ?? 0) > 1024:
+        case .scanner(_, let problem, let mark, _)
+        where problem.contains("cannot start any token") && line(mark)?.contains("\t") == true:
+            return d(
+                mark, "line \(mark.line) is indented with a tab; YAML indents with spaces only",
+                fix: "replace the tabs with spaces (2 per level, as in Profiles/)")
+        case .scanner(_, _, let mark, _) where (line(mark)?.utf8.count ?? 0) > 1024,
+            .parser(_, _, let mark, _) where (line(mark)?.utf8.count ?? 0) > 1024:
             let key = line(mark).map { $0.drop { $0 == " " || $0 == "-" }.prefix { $0 != ":" } } ?? ""
-            return d(mark, "line \(mark.line) has a key of \(key.utf8.count) characters; YAML allows a key of at most 1024, and a workload's name is at most 12",
-                     fix: "use a shorter name", column: 1)
-        case let .composer(_, problem, mark, _) where problem.contains("undefined alias"):
-            let name = line(mark).map { String($0.unicodeScalars.dropFirst(max(0, mark.column - 1)).prefix { !" ,]}\t".unicodeScalars.contains($0) }) } ?? ""
-            return d(mark, "the alias \(printable(name)) has no anchor before it", fix: "define it first (&\(printable(String(name.dropFirst())))) or write the value out")
-        case let .scanner(context, problem, mark, _), let .parser(context, problem, mark, _), let .composer(context, problem, mark, _):
+            return d(
+                mark,
+                "line \(mark.line) has a key of \(key.utf8.count) characters; YAML allows a key of at most 1024, and a workload's name is at most 12",
+                fix: "use a shorter name", column: 1)
+        case .composer(_, let problem, let mark, _) where problem.contains("undefined alias"):
+            let name =
+                line(mark).map {
+                    String(
+                        $0.unicodeScalars.dropFirst(max(0, mark.column - 1)).prefix {
+                            !" ,]}\t".unicodeScalars.contains($0)
+                        })
+                } ?? ""
+            return d(
+                mark, "the alias \(printable(name)) has no anchor before it",
+                fix: "define it first (&\(printable(String(name.dropFirst())))) or write the value out")
+        case .scanner(let context, let problem, let mark, _), .parser(let context, let problem, let mark, _),
+            .composer(let context, let problem, let mark, _):
             let ctx = context.map { "\($0.text) (at \($0.mark)), " } ?? ""
             return d(mark, "YAML: \(ctx)\(problem)")
-        case let .duplicatedKeysInMapping(duplicates, context):
+        case .duplicatedKeysInMapping(let duplicates, let context):
             let again = duplicates.first.flatMap { secondOccurrence(of: $0, after: context.mark, in: context.text) }
-            var diag = d(context.mark, "duplicate key \(duplicates.map { "\"\($0)\"" }.joined(separator: ", ")) in one mapping (first at \(context.mark))")
+            var diag = d(
+                context.mark,
+                "duplicate key \(duplicates.map { "\"\($0)\"" }.joined(separator: ", ")) in one mapping (first at \(context.mark))"
+            )
             diag.fix = "keep one of them"
-            if let again { diag.line = again.line; diag.column = again.column }
+            if let again {
+                diag.line = again.line
+                diag.column = again.column
+            }
             return diag
-        case let .reader(problem, offset, _, _):
+        case .reader(let problem, let offset, _, _):
             return d(nil, "YAML: \(problem)\(offset.map { " at byte \($0)" } ?? "")")
         default:
             return d(nil, "YAML: \(error)")
@@ -152,7 +196,8 @@ public enum ProfileDecoder {
     public static func matches(_ name: String, first: ClosedRange<Character>, maxLength: Int) -> Bool {
         let bytes = Array(name.utf8)
         guard let head = bytes.first, let lo = first.lowerBound.asciiValue, let hi = first.upperBound.asciiValue,
-              (lo...hi).contains(head), bytes.count <= maxLength else { return false }
+            (lo...hi).contains(head), bytes.count <= maxLength
+        else { return false }
         return bytes.allSatisfy { (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x2D }
     }
 }
@@ -168,7 +213,9 @@ struct ProfileReading {
             if case .scalar(let s) = v, s.string == "1", s.style == .plain {
                 version = 1
             } else if let text = reader.string(v, "version") {
-                reader.error(v, "version", "profile version \(printable(text)) is not known to this topo (it reads version 1)", fix: "write version: 1")
+                reader.error(
+                    v, "version", "profile version \(printable(text)) is not known to this topo (it reads version 1)",
+                    fix: "write version: 1")
             }
         } else {
             reader.error(root, "version", "missing", fix: "add `version: 1` at the top")
@@ -177,11 +224,17 @@ struct ProfileReading {
         if let n = f["name"] {
             if let s = reader.string(n, "name") {
                 if StateStore.reservedNames.contains(s) {
-                    reader.error(n, "name", "\"\(s)\" is reserved: topo keeps its own \(s) there, beside the profiles' state",
-                                 fix: "choose another name")
-                } else if ProfileDecoder.matches(s, first: "a"..."z", maxLength: 24) { name = s } else {
-                    reader.error(n, "name", "\"\(printable(s))\" is not a valid profile name",
-                                 fix: "use 1-24 characters: a lowercase letter, then lowercase letters, digits or '-' (\(ProfileDecoder.profileNamePattern))")
+                    reader.error(
+                        n, "name", "\"\(s)\" is reserved: topo keeps its own \(s) there, beside the profiles' state",
+                        fix: "choose another name")
+                } else if ProfileDecoder.matches(s, first: "a"..."z", maxLength: 24) {
+                    name = s
+                } else {
+                    reader.error(
+                        n, "name", "\"\(printable(s))\" is not a valid profile name",
+                        fix:
+                            "use 1-24 characters: a lowercase letter, then lowercase letters, digits or '-' (\(ProfileDecoder.profileNamePattern))"
+                    )
                 }
             }
         } else {
@@ -198,8 +251,11 @@ struct ProfileReading {
             for (wname, key, value) in entries {
                 let path = "workloads.\(wname)"
                 guard ProfileDecoder.matches(wname, first: "a"..."z", maxLength: 12) else {
-                    reader.error(key, path, "\"\(printable(wname))\" is not a valid workload name",
-                                 fix: "use 1-12 characters: a lowercase letter, then lowercase letters, digits or '-' (\(ProfileDecoder.workloadNamePattern))")
+                    reader.error(
+                        key, path, "\"\(printable(wname))\" is not a valid workload name",
+                        fix:
+                            "use 1-12 characters: a lowercase letter, then lowercase letters, digits or '-' (\(ProfileDecoder.workloadNamePattern))"
+                    )
                     continue
                 }
                 workloadNames.append(wname)
@@ -226,7 +282,8 @@ struct ProfileReading {
         }
         checkCPUListsTogether(workloads, workloadNodes)
         guard let version else { return nil }
-        return Profile(version: version, name: name, description: description, host: host, workloads: workloads, links: links)
+        return Profile(
+            version: version, name: name, description: description, host: host, workloads: workloads, links: links)
     }
 
     func host(_ node: Node) -> HostRequirements {
@@ -237,9 +294,17 @@ struct ProfileReading {
             h.cpus = rf["cpus"].flatMap { reader.int($0, "host.require.cpus", in: 1...CPUSet.maxID + 1) }
         }
         if let r = f["reserve"] {
-            if case .scalar(let s) = r, s.style == .plain, !s.string.isEmpty, s.string.allSatisfy({ $0.isASCII && $0.isNumber }) {
-                reader.error(r, "host.reserve", "\(s.string) is ambiguous", fix: "write \"\(s.string)\" (quoted) to reserve CPU \(s.string); reserve takes a cpulist, not a count")
-            } else if let set = reader.unit(r, "host.reserve", CPUSet.parse) { h.reserve = set }
+            if case .scalar(let s) = r, s.style == .plain, !s.string.isEmpty,
+                s.string.allSatisfy({ $0.isASCII && $0.isNumber })
+            {
+                reader.error(
+                    r, "host.reserve", "\(s.string) is ambiguous",
+                    fix:
+                        "write \"\(s.string)\" (quoted) to reserve CPU \(s.string); reserve takes a cpulist, not a count"
+                )
+            } else if let set = reader.unit(r, "host.reserve", CPUSet.parse) {
+                h.reserve = set
+            }
         }
         if let s = f["smt"], let smt = reader.choice(s, "host.smt", SMTPolicy.self) { h.smt = smt }
         if let t = f["tune"] { h.tune = tune(t) }
@@ -251,7 +316,9 @@ struct ProfileReading {
 
     /// `off` or `on` — which YAML 1.1 readers (PyYAML, many editors) take for false and true, so those are read too.
     func onOff(_ node: Node, _ path: String) -> Switch? {
-        if case .scalar(let s) = node, s.style == .plain, ["true", "false"].contains(s.string) { return s.string == "true" ? .on : .off }
+        if case .scalar(let s) = node, s.style == .plain, ["true", "false"].contains(s.string) {
+            return s.string == "true" ? .on : .off
+        }
         return reader.choice(node, path, Switch.self)
     }
 
@@ -259,18 +326,28 @@ struct ProfileReading {
         guard let f = reader.fields(node, "host.tune", allowed: ProfileKeys.hostTune) else { return nil }
         var t = HostTuning()
         if let n = f["irqs"], reader.choice(n, f.path("irqs"), Away.self) != nil { t.irqsAway = true }
-        if let n = f["irqbalance"], let v = reader.choice(n, f.path("irqbalance"), IrqbalanceAction.self) { t.irqbalance = v }
-        if let n = f["kernelThreads"], reader.choice(n, f.path("kernelThreads"), Away.self) != nil { t.kernelThreadsAway = true }
+        if let n = f["irqbalance"], let v = reader.choice(n, f.path("irqbalance"), IrqbalanceAction.self) {
+            t.irqbalance = v
+        }
+        if let n = f["kernelThreads"], reader.choice(n, f.path("kernelThreads"), Away.self) != nil {
+            t.kernelThreadsAway = true
+        }
         t.timerMigration = f["timerMigration"].flatMap { onOff($0, f.path("timerMigration")) }
-        t.statInterval = f["statInterval"].flatMap { reader.int($0, f.path("statInterval"), in: 1...3600, unit: " seconds") }
+        t.statInterval = f["statInterval"].flatMap {
+            reader.int($0, f.path("statInterval"), in: 1...3600, unit: " seconds")
+        }
         t.thp = f["thp"].flatMap { reader.choice($0, f.path("thp"), THPMode.self) }
         if let n = f["governor"], let g = reader.string(n, f.path("governor")) {
             if g.utf8.count <= 15, g.utf8.first.map({ (0x61...0x7A).contains($0) }) == true,
-               g.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F }) {
+                g.utf8.allSatisfy({ (0x61...0x7A).contains($0) || (0x30...0x39).contains($0) || $0 == 0x5F })
+            {
                 t.governor = g
             } else {
-                reader.error(n, f.path("governor"), "\"\(printable(g))\" is not a cpufreq governor name",
-                             fix: "write one of the names in /sys/devices/system/cpu/cpu0/cpufreq/scaling_available_governors, e.g. performance")
+                reader.error(
+                    n, f.path("governor"), "\"\(printable(g))\" is not a cpufreq governor name",
+                    fix:
+                        "write one of the names in /sys/devices/system/cpu/cpu0/cpufreq/scaling_available_governors, e.g. performance"
+                )
             }
         }
         if let n = f["frequency"], let ff = reader.fields(n, f.path("frequency"), allowed: ProfileKeys.frequency) {
@@ -279,7 +356,10 @@ struct ProfileReading {
             if let lo = t.frequencyMin, let hi = t.frequencyMax, lo > hi {
                 reader.error(n, ff.path("min"), "min \(lo) is above max \(hi)", fix: "make min at most max")
             }
-            if ff["min"] == nil && ff["max"] == nil { reader.error(n, f.path("frequency"), "sets neither min nor max", fix: "add min: or max:, e.g. max: 2.4GHz") }
+            if ff["min"] == nil && ff["max"] == nil {
+                reader.error(
+                    n, f.path("frequency"), "sets neither min nor max", fix: "add min: or max:, e.g. max: 2.4GHz")
+            }
         }
         if let n = f["scope"], let v = reader.choice(n, f.path("scope"), TuneScope.self) { t.scope = v }
         t.boost = f["boost"].flatMap { onOff($0, f.path("boost")) }
@@ -290,11 +370,16 @@ struct ProfileReading {
             case "true": t.bestEffort = true
             case "false": t.bestEffort = false
             case nil: break
-            case let other?: reader.error(n, f.path("bestEffort"), "\"\(printable(other))\" is not true or false", fix: "write true or false")
+            case let other?:
+                reader.error(
+                    n, f.path("bestEffort"), "\"\(printable(other))\" is not true or false", fix: "write true or false")
             }
         }
         if t.irqbalance == .stop && !t.irqsAway {
-            reader.warning(f["irqbalance"], f.path("irqbalance"), "irqbalance: stop without irqs: away stops irqbalance for nothing", fix: "add irqs: away, or remove irqbalance")
+            reader.warning(
+                f["irqbalance"], f.path("irqbalance"),
+                "irqbalance: stop without irqs: away stops irqbalance for nothing",
+                fix: "add irqs: away, or remove irqbalance")
         }
         return t.isEmpty ? nil : t
     }
@@ -305,19 +390,27 @@ struct ProfileReading {
         if let cpusNode = f["cpus"] {
             request = cpus(cpusNode, f.path("cpus"))
         } else {
-            reader.error(node, f.path("cpus"), "missing", fix: "add `cpus: { count: 2 }` or a cpulist such as `cpus: \"0-1\"`")
+            reader.error(
+                node, f.path("cpus"), "missing", fix: "add `cpus: { count: 2 }` or a cpulist such as `cpus: \"0-1\"`")
         }
         // Read every other field even when cpus failed, so that all problems show at once.
         var w = Workload(name: name, cpus: request ?? .count(1, node: .auto))
         if let i = f["isolation"], let iso = reader.choice(i, f.path("isolation"), Isolation.self) { w.isolation = iso }
         if let m = f["memory"] { w.memory = memory(m, f.path("memory")) }
         if let c = f["cpu"] { w.cpu = cpu(c, f.path("cpu")) }
-        if let p = f["pids"], !reader.isQuotedNumber(p, f.path("pids")) { w.pids = reader.limit(p, f.path("pids"), { text in
-            guard text.count <= 10, let n = Int(text), (1...4_194_304).contains(n) else {
-                return .failure(UnitError("\"\(text)\" is not a process count", fix: "write a number from 1 to 4194304 (PID_MAX_LIMIT) or max"))
-            }
-            return .success(n)
-        }) }
+        if let p = f["pids"], !reader.isQuotedNumber(p, f.path("pids")) {
+            w.pids = reader.limit(
+                p, f.path("pids"),
+                { text in
+                    guard text.count <= 10, let n = Int(text), (1...4_194_304).contains(n) else {
+                        return .failure(
+                            UnitError(
+                                "\"\(text)\" is not a process count",
+                                fix: "write a number from 1 to 4194304 (PID_MAX_LIMIT) or max"))
+                    }
+                    return .success(n)
+                })
+        }
         if let io = f["io"] { w.io = ioLimits(io, f.path("io")) }
         if let r = f["run"] { w.run = run(r, f.path("run")) }
         return request == nil ? nil : w
@@ -326,8 +419,11 @@ struct ProfileReading {
     func cpus(_ node: Node, _ path: String) -> CPURequest? {
         if case .scalar(let s) = node {
             if s.style == .plain, !s.string.isEmpty, s.string.allSatisfy({ $0.isASCII && $0.isNumber }) {
-                reader.error(node, path, "\(s.string) is ambiguous",
-                             fix: "write \"\(s.string)\" (quoted) for CPU \(s.string), or { count: \(s.string) } for \(s.string) CPUs")
+                reader.error(
+                    node, path, "\(s.string) is ambiguous",
+                    fix:
+                        "write \"\(s.string)\" (quoted) for CPU \(s.string), or { count: \(s.string) } for \(s.string) CPUs"
+                )
                 return nil
             }
             guard let set = reader.unit(node, path, CPUSet.parse) else { return nil }
@@ -357,12 +453,20 @@ struct ProfileReading {
         if let p = f["policy"], let policy = reader.choice(p, f.path("policy"), MemoryPolicy.self) { m.policy = policy }
         if let n = f["nodes"], let nodes = reader.unit(n, f.path("nodes"), CPUSet.parse) {
             if nodes.isEmpty {
-                reader.error(n, f.path("nodes"), "the node list is empty", fix: "name at least one node, e.g. \"0\", or leave nodes out to use the nodes of the workload's CPUs")
+                reader.error(
+                    n, f.path("nodes"), "the node list is empty",
+                    fix:
+                        "name at least one node, e.g. \"0\", or leave nodes out to use the nodes of the workload's CPUs"
+                )
             } else if m.policy == .local {
-                reader.error(n, f.path("nodes"), "policy local allocates on the node of the CPU that runs the thread and takes no nodes",
-                             fix: "remove nodes, or choose policy bind, preferred or interleave")
+                reader.error(
+                    n, f.path("nodes"),
+                    "policy local allocates on the node of the CPU that runs the thread and takes no nodes",
+                    fix: "remove nodes, or choose policy bind, preferred or interleave")
             } else if m.policy == .preferred && nodes.count > 1 {
-                reader.error(n, f.path("nodes"), "policy preferred takes one node, not \"\(nodes)\"", fix: "name one node, or use policy interleave or bind for several")
+                reader.error(
+                    n, f.path("nodes"), "policy preferred takes one node, not \"\(nodes)\"",
+                    fix: "name one node, or use policy interleave or bind for several")
             } else {
                 m.nodes = nodes
             }
@@ -372,12 +476,14 @@ struct ProfileReading {
         m.swap = f["swap"].flatMap { reader.limit($0, f.path("swap"), Bytes.parse) }
         for (key, limit) in [("max", m.max), ("high", m.high)] {
             if case .value(let b) = limit, b.value < 1 << 20 {
-                reader.error(f[key], f.path(key), "\(b) bytes is too little for any process to start", fix: "give at least 1M")
+                reader.error(
+                    f[key], f.path(key), "\(b) bytes is too little for any process to start", fix: "give at least 1M")
             }
         }
         if case .value(let high) = m.high, case .value(let max) = m.max, high > max {
-            reader.error(f["high"], f.path("high"), "memory.high \(high) is above memory.max \(max), so it would never apply",
-                         fix: "make high at most \(max), or leave it out")
+            reader.error(
+                f["high"], f.path("high"), "memory.high \(high) is above memory.max \(max), so it would never apply",
+                fix: "make high at most \(max), or leave it out")
         }
         return m
     }
@@ -387,12 +493,15 @@ struct ProfileReading {
         guard let f = reader.fields(node, path, allowed: ProfileKeys.cpu) else { return c }
         if let q = f["quota"], let text = reader.string(q, f.path("quota")) {
             // The kernel refuses a cpu.max quota under 1 ms (1000 µs) of a 100 ms period: 0.01 CPU.
-            if let micro = scaledInteger(text, factor: 1_000_000), micro >= 10_000, micro <= UInt64(CPUSet.maxID + 1) * 1_000_000,
-               micro % 10 == 0 {
+            if let micro = scaledInteger(text, factor: 1_000_000), micro >= 10_000,
+                micro <= UInt64(CPUSet.maxID + 1) * 1_000_000,
+                micro % 10 == 0
+            {
                 c.quotaMicro = micro
             } else {
-                reader.error(q, f.path("quota"), "\"\(text)\" is not a CPU quota",
-                             fix: "write a number of CPUs from 0.01 to \(CPUSet.maxID + 1), e.g. 2 or 0.5 (at most 5 decimals)")
+                reader.error(
+                    q, f.path("quota"), "\"\(text)\" is not a CPU quota",
+                    fix: "write a number of CPUs from 0.01 to \(CPUSet.maxID + 1), e.g. 2 or 0.5 (at most 5 decimals)")
             }
         }
         c.weight = f["weight"].flatMap { reader.int($0, f.path("weight"), in: 1...10_000) }
@@ -406,7 +515,9 @@ struct ProfileReading {
             let p = "\(path)[\(i)]"
             guard let f = reader.fields(item, p, allowed: ProfileKeys.ioLimit) else { continue }
             guard let d = f["device"] else {
-                reader.error(item, f.path("device"), "missing", fix: "name the block device as MAJOR:MINOR, e.g. \"8:0\" (see lsblk)")
+                reader.error(
+                    item, f.path("device"), "missing",
+                    fix: "name the block device as MAJOR:MINOR, e.g. \"8:0\" (see lsblk)")
                 continue
             }
             guard let device = reader.unit(d, f.path("device"), parseDevice) else { continue }
@@ -415,21 +526,27 @@ struct ProfileReading {
             }
             let iops: (String) -> Result<Int, UnitError> = { text in
                 guard text.count <= 12, let n = Int(text), n >= 1 else {
-                    return .failure(UnitError("\"\(text)\" is not an operation count", fix: "write a positive number of operations per second, or max"))
+                    return .failure(
+                        UnitError(
+                            "\"\(text)\" is not an operation count",
+                            fix: "write a positive number of operations per second, or max"))
                 }
                 return .success(n)
             }
-            let limit = IOLimit(device: device,
-                                rbps: f["rbps"].flatMap { reader.limit($0, f.path("rbps"), Bytes.parse) },
-                                wbps: f["wbps"].flatMap { reader.limit($0, f.path("wbps"), Bytes.parse) },
-                                riops: f["riops"].flatMap { reader.limit($0, f.path("riops"), iops) },
-                                wiops: f["wiops"].flatMap { reader.limit($0, f.path("wiops"), iops) })
+            let limit = IOLimit(
+                device: device,
+                rbps: f["rbps"].flatMap { reader.limit($0, f.path("rbps"), Bytes.parse) },
+                wbps: f["wbps"].flatMap { reader.limit($0, f.path("wbps"), Bytes.parse) },
+                riops: f["riops"].flatMap { reader.limit($0, f.path("riops"), iops) },
+                wiops: f["wiops"].flatMap { reader.limit($0, f.path("wiops"), iops) })
             if f.pairs.count == 1 {
                 reader.error(item, p, "device \(device) has no limit", fix: "add rbps, wbps, riops or wiops")
             }
             for key in ["rbps", "wbps"] {
                 if case .value(let b) = (key == "rbps" ? limit.rbps : limit.wbps), b.value == 0 {
-                    reader.error(f[key], f.path(key), "0 bytes per second would stop all I/O", fix: "give a positive rate, or max")
+                    reader.error(
+                        f[key], f.path(key), "0 bytes per second would stop all I/O",
+                        fix: "give a positive rate, or max")
                 }
             }
             limits.append(limit)
@@ -439,9 +556,14 @@ struct ProfileReading {
 
     func parseDevice(_ text: String) -> Result<DeviceNumber, UnitError> {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false)
-        guard parts.count == 2, parts.allSatisfy({ !$0.isEmpty && $0.count <= 7 && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
-              let major = Int(parts[0]), let minor = Int(parts[1]), major < 4096, minor < 1 << 20
-        else { return .failure(UnitError("\"\(text)\" is not a device number", fix: "write MAJOR:MINOR, e.g. \"8:0\" (lsblk shows them)")) }
+        guard parts.count == 2,
+            parts.allSatisfy({ !$0.isEmpty && $0.count <= 7 && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+            let major = Int(parts[0]), let minor = Int(parts[1]), major < 4096, minor < 1 << 20
+        else {
+            return .failure(
+                UnitError(
+                    "\"\(text)\" is not a device number", fix: "write MAJOR:MINOR, e.g. \"8:0\" (lsblk shows them)"))
+        }
         return .success(DeviceNumber(major: major, minor: minor))
     }
 
@@ -450,13 +572,16 @@ struct ProfileReading {
         var command: [String] = []
         if let c = f["command"] {
             if case .scalar = c, !YAMLReader.isNull(c) {
-                reader.error(c, f.path("command"), "command must be a list of arguments, not one string (topo runs no shell)",
-                             fix: "write [\"/path/to/program\", \"--flag\"], or [\"/bin/sh\", \"-c\", \"...\"] for a shell")
+                reader.error(
+                    c, f.path("command"), "command must be a list of arguments, not one string (topo runs no shell)",
+                    fix: "write [\"/path/to/program\", \"--flag\"], or [\"/bin/sh\", \"-c\", \"...\"] for a shell")
             } else if let items = reader.sequence(c, f.path("command"), of: "arguments") {
                 for (i, item) in items.enumerated() {
                     if let s = reader.string(item, "\(f.path("command"))[\(i)]") { command.append(s) }
                 }
-                if items.isEmpty { reader.error(c, f.path("command"), "the command is empty", fix: "name the program to run") }
+                if items.isEmpty {
+                    reader.error(c, f.path("command"), "the command is empty", fix: "name the program to run")
+                }
             }
         } else {
             reader.error(node, f.path("command"), "missing", fix: "add command: [\"/path/to/program\", \"args\"]")
@@ -466,25 +591,38 @@ struct ProfileReading {
             for (name, key, value) in entries {
                 let p = "\(f.path("env")).\(name)"
                 guard let first = name.first, first == "_" || (first.isASCII && first.isLetter),
-                      name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }), name.count <= 256
+                    name.allSatisfy({ $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }), name.count <= 256
                 else {
-                    reader.error(key, p, "\"\(printable(name))\" is not a variable name", fix: "use letters, digits and _, not starting with a digit")
+                    reader.error(
+                        key, p, "\"\(printable(name))\" is not a variable name",
+                        fix: "use letters, digits and _, not starting with a digit")
                     continue
                 }
                 if let v = reader.string(value, p) { spec.env.append((name, v)) }
             }
         }
         if let w = f["workdir"], let dir = reader.string(w, f.path("workdir")) {
-            if dir.hasPrefix("/") { spec.workdir = dir } else {
-                reader.error(w, f.path("workdir"), "\"\(printable(dir))\" is not an absolute path", fix: "write a path from /, e.g. /srv")
+            if dir.hasPrefix("/") {
+                spec.workdir = dir
+            } else {
+                reader.error(
+                    w, f.path("workdir"), "\"\(printable(dir))\" is not an absolute path",
+                    fix: "write a path from /, e.g. /srv")
             }
         }
         if let u = f["user"], let user = reader.string(u, f.path("user")) {
-            if user.split(separator: ":", omittingEmptySubsequences: false).contains(where: { UInt32($0) == UInt32.max }) {
-                reader.error(u, f.path("user"), "\"\(printable(user))\" holds the id 4294967295, which the kernel reads as \"leave unchanged\": the workload would stay root",
-                             fix: "write a real uid and gid, e.g. \"65534:65534\"")
-            } else if validUser(user) { spec.user = user } else {
-                reader.error(u, f.path("user"), "\"\(printable(user))\" is not a user", fix: "write a uid, uid:gid (e.g. \"65534:65534\"), a user name, or root")
+            if user.split(separator: ":", omittingEmptySubsequences: false).contains(where: { UInt32($0) == UInt32.max }
+            ) {
+                reader.error(
+                    u, f.path("user"),
+                    "\"\(printable(user))\" holds the id 4294967295, which the kernel reads as \"leave unchanged\": the workload would stay root",
+                    fix: "write a real uid and gid, e.g. \"65534:65534\"")
+            } else if validUser(user) {
+                spec.user = user
+            } else {
+                reader.error(
+                    u, f.path("user"), "\"\(printable(user))\" is not a user",
+                    fix: "write a uid, uid:gid (e.g. \"65534:65534\"), a user name, or root")
             }
         }
         if let c = f["capabilities"], let items = reader.sequence(c, f.path("capabilities"), of: "capability names") {
@@ -492,41 +630,60 @@ struct ProfileReading {
                 let p = "\(f.path("capabilities"))[\(i)]"
                 guard let raw = reader.string(item, p) else { continue }
                 let name = raw.uppercased().hasPrefix("CAP_") ? raw.uppercased() : "CAP_" + raw.uppercased()
-                if Capabilities.all.contains(name) { spec.capabilities.append(name) } else {
+                if Capabilities.all.contains(name) {
+                    spec.capabilities.append(name)
+                } else {
                     let guess = closest(to: name, among: Capabilities.all).map { "did you mean \($0)? " } ?? ""
-                    reader.error(item, p, "\"\(printable(raw))\" is not a Linux capability", fix: "\(guess)see capabilities(7)")
+                    reader.error(
+                        item, p, "\"\(printable(raw))\" is not a Linux capability", fix: "\(guess)see capabilities(7)")
                 }
             }
         }
         if let r = f["runtime"] {
             // docker cannot put a container in a namespace named by its path, which a linked workload needs.
             if reader.string(r, f.path("runtime")) == "docker" {
-                reader.error(r, f.path("runtime"), "runtime docker cannot join a network namespace by its path (docker run --network ns:/run/netns/NS answers \"not found\"), so it cannot put a workload on its links",
-                             fix: "use runtime: crun or runc (image: / or a root filesystem directory), or podman for an image in its storage")
-            } else if let runtime = reader.choice(r, f.path("runtime"), Runtime.self) { spec.runtime = runtime }
+                reader.error(
+                    r, f.path("runtime"),
+                    "runtime docker cannot join a network namespace by its path (docker run --network ns:/run/netns/NS answers \"not found\"), so it cannot put a workload on its links",
+                    fix:
+                        "use runtime: crun or runc (image: / or a root filesystem directory), or podman for an image in its storage"
+                )
+            } else if let runtime = reader.choice(r, f.path("runtime"), Runtime.self) {
+                spec.runtime = runtime
+            }
         }
         if let i = f["image"], let image = reader.string(i, f.path("image")) {
             if spec.runtime == .process {
-                reader.error(i, f.path("image"), "image has no meaning for runtime process, which runs on the host's root",
-                             fix: "remove image, or set runtime to crun, runc or podman")
-            } else { spec.image = image }
+                reader.error(
+                    i, f.path("image"), "image has no meaning for runtime process, which runs on the host's root",
+                    fix: "remove image, or set runtime to crun, runc or podman")
+            } else {
+                spec.image = image
+            }
         }
         if spec.runtime == .podman, let r = f["runtime"], spec.image == nil || spec.image == "/" {
-            reader.error(f["image"] ?? r, f.path(f["image"] == nil ? "runtime" : "image"), "runtime podman runs an image from its own storage, and no image is named",
-                         fix: "set image: to an image podman has (podman images), or use runtime: crun or runc for the host root")
+            reader.error(
+                f["image"] ?? r, f.path(f["image"] == nil ? "runtime" : "image"),
+                "runtime podman runs an image from its own storage, and no image is named",
+                fix: "set image: to an image podman has (podman images), or use runtime: crun or runc for the host root"
+            )
         }
         return spec
     }
 
     func validUser(_ user: String) -> Bool {
         let parts = user.split(separator: ":", omittingEmptySubsequences: false)
-        let isID: (Substring) -> Bool = { !$0.isEmpty && $0.count <= 10 && $0.allSatisfy { $0.isASCII && $0.isNumber } && UInt32($0) != nil }
+        let isID: (Substring) -> Bool = {
+            !$0.isEmpty && $0.count <= 10 && $0.allSatisfy { $0.isASCII && $0.isNumber } && UInt32($0) != nil
+        }
         if parts.count == 2 { return isID(parts[0]) && isID(parts[1]) }
         if isID(parts[0]) { return parts.count == 1 }
         // useradd's portable names: [a-z_][a-z0-9_-]*[$]?, at most 32.
-        guard parts.count == 1, let first = user.first, first == "_" || ("a"..."z").contains(first), user.count <= 32 else { return false }
+        guard parts.count == 1, let first = user.first, first == "_" || ("a"..."z").contains(first), user.count <= 32
+        else { return false }
         return user.enumerated().allSatisfy { i, c in
-            ("a"..."z").contains(c) || ("0"..."9").contains(c) || c == "_" || c == "-" || (c == "$" && i == user.count - 1)
+            ("a"..."z").contains(c) || ("0"..."9").contains(c) || c == "_" || c == "-"
+                || (c == "$" && i == user.count - 1)
         }
     }
 
@@ -536,16 +693,22 @@ struct ProfileReading {
         if let b = f["between"], let items = reader.sequence(b, f.path("between"), of: "two workload names") {
             for (i, item) in items.enumerated() {
                 guard let name = reader.string(item, "\(f.path("between"))[\(i)]") else { continue }
-                if workloads.contains(name) { between.append(name) } else {
+                if workloads.contains(name) {
+                    between.append(name)
+                } else {
                     let guess = closest(to: name, among: workloads).map { "did you mean \"\($0)\"? " } ?? ""
-                    reader.error(item, "\(f.path("between"))[\(i)]", "no workload named \"\(printable(name))\"",
-                                 fix: "\(guess)name one of: \(workloads.joined(separator: ", "))")
+                    reader.error(
+                        item, "\(f.path("between"))[\(i)]", "no workload named \"\(printable(name))\"",
+                        fix: "\(guess)name one of: \(workloads.joined(separator: ", "))")
                 }
             }
             if items.count != 2 {
-                reader.error(b, f.path("between"), "a link joins exactly two workloads, not \(items.count)", fix: "write between: [a, b]")
+                reader.error(
+                    b, f.path("between"), "a link joins exactly two workloads, not \(items.count)",
+                    fix: "write between: [a, b]")
             } else if between.count == 2 && between[0] == between[1] {
-                reader.error(b, f.path("between"), "a link joins two different workloads", fix: "name two different workloads")
+                reader.error(
+                    b, f.path("between"), "a link joins two different workloads", fix: "name two different workloads")
             }
         } else if f["between"] == nil {
             reader.error(node, f.path("between"), "missing", fix: "write between: [a, b] with two workload names")
@@ -562,13 +725,21 @@ struct ProfileReading {
         var n = NetemSpec()
         if let fr = f["from"], let from = reader.string(fr, f.path("from")) {
             if between.count == 2 && !between.contains(from) {
-                reader.error(fr, f.path("from"), "\"\(printable(from))\" is not an end of this link", fix: "name \(between[0]) or \(between[1]), or leave from out to shape both directions")
-            } else { n.from = from }
+                reader.error(
+                    fr, f.path("from"), "\"\(printable(from))\" is not an end of this link",
+                    fix: "name \(between[0]) or \(between[1]), or leave from out to shape both directions")
+            } else {
+                n.from = from
+            }
         }
         if let r = f["rate"], let rate = reader.unit(r, f.path("rate"), BitRate.parse) {
             if rate.bitsPerSecond < 8 {
-                reader.error(r, f.path("rate"), "rate must be above 0 (at least 8bit, one byte per second)", fix: "write a positive rate, e.g. 100mbit")
-            } else { n.rate = rate }
+                reader.error(
+                    r, f.path("rate"), "rate must be above 0 (at least 8bit, one byte per second)",
+                    fix: "write a positive rate, e.g. 100mbit")
+            } else {
+                n.rate = rate
+            }
         }
         for key in ["delay", "jitter"] {
             guard let d = f[key], let value = reader.unit(d, f.path(key), Duration.parse) else { continue }
@@ -580,8 +751,12 @@ struct ProfileReading {
         }
         if let d = f["distribution"], let dist = reader.choice(d, f.path("distribution"), NetemDistribution.self) {
             if n.jitter == nil {
-                reader.error(d, f.path("distribution"), "a distribution shapes the jitter, and there is none", fix: "add jitter, or remove distribution")
-            } else { n.distribution = dist }
+                reader.error(
+                    d, f.path("distribution"), "a distribution shapes the jitter, and there is none",
+                    fix: "add jitter, or remove distribution")
+            } else {
+                n.distribution = dist
+            }
         }
         n.loss = f["loss"].flatMap { reader.unit($0, f.path("loss"), Percent.parse) }
         n.duplicate = f["duplicate"].flatMap { reader.unit($0, f.path("duplicate"), Percent.parse) }
@@ -590,21 +765,28 @@ struct ProfileReading {
         n.limit = f["limit"].flatMap { reader.int($0, f.path("limit"), in: 1...Int(UInt32.max), unit: " packets") }
 
         if let jitter = n.jitter, let delay = n.delay, jitter > delay {
-            reader.error(f["jitter"], f.path("jitter"),
-                         "jitter \(jitter) around a delay of \(delay) asks for negative delays, which netem clamps to 0",
-                         fix: "write delay: \(jitter) or more, or leave delay out: it then defaults to the jitter (packets wait 0 to \(Duration(nanoseconds: jitter.nanoseconds * 2)))")
+            reader.error(
+                f["jitter"], f.path("jitter"),
+                "jitter \(jitter) around a delay of \(delay) asks for negative delays, which netem clamps to 0",
+                fix:
+                    "write delay: \(jitter) or more, or leave delay out: it then defaults to the jitter (packets wait 0 to \(Duration(nanoseconds: jitter.nanoseconds * 2)))"
+            )
         }
         if let r = n.reorder, !r.isZero, (n.effectiveDelay ?? .zero) == .zero {
-            reader.error(f["reorder"], f.path("reorder"), "netem reorders only delayed packets, and this link has no delay",
-                         fix: "add a delay, e.g. delay: 10ms")
+            reader.error(
+                f["reorder"], f.path("reorder"), "netem reorders only delayed packets, and this link has no delay",
+                fix: "add a delay, e.g. delay: 10ms")
         }
         if let jitter = n.jitter, jitter > .zero, n.rate == nil {
-            reader.warning(f["jitter"], f.path("jitter"), "jitter without a rate reorders packets (each gets its own random delay)",
-                           fix: "add a rate to keep packets in order, or accept the reordering")
+            reader.warning(
+                f["jitter"], f.path("jitter"),
+                "jitter without a rate reorders packets (each gets its own random delay)",
+                fix: "add a rate to keep packets in order, or accept the reordering")
         }
         if let rate = n.rate, rate.bitsPerSecond > 10_000_000 {
-            reader.warning(f["rate"], f.path("rate"), "above about 10mbit netem sends in timer-sized bursts, not a smooth stream",
-                           fix: "measure the shaped rate with a long transfer rather than single packets")
+            reader.warning(
+                f["rate"], f.path("rate"), "above about 10mbit netem sends in timer-sized bursts, not a smooth stream",
+                fix: "measure the shaped rate with a long transfer rather than single packets")
         }
         return n
     }
@@ -612,7 +794,8 @@ struct ProfileReading {
     /// Explicit CPU lists that overlap where isolation forbids it are a profile error, found without a
     /// host: the planner would refuse them on any machine.
     func checkCPUListsTogether(_ workloads: [Workload], _ nodes: [Node]) {
-        let explicit = workloads.indices.compactMap { i -> (index: Int, w: (name: String, isolation: Isolation, cpus: CPUSet))? in
+        let explicit = workloads.indices.compactMap {
+            i -> (index: Int, w: (name: String, isolation: Isolation, cpus: CPUSet))? in
             guard case .list(let cpus) = workloads[i].cpus else { return nil }
             return (i, (workloads[i].name, workloads[i].isolation, cpus))
         }
@@ -627,15 +810,21 @@ struct ProfileReading {
         for (i, node, link) in links {
             let pair = Set(link.between)
             if let j = seen[pair] {
-                reader.error(node, "links[\(i)]",
-                             "\(link.between[0]) and \(link.between[1]) are already linked by links[\(j)]", fix: "keep one link per pair")
-            } else { seen[pair] = i }
+                reader.error(
+                    node, "links[\(i)]",
+                    "\(link.between[0]) and \(link.between[1]) are already linked by links[\(j)]",
+                    fix: "keep one link per pair")
+            } else {
+                seen[pair] = i
+            }
         }
         // Only links with a subnet, as plain values: every pair is compared, so nothing heavy is copied per pair.
         let subnets = links.indices.compactMap { k in links[k].link.subnet.map { (k, $0) } }
         for (a, (k, x)) in subnets.enumerated() {
             for (l, y) in subnets[(a + 1)...] where x.overlaps(y) {
-                reader.error(links[l].node, "links[\(links[l].index)].subnet", "\(y) overlaps links[\(links[k].index)]'s subnet \(x)", fix: "give each link its own subnet")
+                reader.error(
+                    links[l].node, "links[\(links[l].index)].subnet",
+                    "\(y) overlaps links[\(links[k].index)]'s subnet \(x)", fix: "give each link its own subnet")
             }
         }
     }
@@ -645,7 +834,11 @@ struct ProfileReading {
 func printable(_ s: String) -> String {
     var out = ""
     for scalar in s.unicodeScalars.prefix(48) {
-        if scalar.value < 0x20 || scalar.value == 0x7F { out += "\\u{\(String(scalar.value, radix: 16))}" } else { out.unicodeScalars.append(scalar) }
+        if scalar.value < 0x20 || scalar.value == 0x7F {
+            out += "\\u{\(String(scalar.value, radix: 16))}"
+        } else {
+            out.unicodeScalars.append(scalar)
+        }
     }
     return s.unicodeScalars.count > 48 ? out + "…" : out
 }

@@ -15,7 +15,8 @@ public struct Bytes: Hashable, Comparable, Sendable, CustomStringConvertible {
         ("b", 1), ("", 1),
     ]
 
-    static let spellings = "a byte count, or a number with K, M, G or T — also written Ki/KiB, Mi/MiB, Gi/GiB, Ti/TiB — each a power of 1024: 512M, 4G, 1Gi, 1.5GiB"
+    static let spellings =
+        "a byte count, or a number with K, M, G or T — also written Ki/KiB, Mi/MiB, Gi/GiB, Ti/TiB — each a power of 1024: 512M, 4G, 1Gi, 1.5GiB"
 
     /// Parses `512M`, `4G`, `1Gi` (Kubernetes), `1GiB`, `1.5G` or a plain byte count. Every suffix is a
     /// power of 1024, as the kernel's memparse reads `4G`. `4GB` is refused: docker reads it as 4 GiB,
@@ -23,13 +24,21 @@ public struct Bytes: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static func parse(_ text: String) -> Result<Bytes, UnitError> {
         let lower = text.trimmingSpaces().lowercased()
         if let unit = ["kb", "mb", "gb", "tb"].first(where: { lower.hasSuffix($0) }), lower.count > 2 {
-            let number = lower.dropLast(2), letter = unit.prefix(1).uppercased()
-            return .failure(UnitError("\"\(text)\" is ambiguous: docker reads \(letter)B as a power of 1024, Kubernetes as a power of 1000",
-                                      fix: "write \(number)\(letter) or \(number)\(letter)i for \(number) \(letter)iB (topo's sizes are powers of 1024), or the exact byte count"))
+            let number = lower.dropLast(2)
+            let letter = unit.prefix(1).uppercased()
+            return .failure(
+                UnitError(
+                    "\"\(text)\" is ambiguous: docker reads \(letter)B as a power of 1024, Kubernetes as a power of 1000",
+                    fix:
+                        "write \(number)\(letter) or \(number)\(letter)i for \(number) \(letter)iB (topo's sizes are powers of 1024), or the exact byte count"
+                ))
         }
         if let scaled = parseSuffixed(lower, suffixes, roundDown: true) { return .success(Bytes(scaled)) }
         if isOversized(lower, suffixes) {
-            return .failure(UnitError("\"\(text)\" is larger than any size (the most is 16 EiB, 2^64 - 1 bytes)", fix: "write a size below 16 EiB, e.g. 4G"))
+            return .failure(
+                UnitError(
+                    "\"\(text)\" is larger than any size (the most is 16 EiB, 2^64 - 1 bytes)",
+                    fix: "write a size below 16 EiB, e.g. 4G"))
         }
         return .failure(UnitError("\"\(text)\" is not a size", fix: "write \(spellings)"))
     }
@@ -45,8 +54,12 @@ public struct Bytes: Hashable, Comparable, Sendable, CustomStringConvertible {
     /// A short approximate rendering for people, e.g. `15.6 GiB`.
     public var approximate: String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = Double(value), i = 0
-        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+        var v = Double(value)
+        var i = 0
+        while v >= 1024 && i < units.count - 1 {
+            v /= 1024
+            i += 1
+        }
         return i == 0 ? "\(value) B" : "\((v * 10).rounded() / 10) \(units[i])"
     }
 }
@@ -67,8 +80,14 @@ public struct Duration: Hashable, Comparable, Sendable, CustomStringConvertible 
         let lower = text.trimmingSpaces().lowercased()
         if lower == "0" { return .success(.zero) }
         if let ns = parseSuffixed(lower, suffixes) { return .success(Duration(nanoseconds: ns)) }
-        if isOversized(lower, suffixes) { return .failure(UnitError("\"\(text)\" is longer than any duration (the most is 2^64 - 1 ns, 584 years)", fix: "write a duration such as 5ms")) }
-        return .failure(UnitError("\"\(text)\" is not a duration", fix: "write a number with ns, us, ms or s, e.g. 200us or 5ms"))
+        if isOversized(lower, suffixes) {
+            return .failure(
+                UnitError(
+                    "\"\(text)\" is longer than any duration (the most is 2^64 - 1 ns, 584 years)",
+                    fix: "write a duration such as 5ms"))
+        }
+        return .failure(
+            UnitError("\"\(text)\" is not a duration", fix: "write a number with ns, us, ms or s, e.g. 200us or 5ms"))
     }
 
     /// Microseconds, as `tc` prints them (`200us`) — rounded down.
@@ -97,12 +116,20 @@ public struct BitRate: Hashable, Comparable, Sendable, CustomStringConvertible {
     public static func parse(_ text: String) -> Result<BitRate, UnitError> {
         let lower = text.trimmingSpaces().lowercased()
         if lower.hasSuffix("bps") {
-            return .failure(UnitError("\"\(text)\" is ambiguous: tc reads \"bps\" as bytes per second",
-                                      fix: "write the rate in bits, e.g. 100mbit or 1gbit"))
+            return .failure(
+                UnitError(
+                    "\"\(text)\" is ambiguous: tc reads \"bps\" as bytes per second",
+                    fix: "write the rate in bits, e.g. 100mbit or 1gbit"))
         }
         if let bits = parseSuffixed(lower, suffixes) { return .success(BitRate(bitsPerSecond: bits)) }
-        if isOversized(lower, suffixes) { return .failure(UnitError("\"\(text)\" is faster than any rate (the most is 2^64 - 1 bit/s)", fix: "write a rate such as 100mbit")) }
-        return .failure(UnitError("\"\(text)\" is not a rate", fix: "write a number with bit, kbit, mbit or gbit, e.g. 100mbit"))
+        if isOversized(lower, suffixes) {
+            return .failure(
+                UnitError(
+                    "\"\(text)\" is faster than any rate (the most is 2^64 - 1 bit/s)",
+                    fix: "write a rate such as 100mbit"))
+        }
+        return .failure(
+            UnitError("\"\(text)\" is not a rate", fix: "write a number with bit, kbit, mbit or gbit, e.g. 100mbit"))
     }
 
     /// Bytes per second, the unit of netem's rate field (rounded down).
@@ -131,7 +158,8 @@ public struct Percent: Hashable, Comparable, Sendable, CustomStringConvertible {
         var t = text.trimmingSpaces()
         if t.hasSuffix("%") { t.removeLast() }
         guard let micro = scaledInteger(t, factor: 1_000_000) else {
-            return .failure(UnitError("\"\(text)\" is not a percentage", fix: "write a number from 0 to 100 with %, e.g. 0.1%"))
+            return .failure(
+                UnitError("\"\(text)\" is not a percentage", fix: "write a number from 0 to 100 with %, e.g. 0.1%"))
         }
         guard micro <= 100_000_000 else {
             return .failure(UnitError("\(text) is outside 0-100%", fix: "write a percentage from 0% to 100%"))
@@ -155,11 +183,16 @@ public struct Frequency: Hashable, Comparable, Sendable, CustomStringConvertible
     public static func parse(_ text: String) -> Result<Frequency, UnitError> {
         let lower = text.trimmingSpaces().lowercased()
         if let k = parseSuffixed(lower, suffixes), k > 0, k <= 100_000_000 { return .success(Frequency(kHz: k)) }
-        return .failure(UnitError("\"\(text)\" is not a CPU frequency", fix: "write a number with GHz, MHz or kHz, e.g. 2.4GHz or 2400MHz"))
+        return .failure(
+            UnitError(
+                "\"\(text)\" is not a CPU frequency", fix: "write a number with GHz, MHz or kHz, e.g. 2.4GHz or 2400MHz"
+            ))
     }
 
     public var description: String {
-        for (name, unit) in [("GHz", 1_000_000), ("MHz", 1_000)] as [(String, UInt64)] where kHz % unit == 0 { return "\(kHz / unit)\(name)" }
+        for (name, unit) in [("GHz", 1_000_000), ("MHz", 1_000)] as [(String, UInt64)] where kHz % unit == 0 {
+            return "\(kHz / unit)\(name)"
+        }
         return "\(kHz)kHz"
     }
 }
@@ -167,14 +200,18 @@ public struct Frequency: Hashable, Comparable, Sendable, CustomStringConvertible
 public struct UnitError: Error, Equatable, Sendable {
     public var message: String
     public var fix: String
-    public init(_ message: String, fix: String) { self.message = message; self.fix = fix }
+    public init(_ message: String, fix: String) {
+        self.message = message
+        self.fix = fix
+    }
 }
 
 /// `value` / 10^decimals as a decimal without trailing zeros: `fixedPoint(1500, decimals: 3)` is `1.5`.
 func fixedPoint(_ value: UInt64, decimals: Int) -> String {
     var unit: UInt64 = 1
     for _ in 0..<decimals { unit *= 10 }
-    let whole = value / unit, frac = value % unit
+    let whole = value / unit
+    let frac = value % unit
     if frac == 0 { return "\(whole)" }
     var digits = String(frac)
     digits = String(repeating: "0", count: decimals - digits.count) + digits
@@ -207,7 +244,7 @@ func scaledInteger(_ text: String, factor: UInt64, roundDown: Bool = false) -> U
     guard let intPart = parts.first, !text.isEmpty, text.count <= 40 else { return nil }
     let fracPart = parts.count == 2 ? parts[1] : ""
     guard !(intPart.isEmpty && fracPart.isEmpty), parts.count == 1 || !fracPart.isEmpty, fracPart.count <= 12,
-          let whole = decimal(intPart), let fraction = decimal(fracPart)
+        let whole = decimal(intPart), let fraction = decimal(fracPart)
     else { return nil }
     let (scaled, o1) = whole.multipliedReportingOverflow(by: factor)
     let (fracScaled, o2) = fraction.multipliedReportingOverflow(by: factor)
@@ -251,7 +288,8 @@ extension UnitCodable {
         let text = try decoder.singleValueContainer().decode(String.self)
         switch Self.parse(text) {
         case .success(let v): self = v
-        case .failure(let e): throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: e.message))
+        case .failure(let e):
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: e.message))
         }
     }
 

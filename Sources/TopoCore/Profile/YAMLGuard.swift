@@ -19,8 +19,10 @@ enum YAMLGuard {
     static func check(_ text: String) -> (line: Int, message: String, fix: String)? {
         let bytes = Array(text.utf8)
         if bytes.count > maxBytes {
-            return (1, "the profile is \(bytes.count) bytes; topo reads profiles of at most \(maxBytes) bytes",
-                    "split it into smaller profiles")
+            return (
+                1, "the profile is \(bytes.count) bytes; topo reads profiles of at most \(maxBytes) bytes",
+                "split it into smaller profiles"
+            )
         }
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else { return nil }
@@ -36,8 +38,10 @@ enum YAMLGuard {
                 guard yaml_parser_parse(&parser, &event) == 1 else {
                     // libyaml's scanner looks ahead and has a nesting limit of its own (1000): say it in topo's words.
                     if let problem = parser.problem, String(cString: problem).contains("nesting level") {
-                        return (Int(parser.problem_mark.line) + 1, "the profile nests deeper than \(maxDepth) levels",
-                                "flatten it; a topo profile needs only a few levels")
+                        return (
+                            Int(parser.problem_mark.line) + 1, "the profile nests deeper than \(maxDepth) levels",
+                            "flatten it; a topo profile needs only a few levels"
+                        )
                     }
                     return nil
                 }
@@ -49,25 +53,36 @@ enum YAMLGuard {
                     open.removeLast()
                     continue
                 }
-                guard type == YAML_SCALAR_EVENT || type == YAML_ALIAS_EVENT || type == YAML_SEQUENCE_START_EVENT
-                        || type == YAML_MAPPING_START_EVENT else { continue }
+                guard
+                    type == YAML_SCALAR_EVENT || type == YAML_ALIAS_EVENT || type == YAML_SEQUENCE_START_EVENT
+                        || type == YAML_MAPPING_START_EVENT
+                else { continue }
                 // A node: in a mapping, keys and values alternate.
                 if let top = open.last, top.mapping {
                     if top.atKey && type != YAML_SCALAR_EVENT {
-                        return (line, "a mapping key is \(type == YAML_ALIAS_EVENT ? "an alias" : "a collection"); topo's keys are plain names",
-                                "write the key as a plain name (an alias or collection cannot name a field)")
+                        return (
+                            line,
+                            "a mapping key is \(type == YAML_ALIAS_EVENT ? "an alias" : "a collection"); topo's keys are plain names",
+                            "write the key as a plain name (an alias or collection cannot name a field)"
+                        )
                     }
                     open[open.count - 1].atKey.toggle()
                 }
                 if type == YAML_ALIAS_EVENT {
                     aliases += 1
                     if aliases > maxAliases {
-                        return (line, "the profile uses more than \(maxAliases) aliases", "repeat the values instead of aliasing them")
+                        return (
+                            line, "the profile uses more than \(maxAliases) aliases",
+                            "repeat the values instead of aliasing them"
+                        )
                     }
                 } else if type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT {
                     open.append((type == YAML_MAPPING_START_EVENT, true))
                     if open.count > maxDepth {
-                        return (line, "the profile nests deeper than \(maxDepth) levels", "flatten it; a topo profile needs only a few levels")
+                        return (
+                            line, "the profile nests deeper than \(maxDepth) levels",
+                            "flatten it; a topo profile needs only a few levels"
+                        )
                     }
                 }
             }

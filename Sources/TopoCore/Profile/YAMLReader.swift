@@ -12,22 +12,30 @@ final class YAMLReader {
 
     init(file: String) { self.file = file }
 
-    func error(_ node: Node?, _ path: String, _ message: @autoclosure () -> String, fix: @autoclosure () -> String? = nil) {
+    func error(
+        _ node: Node?, _ path: String, _ message: @autoclosure () -> String, fix: @autoclosure () -> String? = nil
+    ) {
         hasErrors = true
         add(.error, node, path, message, fix)
     }
 
-    func warning(_ node: Node?, _ path: String, _ message: @autoclosure () -> String, fix: @autoclosure () -> String? = nil) {
+    func warning(
+        _ node: Node?, _ path: String, _ message: @autoclosure () -> String, fix: @autoclosure () -> String? = nil
+    ) {
         add(.warning, node, path, message, fix)
     }
 
-    private func add(_ severity: Diagnostic.Severity, _ node: Node?, _ path: String, _ message: () -> String, _ fix: () -> String?) {
+    private func add(
+        _ severity: Diagnostic.Severity, _ node: Node?, _ path: String, _ message: () -> String, _ fix: () -> String?
+    ) {
         guard diagnostics.count < Self.maxDiagnostics else {
             suppressed += 1
             return
         }
-        diagnostics.append(Diagnostic(severity, file: file, line: node?.mark?.line, column: node?.mark?.column,
-                                      path: path, message: message(), fix: fix()))
+        diagnostics.append(
+            Diagnostic(
+                severity, file: file, line: node?.mark?.line, column: node?.mark?.column,
+                path: path, message: message(), fix: fix()))
     }
 
     /// True for an empty value (`key:` with nothing after it, `~`, `null`).
@@ -41,7 +49,10 @@ final class YAMLReader {
     func fields(_ node: Node, _ path: String, allowed: [String], extensions: Bool = false) -> Fields? {
         if YAMLReader.isNull(node) { return Fields(pairs: [], path: path) }
         guard case .mapping(let mapping) = node else {
-            error(node, path, "expected a mapping of \(allowed.prefix(4).joined(separator: ", "))\(allowed.count > 4 ? ", …" : ""), found \(kind(node))")
+            error(
+                node, path,
+                "expected a mapping of \(allowed.prefix(4).joined(separator: ", "))\(allowed.count > 4 ? ", …" : ""), found \(kind(node))"
+            )
             return nil
         }
         var pairs: [(String, Node, Node)] = []
@@ -52,8 +63,10 @@ final class YAMLReader {
                 pairs.append((name, key, value))
             } else {
                 let at = path.isEmpty ? name : "\(path).\(name)"
-                error(key, at, "unknown key \"\(name)\"",
-                      fix: closest(to: name, among: allowed).map { "did you mean \"\($0)\"?" } ?? "known keys here: \(allowed.joined(separator: ", "))")
+                error(
+                    key, at, "unknown key \"\(name)\"",
+                    fix: closest(to: name, among: allowed).map { "did you mean \"\($0)\"?" }
+                        ?? "known keys here: \(allowed.joined(separator: ", "))")
             }
         }
         return Fields(pairs: pairs, path: path)
@@ -98,8 +111,10 @@ final class YAMLReader {
     /// does the schema (and an editor that checks with it), so topo refuses it too, saying so.
     func isQuotedNumber(_ node: Node, _ path: String) -> Bool {
         guard case .scalar(let s) = node, s.style != .plain, Int(s.string) != nil else { return false }
-        error(node, path, "\(s.style == .singleQuoted ? "'\(s.string)'" : "\"\(s.string)\"") is quoted, so it is a string, not a number",
-              fix: "write \(s.string) without quotes")
+        error(
+            node, path,
+            "\(s.style == .singleQuoted ? "'\(s.string)'" : "\"\(s.string)\"") is quoted, so it is a string, not a number",
+            fix: "write \(s.string) without quotes")
         return true
     }
 
@@ -109,27 +124,35 @@ final class YAMLReader {
         let digits = text.hasPrefix("-") || text.hasPrefix("+") ? text.dropFirst() : Substring(text)
         if Int(text) == nil, !digits.isEmpty, digits.allSatisfy({ $0.isASCII && $0.isNumber }) {
             // Too many digits for a number: say the range, not that it is no number.
-            error(node, path, "\(printable(text)) is outside \(range.lowerBound)-\(range.upperBound)\(unit)",
-                  fix: "write a number from \(range.lowerBound) to \(range.upperBound)\(unit)")
+            error(
+                node, path, "\(printable(text)) is outside \(range.lowerBound)-\(range.upperBound)\(unit)",
+                fix: "write a number from \(range.lowerBound) to \(range.upperBound)\(unit)")
             return nil
         }
         guard text.count <= 20, let v = Int(text) else {
-            error(node, path, "\"\(text)\" is not a whole number", fix: "write a number from \(range.lowerBound) to \(range.upperBound)\(unit)")
+            error(
+                node, path, "\"\(text)\" is not a whole number",
+                fix: "write a number from \(range.lowerBound) to \(range.upperBound)\(unit)")
             return nil
         }
         guard range.contains(v) else {
-            error(node, path, "\(v) is outside \(range.lowerBound)-\(range.upperBound)\(unit)", fix: "write a number from \(range.lowerBound) to \(range.upperBound)\(unit)")
+            error(
+                node, path, "\(v) is outside \(range.lowerBound)-\(range.upperBound)\(unit)",
+                fix: "write a number from \(range.lowerBound) to \(range.upperBound)\(unit)")
             return nil
         }
         return v
     }
 
-    func choice<E: RawRepresentable & CaseIterable>(_ node: Node, _ path: String, _: E.Type) -> E? where E.RawValue == String {
+    func choice<E: RawRepresentable & CaseIterable>(_ node: Node, _ path: String, _: E.Type) -> E?
+    where E.RawValue == String {
         guard let text = string(node, path) else { return nil }
         if let v = E(rawValue: text) { return v }
         let names = E.allCases.map(\.rawValue)
         let guess = closest(to: text, among: names).map { "did you mean \"\($0)\"? " } ?? ""
-        error(node, path, "\"\(text)\" is not one of \(names.joined(separator: ", "))", fix: "\(guess)write one of \(names.joined(separator: " | "))")
+        error(
+            node, path, "\"\(text)\" is not one of \(names.joined(separator: ", "))",
+            fix: "\(guess)write one of \(names.joined(separator: " | "))")
         return nil
     }
 
@@ -170,7 +193,10 @@ final class YAMLReader {
             switch value {
             case .mapping: sources = [value]
             case .sequence(let list): sources = Array(list)
-            default: error(value, path, "a merge key (<<) takes a mapping or a list of mappings, found \(kind(value))", fix: fix)
+            default:
+                error(
+                    value, path, "a merge key (<<) takes a mapping or a list of mappings, found \(kind(value))",
+                    fix: fix)
             }
             for source in sources {
                 guard case .mapping(let inner) = source else {
@@ -178,10 +204,12 @@ final class YAMLReader {
                     continue
                 }
                 guard depth < Self.maxMergeDepth else {
-                    error(source, path, "merge keys nest more than \(Self.maxMergeDepth) deep", fix: "merge fewer levels")
+                    error(
+                        source, path, "merge keys nest more than \(Self.maxMergeDepth) deep", fix: "merge fewer levels")
                     continue
                 }
-                for pair in expanded(inner, path, depth: depth + 1) where mergedNames.insert(Self.keyName(pair.key)).inserted {
+                for pair in expanded(inner, path, depth: depth + 1)
+                where mergedNames.insert(Self.keyName(pair.key)).inserted {
                     merged.append(pair)
                 }
             }

@@ -15,7 +15,10 @@ public struct TextStyle: Sendable {
     static let codes: Set<Int> = Set([0, 1, 2] + [31, 32, 33, 34, 35, 36, 91, 92, 93, 94, 95, 96])
 
     /// The colours workloads get in turn, in the CPU picture and tables.
-    static let palette: [Color] = [.cyan, .yellow, .magenta, .green, .blue, .brightRed, .brightCyan, .brightYellow, .brightMagenta, .brightGreen, .brightBlue, .red]
+    static let palette: [Color] = [
+        .cyan, .yellow, .magenta, .green, .blue, .brightRed, .brightCyan, .brightYellow, .brightMagenta, .brightGreen,
+        .brightBlue, .red,
+    ]
 
     public func paint(_ text: String, _ color: Color) -> String {
         enabled ? "\u{1B}[\(color.rawValue)m\(text)\u{1B}[0m" : text

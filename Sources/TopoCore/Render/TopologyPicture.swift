@@ -3,7 +3,9 @@ public enum TopologyPicture {
     /// Per NUMA node, each physical core as one cell with its sibling threads side by side:
     /// `[ 0 S  16 S]` is core 0 with threads 0 and 16, both given to the workload tagged S.
     /// With `style` enabled, each workload's CPUs and legend entry have the workload's colour.
-    public static func render(host: HostTopology, plan: Plan? = nil, width: Int = 80, style: TextStyle = .plain) -> String {
+    public static func render(
+        host: HostTopology, plan: Plan? = nil, width: Int = 80, style: TextStyle = .plain
+    ) -> String {
         var tags: [String: Character] = [:]
         var colors: [Character: Int] = [:]
         var legend: [String] = []
@@ -32,10 +34,13 @@ public enum TopologyPicture {
             if node.isMemoryOnly {
                 header += " · memory only"
             } else {
-                header += " · \(cores.count) core\(cores.count == 1 ? "" : "s") · \(node.cpus.count) CPU\(node.cpus.count == 1 ? "" : "s")"
+                header +=
+                    " · \(cores.count) core\(cores.count == 1 ? "" : "s") · \(node.cpus.count) CPU\(node.cpus.count == 1 ? "" : "s")"
             }
             if let mem = node.memTotal { header += " · \(mem.approximate)" }
-            if !node.distances.isEmpty { header += " · distances \(node.distances.map(String.init).joined(separator: " "))" }
+            if !node.distances.isEmpty {
+                header += " · distances \(node.distances.map(String.init).joined(separator: " "))"
+            }
             lines.append(header)
             // Each cell as shown and its width on screen (escape codes take none).
             let cells = cores.map { core -> (text: String, width: Int) in
@@ -44,11 +49,19 @@ public enum TopologyPicture {
                     let plain = "\(pad(cpu)) \(m)"
                     return (colors[m].map { style.workload(plain, index: $0) } ?? plain, plain.count)
                 }
-                return ("[" + parts.map(\.0).joined(separator: "  ") + "]", parts.map(\.1).reduce(0, +) + 2 * (parts.count - 1) + 2)
+                return (
+                    "[" + parts.map(\.0).joined(separator: "  ") + "]",
+                    parts.map(\.1).reduce(0, +) + 2 * (parts.count - 1) + 2
+                )
             }
-            var line = " ", lineWidth = 1
+            var line = " "
+            var lineWidth = 1
             for cell in cells {
-                if lineWidth + cell.width + 1 > width && lineWidth > 1 { lines.append(line); line = " "; lineWidth = 1 }
+                if lineWidth + cell.width + 1 > width && lineWidth > 1 {
+                    lines.append(line)
+                    line = " "
+                    lineWidth = 1
+                }
                 line += " " + cell.text
                 lineWidth += 1 + cell.width
             }
@@ -72,7 +85,8 @@ public enum TopologyPicture {
         var used = Set<Character>()
         var result: [String: Character] = [:]
         for name in names {
-            let candidates = name.uppercased().filter { $0.isLetter || $0.isNumber } + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+            let candidates =
+                name.uppercased().filter { $0.isLetter || $0.isNumber } + "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
             let tag = candidates.first { !used.contains($0) } ?? "?"
             used.insert(tag)
             result[name] = tag
@@ -85,17 +99,27 @@ public enum TopologyPicture {
         var rows = [["WORKLOAD", "CPUS", "NODES", "MEMORY", "ISOLATION", "LIMITS"]]
         for w in plan.workloads {
             let memory = w.memoryPolicy == .local ? "local" : "\(w.memoryPolicy.rawValue) \(w.policyNodes)"
-            let limits = w.cgroup.filter { $0.controller != .cpuset }.map { "\($0.file)=\(human($0))" }.joined(separator: " ")
-            rows.append([w.name, w.cpus.description, w.cpuNodes.description, memory, w.isolation.rawValue, limits.isEmpty ? "-" : limits])
+            let limits = w.cgroup.filter { $0.controller != .cpuset }.map { "\($0.file)=\(human($0))" }.joined(
+                separator: " ")
+            rows.append([
+                w.name, w.cpus.description, w.cpuNodes.description, memory, w.isolation.rawValue,
+                limits.isEmpty ? "-" : limits,
+            ])
         }
         var text = columns(rows)
         if !plan.links.isEmpty {
             var linkRows = [["LINK", "SUBNET", "MTU", "SHAPING"]]
             for l in plan.links {
-                let shaping = l.shaping.isEmpty ? "none" : l.shaping.map { s in
-                    "\(s.from)→\(s.to): " + s.netem.summary
-                }.joined(separator: "; ")
-                linkRows.append(["\(l.between[0])↔\(l.between[1])", l.subnet.description + (l.subnetChosen ? " (auto)" : ""), String(l.mtu), shaping])
+                let shaping =
+                    l.shaping.isEmpty
+                    ? "none"
+                    : l.shaping.map { s in
+                        "\(s.from)→\(s.to): " + s.netem.summary
+                    }.joined(separator: "; ")
+                linkRows.append([
+                    "\(l.between[0])↔\(l.between[1])", l.subnet.description + (l.subnetChosen ? " (auto)" : ""),
+                    String(l.mtu), shaping,
+                ])
             }
             text += "\n\n" + columns(linkRows)
         }
@@ -110,8 +134,10 @@ public enum TopologyPicture {
         var widths = [Int](repeating: 0, count: rows.map(\.count).max() ?? 0)
         for row in rows { for (i, cell) in row.enumerated() { widths[i] = max(widths[i], cell.count) } }
         return rows.map { row in
-            row.enumerated().map { i, cell in i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count) }
-                .joined(separator: "  ")
+            row.enumerated().map { i, cell in
+                i == row.count - 1 ? cell : cell + String(repeating: " ", count: widths[i] - cell.count)
+            }
+            .joined(separator: "  ")
         }.joined(separator: "\n")
     }
 }

@@ -29,7 +29,11 @@ public struct HostRecord: Codable, Equatable, Sendable {
         }
         public init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
-            if let s = try? c.decode(String.self) { self = .same(s) } else { self = .perCPU(try c.decode([String].self)) }
+            if let s = try? c.decode(String.self) {
+                self = .same(s)
+            } else {
+                self = .perCPU(try c.decode([String].self))
+            }
         }
     }
 
@@ -85,22 +89,31 @@ public struct HostRecord: Codable, Equatable, Sendable {
 
     /// The boot parameters recorded in `Kernel.parameters`.
     public static let parameterNames: Set<String> = [
-        "isolcpus", "nohz_full", "nohz", "rcu_nocbs", "irqaffinity", "mitigations", "nosmt", "intel_pstate", "amd_pstate",
-        "processor.max_cstate", "intel_idle.max_cstate", "idle", "transparent_hugepage", "default_hugepagesz", "hugepagesz",
+        "isolcpus", "nohz_full", "nohz", "rcu_nocbs", "irqaffinity", "mitigations", "nosmt", "intel_pstate",
+        "amd_pstate",
+        "processor.max_cstate", "intel_idle.max_cstate", "idle", "transparent_hugepage", "default_hugepagesz",
+        "hugepagesz",
         "hugepages", "numa_balancing", "skew_tick", "tsc", "clocksource", "cpufreq.default_governor",
     ]
 
     /// Reads the record from the host below `root` ("" for this host). `topology` is what discovery
     /// found (nodes, cores, cgroups); `versions` the tools' versions, read by the caller.
     public static func read(root: String = "", topology: HostTopology, versions: [String: String]) -> HostRecord {
-        func text(_ path: String) -> String? { (try? Sys.read(root + path))?.trimmingCharacters(in: .whitespacesAndNewlines) }
+        func text(_ path: String) -> String? {
+            (try? Sys.read(root + path))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
         func int(_ path: String) -> Int? { text(path).flatMap { Int($0) } }
         let cpuinfo = text("/proc/cpuinfo") ?? ""
         let fields = cpuinfo.split(separator: "\n").compactMap { line -> (String, String)? in
             guard let colon = line.firstIndex(of: ":") else { return nil }
-            return (line[..<colon].trimmingCharacters(in: .whitespaces), line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
+            return (
+                line[..<colon].trimmingCharacters(in: .whitespaces),
+                line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
+            )
         }
-        let model = fields.first { $0.0 == "model name" }?.1 ?? fields.first { $0.0 == "cpu model" || $0.0 == "Model" }?.1 ?? "unknown"
+        let model =
+            fields.first { $0.0 == "model name" }?.1 ?? fields.first { $0.0 == "cpu model" || $0.0 == "Model" }?.1
+            ?? "unknown"
         let online = topology.onlineCPUs
         let commandLine = text("/proc/cmdline") ?? ""
         var parameters: [String: String] = [:]
@@ -112,10 +125,13 @@ public struct HostRecord: Codable, Equatable, Sendable {
         var frequency: [Frequency] = []
         for cpu in online.ids {
             let dir = "/sys/devices/system/cpu/cpu\(cpu)/cpufreq"
-            let f = Frequency(cpus: CPUSet([cpu]), driver: text("\(dir)/scaling_driver"), governor: text("\(dir)/scaling_governor"),
-                              minKHz: int("\(dir)/scaling_min_freq"), maxKHz: int("\(dir)/scaling_max_freq"))
+            let f = Frequency(
+                cpus: CPUSet([cpu]), driver: text("\(dir)/scaling_driver"), governor: text("\(dir)/scaling_governor"),
+                minKHz: int("\(dir)/scaling_min_freq"), maxKHz: int("\(dir)/scaling_max_freq"))
             // Online CPUs in order: the same setting as the one before joins its entry.
-            if var last = frequency.last, last.driver == f.driver, last.governor == f.governor, last.minKHz == f.minKHz, last.maxKHz == f.maxKHz {
+            if var last = frequency.last, last.driver == f.driver, last.governor == f.governor, last.minKHz == f.minKHz,
+                last.maxKHz == f.maxKHz
+            {
                 last.cpus = last.cpus.union(f.cpus)
                 frequency[frequency.count - 1] = last
             } else {
@@ -123,11 +139,14 @@ public struct HostRecord: Codable, Equatable, Sendable {
             }
         }
         frequency = frequency.filter { $0.driver != nil || $0.governor != nil || $0.minKHz != nil || $0.maxKHz != nil }
-        let boost: String? = int("/sys/devices/system/cpu/cpufreq/boost").map { $0 == 1 ? "on" : "off" }
+        let boost: String? =
+            int("/sys/devices/system/cpu/cpufreq/boost").map { $0 == 1 ? "on" : "off" }
             ?? int("/sys/devices/system/cpu/intel_pstate/no_turbo").map { $0 == 1 ? "off" : "on" }
         var thp: [String: String] = [:]
         for key in ["enabled", "defrag"] {
-            if let t = text("/sys/kernel/mm/transparent_hugepage/\(key)"), let open = t.firstIndex(of: "["), let close = t.firstIndex(of: "]"), open < close {
+            if let t = text("/sys/kernel/mm/transparent_hugepage/\(key)"), let open = t.firstIndex(of: "["),
+                let close = t.firstIndex(of: "]"), open < close
+            {
                 thp[key] = String(t[t.index(after: open)..<close])
             }
         }
@@ -140,11 +159,14 @@ public struct HostRecord: Codable, Equatable, Sendable {
             .map { $0.dropFirst("PRETTY_NAME=".count).trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
         return HostRecord(
             hostname: text("/proc/sys/kernel/hostname") ?? "unknown",
-            kernel: Kernel(release: text("/proc/sys/kernel/osrelease") ?? "unknown", version: text("/proc/sys/kernel/version") ?? "unknown",
-                           commandLine: commandLine, parameters: parameters),
-            cpu: CPUs(model: model, microcode: Microcode(fields.filter { $0.0 == "microcode" }.map(\.1)),
-                      sockets: Set(topology.cpus.filter(\.online).compactMap(\.package)).count, cores: topology.cores.count,
-                      threads: online.count, smt: topology.hasSMT, online: online),
+            kernel: Kernel(
+                release: text("/proc/sys/kernel/osrelease") ?? "unknown",
+                version: text("/proc/sys/kernel/version") ?? "unknown",
+                commandLine: commandLine, parameters: parameters),
+            cpu: CPUs(
+                model: model, microcode: Microcode(fields.filter { $0.0 == "microcode" }.map(\.1)),
+                sockets: Set(topology.cpus.filter(\.online).compactMap(\.package)).count, cores: topology.cores.count,
+                threads: online.count, smt: topology.hasSMT, online: online),
             numa: topology.nodes, memoryBytes: memory,
             cgroup: Cgroup(mode: topology.cgroup.mode.rawValue, controllers: topology.cgroup.controllers),
             frequency: frequency, boost: boost, transparentHugePages: thp, irqbalance: irqbalance,
@@ -168,11 +190,12 @@ public struct HostRecord: Codable, Equatable, Sendable {
         versions["iproute2"] = first(["/usr/sbin/ip", "-V"]) ?? first(["/sbin/ip", "-V"])
         versions["libnuma"] = first(["/usr/bin/dpkg-query", "--showformat=${Version}", "--show", "libnuma1"])
         for runtime in Set(runtimes) {
-            let binary: String? = switch runtime {
-            case .crun, .runc: OCIRuntime.binaries[runtime]
-            case .podman: PodmanRuntime.defaultBinary
-            case .process: nil
-            }
+            let binary: String? =
+                switch runtime {
+                case .crun, .runc: OCIRuntime.binaries[runtime]
+                case .podman: PodmanRuntime.defaultBinary
+                case .process: nil
+                }
             if let binary { versions[runtime.rawValue] = first([binary, "--version"]) }
         }
         return versions

@@ -56,8 +56,10 @@ public struct LockFile: Codable, Equatable, Sendable {
             }
             compare("CPU model", cpuModel, current.cpuModel) { $0 }
             compare("microcode", microcode, current.microcode) { m in
-                switch m { case .same(let s): s
-                case .perCPU(let l): l.joined(separator: ",") }
+                switch m {
+                case .same(let s): s
+                case .perCPU(let l): l.joined(separator: ",")
+                }
             }
             compare("kernel", kernelRelease, current.kernelRelease) { $0 }
             compare("sockets", sockets, current.sockets) { String($0) }
@@ -78,7 +80,9 @@ public struct LockFile: Codable, Equatable, Sendable {
 
     /// `api.yaml` → `api.lock.json`, beside it (`.yml` alike; any other name gets `.lock.json` added).
     public static func path(forProfile profile: String) -> String {
-        for suffix in [".yaml", ".yml"] where profile.hasSuffix(suffix) { return String(profile.dropLast(suffix.count)) + ".lock.json" }
+        for suffix in [".yaml", ".yml"] where profile.hasSuffix(suffix) {
+            return String(profile.dropLast(suffix.count)) + ".lock.json"
+        }
         return profile + ".lock.json"
     }
 
@@ -87,7 +91,11 @@ public struct LockFile: Codable, Equatable, Sendable {
     public func problems(profileText: String, profileName: String, host: HostRecord) -> [String] {
         var out: [String] = []
         let sha = Report.Source.sha256(profileText)
-        if sha != profile.sha256 { out.append("the profile changed since the lock (its sha256 is \(sha), the lock's \(profile.sha256)): run topo plan --lock again") }
+        if sha != profile.sha256 {
+            out.append(
+                "the profile changed since the lock (its sha256 is \(sha), the lock's \(profile.sha256)): run topo plan --lock again"
+            )
+        }
         if plan.name != profileName { out.append("the lock is for profile \(plan.name), not \(profileName)") }
         out += self.host.differences(Fingerprint(host)).map { "the host differs from the locked one: \($0)" }
         return out
@@ -97,21 +105,31 @@ public struct LockFile: Codable, Equatable, Sendable {
     /// placement, once the profile's text, its name and the host are the locked ones, the placement is
     /// valid for the profile, and the plan is the lock's in every field. Exit 3 otherwise, naming each
     /// problem (`source` says where the lock is).
-    public func plan(for profile: Profile, text: String, on host: HostTopology, layout: Layout, source: String) -> Result<Plan, TopoFailure> {
-        var problems = self.problems(profileText: text, profileName: profile.name, host: HostRecord.read(topology: host, versions: [:]))
+    public func plan(
+        for profile: Profile, text: String, on host: HostTopology, layout: Layout, source: String
+    ) -> Result<Plan, TopoFailure> {
+        var problems = self.problems(
+            profileText: text, profileName: profile.name, host: HostRecord.read(topology: host, versions: [:]))
         var planned: Plan?
         if problems.isEmpty {
             switch Planner(host: host, layout: layout, pins: pins).plan(profile) {
-            case .failure(let f): problems += f.collapsed.map { "the locked placement does not fit the profile on this host: \($0)" }
+            case .failure(let f):
+                problems += f.collapsed.map { "the locked placement does not fit the profile on this host: \($0)" }
             case .success(let p):
                 planned = p
-                problems += differences(from: p).map { "the lock differs from the profile in more than placement: \($0)" }
+                problems += differences(from: p).map {
+                    "the lock differs from the profile in more than placement: \($0)"
+                }
             }
         }
         guard let planned, problems.isEmpty else {
-            return .failure(TopoFailure(.hostCannot, "cannot apply \(profile.name) as locked in \(source); nothing was changed:\n"
-                + Problems.collapse(problems).map { "  - \($0)" }.joined(separator: "\n")
-                + "\n(a lock pins each workload's CPUs and each link's subnet, nothing else: make it again with topo plan --lock)"))
+            return .failure(
+                TopoFailure(
+                    .hostCannot,
+                    "cannot apply \(profile.name) as locked in \(source); nothing was changed:\n"
+                        + Problems.collapse(problems).map { "  - \($0)" }.joined(separator: "\n")
+                        + "\n(a lock pins each workload's CPUs and each link's subnet, nothing else: make it again with topo plan --lock)"
+                ))
         }
         return .success(planned)
     }
@@ -130,22 +148,27 @@ public struct LockFile: Codable, Equatable, Sendable {
     /// is honoured.
     public func differences(from derived: Plan, limit: Int = 20) -> [String] {
         func flat(_ plan: Plan) -> [String: String] {
-            guard let json = try? JSONDecoder().decode(ReportDiff.JSON.self, from: Data(JSONOutput.encode(plan).utf8)) else { return [:] }
+            guard let json = try? JSONDecoder().decode(ReportDiff.JSON.self, from: Data(JSONOutput.encode(plan).utf8))
+            else { return [:] }
             return ReportDiff.flatten(json)
         }
-        let locked = flat(plan), planned = flat(derived)
+        let locked = flat(plan)
+        let planned = flat(derived)
         let paths = Set(locked.keys).union(planned.keys)
             .filter { locked[$0] != planned[$0] && !Self.followsFromPlacement($0, locked[$0], planned[$0]) }.sorted()
         var out = paths.prefix(limit).map { path in
-            return "plan.\(path): the lock has \(locked[path].map { Self.shown($0) } ?? "nothing"), the profile plans \(planned[path].map { Self.shown($0) } ?? "nothing")"
+            return
+                "plan.\(path): the lock has \(locked[path].map { Self.shown($0) } ?? "nothing"), the profile plans \(planned[path].map { Self.shown($0) } ?? "nothing")"
         }
         if paths.count > limit { out.append("and \(paths.count - limit) more differences") }
         return out
     }
 
     /// The JSON keys whose values the planner derives from the CPUs and subnets alone.
-    static let placementKeys: Set<String> = ["cpus", "mems", "policyNodes", "cpuNodes", "idle", "subnet", "address", "addresses",
-                                             "contents", "irqsAway", "workqueuesAway", "kernelThreadsAway"]
+    static let placementKeys: Set<String> = [
+        "cpus", "mems", "policyNodes", "cpuNodes", "idle", "subnet", "address", "addresses",
+        "contents", "irqsAway", "workqueuesAway", "kernelThreadsAway",
+    ]
 
     /// Whether a leaf of the plan is one the placement decides (its path's last key, or a variable
     /// that carries an address), so that both sides may differ there.
@@ -163,22 +186,30 @@ public struct LockFile: Codable, Equatable, Sendable {
 
     /// A JSON value as a message shows it: at most 120 characters, control characters escaped.
     static func shown(_ text: String) -> String {
-        let escaped = text.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0) }.joined()
+        let escaped = text.unicodeScalars.map {
+            $0.value < 0x20 || $0.value == 0x7F ? "\\u{\(String($0.value, radix: 16))}" : String($0)
+        }.joined()
         return escaped.count > 120 ? String(escaped.prefix(120)) + "…" : escaped
     }
 
     public static func read(_ path: String) -> Result<LockFile, TopoFailure> {
         let bytes: [UInt8]
         do { bytes = try GuardedFile.bytes(path, limit: 16 << 20) } catch {
-            if error.reason == "does not exist" { return .failure(TopoFailure(.invalid, "no lock file at \(path): write one with topo plan PROFILE --lock")) }
+            if error.reason == "does not exist" {
+                return .failure(
+                    TopoFailure(.invalid, "no lock file at \(path): write one with topo plan PROFILE --lock"))
+            }
             return .failure(TopoFailure(.invalid, "the lock file \(error)"))
         }
         do {
             let lock = try JSONDecoder().decode(LockFile.self, from: Data(bytes))
-            guard lock.format == currentFormat else { return .failure(TopoFailure(.invalid, "\(path) is \(lock.format), this topo reads \(currentFormat)")) }
+            guard lock.format == currentFormat else {
+                return .failure(TopoFailure(.invalid, "\(path) is \(lock.format), this topo reads \(currentFormat)"))
+            }
             return .success(lock)
         } catch {
-            return .failure(TopoFailure(.invalid, "\(path) is not a lock file this topo can read (\(StateStore.reason(error)))"))
+            return .failure(
+                TopoFailure(.invalid, "\(path) is not a lock file this topo can read (\(StateStore.reason(error)))"))
         }
     }
 }

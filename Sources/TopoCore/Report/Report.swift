@@ -57,8 +57,11 @@ public struct Report: Codable, Equatable, Sendable {
         /// The last lines of each workload's log (at most `logTailLines` lines and `logTailBytes` bytes each).
         public var logTails: [String: String]
 
-        public init(command: [String]?, inWorkload: String?, waited: String?, exitStatus: Int32?, interrupted: String?, wallSeconds: Double,
-                    verifyBefore: Verifier.ProfileResult?, logTails: [String: String]) {
+        public init(
+            command: [String]?, inWorkload: String?, waited: String?, exitStatus: Int32?, interrupted: String?,
+            wallSeconds: Double,
+            verifyBefore: Verifier.ProfileResult?, logTails: [String: String]
+        ) {
             self.command = command
             self.inWorkload = inWorkload
             self.waited = waited
@@ -72,8 +75,10 @@ public struct Report: Codable, Equatable, Sendable {
 
     public static let logTailLines = 40, logTailBytes = 8 << 10
 
-    public init(version: String, time: Date = Date(), host: HostRecord, profile: Source, plan: Plan,
-                observed: StatusReport.ProfileStatus?, verify: Verifier.ProfileResult?, run: RunRecord? = nil) {
+    public init(
+        version: String, time: Date = Date(), host: HostRecord, profile: Source, plan: Plan,
+        observed: StatusReport.ProfileStatus?, verify: Verifier.ProfileResult?, run: RunRecord? = nil
+    ) {
         let formatter = ISO8601DateFormatter()
         self.topo = Tool(version: version, time: formatter.string(from: time))
         self.host = host
@@ -88,7 +93,8 @@ public struct Report: Codable, Equatable, Sendable {
     public static func tail(_ path: String) -> String? {
         guard let st = Sys.stat(path), let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
-        let size = UInt64(st.st_size), from = size > UInt64(logTailBytes) ? size - UInt64(logTailBytes) : 0
+        let size = UInt64(st.st_size)
+        let from = size > UInt64(logTailBytes) ? size - UInt64(logTailBytes) : 0
         try? handle.seek(toOffset: from)
         let data = (try? handle.readToEnd()) ?? Data()
         let lines = String(decoding: data, as: UTF8.self).split(separator: "\n", omittingEmptySubsequences: false)
@@ -97,11 +103,20 @@ public struct Report: Codable, Equatable, Sendable {
 
     /// A record of the profile `name` as it is now: applied (observed and verified, unless `verified`
     /// is the result of a verify just made) or only planned.
-    public static func make(version: String, host: HostRecord, source: Source, plan: Plan, state: StateStore, drivers: Drivers,
-                            online: CPUSet, active: Bool = false, verified: Verifier.ProfileResult? = nil, run: RunRecord? = nil) -> Report {
+    public static func make(
+        version: String, host: HostRecord, source: Source, plan: Plan, state: StateStore, drivers: Drivers,
+        online: CPUSet, active: Bool = false, verified: Verifier.ProfileResult? = nil, run: RunRecord? = nil
+    ) -> Report {
         let applied = state.profiles().contains(plan.name)
-        let observed = applied ? StatusReport.read(state: state, drivers: drivers).profiles.first { $0.name == plan.name } : nil
-        let verify = !applied ? nil : verified ?? (try? Verifier(state: state, drivers: drivers).verify(plan.name, online: online, active: active).get())
-        return Report(version: version, host: host, profile: source, plan: plan, observed: observed, verify: verify, run: run)
+        let observed =
+            applied ? StatusReport.read(state: state, drivers: drivers).profiles.first { $0.name == plan.name } : nil
+        let verify =
+            !applied
+            ? nil
+            : verified
+                ?? (try? Verifier(state: state, drivers: drivers).verify(plan.name, online: online, active: active)
+                    .get())
+        return Report(
+            version: version, host: host, profile: source, plan: plan, observed: observed, verify: verify, run: run)
     }
 }

@@ -27,19 +27,35 @@ public enum ReportDiff {
         ("kernel", ["host.kernel.release", "host.kernel.version", "host.kernel.parameters"]),
         ("SMT", ["host.cpu.smt", "host.cpu.sockets", "host.cpu.cores", "host.cpu.threads", "host.cpu.online"]),
         ("NUMA layout", ["host.numa"]),
-        ("placement", ["plan.workloads[].cpus", "plan.workloads[].mems", "plan.workloads[].memoryPolicy", "plan.workloads[].policyNodes",
-                       "plan.workloads[].cpuNodes", "plan.workloads[].isolation", "plan.reserved", "plan.idle", "plan.smt"]),
+        (
+            "placement",
+            [
+                "plan.workloads[].cpus", "plan.workloads[].mems", "plan.workloads[].memoryPolicy",
+                "plan.workloads[].policyNodes",
+                "plan.workloads[].cpuNodes", "plan.workloads[].isolation", "plan.reserved", "plan.idle", "plan.smt",
+            ]
+        ),
         ("limits", ["plan.workloads[].cgroup"]),
         ("link shaping", ["plan.links"]),
         ("frequency and boost", ["host.frequency", "host.boost"]),
         ("transparent huge pages", ["host.transparentHugePages"]),
-        ("host settings", ["host.irqbalance", "host.aslr", "host.numaBalancing", "host.timerMigration", "host.statInterval", "host.perfSampleRate", "host.workqueueCPUs", "host.cgroup", "host.memoryBytes", "host.kernel.commandLine",
-                           "host.versions", "host.distribution"]),
+        (
+            "host settings",
+            [
+                "host.irqbalance", "host.aslr", "host.numaBalancing", "host.timerMigration", "host.statInterval",
+                "host.perfSampleRate", "host.workqueueCPUs", "host.cgroup", "host.memoryBytes",
+                "host.kernel.commandLine",
+                "host.versions", "host.distribution",
+            ]
+        ),
         ("workloads", ["plan.workloads", "plan.name", "profile.sha256", "format"]),
     ]
 
     /// Never material: where and when, what the kernel showed (pids), and the results themselves.
-    static let immaterial = ["host.hostname", "topo", "observed", "verify", "run", "profile.path", "profile.text", "profile.name", "plan.warnings", "plan.format"]
+    static let immaterial = [
+        "host.hostname", "topo", "observed", "verify", "run", "profile.path", "profile.text", "profile.name",
+        "plan.warnings", "plan.format",
+    ]
     /// Derived from the rest of the plan: compared through it.
     static let skipped = ["plan.resources"]
 
@@ -49,24 +65,37 @@ public enum ReportDiff {
 
         public init(from decoder: Decoder) throws {
             let c = try decoder.singleValueContainer()
-            if c.decodeNil() { self = .null }
-            else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-            else if let i = try? c.decode(Int64.self) { self = .integer(i) }
-            else if let d = try? c.decode(Double.self) { self = .number(d) }
-            else if let s = try? c.decode(String.self) { self = .string(s) }
-            else if let a = try? c.decode([JSON].self) { self = .array(a) }
-            else { self = .object(try c.decode([String: JSON].self)) }
+            if c.decodeNil() {
+                self = .null
+            } else if let b = try? c.decode(Bool.self) {
+                self = .bool(b)
+            } else if let i = try? c.decode(Int64.self) {
+                self = .integer(i)
+            } else if let d = try? c.decode(Double.self) {
+                self = .number(d)
+            } else if let s = try? c.decode(String.self) {
+                self = .string(s)
+            } else if let a = try? c.decode([JSON].self) {
+                self = .array(a)
+            } else {
+                self = .object(try c.decode([String: JSON].self))
+            }
         }
     }
 
     public static func compare(_ a: JSON, _ b: JSON) -> [Difference] {
-        let left = flatten(a), right = flatten(b)
+        let left = flatten(a)
+        let right = flatten(b)
         var out: [Difference] = []
         for path in Set(left.keys).union(right.keys) where left[path] != right[path] {
             let generic = path.replacingOccurrences(of: #"\[[^\]]*\]"#, with: "[]", options: .regularExpression)
             if skipped.contains(where: { has(generic, prefix: $0) }) { continue }
-            let category = immaterial.contains { has(generic, prefix: $0) } ? nil : categories.first { $0.prefixes.contains { has(generic, prefix: $0) } }
-            var d = Difference(path: path, category: category?.name ?? "other", material: category != nil, a: left[path], b: right[path])
+            let category =
+                immaterial.contains { has(generic, prefix: $0) }
+                ? nil : categories.first { $0.prefixes.contains { has(generic, prefix: $0) } }
+            var d = Difference(
+                path: path, category: category?.name ?? "other", material: category != nil, a: left[path],
+                b: right[path])
             if let a = multiline(d.a), let b = multiline(d.b) {
                 d.lines = unified(a, b)
                 d.a = summary(a)
@@ -74,13 +103,17 @@ public enum ReportDiff {
             }
             out.append(d)
         }
-        let rank = { (d: Difference) -> Int in d.material ? categories.firstIndex { $0.name == d.category } ?? categories.count : categories.count + 1 }
+        let rank = { (d: Difference) -> Int in
+            d.material ? categories.firstIndex { $0.name == d.category } ?? categories.count : categories.count + 1
+        }
         return out.sorted { (rank($0), $0.path) < (rank($1), $1.path) }
     }
 
     /// The text of a string leaf (as `flatten` quotes it) that spans several lines, or nil.
     static func multiline(_ leaf: String?) -> String? {
-        guard let leaf, leaf.count >= 2, leaf.hasPrefix("\""), leaf.hasSuffix("\""), leaf.contains("\n") else { return nil }
+        guard let leaf, leaf.count >= 2, leaf.hasPrefix("\""), leaf.hasSuffix("\""), leaf.contains("\n") else {
+            return nil
+        }
         return String(leaf.dropFirst().dropLast())
     }
 
@@ -95,7 +128,8 @@ public enum ReportDiff {
         let old = a.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         let new = b.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         // The edit script, in order: (kind, old index, new index); kind " ", "-" or "+".
-        var removed = Set<Int>(), inserted = Set<Int>()
+        var removed = Set<Int>()
+        var inserted = Set<Int>()
         for change in new.difference(from: old) {
             switch change {
             case .remove(let offset, _, _): removed.insert(offset)
@@ -103,31 +137,50 @@ public enum ReportDiff {
             }
         }
         var script: [(kind: Character, old: Int, new: Int)] = []
-        var i = 0, j = 0
+        var i = 0
+        var j = 0
         while i < old.count || j < new.count {
-            if i < old.count, removed.contains(i) { script.append(("-", i, j)); i += 1 }
-            else if j < new.count, inserted.contains(j) { script.append(("+", i, j)); j += 1 }
-            else { script.append((" ", i, j)); i += 1; j += 1 }
+            if i < old.count, removed.contains(i) {
+                script.append(("-", i, j))
+                i += 1
+            } else if j < new.count, inserted.contains(j) {
+                script.append(("+", i, j))
+                j += 1
+            } else {
+                script.append((" ", i, j))
+                i += 1
+                j += 1
+            }
         }
         var out: [String] = []
         var k = 0
         while k < script.count {
-            guard script[k].kind != " " else { k += 1; continue }
+            guard script[k].kind != " " else {
+                k += 1
+                continue
+            }
             // A hunk: from `context` lines before this change to `context` lines after the last change
             // that is no more than 2 × context unchanged lines from the next.
             let start = max(0, k - context)
             var end = k
             var n = k
             while n < script.count {
-                if script[n].kind != " " { end = n; n += 1; continue }
+                if script[n].kind != " " {
+                    end = n
+                    n += 1
+                    continue
+                }
                 var run = n
                 while run < script.count && script[run].kind == " " { run += 1 }
                 if run < script.count && run - n <= 2 * context { n = run } else { break }
             }
             let stop = min(script.count, end + context + 1)
             let body = script[start..<stop]
-            let oldCount = body.filter { $0.kind != "+" }.count, newCount = body.filter { $0.kind != "-" }.count
-            out.append("@@ -\(body.first!.old + (oldCount == 0 ? 0 : 1)),\(oldCount) +\(body.first!.new + (newCount == 0 ? 0 : 1)),\(newCount) @@")
+            let oldCount = body.filter { $0.kind != "+" }.count
+            let newCount = body.filter { $0.kind != "-" }.count
+            out.append(
+                "@@ -\(body.first!.old + (oldCount == 0 ? 0 : 1)),\(oldCount) +\(body.first!.new + (newCount == 0 ? 0 : 1)),\(newCount) @@"
+            )
             for step in body {
                 out.append("\(step.kind)\(step.kind == "+" ? new[step.new] : old[step.old])")
             }

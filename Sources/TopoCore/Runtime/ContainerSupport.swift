@@ -35,11 +35,14 @@ struct ContainerSupport: Sendable {
     /// A runtime's failure in the words it wrote to the log after `offset`, on one line.
     static func said(_ log: String, after offset: Int) -> String {
         let tail = ((try? Sys.read(log)) ?? "").utf8.dropFirst(offset)
-        return String(decoding: tail, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "\n", with: "; ")
+        return String(decoding: tail, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            .replacingOccurrences(of: "\n", with: "; ")
     }
 
     func rootControllers() -> Set<String> {
-        Set((cgroups.read("", "cgroup.subtree_control") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(String.init))
+        Set(
+            (cgroups.read("", "cgroup.subtree_control") ?? "").split(whereSeparator: { $0 == " " || $0 == "\n" }).map(
+                String.init))
     }
 
     /// The runtimes enable every controller they know in each ancestor's `cgroup.subtree_control`, up to
@@ -49,7 +52,10 @@ struct ContainerSupport: Sendable {
         let added = rootControllers().subtracting(before)
         guard !added.isEmpty else { return }
         do { try cgroups.recordRootControllers(added) } catch {
-            throw TopoFailure(error.status, "record the controllers \(runtime.rawValue) enabled at the cgroup root (\(added.sorted().joined(separator: " "))): \(error.message)")
+            throw TopoFailure(
+                error.status,
+                "record the controllers \(runtime.rawValue) enabled at the cgroup root (\(added.sorted().joined(separator: " "))): \(error.message)"
+            )
         }
     }
 

@@ -38,11 +38,15 @@ public enum ExecStreams {
     // MARK: a pty
 
     /// `caller`: the terminal topo was started on (its stdin and stdout; other descriptors in tests).
-    static func runOnPty(caller: (input: Int32, output: Int32) = (0, 1), _ start: (Stdio) -> Result<pid_t, TopoFailure>) -> Result<Int32, TopoFailure> {
-        var master: Int32 = -1, slave: Int32 = -1
+    static func runOnPty(
+        caller: (input: Int32, output: Int32) = (0, 1), _ start: (Stdio) -> Result<pid_t, TopoFailure>
+    ) -> Result<Int32, TopoFailure> {
+        var master: Int32 = -1
+        var slave: Int32 = -1
         var name = [CChar](repeating: 0, count: 128)
         guard topo_open_pty(&master, &slave, &name, name.count) == 0 else {
-            return .failure(TopoFailure(.hostCannot, "topo exec: open a pseudo-terminal: \(String(cString: strerror(errno)))"))
+            return .failure(
+                TopoFailure(.hostCannot, "topo exec: open a pseudo-terminal: \(String(cString: strerror(errno)))"))
         }
         defer { close(master) }
         _ = topo_copy_window_size(caller.input, master)
@@ -53,8 +57,9 @@ public enum ExecStreams {
         var saved = [UInt8](repeating: 0, count: 256)
         let raw = saved.withUnsafeMutableBytes { topo_terminal_raw(caller.input, $0.baseAddress, $0.count) } == 0
         defer { if raw { _ = saved.withUnsafeBytes { topo_terminal_restore(caller.input, $0.baseAddress, $0.count) } } }
-        let status = relay(pid: pid, inputs: [(from: caller.input, to: master)], outputs: [(from: master, to: caller.output)],
-                           resize: (from: caller.input, to: master))
+        let status = relay(
+            pid: pid, inputs: [(from: caller.input, to: master)], outputs: [(from: master, to: caller.output)],
+            resize: (from: caller.input, to: master))
         return .success(status)
     }
 
@@ -62,7 +67,8 @@ public enum ExecStreams {
 
     static func runWithPipes(_ start: (Stdio) -> Result<pid_t, TopoFailure>) -> Result<Int32, TopoFailure> {
         var childEnds: [Int32] = [-1, -1, -1]
-        var inputs: [(from: Int32, to: Int32)] = [], outputs: [(from: Int32, to: Int32)] = []
+        var inputs: [(from: Int32, to: Int32)] = []
+        var outputs: [(from: Int32, to: Int32)] = []
         var ours: [Int32] = []  // the read ends of the output pipes; the relay closes the input's write end
         defer { ours.forEach { close($0) } }
         for fd in Int32(0)...2 where topo_is_terminal(fd) == 1 {
@@ -72,9 +78,12 @@ public enum ExecStreams {
                 return .failure(TopoFailure(.hostCannot, "topo exec: pipe: \(String(cString: strerror(errno)))"))
             }
             if fd == 0 {
-                childEnds[0] = p[0]; inputs.append((0, p[1]))
+                childEnds[0] = p[0]
+                inputs.append((0, p[1]))
             } else {
-                childEnds[Int(fd)] = p[1]; outputs.append((p[0], fd)); ours.append(p[0])
+                childEnds[Int(fd)] = p[1]
+                outputs.append((p[0], fd))
+                ours.append(p[0])
             }
         }
         for (fd, _) in outputs { _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) }
@@ -93,7 +102,10 @@ public enum ExecStreams {
     /// exited and every output is drained (or closed); SIGINT, SIGTERM and SIGHUP that reach topo go on
     /// to the command. Returns its exit status (128 + signal when a signal ended it).
     /// `resize`: the caller's terminal and the pty whose window size follows it (on SIGWINCH); nil for pipes.
-    static func relay(pid: pid_t, inputs: [(from: Int32, to: Int32)], outputs: [(from: Int32, to: Int32)], resize: (from: Int32, to: Int32)?) -> Int32 {
+    static func relay(
+        pid: pid_t, inputs: [(from: Int32, to: Int32)], outputs: [(from: Int32, to: Int32)],
+        resize: (from: Int32, to: Int32)?
+    ) -> Int32 {
         child.store(pid, ordering: .relaxed)
         defer { child.store(0, ordering: .relaxed) }
         var previous: [Int32: sighandler_t?] = [:]
@@ -103,11 +115,14 @@ public enum ExecStreams {
                 if pid > 0 { _ = kill(pid, sig) }
             }
         }
-        if resize != nil { previous[SIGWINCH] = signal(SIGWINCH) { _ in ExecStreams.resized.store(true, ordering: .relaxed) } }
+        if resize != nil {
+            previous[SIGWINCH] = signal(SIGWINCH) { _ in ExecStreams.resized.store(true, ordering: .relaxed) }
+        }
         defer { for (s, h) in previous { signal(s, h) } }
 
         if inputs.isEmpty && outputs.isEmpty { return Spawn.wait(pid) }  // nothing to relay: no terminal anywhere
-        var openInputs = inputs, openOutputs = outputs
+        var openInputs = inputs
+        var openOutputs = outputs
         var status: Int32? = nil
         var buffer = [UInt8](repeating: 0, count: 16384)
         while true {
@@ -117,17 +132,23 @@ public enum ExecStreams {
                 if r == pid {
                     let signal = raw & 0x7F
                     status = signal == 0 ? (raw >> 8) & 0xFF : 128 + signal
-                } else if r < 0 && errno != EINTR { status = 127 }
+                } else if r < 0 && errno != EINTR {
+                    status = 127
+                }
             }
-            if let resize, resized.exchange(false, ordering: .relaxed) { _ = topo_copy_window_size(resize.from, resize.to) }
+            if let resize, resized.exchange(false, ordering: .relaxed) {
+                _ = topo_copy_window_size(resize.from, resize.to)
+            }
             if status != nil && openOutputs.isEmpty { break }
-            var polled = openInputs.map { pollfd(fd: $0.from, events: Int16(POLLIN), revents: 0) }
+            var polled =
+                openInputs.map { pollfd(fd: $0.from, events: Int16(POLLIN), revents: 0) }
                 + openOutputs.map { pollfd(fd: $0.from, events: Int16(POLLIN), revents: 0) }
             // Once the command is gone, only what it left in the outputs is read, without waiting.
             let n = poll(&polled, nfds_t(polled.count), status == nil ? 100 : 0)
             if n < 0 { if errno == EINTR { continue } else { break } }
             if n == 0 && status != nil { break }
-            var closedInputs: [Int32] = [], closedOutputs: [Int32] = []
+            var closedInputs: [Int32] = []
+            var closedOutputs: [Int32] = []
             for (i, p) in polled.enumerated() where p.revents != 0 {
                 let isInput = i < openInputs.count
                 let pair = isInput ? openInputs[i] : openOutputs[i - openInputs.count]
@@ -137,7 +158,9 @@ public enum ExecStreams {
                     if isInput {
                         closedInputs.append(pair.from)
                         if resize == nil { close(pair.to) }  // a pipe: the command reads its end
-                    } else { closedOutputs.append(pair.from) }
+                    } else {
+                        closedOutputs.append(pair.from)
+                    }
                     continue
                 }
                 if !writeAll(pair.to, buffer, got) && !isInput { closedOutputs.append(pair.from) }
@@ -156,7 +179,10 @@ public enum ExecStreams {
             let n = buffer.withUnsafeBytes { write(fd, $0.baseAddress! + done, count - done) }
             if n < 0 {
                 if errno == EINTR { continue }
-                if errno == EAGAIN { usleep(1000); continue }
+                if errno == EAGAIN {
+                    usleep(1000)
+                    continue
+                }
                 return false
             }
             done += n

@@ -26,8 +26,10 @@ public struct ImageCache: Sendable {
     /// Attaches a read-only copy of the host's `/` at an empty directory; why it failed, or nil.
     var attachHostRoot: @Sendable (_ at: String) -> String?
 
-    public init(state: StateStore, unpack: @escaping @Sendable (String, String) -> String?,
-                attachHostRoot: @escaping @Sendable (String) -> String? = ImageCache.attachReadOnlyRoot) {
+    public init(
+        state: StateStore, unpack: @escaping @Sendable (String, String) -> String?,
+        attachHostRoot: @escaping @Sendable (String) -> String? = ImageCache.attachReadOnlyRoot
+    ) {
         self.root = "\(state.root)/\(Self.directoryName)"
         self.unpack = unpack
         self.attachHostRoot = attachHostRoot
@@ -38,7 +40,8 @@ public struct ImageCache: Sendable {
 
     /// `topo_attach_read_only_tree("/", at)`: every mount read-only, nosuid and private.
     public static let attachReadOnlyRoot: @Sendable (String) -> String? = { at in
-        topo_attach_read_only_tree("/", at) == 0 ? nil : "\(SystemError("attach a read-only copy of / at", at, errno: errno))"
+        topo_attach_read_only_tree("/", at) == 0
+            ? nil : "\(SystemError("attach a read-only copy of / at", at, errno: errno))"
     }
 
     /// The cache's name in the state root (reserved: no profile may take it).
@@ -48,7 +51,9 @@ public struct ImageCache: Sendable {
     public static func umoci(_ runner: CommandRunner = CommandRunner()) -> @Sendable (String, String) -> String? {
         { reference, destination in
             let r = runner.run([OCIRuntime.umoci, "unpack", "--image", reference, destination])
-            return r.status == 0 ? nil : "umoci unpack --image \(reference) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+            return r.status == 0
+                ? nil
+                : "umoci unpack --image \(reference) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
         }
     }
 
@@ -64,18 +69,26 @@ public struct ImageCache: Sendable {
     /// The manifest a layout's tag names in its `index.json` (read at most 1 MiB).
     public static func manifest(layout dir: String, tag: String) -> Manifest? {
         guard let text = try? GuardedFile.read("\(dir)/index.json", limit: 1 << 20),
-              let index = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
-              let manifests = index["manifests"] as? [[String: Any]] else { return nil }
-        let named = manifests.first { (($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String) == tag }
-        guard let digest = named?["digest"] as? String, isDigest(digest), let size = (named?["size"] as? NSNumber)?.intValue else { return nil }
-        return Manifest(tag: tag, digest: digest, mediaType: named?["mediaType"] as? String ?? "application/vnd.oci.image.manifest.v1+json", size: size)
+            let index = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any],
+            let manifests = index["manifests"] as? [[String: Any]]
+        else { return nil }
+        let named = manifests.first {
+            (($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String) == tag
+        }
+        guard let digest = named?["digest"] as? String, isDigest(digest),
+            let size = (named?["size"] as? NSNumber)?.intValue
+        else { return nil }
+        return Manifest(
+            tag: tag, digest: digest,
+            mediaType: named?["mediaType"] as? String ?? "application/vnd.oci.image.manifest.v1+json", size: size)
     }
 
     /// The manifest digest a layout's tag names in its `index.json`.
     public static func digest(layout dir: String, tag: String) -> String? { manifest(layout: dir, tag: tag)?.digest }
 
     static func isDigest(_ s: String) -> Bool {
-        s.hasPrefix("sha256:") && s.utf8.count == 71 && s.utf8.dropFirst(7).allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+        s.hasPrefix("sha256:") && s.utf8.count == 71
+            && s.utf8.dropFirst(7).allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
     }
 
     func directory(_ digest: String) -> String { "\(root)/\(digest.replacingOccurrences(of: ":", with: "-"))" }
@@ -86,19 +99,33 @@ public struct ImageCache: Sendable {
     /// — so an `index.json` changed between topo's read and umoci's cannot swap the image (umoci checks
     /// every blob against its digest as it reads it).
     public func acquire(layout dir: String, manifest: Manifest, user: String) -> Result<String, TopoFailure> {
-        guard Self.isDigest(manifest.digest) else { return .failure(TopoFailure(.applyFailed, "image \(dir): \(manifest.digest) is not a sha256 digest")) }
+        guard Self.isDigest(manifest.digest) else {
+            return .failure(TopoFailure(.applyFailed, "image \(dir): \(manifest.digest) is not a sha256 digest"))
+        }
         let pinned = "\(directory(manifest.digest)).layout"
         return acquire(reference: "\(pinned):topo", digest: manifest.digest, user: user) { () throws(SystemError) in
             if Sys.exists(pinned) { _ = try Sys.removeTree(pinned) }
             try Sys.mkdir(pinned, mode: 0o700)
-            try Sys.write("\(pinned)/oci-layout", #"{"imageLayoutVersion":"1.0.0"}"# + "\n", flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
-            let index: [String: Any] = ["schemaVersion": 2, "manifests": [[
-                "mediaType": manifest.mediaType, "digest": manifest.digest, "size": manifest.size,
-                "annotations": ["org.opencontainers.image.ref.name": "topo"]]]]
+            try Sys.write(
+                "\(pinned)/oci-layout", #"{"imageLayoutVersion":"1.0.0"}"# + "\n",
+                flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+            let index: [String: Any] = [
+                "schemaVersion": 2,
+                "manifests": [
+                    [
+                        "mediaType": manifest.mediaType, "digest": manifest.digest, "size": manifest.size,
+                        "annotations": ["org.opencontainers.image.ref.name": "topo"],
+                    ]
+                ],
+            ]
             let data = (try? JSONSerialization.data(withJSONObject: index, options: [.sortedKeys])) ?? Data()
-            try Sys.write("\(pinned)/index.json", String(decoding: data, as: UTF8.self), flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
+            try Sys.write(
+                "\(pinned)/index.json", String(decoding: data, as: UTF8.self),
+                flags: O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, operation: "create")
             let blobs = URL(fileURLWithPath: dir).standardizedFileURL.path + "/blobs"
-            guard symlink(blobs, "\(pinned)/blobs") == 0 else { throw SystemError("symlink", "\(pinned)/blobs", value: blobs, errno: errno) }
+            guard symlink(blobs, "\(pinned)/blobs") == 0 else {
+                throw SystemError("symlink", "\(pinned)/blobs", value: blobs, errno: errno)
+            }
         } cleanup: {
             _ = try? Sys.removeTree(pinned)
         }
@@ -106,13 +133,19 @@ public struct ImageCache: Sendable {
 
     /// The root filesystem of `digest`, unpacked from `reference` unless it already is, and marked as
     /// used by `user` (`profile.workload`). `prepare` and `cleanup` run around an unpacking.
-    public func acquire(reference: String, digest: String, user: String,
-                        prepare: () throws(SystemError) -> Void = {}, cleanup: () -> Void = {}) -> Result<String, TopoFailure> {
-        guard Self.isDigest(digest) else { return .failure(TopoFailure(.applyFailed, "image \(reference): \(digest) is not a sha256 digest")) }
+    public func acquire(
+        reference: String, digest: String, user: String,
+        prepare: () throws(SystemError) -> Void = {}, cleanup: () -> Void = {}
+    ) -> Result<String, TopoFailure> {
+        guard Self.isDigest(digest) else {
+            return .failure(TopoFailure(.applyFailed, "image \(reference): \(digest) is not a sha256 digest"))
+        }
         let dir = directory(digest)
         do {
             for d in [root, dir, "\(dir)/users"] where !Sys.isDirectory(d) { try Sys.mkdir(d, mode: 0o700) }
-            try Sys.write("\(dir)/users/\(user)", "\(reference)\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "mark the use of")
+            try Sys.write(
+                "\(dir)/users/\(user)", "\(reference)\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                operation: "mark the use of")
         } catch { return .failure(TopoFailure(.applyFailed, "image cache \(dir): \(error)")) }
         if Sys.isDirectory("\(dir)/rootfs") { return .success("\(dir)/rootfs") }
         // Unpacked beside, then renamed into place: a crash never leaves a half-unpacked rootfs in use.
@@ -124,7 +157,9 @@ public struct ImageCache: Sendable {
             _ = try? Sys.removeTree(scratch)
             return .failure(TopoFailure(.applyFailed, why))
         }
-        do { try Sys.rename("\(scratch)/rootfs", "\(dir)/rootfs") } catch { return .failure(TopoFailure(.applyFailed, "image cache: \(error)")) }
+        do { try Sys.rename("\(scratch)/rootfs", "\(dir)/rootfs") } catch {
+            return .failure(TopoFailure(.applyFailed, "image cache: \(error)"))
+        }
         _ = try? Sys.removeTree(scratch)
         return .success("\(dir)/rootfs")
     }
@@ -132,10 +167,13 @@ public struct ImageCache: Sendable {
     /// The shared read-only copy of the host's `/`, attached unless it already is, and marked as used
     /// by `user` (`profile.workload`).
     public func acquireHostRoot(user: String) -> Result<String, TopoFailure> {
-        let dir = "\(root)/\(Self.hostRootName)", rootfs = "\(dir)/rootfs"
+        let dir = "\(root)/\(Self.hostRootName)"
+        let rootfs = "\(dir)/rootfs"
         do {
             for d in [root, dir, "\(dir)/users"] where !Sys.isDirectory(d) { try Sys.mkdir(d, mode: 0o700) }
-            try Sys.write("\(dir)/users/\(user)", "/\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "mark the use of")
+            try Sys.write(
+                "\(dir)/users/\(user)", "/\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                operation: "mark the use of")
             if try Self.isMounted(rootfs) { return .success(rootfs) }
             if !Sys.isDirectory(rootfs) { try Sys.mkdir(rootfs, mode: 0o755) }
         } catch { return .failure(TopoFailure(.applyFailed, "image cache \(dir): \(error)")) }
@@ -157,14 +195,19 @@ public struct ImageCache: Sendable {
     public func release(user: String) throws(TopoFailure) -> [String] {
         var removed: [String] = []
         for name in Sys.subdirectories(root) {
-            let dir = "\(root)/\(name)", mark = "\(dir)/users/\(user)"
+            let dir = "\(root)/\(name)"
+            let mark = "\(dir)/users/\(user)"
             guard Sys.exists(mark) else { continue }
             do {
                 try Sys.unlink(mark)
                 guard Sys.entries("\(dir)/users").isEmpty else { continue }
                 if name == Self.hostRootName { try Mounts.unmountTree("\(dir)/rootfs") }
                 let left = try Sys.removeTree(dir)
-                if !left.isEmpty { throw SystemError("remove the image", dir, errno: EBUSY, diagnosis: "\(left.joined(separator: ", ")) is another filesystem") }
+                if !left.isEmpty {
+                    throw SystemError(
+                        "remove the image", dir, errno: EBUSY,
+                        diagnosis: "\(left.joined(separator: ", ")) is another filesystem")
+                }
             } catch { throw TopoFailure(.hostCannot, "image cache: \(error)") }
             removed.append(dir)
         }

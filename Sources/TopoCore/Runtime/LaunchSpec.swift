@@ -35,7 +35,10 @@ public struct LaunchSpec: Equatable, Sendable {
 
     /// The spec for a planned launch: the cgroup joined through `cgroupProcs` (the cgroup manager's
     /// file), the namespace by its path under `ip netns`'s directory.
-    public init(_ l: LaunchResource, cgroupProcs: String, cgroupMount: String?, readOnly: [String], newSession: Bool, keepStdin: Bool) {
+    public init(
+        _ l: LaunchResource, cgroupProcs: String, cgroupMount: String?, readOnly: [String], newSession: Bool,
+        keepStdin: Bool
+    ) {
         command = l.command
         environment = l.environment
         workdir = l.workdir

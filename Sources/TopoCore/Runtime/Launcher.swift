@@ -46,15 +46,20 @@ public enum Launcher {
         var run: String?
 
         static let readOnlyPaths = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus", "/proc/fs", "/sys"]
-        static let maskedPaths = ["/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
-                                  "/proc/sched_debug", "/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware"]
+        static let maskedPaths = [
+            "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list", "/proc/timer_stats",
+            "/proc/sched_debug", "/proc/acpi", "/proc/asound", "/proc/scsi", "/sys/firmware",
+        ]
 
         /// The protection for this host's paths (`exists` and `isDirectory` stand in for the file system in tests).
-        static func present(exists: (String) -> Bool = Sys.exists, isDirectory: (String) -> Bool = { Sys.isDirectory($0) }) -> HostProtection {
-            HostProtection(readOnly: readOnlyPaths.filter(exists),
-                           maskedFiles: maskedPaths.filter { exists($0) && !isDirectory($0) },
-                           maskedDirectories: maskedPaths.filter(isDirectory),
-                           run: isDirectory("/run") ? "/run" : nil)
+        static func present(
+            exists: (String) -> Bool = Sys.exists, isDirectory: (String) -> Bool = { Sys.isDirectory($0) }
+        ) -> HostProtection {
+            HostProtection(
+                readOnly: readOnlyPaths.filter(exists),
+                maskedFiles: maskedPaths.filter { exists($0) && !isDirectory($0) },
+                maskedDirectories: maskedPaths.filter(isDirectory),
+                run: isDirectory("/run") ? "/run" : nil)
         }
     }
 
@@ -83,12 +88,17 @@ public enum Launcher {
     /// which the cgroup hierarchy's mount point shows its own cgroup read-only, every other cgroup
     /// mount is read-only, and so are topo's files.
     public static func start(_ spec: LaunchSpec) -> Result<Pending, Failure> {
-        guard !spec.command.isEmpty else { return .failure(Failure(description: "topo launcher: the workload has no command")) }
+        guard !spec.command.isEmpty else {
+            return .failure(Failure(description: "topo launcher: the workload has no command"))
+        }
         var owned: [Int32] = []  // descriptors for the child, closed here once it is made
         defer { owned.forEach { close($0) } }
         func open(_ path: String, _ flags: Int32, _ what: String) -> Result<Int32, Failure> {
             let fd = Glibc.open(path, flags | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { return .failure(Failure(description: "topo launcher: \(what) \(path): \(String(cString: strerror(errno)))")) }
+            guard fd >= 0 else {
+                return .failure(
+                    Failure(description: "topo launcher: \(what) \(path): \(String(cString: strerror(errno)))"))
+            }
             owned.append(fd)
             return .success(fd)
         }
@@ -97,7 +107,9 @@ public enum Launcher {
         let cgroupDirectory = String(spec.cgroupProcs.dropLast("/cgroup.procs".count))
         let cgroupFD = Glibc.open(cgroupDirectory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if cgroupFD >= 0 { owned.append(cgroupFD) }
-        var netnsFD: Int32 = -1, stdinFD: Int32 = -1, logFD: Int32 = -1
+        var netnsFD: Int32 = -1
+        var stdinFD: Int32 = -1
+        var logFD: Int32 = -1
         do {
             if let ns = spec.netns { netnsFD = try open(ns, O_RDONLY, "enter network namespace").get() }
             if !spec.keepStdin { stdinFD = try open("/dev/null", O_RDONLY, "open stdin").get() }
@@ -109,7 +121,10 @@ public enum Launcher {
         let otherCgroupMounts: [String]
         switch Mounts.read() {
         case .failure(let e): return .failure(Failure(description: "topo launcher: \(e)"))
-        case .success(let mounts): otherCgroupMounts = mounts.filter { ($0.type == "cgroup" || $0.type == "cgroup2") && $0.point != spec.cgroupMount }.map(\.point)
+        case .success(let mounts):
+            otherCgroupMounts = mounts.filter {
+                ($0.type == "cgroup" || $0.type == "cgroup2") && $0.point != spec.cgroupMount
+            }.map(\.point)
         }
         let readOnly = spec.readOnly.filter { Sys.exists($0) }
         let ids: Identity?
@@ -118,51 +133,75 @@ public enum Launcher {
         case .success(let i): ids = i
         }
         if let ids, ids.groups.count > 1024 {
-            return .failure(Failure(description: "topo launcher: user \(spec.user ?? "") is in \(ids.groups.count) groups; topo sets at most 1024"))
+            return .failure(
+                Failure(
+                    description:
+                        "topo launcher: user \(spec.user ?? "") is in \(ids.groups.count) groups; topo sets at most 1024"
+                ))
         }
         let protection = ids == nil || ids!.uid == 0 ? HostProtection.present() : HostProtection()
-        let keep = spec.capabilities.compactMap { Capabilities.value(of: $0) }.reduce(UInt64(0)) { $0 | 1 << UInt64($1) }
-        let capLast = (try? Sys.read("/proc/sys/kernel/cap_last_cap")).flatMap { Int32($0.trimmingCharacters(in: "\n")) } ?? 40
+        let keep = spec.capabilities.compactMap { Capabilities.value(of: $0) }.reduce(UInt64(0)) {
+            $0 | 1 << UInt64($1)
+        }
+        let capLast =
+            (try? Sys.read("/proc/sys/kernel/cap_last_cap")).flatMap { Int32($0.trimmingCharacters(in: "\n")) } ?? 40
         var cpuMask = [UInt](repeating: 0, count: max(16, (spec.cpus.ids.last ?? 0) / UInt.bitWidth + 1))
         for id in spec.cpus.ids { cpuMask[id / UInt.bitWidth] |= 1 << UInt(id % UInt.bitWidth) }
         let policy = memoryPolicy(spec.memoryPolicy, spec.policyNodes)
         defer { if let mask = policy.mask { numa_bitmask_free(mask) } }
 
         var fds: [Int32] = [-1, -1]
-        guard topo_pipe_cloexec(&fds) == 0 else { return .failure(Failure(description: "topo launcher: pipe: \(String(cString: strerror(errno)))")) }
+        guard topo_pipe_cloexec(&fds) == 0 else {
+            return .failure(Failure(description: "topo launcher: pipe: \(String(cString: strerror(errno)))"))
+        }
         owned.append(fds[1])
         // Every value the child reads, in C memory that lives until the clone returned.
         let c = CArena()
         var l = topo_launch()
         let paths = candidates(spec.command[0], environment: spec.environment)
-        l.paths = c.constStrings(paths); l.path_count = Int32(paths.count)
-        l.argv = UnsafePointer(c.strings(spec.command)); l.envp = UnsafePointer(c.strings(spec.environment))
-        l.cgroup_fd = cgroupFD; l.cgroup_procs = UnsafePointer(c.string(spec.cgroupProcs))
+        l.paths = c.constStrings(paths)
+        l.path_count = Int32(paths.count)
+        l.argv = UnsafePointer(c.strings(spec.command))
+        l.envp = UnsafePointer(c.strings(spec.environment))
+        l.cgroup_fd = cgroupFD
+        l.cgroup_procs = UnsafePointer(c.string(spec.cgroupProcs))
         l.netns_fd = netnsFD
         l.new_session = spec.newSession ? 1 : 0
-        l.stdin_fd = stdinFD; l.log_fd = logFD
+        l.stdin_fd = stdinFD
+        l.log_fd = logFD
         let stdio = spec.stdio?.fds ?? [-1, -1, -1]
         l.stdio = (stdio[0], stdio[1], stdio[2])
         l.set_ctty = spec.stdio?.controllingTerminal == true ? 1 : 0
         l.hosts_file = UnsafePointer(c.string(spec.hostsFile))
-        l.other_cgroup_mounts = c.constStrings(otherCgroupMounts); l.other_cgroup_mount_count = Int32(otherCgroupMounts.count)
-        l.cgroup_dir = UnsafePointer(c.string(cgroupDirectory)); l.cgroup_mount = UnsafePointer(c.string(spec.cgroupMount))
-        l.read_only = c.constStrings(readOnly); l.read_only_count = Int32(readOnly.count)
-        l.protect_read_only = c.constStrings(protection.readOnly); l.protect_read_only_count = Int32(protection.readOnly.count)
-        l.mask_files = c.constStrings(protection.maskedFiles); l.mask_file_count = Int32(protection.maskedFiles.count)
-        l.mask_dirs = c.constStrings(protection.maskedDirectories); l.mask_dir_count = Int32(protection.maskedDirectories.count)
+        l.other_cgroup_mounts = c.constStrings(otherCgroupMounts)
+        l.other_cgroup_mount_count = Int32(otherCgroupMounts.count)
+        l.cgroup_dir = UnsafePointer(c.string(cgroupDirectory))
+        l.cgroup_mount = UnsafePointer(c.string(spec.cgroupMount))
+        l.read_only = c.constStrings(readOnly)
+        l.read_only_count = Int32(readOnly.count)
+        l.protect_read_only = c.constStrings(protection.readOnly)
+        l.protect_read_only_count = Int32(protection.readOnly.count)
+        l.mask_files = c.constStrings(protection.maskedFiles)
+        l.mask_file_count = Int32(protection.maskedFiles.count)
+        l.mask_dirs = c.constStrings(protection.maskedDirectories)
+        l.mask_dir_count = Int32(protection.maskedDirectories.count)
         l.run_tmpfs = UnsafePointer(c.string(protection.run))
         l.cpu_mask = spec.cpus.isEmpty ? nil : UnsafePointer(c.copy(cpuMask))
         l.cpu_mask_bytes = spec.cpus.isEmpty ? 0 : UInt(cpuMask.count * MemoryLayout<UInt>.size)
-        l.policy_mode = policy.mode; l.policy_nodes = UnsafePointer(policy.mask?.pointee.maskp)
+        l.policy_mode = policy.mode
+        l.policy_nodes = UnsafePointer(policy.mask?.pointee.maskp)
         l.policy_max_node = policy.mask.map { $0.pointee.size + 1 } ?? 0
         l.policy_check = policy.check ? 1 : 0
         l.workdir = UnsafePointer(c.string(spec.workdir ?? "/"))
         l.switch_user = ids == nil ? 0 : 1
-        l.uid = ids?.uid ?? 0; l.gid = ids?.gid ?? 0
+        l.uid = ids?.uid ?? 0
+        l.gid = ids?.gid ?? 0
         let groups = ids?.groups ?? []
-        l.groups = UnsafePointer(c.copy(groups)); l.group_count = UInt(groups.count)
-        l.keep_caps = keep; l.cap_last = capLast; l.securebits = lockedSecurebits
+        l.groups = UnsafePointer(c.copy(groups))
+        l.group_count = UInt(groups.count)
+        l.keep_caps = keep
+        l.cap_last = capLast
+        l.securebits = lockedSecurebits
         l.status_fd = fds[1]
         let pid = withExtendedLifetime(c) { topo_launch_start(&l) }
         let cloneErrno = errno
@@ -171,7 +210,10 @@ public enum Launcher {
             let how = cgroupFD >= 0 ? "clone3 into cgroup \(cgroupDirectory)" : "fork"
             return .failure(Failure(description: "topo launcher: \(how): \(String(cString: strerror(cloneErrno)))"))
         }
-        return .success(Pending(pid: pid, statusFD: fds[0], spec: spec, otherCgroupMounts: otherCgroupMounts, readOnly: readOnly, protection: protection))
+        return .success(
+            Pending(
+                pid: pid, statusFD: fds[0], spec: spec, otherCgroupMounts: otherCgroupMounts, readOnly: readOnly,
+                protection: protection))
     }
 
     /// Waits until the child has exec'd the command (its status pipe closes empty) or failed (it writes
@@ -214,12 +256,15 @@ public enum Launcher {
         case TOPO_LAUNCH_MOUNT_NS: return "make a private mount namespace"
         case TOPO_LAUNCH_HOSTS: return "bind-mount \(s.hostsFile ?? "?") over /etc/hosts"
         case TOPO_LAUNCH_REMOUNT: return "remount \(item(p.otherCgroupMounts)) read-only"
-        case TOPO_LAUNCH_OWN_CGROUP: return "bind \(s.cgroupProcs.dropLast("/cgroup.procs".count)) read-only over \(s.cgroupMount ?? "?")"
+        case TOPO_LAUNCH_OWN_CGROUP:
+            return "bind \(s.cgroupProcs.dropLast("/cgroup.procs".count)) read-only over \(s.cgroupMount ?? "?")"
         case TOPO_LAUNCH_READ_ONLY: return "bind \(item(p.readOnly)) read-only"
         case TOPO_LAUNCH_AFFINITY: return "sched_setaffinity \(s.cpus)"
         case TOPO_LAUNCH_POLICY: return "set_mempolicy \(s.memoryPolicy.rawValue) \(s.policyNodes)"
         case TOPO_LAUNCH_POLICY_READ: return "get_mempolicy"
-        case TOPO_LAUNCH_POLICY_KEPT: return "set_mempolicy \(s.memoryPolicy.rawValue) \(s.policyNodes): the kernel kept the \(policyName(e.index)) policy"
+        case TOPO_LAUNCH_POLICY_KEPT:
+            return
+                "set_mempolicy \(s.memoryPolicy.rawValue) \(s.policyNodes): the kernel kept the \(policyName(e.index)) policy"
         case TOPO_LAUNCH_CHDIR: return "chdir \(s.workdir ?? "/")"
         case TOPO_LAUNCH_BOUNDING: return "drop \(Capabilities.name(of: index)) from the bounding set"
         case TOPO_LAUNCH_AMBIENT_CLEAR: return "clear the ambient capabilities"
@@ -238,7 +283,9 @@ public enum Launcher {
         case TOPO_LAUNCH_RUN_TMPFS: return "mount a fresh tmpfs over \(p.protection.run ?? "/run") for a root workload"
         case TOPO_LAUNCH_STDIO: return "dup2 exec's stream onto \(index)"
         case TOPO_LAUNCH_CTTY: return "make exec's pseudo-terminal the controlling terminal (TIOCSCTTY)"
-        case TOPO_LAUNCH_IDS: return "read back the ids of \(s.user ?? RunSpec.defaultUser): the kernel kept another \(["uid", "gid", "group list"][min(2, max(0, index))])"
+        case TOPO_LAUNCH_IDS:
+            return
+                "read back the ids of \(s.user ?? RunSpec.defaultUser): the kernel kept another \(["uid", "gid", "group list"][min(2, max(0, index))])"
         default: return "step \(e.step)"
         }
     }
@@ -257,7 +304,9 @@ public enum Launcher {
 
     /// set_mempolicy's mode and node mask for a policy, the mask parsed by libnuma (as numactl parses
     /// its node lists), and whether to read the mode back: a refusal must be an error, not a warning.
-    static func memoryPolicy(_ policy: MemoryPolicy, _ nodes: CPUSet) -> (mode: Int32, mask: UnsafeMutablePointer<bitmask>?, check: Bool) {
+    static func memoryPolicy(
+        _ policy: MemoryPolicy, _ nodes: CPUSet
+    ) -> (mode: Int32, mask: UnsafeMutablePointer<bitmask>?, check: Bool) {
         switch policy {
         case .local: return (MPOL_LOCAL, nil, false)
         case .preferred:
@@ -269,34 +318,48 @@ public enum Launcher {
         }
     }
 
-    struct Identity { var uid: UInt32; var gid: UInt32; var groups: [UInt32] }
+    struct Identity {
+        var uid: UInt32
+        var gid: UInt32
+        var groups: [UInt32]
+    }
 
     /// The profile's user as ids: `NAME`, `UID` or `UID:GID`; a name (or a uid with a name) also gets
     /// its supplementary groups, as initgroups would set them.
     static func identity(_ user: String?) -> Result<Identity?, Failure> {
         let user = user ?? RunSpec.defaultUser
         let parts = user.split(separator: ":")
-        var uid: uid_t, gid: gid_t, name: String?
+        var uid: uid_t
+        var gid: gid_t
+        var name: String?
         if let u = UInt32(parts[0]) {
             uid = u
             let known = Sys.user(id: u)
             gid = parts.count > 1 ? UInt32(parts[1]) ?? u : (known?.gid ?? u)
             name = known?.name
         } else {
-            guard let pw = Sys.user(named: user) else { return .failure(Failure(description: "topo launcher: no user named \(user)")) }
+            guard let pw = Sys.user(named: user) else {
+                return .failure(Failure(description: "topo launcher: no user named \(user)"))
+            }
             uid = pw.uid
             gid = pw.gid
             name = user
         }
         guard uid != UInt32.max, gid != UInt32.max else {
-            return .failure(Failure(description: "topo launcher: user \(user): the id 4294967295 means \"unchanged\" to the kernel; the workload would stay root"))
+            return .failure(
+                Failure(
+                    description:
+                        "topo launcher: user \(user): the id 4294967295 means \"unchanged\" to the kernel; the workload would stay root"
+                ))
         }
         guard let name, parts.count == 1 else { return .success(Identity(uid: uid, gid: gid, groups: [gid])) }
         var count: Int32 = 64
         var groups = [gid_t](repeating: 0, count: Int(count))
         if getgrouplist(name, gid, &groups, &count) < 0 {
             groups = [gid_t](repeating: 0, count: Int(count))
-            guard getgrouplist(name, gid, &groups, &count) >= 0 else { return .failure(Failure(description: "topo launcher: getgrouplist \(name): too many groups")) }
+            guard getgrouplist(name, gid, &groups, &count) >= 0 else {
+                return .failure(Failure(description: "topo launcher: getgrouplist \(name): too many groups"))
+            }
         }
         return .success(Identity(uid: uid, gid: gid, groups: Array(groups.prefix(Int(count)))))
     }
@@ -306,7 +369,9 @@ public enum Launcher {
     static func candidates(_ command: String, environment: [String]) -> [String] {
         if command.contains("/") { return [command] }
         let path = environment.last { $0.hasPrefix("PATH=") }.map { String($0.dropFirst(5)) } ?? "/bin:/usr/bin"
-        return path.split(separator: ":", omittingEmptySubsequences: false).map { $0.isEmpty ? command : "\($0)/\(command)" }
+        return path.split(separator: ":", omittingEmptySubsequences: false).map {
+            $0.isEmpty ? command : "\($0)/\(command)"
+        }
     }
 }
 

@@ -83,8 +83,10 @@ public enum OCIBundle {
     public static func containerID(_ l: LaunchResource) -> String { "topo.\(l.profile).\(l.workload)" }
 
     /// The paths runc's default spec masks and makes read-only.
-    static let maskedPaths = ["/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-                              "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware"]
+    static let maskedPaths = [
+        "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+        "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware",
+    ]
     static let readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
 
     /// The bundle's configuration. `rootfs` is the root the container sees (read-only); `uid`/`gid`
@@ -96,42 +98,74 @@ public enum OCIBundle {
     public static let profileAnnotation = "io.topo.profile"
     public static let markAnnotation = "io.topo.mark"
 
-    public static func config(_ l: LaunchResource, rootfs: String, uid: UInt32, gid: UInt32, nofile: UInt64, probe: String? = nil, hostRoot: Bool = false,
-                              mark: String? = nil) -> OCIConfig {
+    public static func config(
+        _ l: LaunchResource, rootfs: String, uid: UInt32, gid: UInt32, nofile: UInt64, probe: String? = nil,
+        hostRoot: Bool = false,
+        mark: String? = nil
+    ) -> OCIConfig {
         let caps = l.capabilities.sorted()
-        let capabilities = OCIConfig.Capabilities(bounding: caps, effective: caps, inheritable: caps, permitted: caps, ambient: uid == 0 ? [] : caps)
+        let capabilities = OCIConfig.Capabilities(
+            bounding: caps, effective: caps, inheritable: caps, permitted: caps, ambient: uid == 0 ? [] : caps)
         var mounts = [
-            OCIConfig.Mount(destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"]),
-            OCIConfig.Mount(destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"]),
-            OCIConfig.Mount(destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
-            OCIConfig.Mount(destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
-            OCIConfig.Mount(destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"]),
+            OCIConfig.Mount(
+                destination: "/proc", type: "proc", source: "proc", options: ["nosuid", "noexec", "nodev"]),
+            OCIConfig.Mount(
+                destination: "/dev", type: "tmpfs", source: "tmpfs",
+                options: ["nosuid", "strictatime", "mode=755", "size=65536k"]),
+            OCIConfig.Mount(
+                destination: "/dev/pts", type: "devpts", source: "devpts",
+                options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620"]),
+            OCIConfig.Mount(
+                destination: "/dev/shm", type: "tmpfs", source: "shm",
+                options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]),
+            OCIConfig.Mount(
+                destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"]),
             // A fresh sysfs needs a network namespace of the container's own; without a link the
             // workload shares the host's, and the kernel refuses it (runc: EBUSY): the host's, bound read-only.
             l.netns == nil
-                ? OCIConfig.Mount(destination: "/sys", type: "bind", source: "/sys", options: ["rbind", "nosuid", "noexec", "nodev", "ro"])
-                : OCIConfig.Mount(destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"]),
-            OCIConfig.Mount(destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"]),
+                ? OCIConfig.Mount(
+                    destination: "/sys", type: "bind", source: "/sys",
+                    options: ["rbind", "nosuid", "noexec", "nodev", "ro"])
+                : OCIConfig.Mount(
+                    destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"]),
+            OCIConfig.Mount(
+                destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup",
+                options: ["nosuid", "noexec", "nodev", "relatime", "ro"]),
             // The root is read-only; a benchmark still gets a scratch /tmp of its own.
-            OCIConfig.Mount(destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"]),
+            OCIConfig.Mount(
+                destination: "/tmp", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=1777"]),
         ]
         if hostRoot {
-            mounts.append(OCIConfig.Mount(destination: "/run", type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", "mode=755", "size=65536k"]))
+            mounts.append(
+                OCIConfig.Mount(
+                    destination: "/run", type: "tmpfs", source: "tmpfs",
+                    options: ["nosuid", "nodev", "mode=755", "size=65536k"]))
         }
         if let probe {
-            mounts.append(OCIConfig.Mount(destination: ContainerSupport.probePath, type: "bind", source: probe, options: ["bind", "ro", "nosuid", "nodev"]))
+            mounts.append(
+                OCIConfig.Mount(
+                    destination: ContainerSupport.probePath, type: "bind", source: probe,
+                    options: ["bind", "ro", "nosuid", "nodev"]))
         }
         if let hosts = l.hostsFile {
-            mounts.append(OCIConfig.Mount(destination: "/etc/hosts", type: "bind", source: hosts, options: ["bind", "ro", "nosuid", "nodev", "noexec"]))
+            mounts.append(
+                OCIConfig.Mount(
+                    destination: "/etc/hosts", type: "bind", source: hosts,
+                    options: ["bind", "ro", "nosuid", "nodev", "noexec"]))
         }
         var namespaces = ["pid", "ipc", "uts", "mount", "cgroup"].map { OCIConfig.Namespace(type: $0, path: nil) }
-        if let netns = l.netns { namespaces.append(OCIConfig.Namespace(type: "network", path: "\(NetlinkLinks.netnsDirectory)/\(netns)")) }
+        if let netns = l.netns {
+            namespaces.append(OCIConfig.Namespace(type: "network", path: "\(NetlinkLinks.netnsDirectory)/\(netns)"))
+        }
         return OCIConfig(
-            process: OCIConfig.Process(user: OCIConfig.User(uid: uid, gid: gid, additionalGids: nil), args: l.command, env: l.environment,
-                                       cwd: l.workdir ?? "/", capabilities: capabilities,
-                                       rlimits: [OCIConfig.Rlimit(type: "RLIMIT_NOFILE", hard: nofile, soft: nofile)]),
+            process: OCIConfig.Process(
+                user: OCIConfig.User(uid: uid, gid: gid, additionalGids: nil), args: l.command, env: l.environment,
+                cwd: l.workdir ?? "/", capabilities: capabilities,
+                rlimits: [OCIConfig.Rlimit(type: "RLIMIT_NOFILE", hard: nofile, soft: nofile)]),
             root: OCIConfig.Root(path: rootfs, readonly: true), hostname: l.workload, mounts: mounts,
-            linux: OCIConfig.Linux(cgroupsPath: cgroupsPath(l), namespaces: namespaces, maskedPaths: maskedPaths, readonlyPaths: readonlyPaths),
+            linux: OCIConfig.Linux(
+                cgroupsPath: cgroupsPath(l), namespaces: namespaces, maskedPaths: maskedPaths,
+                readonlyPaths: readonlyPaths),
             annotations: mark.map { [profileAnnotation: l.profile, markAnnotation: $0] })
     }
 
@@ -143,10 +177,15 @@ public enum OCIBundle {
         if let uid = parts.first.flatMap({ UInt32($0) }) {
             let gid = parts.count > 1 ? UInt32(parts[1]) : (Sys.user(id: uid)?.gid ?? uid)
             guard let gid else { return .failure(TopoFailure(.invalid, "user \(spec): the group is not a number")) }
-            guard uid != UInt32.max, gid != UInt32.max else { return .failure(TopoFailure(.invalid, "user \(spec): the id 4294967295 means \"unchanged\" to the kernel")) }
+            guard uid != UInt32.max, gid != UInt32.max else {
+                return .failure(
+                    TopoFailure(.invalid, "user \(spec): the id 4294967295 means \"unchanged\" to the kernel"))
+            }
             return .success((uid, gid))
         }
-        guard let pw = Sys.user(named: spec) else { return .failure(TopoFailure(.hostCannot, "no user named \(spec) on this host")) }
+        guard let pw = Sys.user(named: spec) else {
+            return .failure(TopoFailure(.hostCannot, "no user named \(spec) on this host"))
+        }
         return .success((pw.uid, pw.gid))
     }
 }

@@ -19,7 +19,10 @@ public struct OCIRuntime: WorkloadRuntime {
     public var executable: String
     var support: ContainerSupport { ContainerSupport(runtime: runtime, cgroups: cgroups, state: state) }
 
-    public init(_ runtime: Runtime, binary: String, cgroups: any CgroupManager, state: StateStore, executable: String = Spawn.selfExecutable) {
+    public init(
+        _ runtime: Runtime, binary: String, cgroups: any CgroupManager, state: StateStore,
+        executable: String = Spawn.selfExecutable
+    ) {
         self.runtime = runtime
         self.binary = binary
         self.cgroups = cgroups
@@ -66,8 +69,12 @@ public struct OCIRuntime: WorkloadRuntime {
 
     /// The tags of a layout's images (`org.opencontainers.image.ref.name` in its index.json).
     static func tags(_ dir: String) -> [String] {
-        guard let text = try? GuardedFile.read("\(dir)/index.json", limit: 1 << 20), let index = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any] else { return [] }
-        return ((index["manifests"] as? [[String: Any]]) ?? []).compactMap { ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String }
+        guard let text = try? GuardedFile.read("\(dir)/index.json", limit: 1 << 20),
+            let index = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+        else { return [] }
+        return ((index["manifests"] as? [[String: Any]]) ?? []).compactMap {
+            ($0["annotations"] as? [String: Any])?["org.opencontainers.image.ref.name"] as? String
+        }
     }
 
     /// `DIR:TAG` for umoci: the tag given, or the layout's only one; nil and why when there is none.
@@ -75,10 +82,18 @@ public struct OCIRuntime: WorkloadRuntime {
         guard let (dir, tag) = layout(image) else { return (nil, "\(image ?? "") is not an OCI image layout") }
         let tags = Self.tags(dir)
         if let tag {
-            return tags.contains(tag) ? ("\(dir):\(tag)", nil) : (nil, "image layout \(dir) has no tag \(tag) (it has \(tags.isEmpty ? "none" : tags.joined(separator: ", ")))")
+            return tags.contains(tag)
+                ? ("\(dir):\(tag)", nil)
+                : (
+                    nil,
+                    "image layout \(dir) has no tag \(tag) (it has \(tags.isEmpty ? "none" : tags.joined(separator: ", ")))"
+                )
         }
         guard tags.count == 1 else {
-            return (nil, "image layout \(dir) has \(tags.isEmpty ? "no tagged image" : "several tags (\(tags.joined(separator: ", ")))"): name one, image: \(dir):TAG")
+            return (
+                nil,
+                "image layout \(dir) has \(tags.isEmpty ? "no tagged image" : "several tags (\(tags.joined(separator: ", ")))"): name one, image: \(dir):TAG"
+            )
         }
         return ("\(dir):\(tags[0])", nil)
     }
@@ -99,18 +114,27 @@ public struct OCIRuntime: WorkloadRuntime {
     public func problems(_ l: LaunchResource) -> [String] {
         var problems: [String] = []
         if !Sys.access(binary, X_OK) {
-            problems.append("runtime \(runtime.rawValue) is not installed (\(binary) is missing): apt-get install \(runtime.rawValue)")
+            problems.append(
+                "runtime \(runtime.rawValue) is not installed (\(binary) is missing): apt-get install \(runtime.rawValue)"
+            )
         }
         if Self.layout(l.image) != nil {
             let resolved = Self.reference(l.image)
             if let why = resolved.problem { problems.append(why) }
             if let reference = resolved.reference, let dir = Self.layout(l.image)?.dir,
-               ImageCache.manifest(layout: dir, tag: String(reference.dropFirst(dir.count + 1))) == nil {
+                ImageCache.manifest(layout: dir, tag: String(reference.dropFirst(dir.count + 1))) == nil
+            {
                 problems.append("image layout \(dir): its index.json gives \(reference) no sha256 manifest digest")
             }
-            if !Sys.access(Self.umoci, X_OK) { problems.append("image \(l.image!) is an OCI image layout, and umoci, which unpacks it, is not installed: apt-get install umoci") }
+            if !Sys.access(Self.umoci, X_OK) {
+                problems.append(
+                    "image \(l.image!) is an OCI image layout, and umoci, which unpacks it, is not installed: apt-get install umoci"
+                )
+            }
         } else if let image = l.image, !Self.isHostRoot(image), !Sys.isDirectory(image, followingLinks: true) {
-            problems.append("image \(image) is neither a directory (a container's root filesystem) nor an OCI image layout (DIR or DIR:TAG)")
+            problems.append(
+                "image \(image) is neither a directory (a container's root filesystem) nor an OCI image layout (DIR or DIR:TAG)"
+            )
         }
         return problems
     }
@@ -123,7 +147,9 @@ public struct OCIRuntime: WorkloadRuntime {
 
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         applyEach(batch) { r in
-            guard case .launch(let l) = r else { throw TopoFailure(.applyFailed, "the \(runtime.rawValue) runtime does not make \(r.summary)") }
+            guard case .launch(let l) = r else {
+                throw TopoFailure(.applyFailed, "the \(runtime.rawValue) runtime does not make \(r.summary)")
+            }
             return try start(container: l)
         }
     }
@@ -134,15 +160,21 @@ public struct OCIRuntime: WorkloadRuntime {
     func existing(_ l: LaunchResource) -> String? {
         let id = OCIBundle.containerID(l)
         guard Sys.access(binary, X_OK), runner.run([binary, "state", id]).status == 0 else { return nil }
-        return "a \(runtime.rawValue) container named \(id) already exists and is not one topo made for this apply; topo will not touch it (\(binary) delete \(id), if it is stale)"
+        return
+            "a \(runtime.rawValue) container named \(id) already exists and is not one topo made for this apply; topo will not touch it (\(binary) delete \(id), if it is stale)"
     }
 
     func start(container l: LaunchResource) throws(TopoFailure) -> Facts {
-        let id = OCIBundle.containerID(l), dir = bundle(l)
-        func failed(_ what: String) -> TopoFailure { TopoFailure(.applyFailed, "container \(id) (\(runtime.rawValue)) for workload \(l.workload): \(what)") }
+        let id = OCIBundle.containerID(l)
+        let dir = bundle(l)
+        func failed(_ what: String) -> TopoFailure {
+            TopoFailure(.applyFailed, "container \(id) (\(runtime.rawValue)) for workload \(l.workload): \(what)")
+        }
         var rootfs = l.image ?? "/"
         do {
-            for d in ["\(state.profileDir(l.profile))/bundles", dir] where !Sys.isDirectory(d) { try Sys.mkdir(d, mode: 0o700) }
+            for d in ["\(state.profileDir(l.profile))/bundles", dir] where !Sys.isDirectory(d) {
+                try Sys.mkdir(d, mode: 0o700)
+            }
         } catch { throw failed("\(error)") }
         if usesHostRoot(l) {
             switch images.acquireHostRoot(user: Self.imageUser(l)) {
@@ -153,7 +185,10 @@ public struct OCIRuntime: WorkloadRuntime {
         if let layout = Self.layout(l.image) {
             let resolved = Self.reference(l.image)
             guard let reference = resolved.reference else { throw failed(resolved.problem ?? "no image") }
-            guard let manifest = ImageCache.manifest(layout: layout.dir, tag: String(reference.dropFirst(layout.dir.count + 1))) else {
+            guard
+                let manifest = ImageCache.manifest(
+                    layout: layout.dir, tag: String(reference.dropFirst(layout.dir.count + 1)))
+            else {
                 throw failed("image layout \(layout.dir): no sha256 manifest digest for \(reference) in its index.json")
             }
             switch images.acquire(layout: layout.dir, manifest: manifest, user: Self.imageUser(l)) {
@@ -168,19 +203,26 @@ public struct OCIRuntime: WorkloadRuntime {
         case .failure(let f): throw failed(f.message)
         }
         do {
-            try Sys.write("\(dir)/config.json", JSONOutput.encode(config) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
+            try Sys.write(
+                "\(dir)/config.json", JSONOutput.encode(config) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                operation: "write")
         } catch { throw failed("\(error)") }
         // `run -d` returns once the container runs; its stdio is handed to the container, so it goes to
         // the log (a pipe would never close). What the runtime says on failure is the log's new tail.
         let log = l.logPath ?? "/dev/null"
         let before = Sys.stat(log).map { Int($0.st_size) } ?? 0
         let rootBefore = support.rootControllers()
-        let status = ContainerSupport.runWaiting([binary, "run", "--detach", "--bundle", dir, id], output: log, placement: l)
+        let status = ContainerSupport.runWaiting(
+            [binary, "run", "--detach", "--bundle", dir, id], output: log, placement: l)
         try support.recordControllers(enabledSince: rootBefore)
-        guard status == 0 else { throw failed("\(binary) run exited \(status): \(ContainerSupport.said(log, after: before))") }
+        guard status == 0 else {
+            throw failed("\(binary) run exited \(status): \(ContainerSupport.said(log, after: before))")
+        }
         let out = runner.run([binary, "state", id])
-        guard out.status == 0, let json = try? JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any],
-              let pid = (json["pid"] as? NSNumber)?.int32Value, pid > 0 else {
+        guard out.status == 0,
+            let json = try? JSONSerialization.jsonObject(with: Data(out.stdout.utf8)) as? [String: Any],
+            let pid = (json["pid"] as? NSNumber)?.int32Value, pid > 0
+        else {
             throw failed("\(binary) state: \(out.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         if let problem = ContainerSupport.policyProblem(pid, l) { throw failed(problem) }
@@ -198,8 +240,10 @@ public struct OCIRuntime: WorkloadRuntime {
     /// topo's mark.
     func config(_ l: LaunchResource, rootfs: String, mark: String? = nil) -> Result<OCIConfig, TopoFailure> {
         OCIBundle.user(l.user).map { user in
-            OCIBundle.config(l, rootfs: rootfs, uid: user.uid, gid: user.gid, nofile: ContainerSupport.openFilesLimit(), probe: executable,
-                             hostRoot: usesHostRoot(l), mark: mark)
+            OCIBundle.config(
+                l, rootfs: rootfs, uid: user.uid, gid: user.gid, nofile: ContainerSupport.openFilesLimit(),
+                probe: executable,
+                hostRoot: usesHostRoot(l), mark: mark)
         }
     }
 
@@ -208,11 +252,13 @@ public struct OCIRuntime: WorkloadRuntime {
     /// journaled (an older topo's bundle has no annotations: its place alone says it is topo's).
     func owns(state json: String, _ l: LaunchResource, mark: String?) -> Bool {
         guard let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-              let bundle = object["bundle"] as? String, bundle == self.bundle(l),
-              let text = try? Sys.read("\(bundle)/config.json"), text.utf8.count <= 1 << 20,
-              let config = try? JSONDecoder().decode(OCIConfig.self, from: Data(text.utf8)) else { return false }
+            let bundle = object["bundle"] as? String, bundle == self.bundle(l),
+            let text = try? Sys.read("\(bundle)/config.json"), text.utf8.count <= 1 << 20,
+            let config = try? JSONDecoder().decode(OCIConfig.self, from: Data(text.utf8))
+        else { return false }
         guard let annotations = config.annotations else { return mark == nil }
-        return annotations[OCIBundle.profileAnnotation] == l.profile && (mark == nil || annotations[OCIBundle.markAnnotation] == mark)
+        return annotations[OCIBundle.profileAnnotation] == l.profile
+            && (mark == nil || annotations[OCIBundle.markAnnotation] == mark)
     }
 
     // MARK: undo
@@ -229,11 +275,15 @@ public struct OCIRuntime: WorkloadRuntime {
         if known {
             let r = runner.run([binary, "delete", "--force", id])
             if r.status != 0 && runner.run([binary, "state", id]).status == 0 {
-                throw TopoFailure(.hostCannot, "\(binary) delete --force \(id) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+                throw TopoFailure(
+                    .hostCannot,
+                    "\(binary) delete --force \(id) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+                )
             }
         }
         try cgroups.stopAll(in: l.cgroup, owner: l.profile)
-        let dir = bundle(l), rootfs = "\(dir)/rootfs"
+        let dir = bundle(l)
+        let rootfs = "\(dir)/rootfs"
         // A bundle of an older topo holds the container's own copy of / (one is shared in the image cache now).
         if usesHostRoot(l), Sys.exists(rootfs) {
             do { try Mounts.unmountTree(rootfs) } catch {
@@ -243,13 +293,23 @@ public struct OCIRuntime: WorkloadRuntime {
         if Sys.exists(dir) {
             do {
                 let left = try Sys.removeTree(dir)
-                if !left.isEmpty { throw SystemError("remove the bundle", dir, errno: EBUSY, diagnosis: "\(left.joined(separator: ", ")) is another filesystem") }
+                if !left.isEmpty {
+                    throw SystemError(
+                        "remove the bundle", dir, errno: EBUSY,
+                        diagnosis: "\(left.joined(separator: ", ")) is another filesystem")
+                }
             } catch { throw TopoFailure(.hostCannot, "container \(id): \(error)") }
         }
         // Its use of a cached image, found by name (a crash may have come before the facts were journaled).
         let released = try images.release(user: Self.imageUser(l))
-        if notOurs { return .leftAlone("\(runtime.rawValue) container \(id) is not the one topo made (another bundle, or no mark of \(l.profile)'s): left alone") }
-        return known ? .removed("container \(id)" + released.map { " and image \($0)" }.joined()) : released.isEmpty ? .nothing : .removed("image \(released.joined(separator: ", "))")
+        if notOurs {
+            return .leftAlone(
+                "\(runtime.rawValue) container \(id) is not the one topo made (another bundle, or no mark of \(l.profile)'s): left alone"
+            )
+        }
+        return known
+            ? .removed("container \(id)" + released.map { " and image \($0)" }.joined())
+            : released.isEmpty ? .nothing : .removed("image \(released.joined(separator: ", "))")
     }
 
     // MARK: observe, exec
@@ -262,7 +322,9 @@ public struct OCIRuntime: WorkloadRuntime {
         config(launch, rootfs: "/").flatMap { config in
             let path = "\(bundle(launch))/\(name).json"
             do {
-                try Sys.write(path, JSONOutput.encode(config.process) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, operation: "write")
+                try Sys.write(
+                    path, JSONOutput.encode(config.process) + "\n", flags: O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                    operation: "write")
             } catch { return .failure(TopoFailure(.hostCannot, "\(error)")) }
             return .success(path)
         }
@@ -276,7 +338,9 @@ public struct OCIRuntime: WorkloadRuntime {
         processFile(launch, name: "exec-\(getpid())").flatMap { path in
             defer { try? Sys.unlink(path) }
             return ExecStreams.run { stdio in
-                Spawn.child(execArguments(launch, process: path), output: nil, detached: false, stdio: stdio).mapError { TopoFailure(.hostCannot, $0.description) }
+                Spawn.child(execArguments(launch, process: path), output: nil, detached: false, stdio: stdio).mapError {
+                    TopoFailure(.hostCannot, $0.description)
+                }
             }
         }
     }

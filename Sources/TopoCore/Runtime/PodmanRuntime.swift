@@ -22,7 +22,10 @@ public struct PodmanRuntime: WorkloadRuntime {
 
     public static let defaultBinary = "/usr/bin/podman"
 
-    public init(binary: String = Self.defaultBinary, cgroups: any CgroupManager, state: StateStore, executable: String = Spawn.selfExecutable) {
+    public init(
+        binary: String = Self.defaultBinary, cgroups: any CgroupManager, state: StateStore,
+        executable: String = Spawn.selfExecutable
+    ) {
         self.binary = binary
         self.cgroups = cgroups
         self.state = state
@@ -43,14 +46,21 @@ public struct PodmanRuntime: WorkloadRuntime {
     // MARK: the plan in podman's options
 
     /// `podman run`'s arguments after the global options, up to and including the image and command.
-    public static func runArguments(_ l: LaunchResource, image: String, uid: UInt32, gid: UInt32, nofile: UInt64, probe: String?) -> [String] {
-        var a = ["run", "--detach", "--name", OCIBundle.containerID(l), "--label", "io.topo.profile=\(l.profile)", "--pull", "never",
-                 "--cgroup-parent", "/\(l.cgroup)", "--cgroupns", "private"]
+    public static func runArguments(
+        _ l: LaunchResource, image: String, uid: UInt32, gid: UInt32, nofile: UInt64, probe: String?
+    ) -> [String] {
+        var a = [
+            "run", "--detach", "--name", OCIBundle.containerID(l), "--label", "io.topo.profile=\(l.profile)", "--pull",
+            "never",
+            "--cgroup-parent", "/\(l.cgroup)", "--cgroupns", "private",
+        ]
         a += limitArguments(l.settings ?? [])
         a += ["--network", l.netns.map { "ns:\(NetlinkLinks.netnsDirectory)/\($0)" } ?? "host"]
         a += ["--cap-drop", "ALL"] + l.capabilities.sorted().flatMap { ["--cap-add", $0] }
-        a += ["--security-opt", "no-new-privileges", "--user", "\(uid):\(gid)", "--read-only", "--hostname", l.workload,
-              "--ulimit", "nofile=\(nofile):\(nofile)"]
+        a += [
+            "--security-opt", "no-new-privileges", "--user", "\(uid):\(gid)", "--read-only", "--hostname", l.workload,
+            "--ulimit", "nofile=\(nofile):\(nofile)",
+        ]
         a += ["--log-driver", "k8s-file", "--log-opt", "path=\(l.logPath ?? "/dev/null")"]
         a += l.environment.flatMap { ["--env", $0] }
         if let workdir = l.workdir { a += ["--workdir", workdir] }
@@ -67,7 +77,8 @@ public struct PodmanRuntime: WorkloadRuntime {
             case .mems(let m): ["--cpuset-mems", m.description]
             case .memoryMax(.value(let b)): ["--memory", String(b.value)]
             case .pidsMax(.value(let n)): ["--pids-limit", String(n)]
-            case .cpuMax(let quota, let period): ["--cpu-quota", String(quota.microseconds), "--cpu-period", String(period.microseconds)]
+            case .cpuMax(let quota, let period):
+                ["--cpu-quota", String(quota.microseconds), "--cpu-period", String(period.microseconds)]
             default: []
             }
         }
@@ -77,21 +88,33 @@ public struct PodmanRuntime: WorkloadRuntime {
     /// image layout are crun's and runc's.
     static func imageProblem(_ image: String?) -> String? {
         guard let image, image != "/" else {
-            return "runtime podman runs an image from its storage: set image: to one (podman images lists them), or use runtime: crun or runc for the host root"
+            return
+                "runtime podman runs an image from its storage: set image: to one (podman images lists them), or use runtime: crun or runc for the host root"
         }
-        if image.hasPrefix("-") || image.contains(where: { $0.isWhitespace }) { return "image \(image) is not an image name" }
+        if image.hasPrefix("-") || image.contains(where: { $0.isWhitespace }) {
+            return "image \(image) is not an image name"
+        }
         if OCIRuntime.layout(image) != nil || image.hasPrefix("/") {
-            return "image \(image) is a path; runtime podman runs an image from its storage (podman pull oci:DIR:TAG copies a layout in), and crun or runc run a layout or a root filesystem directory as it is"
+            return
+                "image \(image) is a path; runtime podman runs an image from its storage (podman pull oci:DIR:TAG copies a layout in), and crun or runc run a layout or a root filesystem directory as it is"
         }
         return nil
     }
 
     public func problems(_ l: LaunchResource) -> [String] {
-        guard Sys.access(binary, X_OK) else { return ["runtime podman is not installed (\(binary) is missing): apt-get install podman"] }
+        guard Sys.access(binary, X_OK) else {
+            return ["runtime podman is not installed (\(binary) is missing): apt-get install podman"]
+        }
         if let why = Self.imageProblem(l.image) { return [why] }
         let r = runner.run(podman(["image", "exists", l.image!]))
-        if r.status == 1 { return ["image \(l.image!) is not in podman's storage: podman pull \(l.image!), or podman load -i FILE"] }
-        if r.status != 0 { return ["podman image exists \(l.image!) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"] }
+        if r.status == 1 {
+            return ["image \(l.image!) is not in podman's storage: podman pull \(l.image!), or podman load -i FILE"]
+        }
+        if r.status != 0 {
+            return [
+                "podman image exists \(l.image!) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+            ]
+        }
         return []
     }
 
@@ -103,29 +126,39 @@ public struct PodmanRuntime: WorkloadRuntime {
 
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         applyEach(batch) { r in
-            guard case .launch(let l) = r else { throw TopoFailure(.applyFailed, "the podman runtime does not make \(r.summary)") }
+            guard case .launch(let l) = r else {
+                throw TopoFailure(.applyFailed, "the podman runtime does not make \(r.summary)")
+            }
             return Facts(pid: try start(container: l))
         }
     }
 
     func start(container l: LaunchResource) throws(TopoFailure) -> Int32 {
         let id = OCIBundle.containerID(l)
-        func failed(_ what: String) -> TopoFailure { TopoFailure(.applyFailed, "container \(id) (podman) for workload \(l.workload): \(what)") }
+        func failed(_ what: String) -> TopoFailure {
+            TopoFailure(.applyFailed, "container \(id) (podman) for workload \(l.workload): \(what)")
+        }
         if let why = Self.imageProblem(l.image) { throw failed(why) }
         let user: (uid: UInt32, gid: UInt32)
         switch OCIBundle.user(l.user) {
         case .success(let u): user = u
         case .failure(let f): throw failed(f.message)
         }
-        let argv = podman(Self.runArguments(l, image: l.image!, uid: user.uid, gid: user.gid, nofile: ContainerSupport.openFilesLimit(), probe: executable))
+        let argv = podman(
+            Self.runArguments(
+                l, image: l.image!, uid: user.uid, gid: user.gid, nofile: ContainerSupport.openFilesLimit(),
+                probe: executable))
         let log = l.logPath ?? "/dev/null"
         let before = Sys.stat(log).map { Int($0.st_size) } ?? 0
         let rootBefore = support.rootControllers()
         let status = ContainerSupport.runWaiting(argv, output: log, placement: l)
         try support.recordControllers(enabledSince: rootBefore)
-        guard status == 0 else { throw failed("podman run exited \(status): \(ContainerSupport.said(log, after: before))") }
+        guard status == 0 else {
+            throw failed("podman run exited \(status): \(ContainerSupport.said(log, after: before))")
+        }
         let out = runner.run(podman(["inspect", "--format", "{{.State.Pid}}", id]))
-        guard out.status == 0, let pid = Int32(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else {
+        guard out.status == 0, let pid = Int32(out.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0
+        else {
             throw failed("podman inspect: \(out.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         if let problem = ContainerSupport.policyProblem(pid, l) { throw failed(problem) }
@@ -142,14 +175,19 @@ public struct PodmanRuntime: WorkloadRuntime {
         let id = OCIBundle.containerID(l)
         var removed = false
         if Sys.access(binary, X_OK) {
-            let label = runner.run(podman(["container", "inspect", "--format", "{{index .Config.Labels \"io.topo.profile\"}}", id]))
+            let label = runner.run(
+                podman(["container", "inspect", "--format", "{{index .Config.Labels \"io.topo.profile\"}}", id]))
             if label.status == 0 {
                 guard label.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == l.profile else {
-                    return .leftAlone("podman container \(id) does not carry io.topo.profile=\(l.profile): not topo's, left alone")
+                    return .leftAlone(
+                        "podman container \(id) does not carry io.topo.profile=\(l.profile): not topo's, left alone")
                 }
                 let r = runner.run(podman(["rm", "--force", "--time", "0", id]))
                 if r.status != 0 && runner.run(podman(["container", "exists", id])).status == 0 {
-                    throw TopoFailure(.hostCannot, "podman rm --force \(id) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))")
+                    throw TopoFailure(
+                        .hostCannot,
+                        "podman rm --force \(id) failed (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))"
+                    )
                 }
                 removed = true
             }
@@ -176,15 +214,20 @@ public struct PodmanRuntime: WorkloadRuntime {
         execArguments(launch, interactive: true).flatMap { argv in
             ExecStreams.run { stdio in
                 // On exec's own pseudo-terminal podman is asked for one in the container (--tty) and relays it.
-                let argv = stdio.controllingTerminal ? argv.flatMap { $0 == "--interactive" ? [$0, "--tty"] : [$0] } : argv
-                return Spawn.child(argv, output: nil, detached: false, stdio: stdio).mapError { TopoFailure(.hostCannot, $0.description) }
+                let argv =
+                    stdio.controllingTerminal ? argv.flatMap { $0 == "--interactive" ? [$0, "--tty"] : [$0] } : argv
+                return Spawn.child(argv, output: nil, detached: false, stdio: stdio).mapError {
+                    TopoFailure(.hostCannot, $0.description)
+                }
             }
         }
     }
 
     public func start(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {
         execArguments(launch, interactive: false).flatMap { argv in
-            Spawn.child(argv, output: launch.logPath ?? "/dev/null", detached: true).mapError { TopoFailure(.hostCannot, $0.description) }
+            Spawn.child(argv, output: launch.logPath ?? "/dev/null", detached: true).mapError {
+                TopoFailure(.hostCannot, $0.description)
+            }
         }
     }
 }

@@ -18,8 +18,9 @@ public struct ProcessRuntime: WorkloadRuntime {
     /// topo's files read-only, in a session of its own; `foreground` for `topo exec`, which keeps the
     /// caller's stdin unless `ExecStreams` replaces it.
     func spec(_ l: LaunchResource, foreground: Bool) -> LaunchSpec {
-        LaunchSpec(l, cgroupProcs: cgroups.procsPath(l.cgroup), cgroupMount: cgroups.path(""), readOnly: protected,
-                   newSession: true, keepStdin: foreground)
+        LaunchSpec(
+            l, cgroupProcs: cgroups.procsPath(l.cgroup), cgroupMount: cgroups.path(""), readOnly: protected,
+            newSession: true, keepStdin: foreground)
     }
 
     public func startedBy(_ l: LaunchResource) -> String {
@@ -37,14 +38,16 @@ public struct ProcessRuntime: WorkloadRuntime {
             }
             switch Launcher.start(spec(l, foreground: false)) {
             case .success(let pending): started.append((i, l.workload, pending))
-            case .failure(let f): results[i] = .failure(TopoFailure(.applyFailed, "launch workload \(l.workload): \(f)"))
+            case .failure(let f):
+                results[i] = .failure(TopoFailure(.applyFailed, "launch workload \(l.workload): \(f)"))
             }
             if results[i] != nil { break }
         }
         for s in started {
             switch Launcher.finish(s.pending) {
             case .success(let pid): results[s.index] = .success(Facts(pid: pid))
-            case .failure(let f): results[s.index] = .failure(TopoFailure(.applyFailed, "launch workload \(s.workload): \(f)"))
+            case .failure(let f):
+                results[s.index] = .failure(TopoFailure(.applyFailed, "launch workload \(s.workload): \(f)"))
             }
         }
         return results
@@ -61,7 +64,9 @@ public struct ProcessRuntime: WorkloadRuntime {
     public func undo(_ batch: [JournalStep]) -> [Result<Undone, TopoFailure>] {
         let launches = batch.compactMap { if case .launch(let l) = $0.resource { l } else { nil } }
         guard launches.count == batch.count else { return batch.map(undo) }  // not launches only: one by one
-        return cgroups.stopAll(launches.map { ($0.cgroup, $0.profile) }).map { $0.map { .failure($0) } ?? .success(.nothing) }
+        return cgroups.stopAll(launches.map { ($0.cgroup, $0.profile) }).map {
+            $0.map { .failure($0) } ?? .success(.nothing)
+        }
     }
 
     public func observe(_ resource: Resource) -> Observation { Self.observeLaunch(resource, cgroups) }
@@ -70,14 +75,20 @@ public struct ProcessRuntime: WorkloadRuntime {
     static func observeLaunch(_ resource: Resource, _ cgroups: any CgroupManager) -> Observation {
         guard case .launch(let l) = resource else { return Observation(resource, found: false, kernel: "not a launch") }
         guard cgroups.exists(l.cgroup) else { return Observation(resource, found: false) }
-        let pids = cgroups.observe(.cgroup(CgroupResource(path: l.cgroup, owner: l.profile, workload: l.workload, enable: []))).pids
-        return Observation(resource, found: true, differences: pids.isEmpty ? ["workload \(l.workload) has exited"] : [],
-                           kernel: pids.isEmpty ? "exited" : "running", pids: pids)
+        let pids = cgroups.observe(
+            .cgroup(CgroupResource(path: l.cgroup, owner: l.profile, workload: l.workload, enable: []))
+        ).pids
+        return Observation(
+            resource, found: true, differences: pids.isEmpty ? ["workload \(l.workload) has exited"] : [],
+            kernel: pids.isEmpty ? "exited" : "running", pids: pids)
     }
 
     public func start(_ launch: LaunchResource, profile: String) -> Result<pid_t, TopoFailure> {
         Launcher.launch(spec(launch, foreground: false))
-            .mapError { TopoFailure(.hostCannot, "start \(launch.command.joined(separator: " ")) in workload \(launch.workload): \($0)") }
+            .mapError {
+                TopoFailure(
+                    .hostCannot, "start \(launch.command.joined(separator: " ")) in workload \(launch.workload): \($0)")
+            }
     }
 
     public func runInForeground(_ launch: LaunchResource, profile: String) -> Result<Int32, TopoFailure> {

@@ -18,8 +18,10 @@ public enum Spawn {
     /// for the child to inherit).
     /// `stdio` (for `topo exec`): the child's 0, 1 and 2 from `ExecStreams`; with a pseudo-terminal the
     /// child leads a session of its own and opens it as its controlling terminal.
-    public static func child(_ argv: [String], output: String?, detached: Bool, stdio: ExecStreams.Stdio? = nil,
-                             prepare: (() -> Int32) -> Int32 = { $0() }) -> Result<pid_t, Failure> {
+    public static func child(
+        _ argv: [String], output: String?, detached: Bool, stdio: ExecStreams.Stdio? = nil,
+        prepare: (() -> Int32) -> Int32 = { $0() }
+    ) -> Result<pid_t, Failure> {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -36,7 +38,9 @@ public enum Spawn {
                 posix_spawn_file_actions_adddup2(&actions, 0, 1)
                 posix_spawn_file_actions_adddup2(&actions, 0, 2)
             } else {
-                for (i, fd) in stdio.fds.enumerated() where fd >= 0 { posix_spawn_file_actions_adddup2(&actions, fd, Int32(i)) }
+                for (i, fd) in stdio.fds.enumerated() where fd >= 0 {
+                    posix_spawn_file_actions_adddup2(&actions, fd, Int32(i))
+                }
             }
         }
         var attr = posix_spawnattr_t()
@@ -44,7 +48,8 @@ public enum Spawn {
         defer { posix_spawnattr_destroy(&attr) }
         // Every child starts with every signal at its default and none blocked, whatever topo's caller
         // handed on (a test runner blocks nearly all); a detached one in a session of its own.
-        var all = sigset_t(), none = sigset_t()
+        var all = sigset_t()
+        var none = sigset_t()
         sigfillset(&all)
         sigemptyset(&none)
         posix_spawnattr_setsigdefault(&attr, &all)
@@ -59,7 +64,9 @@ public enum Spawn {
         defer { args.forEach { free($0) } }
         var pid: pid_t = 0
         let rc = prepare { posix_spawn(&pid, argv[0], &actions, &attr, &args, environ) }
-        guard rc == 0 else { return .failure(Failure(description: "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))")) }
+        guard rc == 0 else {
+            return .failure(Failure(description: "posix_spawn \(argv[0]): \(String(cString: strerror(rc)))"))
+        }
         return .success(pid)
     }
 

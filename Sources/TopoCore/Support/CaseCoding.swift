@@ -16,7 +16,9 @@ extension KeyedDecodingContainer where Key == CaseKey {
     /// The one case key the object holds.
     func onlyCase(of type: String) throws -> String {
         guard allKeys.count == 1, let key = allKeys.first else {
-            throw DecodingError.dataCorrupted(.init(codingPath: codingPath, debugDescription: "a \(type) is an object with exactly one key, its kind"))
+            throw DecodingError.dataCorrupted(
+                .init(codingPath: codingPath, debugDescription: "a \(type) is an object with exactly one key, its kind")
+            )
         }
         return key.stringValue
     }
@@ -35,7 +37,8 @@ extension KeyedDecodingContainer where Key == CaseKey {
     }
 
     func labelledIfPresent<T: Decodable>(_ type: T.Type, _ name: String, _ label: String) throws -> T? {
-        try nestedContainer(keyedBy: CaseKey.self, forKey: CaseKey(name)).decodeIfPresent(T.self, forKey: CaseKey(label))
+        try nestedContainer(keyedBy: CaseKey.self, forKey: CaseKey(name)).decodeIfPresent(
+            T.self, forKey: CaseKey(label))
     }
 }
 

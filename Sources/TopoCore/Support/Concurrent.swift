@@ -13,8 +13,16 @@ private final class Slots<R: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var items: [R?]
     init(count: Int) { items = Array(repeating: nil, count: count) }
-    func set(_ i: Int, _ value: R) { lock.lock(); items[i] = value; lock.unlock() }
-    var values: [R] { lock.lock(); defer { lock.unlock() }; return items.map { $0! } }
+    func set(_ i: Int, _ value: R) {
+        lock.lock()
+        items[i] = value
+        lock.unlock()
+    }
+    var values: [R] {
+        lock.lock()
+        defer { lock.unlock() }
+        return items.map { $0! }
+    }
 }
 
 /// `work` started on another thread at once; `value` waits for its result.

@@ -19,7 +19,8 @@ public struct DocumentShape: Equatable, Sendable {
 
     /// Each way `output` leaves the shape: `path: not in the example`, `path: a string, the example has a number`.
     public func differences(_ output: ReportDiff.JSON) -> [String] {
-        var seen: [String: String] = [:], unused: Set<String> = []
+        var seen: [String: String] = [:]
+        var unused: Set<String> = []
         Self.walk(output, "", into: &seen, open: &unused)
         var out: [String] = []
         for (path, type) in seen.sorted(by: { $0.key < $1.key }) {
@@ -40,7 +41,8 @@ public struct DocumentShape: Equatable, Sendable {
     public static func problems(output: String, markdown: String) -> [String] {
         let examples = Self.examples(markdown: markdown)
         let trimmed = output.trimmingCharacters(in: .whitespacesAndNewlines)
-        let documents: [String] = (try? JSONDecoder().decode(ReportDiff.JSON.self, from: Data(trimmed.utf8))) != nil
+        let documents: [String] =
+            (try? JSONDecoder().decode(ReportDiff.JSON.self, from: Data(trimmed.utf8))) != nil
             ? [trimmed] : trimmed.split(separator: "\n").map(String.init)
         var out: [String] = []
         for text in documents {
@@ -48,11 +50,14 @@ public struct DocumentShape: Equatable, Sendable {
                 out.append("not JSON: \(text.prefix(80))")
                 continue
             }
-            guard case .object(let o) = value, case .string(let name)? = o["format"], let format = DocumentFormat(name) else {
+            guard case .object(let o) = value, case .string(let name)? = o["format"], let format = DocumentFormat(name)
+            else {
                 out.append("no \"format\": \(text.prefix(80))")
                 continue
             }
-            guard let example = examples[format], let parsed = try? JSONDecoder().decode(ReportDiff.JSON.self, from: Data(example.utf8)) else {
+            guard let example = examples[format],
+                let parsed = try? JSONDecoder().decode(ReportDiff.JSON.self, from: Data(example.utf8))
+            else {
                 out.append("\(format): no example in the description")
                 continue
             }
@@ -61,12 +66,17 @@ public struct DocumentShape: Equatable, Sendable {
         return out
     }
 
-    static func walk(_ value: ReportDiff.JSON, _ path: String, into types: inout [String: String], open: inout Set<String>) {
+    static func walk(
+        _ value: ReportDiff.JSON, _ path: String, into types: inout [String: String], open: inout Set<String>
+    ) {
         switch value {
         case .object(let object):
             types[path] = "object"
             for (key, child) in object {
-                if key == "…" { open.insert(path); continue }
+                if key == "…" {
+                    open.insert(path)
+                    continue
+                }
                 walk(child, path.isEmpty ? key : "\(path).\(key)", into: &types, open: &open)
             }
         case .array(let array):
@@ -83,7 +93,8 @@ public struct DocumentShape: Equatable, Sendable {
     /// `### topo-KIND/N`, by that format.
     public static func examples(markdown: String) -> [DocumentFormat: String] {
         var out: [DocumentFormat: String] = [:]
-        var current: DocumentFormat?, block: [Substring]?
+        var current: DocumentFormat?
+        var block: [Substring]?
         for line in markdown.split(separator: "\n", omittingEmptySubsequences: false) {
             if var lines = block {
                 if line.hasPrefix("```") {
@@ -94,7 +105,9 @@ public struct DocumentShape: Equatable, Sendable {
                     block = lines
                 }
             } else if line.hasPrefix("### ") {
-                current = line.dropFirst(4).split(separator: " ").first.flatMap { DocumentFormat(String($0.trimmingCharacters(in: CharacterSet(charactersIn: "`")))) }
+                current = line.dropFirst(4).split(separator: " ").first.flatMap {
+                    DocumentFormat(String($0.trimmingCharacters(in: CharacterSet(charactersIn: "`"))))
+                }
             } else if line.hasPrefix("```json") {
                 block = []
             }

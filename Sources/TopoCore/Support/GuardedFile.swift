@@ -26,7 +26,11 @@ public enum GuardedFile {
             case ENOENT: throw Problem(path: path, reason: "does not exist")
             case ELOOP: throw Problem(path: path, reason: "is a loop of symbolic links")
             case EFBIG: throw Problem(path: path, reason: "is larger than \(describe(limit))")
-            case 0: throw Problem(path: path, reason: (error.diagnosis ?? "is not a regular file").replacingOccurrences(of: "it is ", with: "is "))
+            case 0:
+                throw Problem(
+                    path: path,
+                    reason: (error.diagnosis ?? "is not a regular file").replacingOccurrences(of: "it is ", with: "is ")
+                )
             default: throw Problem(path: path, reason: "cannot be read: \(error.kernelWords)")
             }
         }
@@ -52,7 +56,8 @@ public enum GuardedFile {
     /// The first `bytes` bytes of a file (its first lines), however long it is.
     public static func prefix(_ path: String, bytes: Int) throws(Problem) -> String {
         do { return String(decoding: try Sys.readBytes(path, limit: bytes, truncating: true), as: UTF8.self) } catch {
-            throw Problem(path: path, reason: error.errno == 0 ? "is not a regular file" : "cannot be read: \(error.kernelWords)")
+            throw Problem(
+                path: path, reason: error.errno == 0 ? "is not a regular file" : "cannot be read: \(error.kernelWords)")
         }
     }
 

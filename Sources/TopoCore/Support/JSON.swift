@@ -91,8 +91,10 @@ public struct DocumentFormat: Hashable, Sendable, Codable, CustomStringConvertib
     public var description: String { "topo-\(kind)/\(version)" }
 
     public init?(_ text: String) {
-        guard text.hasPrefix("topo-"), let slash = text.lastIndex(of: "/"), let version = Int(text[text.index(after: slash)...]),
-              version > 0 else { return nil }
+        guard text.hasPrefix("topo-"), let slash = text.lastIndex(of: "/"),
+            let version = Int(text[text.index(after: slash)...]),
+            version > 0
+        else { return nil }
         self.init(String(text[text.index(text.startIndex, offsetBy: 5)..<slash]), version)
     }
 
@@ -105,7 +107,8 @@ public struct DocumentFormat: Hashable, Sendable, Codable, CustomStringConvertib
         }
         let text = try c.decode(String.self)
         guard let parsed = DocumentFormat(text) else {
-            throw DecodingError.dataCorruptedError(in: c, debugDescription: "\"\(text)\" is not a topo document format (topo-KIND/N)")
+            throw DecodingError.dataCorruptedError(
+                in: c, debugDescription: "\"\(text)\" is not a topo document format (topo-KIND/N)")
         }
         self = parsed
     }

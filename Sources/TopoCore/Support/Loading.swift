@@ -8,15 +8,21 @@ public enum Loading {
     /// command line names (`--sysfs`: one that cannot be read is bad input, exit 2).
     public static func host(sysfs: String) -> Result<HostTopology, TopoFailure> {
         HostDiscovery(sysfsRoot: sysfs).discover().mapError { e in
-            sysfs == "/sys" ? TopoFailure(.hostCannot, "cannot discover the host: \(e)") : TopoFailure(.invalid, "cannot read the host in \(sysfs): \(e)")
+            sysfs == "/sys"
+                ? TopoFailure(.hostCannot, "cannot discover the host: \(e)")
+                : TopoFailure(.invalid, "cannot read the host in \(sysfs): \(e)")
         }
     }
 
-    public static func plan(_ profile: Profile, on host: HostTopology, layout: Layout = .standard) -> Result<Plan, TopoFailure> {
+    public static func plan(
+        _ profile: Profile, on host: HostTopology, layout: Layout = .standard
+    ) -> Result<Plan, TopoFailure> {
         Planner(host: host, layout: layout).plan(profile).mapError { failure in
             let n = failure.problems.count
-            return TopoFailure(.hostCannot, "this host cannot satisfy profile \(profile.name) (\(n) problem\(n == 1 ? "" : "s")):\n"
-                + failure.collapsed.map { "  - \($0)" }.joined(separator: "\n"))
+            return TopoFailure(
+                .hostCannot,
+                "this host cannot satisfy profile \(profile.name) (\(n) problem\(n == 1 ? "" : "s")):\n"
+                    + failure.collapsed.map { "  - \($0)" }.joined(separator: "\n"))
         }
     }
 

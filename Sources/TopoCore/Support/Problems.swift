@@ -45,7 +45,9 @@ public enum Problems {
         while i < names.count {
             var j = i
             if let (prefix, first) = split(names[i]) {
-                while j + 1 < names.count, let (p, n) = split(names[j + 1]), p == prefix, n == first + (j + 1 - i) { j += 1 }
+                while j + 1 < names.count, let (p, n) = split(names[j + 1]), p == prefix, n == first + (j + 1 - i) {
+                    j += 1
+                }
             }
             parts.append(j - i >= 2 ? "\(names[i])–\(names[j])" : names[i...j].joined(separator: ", "))
             i = j + 1

@@ -23,7 +23,9 @@ public enum TerminalText {
     public static func safe(_ text: String) -> String {
         let bytes = text.utf8
         // Most text has no control character at all: nothing is copied then.
-        if !bytes.contains(where: { ($0 < 0x20 && $0 != 0x0A && $0 != 0x09) || $0 == 0x7F || $0 == 0xC2 }) { return text }
+        if !bytes.contains(where: { ($0 < 0x20 && $0 != 0x0A && $0 != 0x09) || $0 == 0x7F || $0 == 0xC2 }) {
+            return text
+        }
         var out = String.UnicodeScalarView()
         let scalars = Array(text.unicodeScalars)
         var i = 0
@@ -49,7 +51,10 @@ public enum TerminalText {
         guard i + 3 < s.count, s[i + 1] == "[" else { return nil }
         var j = i + 2
         var digits = ""
-        while j < s.count, j - i < 6, ("0"..."9").contains(s[j]) { digits.unicodeScalars.append(s[j]); j += 1 }
+        while j < s.count, j - i < 6, ("0"..."9").contains(s[j]) {
+            digits.unicodeScalars.append(s[j])
+            j += 1
+        }
         guard j < s.count, s[j] == "m", let n = Int(digits), TextStyle.codes.contains(n) else { return nil }
         return j + 1
     }

@@ -18,9 +18,11 @@ public struct HostTuner: ResourceDriver {
     /// Runs systemctl (irqbalance's unit): CommandRunner on a host.
     public var systemctl: @Sendable ([String]) -> CommandResult
 
-    public init(files: HostFiles = HostFiles(root: "/"), state: StateStore,
-                setAffinity: @escaping @Sendable (Int32, CPUSet) -> Int32 = HostTuner.schedSetAffinity,
-                systemctl: @escaping @Sendable ([String]) -> CommandResult = CommandRunner.systemctl) {
+    public init(
+        files: HostFiles = HostFiles(root: "/"), state: StateStore,
+        setAffinity: @escaping @Sendable (Int32, CPUSet) -> Int32 = HostTuner.schedSetAffinity,
+        systemctl: @escaping @Sendable ([String]) -> CommandResult = CommandRunner.systemctl
+    ) {
         self.files = files
         self.state = state
         self.setAffinity = setAffinity
@@ -30,11 +32,15 @@ public struct HostTuner: ResourceDriver {
     public static let schedSetAffinity = KernelThreads.schedSetAffinity
 
     /// Every family of settings; each setting is one family's.
-    static let families: [any TunableFamily] = [Sysctls(), TransparentHugePages(), CPUFrequency(), InterruptAffinity(), Workqueues(),
-                                                KernelThreads(), Irqbalance()]
+    static let families: [any TunableFamily] = [
+        Sysctls(), TransparentHugePages(), CPUFrequency(), InterruptAffinity(), Workqueues(),
+        KernelThreads(), Irqbalance(),
+    ]
 
     static func family(_ s: TuneSetting) -> any TunableFamily {
-        guard let f = families.first(where: { $0.owns(s) }) else { preconditionFailure("no tunable family owns host.tune.\(s.name)") }
+        guard let f = families.first(where: { $0.owns(s) }) else {
+            preconditionFailure("no tunable family owns host.tune.\(s.name)")
+        }
         return f
     }
 
@@ -48,7 +54,8 @@ public struct HostTuner: ResourceDriver {
     // MARK: the record
 
     func loadRecord() throws(TopoFailure) -> TuneRecord {
-        try state.readRecord(state.tunePath, missing: TuneRecord(), holds: "the values host.tune changed and what they were")
+        try state.readRecord(
+            state.tunePath, missing: TuneRecord(), holds: "the values host.tune changed and what they were")
     }
 
     /// Writes the record; an empty one is no file.
@@ -64,7 +71,9 @@ public struct HostTuner: ResourceDriver {
 
     public func apply(_ batch: [Resource]) -> [Result<Facts, TopoFailure>?] {
         applyEach(batch) { r in
-            guard case .hostTune(let t) = r else { throw TopoFailure(.applyFailed, "the host tuner does not make \(r.summary)") }
+            guard case .hostTune(let t) = r else {
+                throw TopoFailure(.applyFailed, "the host tuner does not make \(r.summary)")
+            }
             return try tune(t)
         }
     }
@@ -88,16 +97,22 @@ public struct HostTuner: ResourceDriver {
             if existing == nil, target.kind == .unit, TuneKind.unit.same(current, target.want) { continue }
             if existing == nil, target.kind.keepsCPUsClear {
                 let cpus = target.kind.cpus(current) ?? CPUSet()
-                guard let away = try? CPUSet.parse(target.want).get(), !cpus.intersection(away).isEmpty else { continue }
+                guard let away = try? CPUSet.parse(target.want).get(), !cpus.intersection(away).isEmpty else {
+                    continue
+                }
             }
-            var entry = existing ?? TuneRecord.Entry(setting: t.setting.name, kind: target.kind, original: current, written: current, holders: [:])
+            var entry =
+                existing
+                ?? TuneRecord.Entry(
+                    setting: t.setting.name, kind: target.kind, original: current, written: current, holders: [:])
             entry.holders[t.profile] = target.want
             entry.written = entry.value(online: online)
             record.entries[target.key] = entry
             pending.append((target.key, target.kind))
         }
         try save(record)
-        let failures = io.writeAll(pending.compactMap { p in record.entries[p.key].map { (p.key, p.kind, $0.written) } })
+        let failures = io.writeAll(
+            pending.compactMap { p in record.entries[p.key].map { (p.key, p.kind, $0.written) } })
         for (key, kind) in pending {
             guard var entry = record.entries[key] else { continue }
             if let error = failures[key] {
@@ -124,7 +139,9 @@ public struct HostTuner: ResourceDriver {
         guard case .hostTune(let t) = r else { return ["\(r.summary): not a host setting"] }
         if let lines = Self.family(t.setting).describe(t.setting, io) { return lines }
         let targets = targets(t.setting)
-        let shown = targets.prefix(4).map { "write \"\($0.kind == .selection ? TuneValue.selected($0.want) : $0.want)\" to \(files.path($0.key))" }
+        let shown = targets.prefix(4).map {
+            "write \"\($0.kind == .selection ? TuneValue.selected($0.want) : $0.want)\" to \(files.path($0.key))"
+        }
         return shown.enumerated().map { $0.offset == 0 ? "\($0.element) \(Self.recorded)" : $0.element }
             + (targets.count > 4 ? ["… and \(targets.count - 4) more like it"] : [])
     }
@@ -145,7 +162,8 @@ public struct HostTuner: ResourceDriver {
         var kept: [String: TuneRecord.Entry] = [:]
         record.refused[TuneRecord.holder(t)] = nil
         for key in record.entries.keys.sorted() {
-            guard var entry = record.entries[key], entry.setting == t.setting.name, entry.holders[t.profile] != nil else { continue }
+            guard var entry = record.entries[key], entry.setting == t.setting.name, entry.holders[t.profile] != nil
+            else { continue }
             entry.holders[t.profile] = nil
             let current = io.read(key, entry.kind)
             let ours = current.map { entry.kind.same($0, entry.written) || entry.kind.same($0, entry.original) }
@@ -153,11 +171,17 @@ public struct HostTuner: ResourceDriver {
                 record.entries[key] = nil
                 guard let current else { continue }  // the thread ended, the file went
                 guard ours == true else {
-                    left.append("\(io.describe(key)) reads \"\(current)\", not the \"\(entry.written)\" topo wrote: changed by someone else meanwhile, left alone (it was \"\(entry.original)\")")
+                    left.append(
+                        "\(io.describe(key)) reads \"\(current)\", not the \"\(entry.written)\" topo wrote: changed by someone else meanwhile, left alone (it was \"\(entry.original)\")"
+                    )
                     continue
                 }
-                if entry.kind.same(current, entry.original) { restored += 1; continue }
-                writes.append((key, entry.kind, entry.kind == .selection ? TuneValue.selected(entry.original) : entry.original))
+                if entry.kind.same(current, entry.original) {
+                    restored += 1
+                    continue
+                }
+                writes.append(
+                    (key, entry.kind, entry.kind == .selection ? TuneValue.selected(entry.original) : entry.original))
                 kept[key] = entry
             } else {
                 let next = entry.value(online: online)
@@ -185,9 +209,12 @@ public struct HostTuner: ResourceDriver {
             }
         }
         try save(record)
-        if !failed.isEmpty { throw TopoFailure(.hostCannot, "host.tune.\(t.setting.name): " + failed.joined(separator: "; ")) }
+        if !failed.isEmpty {
+            throw TopoFailure(.hostCannot, "host.tune.\(t.setting.name): " + failed.joined(separator: "; "))
+        }
         if !left.isEmpty { return .leftAlone("host.tune.\(t.setting.name): " + Problems.list(left, limit: 8)) }
-        return restored > 0 ? .removed("host.tune.\(t.setting.name): \(restored) value\(restored == 1 ? "" : "s") restored") : .nothing
+        return restored > 0
+            ? .removed("host.tune.\(t.setting.name): \(restored) value\(restored == 1 ? "" : "s") restored") : .nothing
     }
 
     // MARK: observe
@@ -196,12 +223,15 @@ public struct HostTuner: ResourceDriver {
     /// also those that appeared since on the CPUs to keep clear; under `bestEffort`, what this host
     /// cannot make.
     public func observe(_ resource: Resource) -> Observation {
-        guard case .hostTune(let t) = resource else { return Observation(resource, found: false, kernel: "not a host setting") }
+        guard case .hostTune(let t) = resource else {
+            return Observation(resource, found: false, kernel: "not a host setting")
+        }
         let record: TuneRecord
         do { record = try loadRecord() } catch { return Observation(resource, found: false, kernel: error.message) }
         var diffs: [String] = []
         var held = 0
-        for (key, entry) in record.entries.sorted(by: { $0.key < $1.key }) where entry.setting == t.setting.name && entry.holders[t.profile] != nil {
+        for (key, entry) in record.entries.sorted(by: { $0.key < $1.key })
+        where entry.setting == t.setting.name && entry.holders[t.profile] != nil {
             held += 1
             guard let current = io.read(key, entry.kind) else {
                 if entry.kind != .thread { diffs.append("\(io.describe(key)) cannot be read") }
@@ -214,16 +244,23 @@ public struct HostTuner: ResourceDriver {
         if let away = Self.family(t.setting).clears(t.setting) {
             let refused = Set(record.refused[TuneRecord.holder(t)] ?? [])
             for target in targets(t.setting) where record.entries[target.key] == nil && !refused.contains(target.key) {
-                guard let current = io.read(target.key, target.kind), let cpus = target.kind.cpus(current) else { continue }
-                if !cpus.intersection(away).isEmpty { diffs.append("\(io.describe(target.key)) may run on \(cpus), which includes \(cpus.intersection(away))") }
+                guard let current = io.read(target.key, target.kind), let cpus = target.kind.cpus(current) else {
+                    continue
+                }
+                if !cpus.intersection(away).isEmpty {
+                    diffs.append(
+                        "\(io.describe(target.key)) may run on \(cpus), which includes \(cpus.intersection(away))")
+                }
             }
         } else if held == 0 && !t.bestEffort {
             diffs.append("host.tune.\(t.setting.name): no value is recorded for this profile")
         }
         // Under bestEffort, what this host cannot make is a difference too (verify warns of it).
         if t.bestEffort { diffs += problems(t) }
-        return Observation(resource, found: true, differences: Array(diffs.prefix(20)) + (diffs.count > 20 ? ["… and \(diffs.count - 20) more"] : []),
-                           kernel: "\(held) value\(held == 1 ? "" : "s") held")
+        return Observation(
+            resource, found: true,
+            differences: Array(diffs.prefix(20)) + (diffs.count > 20 ? ["… and \(diffs.count - 20) more"] : []),
+            kernel: "\(held) value\(held == 1 ? "" : "s") held")
     }
 
     // MARK: before apply
@@ -236,7 +273,11 @@ public struct HostTuner: ResourceDriver {
         var out = Findings()
         for t in tunes {
             let found = problems(t)
-            if t.bestEffort { out.warnings += found.map { "\($0) (bestEffort: left as it is)" } } else { out.refusals += found }
+            if t.bestEffort {
+                out.warnings += found.map { "\($0) (bestEffort: left as it is)" }
+            } else {
+                out.refusals += found
+            }
             out.warnings += Self.family(t.setting).warnings(t, stopsIrqbalance: stops, io)
         }
         return out
@@ -253,12 +294,17 @@ public struct HostTuner: ResourceDriver {
     /// Where another applied profile holds a value of this setting at another value (exit 3).
     func conflicts(_ t: TuneResource) -> [String] {
         let family = Self.family(t.setting)
-        guard family.conflictsAcrossProfiles, family.clears(t.setting) == nil, let record = try? loadRecord() else { return [] }
+        guard family.conflictsAcrossProfiles, family.clears(t.setting) == nil, let record = try? loadRecord() else {
+            return []
+        }
         var out: [String] = []
         for target in family.targets(t.setting, io) {
             guard let entry = record.entries[target.key] else { continue }
-            for (profile, value) in entry.holders.sorted(by: { $0.key < $1.key }) where profile != t.profile && !target.kind.same(value, target.want) {
-                out.append("host.tune.\(t.setting.name): applied profile \(profile) set \(files.path(target.key)) to \"\(value)\", and this profile asks for \"\(target.want)\"; two profiles cannot tune one setting two ways")
+            for (profile, value) in entry.holders.sorted(by: { $0.key < $1.key })
+            where profile != t.profile && !target.kind.same(value, target.want) {
+                out.append(
+                    "host.tune.\(t.setting.name): applied profile \(profile) set \(files.path(target.key)) to \"\(value)\", and this profile asks for \"\(target.want)\"; two profiles cannot tune one setting two ways"
+                )
             }
         }
         return out

@@ -18,27 +18,34 @@ struct InterruptAffinity: TunableFamily {
     static func interrupts(_ io: TuneIO) -> [Int] { io.files.list(directory).compactMap { Int($0) }.sorted() }
 
     func problems(_ t: TuneResource, _ io: TuneIO) -> [String] {
-        io.files.exists(Self.directory) ? [] : ["host.tune.\(t.setting.name): \(io.files.path(Self.directory)) is missing"]
+        io.files.exists(Self.directory)
+            ? [] : ["host.tune.\(t.setting.name): \(io.files.path(Self.directory)) is missing"]
     }
 
     func warnings(_ t: TuneResource, stopsIrqbalance: Bool, _ io: TuneIO) -> [String] {
         guard !stopsIrqbalance, let pid = Irqbalance.pid(io) else { return [] }
-        return ["host.tune.irqs: irqbalance runs (pid \(pid)) and will move interrupts back within seconds; set host.tune.irqbalance: stop, or stop it yourself"]
+        return [
+            "host.tune.irqs: irqbalance runs (pid \(pid)) and will move interrupts back within seconds; set host.tune.irqbalance: stop, or stop it yourself"
+        ]
     }
 
     func describe(_ s: TuneSetting, _ io: TuneIO) -> [String]? {
         guard case .irqsAway(let cpus) = s else { return nil }
-        return ["write each interrupt's CPUs less \(cpus) to \(io.files.path(Self.directory))/N/smp_affinity_list, where they include any of \(cpus) \(HostTuner.recorded)"]
+        return [
+            "write each interrupt's CPUs less \(cpus) to \(io.files.path(Self.directory))/N/smp_affinity_list, where they include any of \(cpus) \(HostTuner.recorded)"
+        ]
     }
 
     func show(_ io: TuneIO, online: CPUSet, into settings: inout [String: String]) {}
 
     /// Interrupts whose affinity lists fewer than every online CPU, and all of them (`topo host`).
     static func pinned(_ io: TuneIO, online: CPUSet) -> (pinned: Int, all: Int) {
-        var all = 0, pinned = 0
+        var all = 0
+        var pinned = 0
         for irq in interrupts(io) {
             guard let text = io.files.read("\(directory)/\(irq)/smp_affinity_list"),
-                  let cpus = try? CPUSet.parse(text.trimmingCharacters(in: .whitespacesAndNewlines)).get() else { continue }
+                let cpus = try? CPUSet.parse(text.trimmingCharacters(in: .whitespacesAndNewlines)).get()
+            else { continue }
             all += 1
             if !online.isSubset(of: cpus) { pinned += 1 }
         }

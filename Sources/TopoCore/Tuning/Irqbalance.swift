@@ -18,7 +18,9 @@ struct Irqbalance: TunableFamily {
     func problems(_ t: TuneResource, _ io: TuneIO) -> [String] {
         guard let pid = Self.pid(io) else { return [] }
         guard io.files.read("proc/1/comm")?.trimmingCharacters(in: .whitespacesAndNewlines) == "systemd" else {
-            return ["host.tune.\(t.setting.name): irqbalance runs (pid \(pid)) and systemd is not PID 1, so topo cannot stop and restart its unit; stop irqbalance yourself, or set irqbalance: warn"]
+            return [
+                "host.tune.\(t.setting.name): irqbalance runs (pid \(pid)) and systemd is not PID 1, so topo cannot stop and restart its unit; stop irqbalance yourself, or set irqbalance: warn"
+            ]
         }
         return []
     }
@@ -33,15 +35,19 @@ struct Irqbalance: TunableFamily {
 
     /// The unit's state, as `systemctl is-active` says it.
     static func read(_ key: String, _ io: TuneIO) -> String? {
-        io.systemctl(["is-active", String(key.dropFirst("unit ".count))]).stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        io.systemctl(["is-active", String(key.dropFirst("unit ".count))]).stdout.trimmingCharacters(
+            in: .whitespacesAndNewlines)
     }
 
     /// Stops the unit (`inactive`) or starts it.
     static func write(_ key: String, _ value: String, _ io: TuneIO) throws(SystemError) {
-        let unit = String(key.dropFirst("unit ".count)), verb = value == "inactive" ? "stop" : "start"
+        let unit = String(key.dropFirst("unit ".count))
+        let verb = value == "inactive" ? "stop" : "start"
         let r = io.systemctl([verb, unit])
         if r.status != 0 {
-            throw SystemError("systemctl \(verb)", unit, errno: EIO, diagnosis: r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
+            throw SystemError(
+                "systemctl \(verb)", unit, errno: EIO,
+                diagnosis: r.stderr.trimmingCharacters(in: .whitespacesAndNewlines))
         }
     }
 }

@@ -21,14 +21,18 @@ struct KernelThreads: TunableFamily {
 
     func targets(_ s: TuneSetting, _ io: TuneIO) -> [TuneTarget] {
         guard case .kernelThreadsAway(let cpus) = s else { return [] }
-        return Self.threads(io).map { TuneTarget(key: "thread \($0.pid) \($0.start)", kind: .thread, want: cpus.description) }
+        return Self.threads(io).map {
+            TuneTarget(key: "thread \($0.pid) \($0.start)", kind: .thread, want: cpus.description)
+        }
     }
 
     func problems(_ t: TuneResource, _ io: TuneIO) -> [String] { [] }
 
     func describe(_ s: TuneSetting, _ io: TuneIO) -> [String]? {
         guard case .kernelThreadsAway(let cpus) = s else { return nil }
-        return ["sched_setaffinity: each kernel thread that is not per-CPU and may run on \(cpus), to its CPUs less \(cpus) \(HostTuner.recorded)"]
+        return [
+            "sched_setaffinity: each kernel thread that is not per-CPU and may run on \(cpus), to its CPUs less \(cpus) \(HostTuner.recorded)"
+        ]
     }
 
     func show(_ io: TuneIO, online: CPUSet, into settings: inout [String: String]) {}
@@ -38,9 +42,10 @@ struct KernelThreads: TunableFamily {
         guard let stat = io.files.read("proc/\(pid)/stat"), let close = stat.lastIndex(of: ")") else { return nil }
         let fields = stat[stat.index(after: close)...].split(separator: " ")
         guard fields.count > 19, let flags = UInt64(fields[6]), let start = UInt64(fields[19]),
-              flags & kthreadFlag != 0, flags & noSetAffinityFlag == 0,
-              let status = io.files.read("proc/\(pid)/status"),
-              let list = Verifier.fields(status)["Cpus_allowed_list"], let cpus = try? CPUSet.parse(list).get() else { return nil }
+            flags & kthreadFlag != 0, flags & noSetAffinityFlag == 0,
+            let status = io.files.read("proc/\(pid)/status"),
+            let list = Verifier.fields(status)["Cpus_allowed_list"], let cpus = try? CPUSet.parse(list).get()
+        else { return nil }
         return Thread(pid: pid, start: start, cpus: cpus)
     }
 
@@ -52,7 +57,9 @@ struct KernelThreads: TunableFamily {
     /// A thread's allowed CPUs, while it is the thread the key names.
     static func read(_ key: String, _ io: TuneIO) -> String? {
         let parts = key.split(separator: " ")
-        guard parts.count == 3, let pid = Int32(parts[1]), let thread = thread(pid, io), String(thread.start) == parts[2] else { return nil }
+        guard parts.count == 3, let pid = Int32(parts[1]), let thread = thread(pid, io),
+            String(thread.start) == parts[2]
+        else { return nil }
         return thread.cpus.description
     }
 

@@ -24,14 +24,19 @@ struct Sysctls: TunableFamily {
     }
 
     func problems(_ t: TuneResource, _ io: TuneIO) -> [String] {
-        if case .timerMigration = t.setting { return fileProblems(t, io, missing: "the kernel lacks timer migration (CONFIG_NO_HZ_COMMON)") }
+        if case .timerMigration = t.setting {
+            return fileProblems(t, io, missing: "the kernel lacks timer migration (CONFIG_NO_HZ_COMMON)")
+        }
         return fileProblems(t, io, missing: "the kernel does not offer it")
     }
 
     func show(_ io: TuneIO, online: CPUSet, into settings: inout [String: String]) {
-        for (name, path) in [("kernel.timer_migration", "proc/sys/kernel/timer_migration"), ("vm.stat_interval", "proc/sys/vm/stat_interval"),
-                             ("kernel.perf_event_max_sample_rate", "proc/sys/kernel/perf_event_max_sample_rate"),
-                             ("kernel.randomize_va_space", "proc/sys/kernel/randomize_va_space")] {
+        for (name, path) in [
+            ("kernel.timer_migration", "proc/sys/kernel/timer_migration"),
+            ("vm.stat_interval", "proc/sys/vm/stat_interval"),
+            ("kernel.perf_event_max_sample_rate", "proc/sys/kernel/perf_event_max_sample_rate"),
+            ("kernel.randomize_va_space", "proc/sys/kernel/randomize_va_space"),
+        ] {
             if let v = io.files.read(path)?.trimmingCharacters(in: .whitespacesAndNewlines) { settings[name] = v }
         }
     }

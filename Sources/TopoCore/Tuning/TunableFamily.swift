@@ -26,7 +26,8 @@ struct TuneIO: Sendable {
         case .thread: try KernelThreads.write(key, value, self)
         case .unit: try Irqbalance.write(key, value, self)
         // O_TRUNC as the shell's `>`: procfs and sysfs ignore it, a test's plain file is replaced whole.
-        case .selection: try Sys.write(files.path(key), TuneValue.selected(value), flags: O_WRONLY | O_TRUNC | O_CLOEXEC)
+        case .selection:
+            try Sys.write(files.path(key), TuneValue.selected(value), flags: O_WRONLY | O_TRUNC | O_CLOEXEC)
         case .scalar, .cpuList, .cpuMask: try Sys.write(files.path(key), value, flags: O_WRONLY | O_TRUNC | O_CLOEXEC)
         }
     }
@@ -46,7 +47,9 @@ struct TuneIO: Sendable {
     }
 
     var online: CPUSet {
-        files.read("sys/devices/system/cpu/online").flatMap { try? CPUSet.parse($0.trimmingCharacters(in: .whitespacesAndNewlines)).get() } ?? CPUSet()
+        files.read("sys/devices/system/cpu/online").flatMap {
+            try? CPUSet.parse($0.trimmingCharacters(in: .whitespacesAndNewlines)).get()
+        } ?? CPUSet()
     }
 
     /// A target as people know it: `IRQ 24`, `kernel thread 2`, a file's path.
@@ -58,7 +61,9 @@ struct TuneIO: Sendable {
 
     /// The first process whose name is `comm`.
     func process(named comm: String) -> Int32? {
-        files.list("proc").compactMap(Int32.init).first { files.read("proc/\($0)/comm")?.trimmingCharacters(in: .whitespacesAndNewlines) == comm }
+        files.list("proc").compactMap(Int32.init).first {
+            files.read("proc/\($0)/comm")?.trimmingCharacters(in: .whitespacesAndNewlines) == comm
+        }
     }
 }
 
@@ -98,23 +103,36 @@ extension TunableFamily {
 
     /// The problems of a setting made by writing files: each file must be there (else `missing`, the
     /// family's reason), writable, and offer the wanted word (a selection); `check` adds a family's own.
-    func fileProblems(_ t: TuneResource, _ io: TuneIO, missing why: String,
-                      check: (TuneTarget, String) -> String? = { _, _ in nil }) -> [String] {
+    func fileProblems(
+        _ t: TuneResource, _ io: TuneIO, missing why: String,
+        check: (TuneTarget, String) -> String? = { _, _ in nil }
+    ) -> [String] {
         let name = "host.tune.\(t.setting.name)"
         var out: [String] = []
         var missing: [String] = []
         for target in targets(t.setting, io) {
             let path = io.files.path(target.key)
-            guard let st = Sys.stat(path) else { missing.append(path); continue }
-            if st.st_mode & S_IWUSR == 0 { out.append("\(name): \(path) is read-only on this host"); continue }
-            if target.kind == .selection, let text = io.files.read(target.key)?.trimmingCharacters(in: .whitespacesAndNewlines),
-               !text.replacingOccurrences(of: "[", with: "").replacingOccurrences(of: "]", with: "").split(separator: " ").contains(Substring(target.want)) {
+            guard let st = Sys.stat(path) else {
+                missing.append(path)
+                continue
+            }
+            if st.st_mode & S_IWUSR == 0 {
+                out.append("\(name): \(path) is read-only on this host")
+                continue
+            }
+            if target.kind == .selection,
+                let text = io.files.read(target.key)?.trimmingCharacters(in: .whitespacesAndNewlines),
+                !text.replacingOccurrences(of: "[", with: "").replacingOccurrences(of: "]", with: "").split(
+                    separator: " "
+                ).contains(Substring(target.want))
+            {
                 out.append("\(name): \(path) offers \(text), not \(target.want)")
             }
             if let problem = check(target, path) { out.append("\(name): \(problem)") }
         }
         if !missing.isEmpty {
-            out.append("\(name): \(Problems.list(missing, limit: 3)) \(missing.count == 1 ? "is" : "are") missing: \(why)")
+            out.append(
+                "\(name): \(Problems.list(missing, limit: 3)) \(missing.count == 1 ? "is" : "are") missing: \(why)")
         }
         return Array(out.prefix(8))
     }

@@ -22,7 +22,8 @@ enum TuneKind: String, Codable, Sendable {
     /// Whether two values mean the same.
     func same(_ a: String, _ b: String) -> Bool {
         switch self {
-        case .scalar, .unit: a.trimmingCharacters(in: .whitespacesAndNewlines) == b.trimmingCharacters(in: .whitespacesAndNewlines)
+        case .scalar, .unit:
+            a.trimmingCharacters(in: .whitespacesAndNewlines) == b.trimmingCharacters(in: .whitespacesAndNewlines)
         case .selection: TuneValue.selected(a) == TuneValue.selected(b)
         case .cpuList, .thread: (try? CPUSet.parse(a).get()).map { x in (try? CPUSet.parse(b).get()) == x } ?? false
         case .cpuMask: TuneValue.mask(a).map { TuneValue.mask(b) == $0 } ?? false

@@ -16,15 +16,17 @@ extension HostTuner {
     /// Each family's settings as the kernel reads them, the interrupts, irqbalance, the command line,
     /// and the record's entries.
     public func currentState() -> State {
-        let io = io, online = io.online
+        let io = io
+        let online = io.online
         var settings: [String: String] = [:]
         for family in Self.families { family.show(io, online: online, into: &settings) }
         let irqs = InterruptAffinity.pinned(io, online: online)
         let held = ((try? loadRecord())?.entries ?? [:]).sorted { $0.key < $1.key }.map { key, e in
             "\(e.setting): \(io.describe(key)) was \"\(e.original)\", topo wrote \"\(e.written)\" (\(e.holders.keys.sorted().joined(separator: ", ")))"
         }
-        return State(settings: settings, irqbalance: Irqbalance.pid(io).map { "running (pid \($0))" } ?? "not running",
-                     pinnedIRQs: irqs.pinned, irqs: irqs.all,
-                     commandLine: BootIsolation.current(commandLine: files.read("proc/cmdline") ?? ""), held: held)
+        return State(
+            settings: settings, irqbalance: Irqbalance.pid(io).map { "running (pid \($0))" } ?? "not running",
+            pinnedIRQs: irqs.pinned, irqs: irqs.all,
+            commandLine: BootIsolation.current(commandLine: files.read("proc/cmdline") ?? ""), held: held)
     }
 }

@@ -22,7 +22,9 @@ public enum Probe {
     public static func memory(bytes: Int) -> Result<MemoryResult, SystemError> {
         let page = Int(sysconf(Int32(_SC_PAGESIZE)))
         let count = max(1, bytes / page)
-        guard let base = mmap(nil, count * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0), base != MAP_FAILED else {
+        guard let base = mmap(nil, count * page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0),
+            base != MAP_FAILED
+        else {
             return .failure(SystemError("mmap a buffer of", "\(count * page) bytes", errno: errno))
         }
         defer { munmap(base, count * page) }
@@ -53,9 +55,13 @@ public enum Probe {
     }
 
     public static func cpu(milliseconds: Int) -> Result<CPUResult, SystemError> {
-        guard let mask = numa_allocate_cpumask() else { return .failure(SystemError("allocate a CPU mask", "libnuma", errno: ENOMEM)) }
+        guard let mask = numa_allocate_cpumask() else {
+            return .failure(SystemError("allocate a CPU mask", "libnuma", errno: ENOMEM))
+        }
         defer { numa_bitmask_free(mask) }
-        guard numa_sched_getaffinity(0, mask) >= 0 else { return .failure(SystemError("sched_getaffinity", "self", errno: errno)) }
+        guard numa_sched_getaffinity(0, mask) >= 0 else {
+            return .failure(SystemError("sched_getaffinity", "self", errno: errno))
+        }
         let allowed = (0..<Int(mask.pointee.size)).filter { numa_bitmask_isbitset(mask, UInt32($0)) != 0 }
         let affinity = CPUSet(allowed)
         let seen = SeenCPUs()
@@ -72,8 +78,16 @@ public enum Probe {
     private final class SeenCPUs: @unchecked Sendable {
         private let lock = NSLock()
         private var set = Set<Int32>()
-        func add(_ s: Set<Int32>) { lock.lock(); set.formUnion(s); lock.unlock() }
-        var cpus: Set<Int32> { lock.lock(); defer { lock.unlock() }; return set }
+        func add(_ s: Set<Int32>) {
+            lock.lock()
+            set.formUnion(s)
+            lock.unlock()
+        }
+        var cpus: Set<Int32> {
+            lock.lock()
+            defer { lock.unlock() }
+            return set
+        }
     }
 
     // MARK: links
@@ -93,7 +107,9 @@ public enum Probe {
     /// The far end of a link probe: echoes every UDP datagram and sinks TCP connections on one port,
     /// answering each connection's end with `{"bitsPerSecond": …}`. Prints `{"port": P}` once it listens.
     public static func serve(warmup: Double) -> Never {
-        var udp: Int32 = -1, tcp: Int32 = -1, port: UInt16 = 0
+        var udp: Int32 = -1
+        var tcp: Int32 = -1
+        var port: UInt16 = 0
         // An ephemeral UDP port, then the same number for TCP (tried again where another holds it).
         for attempt in 1...32 {
             udp = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
@@ -118,16 +134,26 @@ public enum Probe {
         var connection: Int32 = -1
         var sink = Sink(warmup: warmup)
         while true {
-            var fds = [pollfd(fd: udp, events: Int16(POLLIN), revents: 0), pollfd(fd: tcp, events: Int16(POLLIN), revents: 0),
-                       pollfd(fd: connection, events: Int16(POLLIN), revents: 0)]
+            var fds = [
+                pollfd(fd: udp, events: Int16(POLLIN), revents: 0), pollfd(fd: tcp, events: Int16(POLLIN), revents: 0),
+                pollfd(fd: connection, events: Int16(POLLIN), revents: 0),
+            ]
             guard poll(&fds, connection >= 0 ? 3 : 2, -1) >= 0 || errno == EINTR else { fail("poll", errno) }
             if fds[0].revents & Int16(POLLIN) != 0 {
                 var from = sockaddr_in()
                 var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-                let n = withUnsafeMutablePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(udp, &buffer, buffer.count, 0, $0, &length) } }
+                let n = withUnsafeMutablePointer(to: &from) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                        recvfrom(udp, &buffer, buffer.count, 0, $0, &length)
+                    }
+                }
                 if n == Self.bye.count && Array(buffer[0..<n]) == Self.bye { exit(0) }  // the near end is done
                 if n > 0 {
-                    _ = withUnsafePointer(to: &from) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { sendto(udp, buffer, n, Int32(MSG_NOSIGNAL), $0, length) } }
+                    _ = withUnsafePointer(to: &from) {
+                        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                            sendto(udp, buffer, n, Int32(MSG_NOSIGNAL), $0, length)
+                        }
+                    }
                 }
             }
             if fds[1].revents & Int16(POLLIN) != 0 {
@@ -183,12 +209,17 @@ public enum Probe {
 
     /// The near end: `count` datagrams `interval` apart to `address:port` and their echoes, then, with
     /// `rateSeconds` > 0, TCP at full speed to the same port and, as a yardstick, over the loopback.
-    public static func link(to address: IPv4Address, port: UInt16, count: Int, intervalMicroseconds: Int, rateSeconds: Double, warmup: Double) -> Result<LinkResult, SystemError> {
+    public static func link(
+        to address: IPv4Address, port: UInt16, count: Int, intervalMicroseconds: Int, rateSeconds: Double,
+        warmup: Double
+    ) -> Result<LinkResult, SystemError> {
         let fd = socket(AF_INET, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         guard fd >= 0 else { return .failure(SystemError("socket", "udp", errno: errno)) }
         defer { close(fd) }
         var peer = sockaddr_in(family: AF_INET, port: port, address: address.value)
-        guard connectAddress(fd, &peer) == 0 else { return .failure(SystemError("connect udp to", "\(address):\(port)", errno: errno)) }
+        guard connectAddress(fd, &peer) == 0 else {
+            return .failure(SystemError("connect udp to", "\(address):\(port)", errno: errno))
+        }
         var rtts: [UInt64?] = Array(repeating: nil, count: count)
         var packet = [UInt8](repeating: 0, count: 64)
         var maxRTT: UInt64 = 0
@@ -223,8 +254,11 @@ public enum Probe {
         receive(until: monotonicNanoseconds() + max(1_000_000_000, 4 * maxRTT))
         defer { for _ in 0..<3 { _ = send(fd, Self.bye, Self.bye.count, Int32(MSG_NOSIGNAL)) } }
         let got = rtts.compactMap { $0 }.sorted()
-        func percentile(_ q: Double) -> Double { got.isEmpty ? 0 : Double(got[min(got.count - 1, Int(Double(got.count) * q))]) / 1000 }
-        var result = LinkResult(sent: count, received: got.count, rttMicroseconds: [percentile(0.1), percentile(0.5), percentile(0.9)])
+        func percentile(_ q: Double) -> Double {
+            got.isEmpty ? 0 : Double(got[min(got.count - 1, Int(Double(got.count) * q))]) / 1000
+        }
+        var result = LinkResult(
+            sent: count, received: got.count, rttMicroseconds: [percentile(0.1), percentile(0.5), percentile(0.9)])
         if rateSeconds > 0 {
             switch throughput(to: address, port: port, seconds: rateSeconds) {
             case .success(let bps): result.bitsPerSecond = bps
@@ -241,7 +275,9 @@ public enum Probe {
         guard fd >= 0 else { return .failure(SystemError("socket", "tcp", errno: errno)) }
         defer { close(fd) }
         var peer = sockaddr_in(family: AF_INET, port: port, address: address.value)
-        guard connectAddress(fd, &peer) == 0 else { return .failure(SystemError("connect tcp to", "\(address):\(port)", errno: errno)) }
+        guard connectAddress(fd, &peer) == 0 else {
+            return .failure(SystemError("connect tcp to", "\(address):\(port)", errno: errno))
+        }
         let chunk = [UInt8](repeating: 0, count: 1 << 16)
         let end = monotonicNanoseconds() + UInt64(seconds * 1e9)
         while monotonicNanoseconds() < end {
@@ -258,7 +294,9 @@ public enum Probe {
             if n <= 0 { break }
             answer += buffer[0..<n]
         }
-        guard let reply = try? JSONDecoder().decode([String: Double].self, from: Data(answer)), let bps = reply["bitsPerSecond"] else {
+        guard let reply = try? JSONDecoder().decode([String: Double].self, from: Data(answer)),
+            let bps = reply["bitsPerSecond"]
+        else {
             return .failure(SystemError("read the receiver's measurement from", "\(address):\(port)", errno: EPROTO))
         }
         return .success(bps)
@@ -304,17 +342,27 @@ public enum Probe {
     }
 
     static func bindAddress(_ fd: Int32, _ a: inout sockaddr_in) -> Int32 {
-        withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        withUnsafePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
     }
 
     static func connectAddress(_ fd: Int32, _ a: inout sockaddr_in) -> Int32 {
-        withUnsafePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) } }
+        withUnsafePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
     }
 
     static func boundPort(_ fd: Int32) -> UInt16 {
         var a = sockaddr_in()
         var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        _ = withUnsafeMutablePointer(to: &a) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
+        _ = withUnsafeMutablePointer(to: &a) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
         return UInt16(bigEndian: a.sin_port)
     }
 

@@ -4,7 +4,9 @@ import Foundation
 public struct Check: Codable, Equatable, Sendable {
     public enum Status: String, Codable, Sendable, Comparable {
         case pass, warn, fail
-        public static func < (a: Status, b: Status) -> Bool { [pass, warn, fail].firstIndex(of: a)! < [pass, warn, fail].firstIndex(of: b)! }
+        public static func < (a: Status, b: Status) -> Bool {
+            [pass, warn, fail].firstIndex(of: a)! < [pass, warn, fail].firstIndex(of: b)!
+        }
     }
     public var id: String
     /// `workload NAME`, `link A<->B`, or the profile.
@@ -49,7 +51,9 @@ public struct Verifier: Sendable {
             return "\(st.st_ino):\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec)"
         }
 
-        func read(_ profile: String, _ state: StateStore) -> Result<(plan: Plan, launched: [(String, Int32)]), TopoFailure> {
+        func read(
+            _ profile: String, _ state: StateStore
+        ) -> Result<(plan: Plan, launched: [(String, Int32)]), TopoFailure> {
             let stamps = [Self.stamp(state.planPath(profile)), Self.stamp(state.journalPath(profile))]
             lock.lock()
             let cached = entries[profile]
@@ -88,7 +92,8 @@ public struct Verifier: Sendable {
         guard state.profiles().contains(profile) else {
             return .failure(TopoFailure(.hostCannot, "profile \(profile) is not applied (see topo status)"))
         }
-        let plan: Plan, launched: [(String, Int32)]
+        let plan: Plan
+        let launched: [(String, Int32)]
         switch cache.read(profile, state) {
         case .success(let read): (plan, launched) = (read.plan, read.launched)
         case .failure(let f): return .failure(f)
@@ -105,8 +110,10 @@ public struct Verifier: Sendable {
         // Where topo's cgroup root is in the hierarchy: read from the mount table once a round.
         let hierarchy = drivers.cgroups.hierarchyPath("")
         let perWorkload = concurrentMap(plan.workloads) { [self] w in
-            workloadChecks(w, cgroupObservations[w.name] ?? [], launched: launched.filter { $0.0 == w.name }.map(\.1), controllers: controllers,
-                           hierarchy: hierarchy)
+            workloadChecks(
+                w, cgroupObservations[w.name] ?? [], launched: launched.filter { $0.0 == w.name }.map(\.1),
+                controllers: controllers,
+                hierarchy: hierarchy)
         }
         var checks = perWorkload.flatMap { $0 }
         checks += linkChecks(plan, observed)
@@ -122,8 +129,11 @@ public struct Verifier: Sendable {
     // MARK: per workload
 
     /// `hierarchy`: topo's cgroup root as `/proc/PID/cgroup` names it (`CgroupManager.hierarchyPath("")`).
-    func workloadChecks(_ w: PlannedWorkload, _ observed: [Observation], launched: [Int32], controllers: Set<Controller> = Set(Controller.allCases),
-                        hierarchy: String = "/") -> [Check] {
+    func workloadChecks(
+        _ w: PlannedWorkload, _ observed: [Observation], launched: [Int32],
+        controllers: Set<Controller> = Set(Controller.allCases),
+        hierarchy: String = "/"
+    ) -> [Check] {
         let subject = "workload \(w.name)"
         let cgroups = drivers.cgroups
         var checks: [Check] = []
@@ -132,33 +142,57 @@ public struct Verifier: Sendable {
         let diffs = observed.flatMap(\.differences)
         let effective = cgroups.read(w.cgroupPath, "cpuset.cpus.effective").flatMap { try? CPUSet.parse($0).get() }
         var settingProblems = diffs
-        if effective != w.cpus { settingProblems.append("cpuset.cpus.effective: planned \(w.cpus), kernel has \(effective?.description ?? "nothing")") }
-        checks.append(Check(id: "cgroup.settings", subject: subject, status: settingProblems.isEmpty ? .pass : .fail,
-                            expected: w.cgroup.map { "\($0.file)=\($0.humanValue)" }.joined(separator: " "),
-                            found: settingProblems.isEmpty ? "as planned" : settingProblems.joined(separator: "; "),
-                            message: settingProblems.isEmpty ? "every setting holds" : settingProblems.joined(separator: "; ")))
+        if effective != w.cpus {
+            settingProblems.append(
+                "cpuset.cpus.effective: planned \(w.cpus), kernel has \(effective?.description ?? "nothing")")
+        }
+        checks.append(
+            Check(
+                id: "cgroup.settings", subject: subject, status: settingProblems.isEmpty ? .pass : .fail,
+                expected: w.cgroup.map { "\($0.file)=\($0.humanValue)" }.joined(separator: " "),
+                found: settingProblems.isEmpty ? "as planned" : settingProblems.joined(separator: "; "),
+                message: settingProblems.isEmpty ? "every setting holds" : settingProblems.joined(separator: "; ")))
         // The observe step has read the workload's cgroup: whether it is there, and its processes.
         let own = observed.first { if case .cgroup = $0.resource { true } else { false } }
         guard own?.found ?? cgroups.exists(w.cgroupPath) else { return checks }
         // tasks.cpus, tasks.mems: every thread, found through the cgroup.
         let threads = cgroups.threads(w.cgroupPath)
-        var wrongCPUs: [String] = [], wrongMems: [String] = []
+        var wrongCPUs: [String] = []
+        var wrongMems: [String] = []
         for tid in threads {
             guard let status = try? Sys.read("\(proc)/\(tid)/status") else { continue }  // gone meanwhile
             let fields = Self.fields(status)
-            if let cpus = fields["Cpus_allowed_list"].flatMap({ try? CPUSet.parse($0).get() }), !cpus.isSubset(of: w.cpus) {
+            if let cpus = fields["Cpus_allowed_list"].flatMap({ try? CPUSet.parse($0).get() }),
+                !cpus.isSubset(of: w.cpus)
+            {
                 wrongCPUs.append("\(tid) (\(fields["Name"] ?? "?")) allowed on \(cpus)")
             }
-            if let mems = fields["Mems_allowed_list"].flatMap({ try? CPUSet.parse($0).get() }), !mems.isSubset(of: w.mems) {
+            if let mems = fields["Mems_allowed_list"].flatMap({ try? CPUSet.parse($0).get() }),
+                !mems.isSubset(of: w.mems)
+            {
                 wrongMems.append("\(tid) (\(fields["Name"] ?? "?")) allowed on nodes \(mems)")
             }
         }
-        checks.append(Check(id: "tasks.cpus", subject: subject, status: wrongCPUs.isEmpty ? .pass : .fail, expected: "within \(w.cpus)",
-                            found: wrongCPUs.isEmpty ? "\(threads.count) thread\(threads.count == 1 ? "" : "s") within \(w.cpus)" : wrongCPUs.joined(separator: "; "),
-                            message: wrongCPUs.isEmpty ? "every thread on its CPUs" : "threads allowed off the workload's CPUs: " + wrongCPUs.joined(separator: "; ")))
-        checks.append(Check(id: "tasks.mems", subject: subject, status: wrongMems.isEmpty ? .pass : .fail, expected: "within nodes \(w.mems)",
-                            found: wrongMems.isEmpty ? "\(threads.count) thread\(threads.count == 1 ? "" : "s") within nodes \(w.mems)" : wrongMems.joined(separator: "; "),
-                            message: wrongMems.isEmpty ? "every thread on its memory nodes" : "threads allowed off the workload's nodes: " + wrongMems.joined(separator: "; ")))
+        checks.append(
+            Check(
+                id: "tasks.cpus", subject: subject, status: wrongCPUs.isEmpty ? .pass : .fail,
+                expected: "within \(w.cpus)",
+                found: wrongCPUs.isEmpty
+                    ? "\(threads.count) thread\(threads.count == 1 ? "" : "s") within \(w.cpus)"
+                    : wrongCPUs.joined(separator: "; "),
+                message: wrongCPUs.isEmpty
+                    ? "every thread on its CPUs"
+                    : "threads allowed off the workload's CPUs: " + wrongCPUs.joined(separator: "; ")))
+        checks.append(
+            Check(
+                id: "tasks.mems", subject: subject, status: wrongMems.isEmpty ? .pass : .fail,
+                expected: "within nodes \(w.mems)",
+                found: wrongMems.isEmpty
+                    ? "\(threads.count) thread\(threads.count == 1 ? "" : "s") within nodes \(w.mems)"
+                    : wrongMems.joined(separator: "; "),
+                message: wrongMems.isEmpty
+                    ? "every thread on its memory nodes"
+                    : "threads allowed off the workload's nodes: " + wrongMems.joined(separator: "; ")))
         // tasks.policy: each process's memory policy, as numa_maps shows it for its first mapping (the
         // program's text, which takes the process's policy; a region the program mbind()s itself may differ).
         let expectedPolicy = Self.numaMapsPolicy(w.memoryPolicy, w.policyNodes)
@@ -166,35 +200,56 @@ public struct Verifier: Sendable {
         for pid in own?.pids ?? cgroups.processes(w.cgroupPath) {
             guard let policy = Self.memoryPolicy(of: pid, proc: proc) else { continue }
             if !expectedPolicy.contains(policy) {
-                let name = (try? Sys.read("\(proc)/\(pid)/comm"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
+                let name =
+                    (try? Sys.read("\(proc)/\(pid)/comm"))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "?"
                 wrongPolicy.append("\(pid) (\(name)) has \(policy)")
             }
         }
-        checks.append(Check(id: "tasks.policy", subject: subject, status: wrongPolicy.isEmpty ? .pass : .fail, expected: expectedPolicy.joined(separator: " or "),
-                            found: wrongPolicy.isEmpty ? expectedPolicy[0] : wrongPolicy.joined(separator: "; "),
-                            message: wrongPolicy.isEmpty ? "every process has the planned memory policy" : "processes without the planned memory policy: " + wrongPolicy.joined(separator: "; ")))
+        checks.append(
+            Check(
+                id: "tasks.policy", subject: subject, status: wrongPolicy.isEmpty ? .pass : .fail,
+                expected: expectedPolicy.joined(separator: " or "),
+                found: wrongPolicy.isEmpty ? expectedPolicy[0] : wrongPolicy.joined(separator: "; "),
+                message: wrongPolicy.isEmpty
+                    ? "every process has the planned memory policy"
+                    : "processes without the planned memory policy: " + wrongPolicy.joined(separator: "; ")))
         // tasks.escaped: the process apply started, alive but no longer below the workload's cgroup.
         // /proc/PID/cgroup names a cgroup from the hierarchy's root, which is above topo's cgroup root
         // when that is a cgroup itself (--cgroup-root /sys/fs/cgroup/lab).
         var escaped: [String] = []
         let home = (hierarchy == "/" ? "" : hierarchy) + "/" + w.cgroupPath
         for pid in launched {
-            guard let line = (try? Sys.read("\(proc)/\(pid)/cgroup"))?.split(separator: "\n").first(where: { $0.hasPrefix("0::") }) else { continue }
+            guard
+                let line = (try? Sys.read("\(proc)/\(pid)/cgroup"))?.split(separator: "\n").first(where: {
+                    $0.hasPrefix("0::")
+                })
+            else { continue }
             let path = String(line.dropFirst(3))
             if path != home && !path.hasPrefix(home + "/") { escaped.append("\(pid) is in \(path)") }
         }
-        checks.append(Check(id: "tasks.escaped", subject: subject, status: escaped.isEmpty ? .pass : .fail, expected: "below \(home)",
-                            found: escaped.isEmpty ? "below \(home)" : escaped.joined(separator: "; "),
-                            message: escaped.isEmpty ? "what apply started is still in its cgroup" : "left its cgroup: " + escaped.joined(separator: "; ")))
+        checks.append(
+            Check(
+                id: "tasks.escaped", subject: subject, status: escaped.isEmpty ? .pass : .fail,
+                expected: "below \(home)",
+                found: escaped.isEmpty ? "below \(home)" : escaped.joined(separator: "; "),
+                message: escaped.isEmpty
+                    ? "what apply started is still in its cgroup"
+                    : "left its cgroup: " + escaped.joined(separator: "; ")))
         // partition.state: still a valid partition, and the cgroup root no longer holds its CPUs.
         if w.isolation == .partition {
             let partition = cgroups.read(w.cgroupPath, "cpuset.cpus.partition") ?? "unreadable"
             let rootCPUs = cgroups.read("", "cpuset.cpus.effective").flatMap { try? CPUSet.parse($0).get() } ?? .empty
             let shared = rootCPUs.intersection(w.cpus)
             let ok = partition == "root" && shared.isEmpty
-            checks.append(Check(id: "partition.state", subject: subject, status: ok ? .pass : .fail, expected: "root, CPUs \(w.cpus) outside the cgroup root",
-                                found: "\(partition)\(shared.isEmpty ? "" : ", the cgroup root still has CPU \(shared)")",
-                                message: ok ? "the partition holds" : "the partition does not hold: \(partition)\(shared.isEmpty ? "" : "; the cgroup root has CPU \(shared)")"))
+            checks.append(
+                Check(
+                    id: "partition.state", subject: subject, status: ok ? .pass : .fail,
+                    expected: "root, CPUs \(w.cpus) outside the cgroup root",
+                    found: "\(partition)\(shared.isEmpty ? "" : ", the cgroup root still has CPU \(shared)")",
+                    message: ok
+                        ? "the partition holds"
+                        : "the partition does not hold: \(partition)\(shared.isEmpty ? "" : "; the cgroup root has CPU \(shared)")"
+                ))
         }
         // counters: what the kernel counted against the limits; an OOM kill is a warning.
         var counters: [String] = []
@@ -206,12 +261,19 @@ public struct Verifier: Sendable {
         if controllers.contains(.memory), let events = cgroups.read(w.cgroupPath, "memory.events") {
             let f = Self.pairs(events)
             oomKills = Int(f["oom_kill"] ?? "0") ?? 0
-            counters.append(["high", "max", "oom", "oom_kill"].map { "memory.\($0)=\(f[$0] ?? "0")" }.joined(separator: " "))
+            counters.append(
+                ["high", "max", "oom", "oom_kill"].map { "memory.\($0)=\(f[$0] ?? "0")" }.joined(separator: " "))
         }
-        if controllers.contains(.pids), let events = cgroups.read(w.cgroupPath, "pids.events") { counters.append("pids.max=\(Self.pairs(events)["max"] ?? "0")") }
-        checks.append(Check(id: "counters", subject: subject, status: oomKills > 0 ? .warn : .pass, expected: "no OOM kill",
-                            found: counters.joined(separator: " "),
-                            message: oomKills > 0 ? "the kernel OOM-killed \(oomKills) process\(oomKills == 1 ? "" : "es") in the workload" : counters.joined(separator: " ")))
+        if controllers.contains(.pids), let events = cgroups.read(w.cgroupPath, "pids.events") {
+            counters.append("pids.max=\(Self.pairs(events)["max"] ?? "0")")
+        }
+        checks.append(
+            Check(
+                id: "counters", subject: subject, status: oomKills > 0 ? .warn : .pass, expected: "no OOM kill",
+                found: counters.joined(separator: " "),
+                message: oomKills > 0
+                    ? "the kernel OOM-killed \(oomKills) process\(oomKills == 1 ? "" : "es") in the workload"
+                    : counters.joined(separator: " ")))
         return checks
     }
 
@@ -260,10 +322,14 @@ public struct Verifier: Sendable {
                 }
             }
             let problems = mine.flatMap(\.differences)
-            return Check(id: "links", subject: "link \(link.between[0])<->\(link.between[1])", status: problems.isEmpty ? .pass : .fail,
-                         expected: "\(link.subnet), mtu \(link.mtu)" + link.shaping.map { "; \($0.from)→\($0.to) \($0.netem.summary)" }.joined(),
-                         found: problems.isEmpty ? "as planned" : problems.joined(separator: "; "),
-                         message: problems.isEmpty ? "namespaces, veth, addresses and qdiscs as planned" : problems.joined(separator: "; "))
+            return Check(
+                id: "links", subject: "link \(link.between[0])<->\(link.between[1])",
+                status: problems.isEmpty ? .pass : .fail,
+                expected: "\(link.subnet), mtu \(link.mtu)"
+                    + link.shaping.map { "; \($0.from)→\($0.to) \($0.netem.summary)" }.joined(),
+                found: problems.isEmpty ? "as planned" : problems.joined(separator: "; "),
+                message: problems.isEmpty
+                    ? "namespaces, veth, addresses and qdiscs as planned" : problems.joined(separator: "; "))
         }
     }
 
@@ -282,9 +348,12 @@ public struct Verifier: Sendable {
             case .irqsAway, .workqueuesAway, .kernelThreadsAway: soft = true
             default: soft = t.bestEffort
             }
-            return Check(id: "host.tune", subject: "host.tune.\(t.setting.name)", status: problems.isEmpty ? .pass : soft ? .warn : .fail,
-                         expected: t.setting.value, found: problems.isEmpty ? "as set (\(o.kernel ?? ""))" : Problems.list(problems, limit: 8),
-                         message: problems.isEmpty ? "holds" : "no longer holds: " + Problems.list(problems, limit: 8))
+            return Check(
+                id: "host.tune", subject: "host.tune.\(t.setting.name)",
+                status: problems.isEmpty ? .pass : soft ? .warn : .fail,
+                expected: t.setting.value,
+                found: problems.isEmpty ? "as set (\(o.kernel ?? ""))" : Problems.list(problems, limit: 8),
+                message: problems.isEmpty ? "holds" : "no longer holds: " + Problems.list(problems, limit: 8))
         }
     }
 
@@ -292,17 +361,22 @@ public struct Verifier: Sendable {
 
     /// The kinds the checks above read: a kind added later is verified by `otherChecks` until it has
     /// checks of its own, so that it needs no change here.
-    static let kindsWithChecks: Set<Resource.Kind> = [.cgroupRoot, .cgroup, .cgroupSetting, .namespace, .veth, .address, .qdisc,
-                                                      .hostsFile, .hostTune, .launch]
+    static let kindsWithChecks: Set<Resource.Kind> = [
+        .cgroupRoot, .cgroup, .cgroupSetting, .namespace, .veth, .address, .qdisc,
+        .hostsFile, .hostTune, .launch,
+    ]
 
     /// Each observed resource of another kind holds as its driver observed it: found, and no difference
     /// from the plan (`resource.KIND`, failing otherwise).
     func otherChecks(_ observed: [Observation]) -> [Check] {
         observed.filter { !Self.kindsWithChecks.contains($0.resource.kind) }.map { o in
             let problems = o.differences
-            return Check(id: "resource.\(o.resource.kind.rawValue)", subject: o.resource.summary, status: problems.isEmpty ? .pass : .fail,
-                         expected: "as planned", found: problems.isEmpty ? (o.kernel ?? "as planned") : Problems.list(problems, limit: 8),
-                         message: problems.isEmpty ? "holds" : "differs from the plan: " + Problems.list(problems, limit: 8))
+            return Check(
+                id: "resource.\(o.resource.kind.rawValue)", subject: o.resource.summary,
+                status: problems.isEmpty ? .pass : .fail,
+                expected: "as planned",
+                found: problems.isEmpty ? (o.kernel ?? "as planned") : Problems.list(problems, limit: 8),
+                message: problems.isEmpty ? "holds" : "differs from the plan: " + Problems.list(problems, limit: 8))
         }
     }
 
@@ -316,13 +390,20 @@ public struct Verifier: Sendable {
         let strict = plan.workloads.filter { $0.isolation != .shared }
         guard !strict.isEmpty else { return [] }
         let ours = Set(plan.workloads.flatMap { drivers.cgroups.threads($0.cgroupPath) })
-        struct Task { var tid: Int32; var name: String; var cpus: CPUSet; var kernel: Bool }
+        struct Task {
+            var tid: Int32
+            var name: String
+            var cpus: CPUSet
+            var kernel: Bool
+        }
         var tasks: [Task] = []
         for pid in Sys.entries(proc).compactMap(Int32.init) {
             for tid in Sys.entries("\(proc)/\(pid)/task").compactMap(Int32.init) where !ours.contains(tid) {
                 guard let status = try? Sys.read("\(proc)/\(pid)/task/\(tid)/status") else { continue }
                 let f = Self.fields(status)
-                guard let cpus = f["Cpus_allowed_list"].flatMap({ try? CPUSet.parse($0).get() }), cpus.count < online.count else { continue }
+                guard let cpus = f["Cpus_allowed_list"].flatMap({ try? CPUSet.parse($0).get() }),
+                    cpus.count < online.count
+                else { continue }
                 // Kernel threads have no memory map (no VmSize line).
                 tasks.append(Task(tid: tid, name: f["Name"] ?? "?", cpus: cpus, kernel: f["VmSize"] == nil))
             }
@@ -330,8 +411,12 @@ public struct Verifier: Sendable {
         // Each interrupt's effective CPUs and the CPUs asked of it (smp_affinity_list).
         var irqs: [(irq: String, cpus: CPUSet, requested: CPUSet?)] = []
         for irq in Sys.entries("\(proc)/irq") where Int(irq) != nil {
-            if let text = try? Sys.read("\(proc)/irq/\(irq)/effective_affinity_list"), let cpus = try? CPUSet.parse(text).get() {
-                let requested = (try? Sys.read("\(proc)/irq/\(irq)/smp_affinity_list")).flatMap { try? CPUSet.parse($0).get() }
+            if let text = try? Sys.read("\(proc)/irq/\(irq)/effective_affinity_list"),
+                let cpus = try? CPUSet.parse(text).get()
+            {
+                let requested = (try? Sys.read("\(proc)/irq/\(irq)/smp_affinity_list")).flatMap {
+                    try? CPUSet.parse($0).get()
+                }
                 irqs.append((irq, cpus, requested))
             }
         }
@@ -339,14 +424,23 @@ public struct Verifier: Sendable {
         for w in strict {
             let bad: Check.Status = w.isolation == .partition ? .fail : .warn
             let pinned = tasks.filter { !$0.cpus.intersection(w.cpus).isEmpty }
-            let users = pinned.filter { !$0.kernel }, kernels = pinned.filter(\.kernel)
-            let listed = users.prefix(20).map { "\($0.tid) (\($0.name)) on \($0.cpus)" }.joined(separator: "; ") + (users.count > 20 ? "; \(users.count - 20) more" : "")
-            checks.append(Check(id: "cpus.intruders", subject: "workload \(w.name)", status: users.isEmpty ? .pass : bad, expected: "no other task pinned onto \(w.cpus)",
-                                found: "\(users.count) pinned task\(users.count == 1 ? "" : "s")\(users.isEmpty ? "" : ": " + listed); \(kernels.count) per-CPU kernel thread\(kernels.count == 1 ? "" : "s")",
-                                message: users.isEmpty ? "no other task is pinned onto its CPUs" : "tasks pinned onto its CPUs: " + listed))
+            let users = pinned.filter { !$0.kernel }
+            let kernels = pinned.filter(\.kernel)
+            let listed =
+                users.prefix(20).map { "\($0.tid) (\($0.name)) on \($0.cpus)" }.joined(separator: "; ")
+                + (users.count > 20 ? "; \(users.count - 20) more" : "")
+            checks.append(
+                Check(
+                    id: "cpus.intruders", subject: "workload \(w.name)", status: users.isEmpty ? .pass : bad,
+                    expected: "no other task pinned onto \(w.cpus)",
+                    found:
+                        "\(users.count) pinned task\(users.count == 1 ? "" : "s")\(users.isEmpty ? "" : ": " + listed); \(kernels.count) per-CPU kernel thread\(kernels.count == 1 ? "" : "s")",
+                    message: users.isEmpty
+                        ? "no other task is pinned onto its CPUs" : "tasks pinned onto its CPUs: " + listed))
             // On its CPUs: delivered there, or asked to go nowhere else. An interrupt asked off them but
             // still delivered there moves at its next interrupt (the kernel defers the move of many): a warning.
-            var onIt: [String] = [], pending: [String] = []
+            var onIt: [String] = []
+            var pending: [String] = []
             for i in irqs {
                 let delivered = !i.cpus.intersection(w.cpus).isEmpty
                 let pinned = i.requested.map { !$0.isEmpty && $0.isSubset(of: w.cpus) } ?? false
@@ -359,11 +453,17 @@ public struct Verifier: Sendable {
             }
             let status: Check.Status = !onIt.isEmpty ? bad : pending.isEmpty ? .pass : .warn
             let found = (onIt + pending.map { "\($0) (moves at its next interrupt)" }).joined(separator: "; ")
-            checks.append(Check(id: "irqs.affinity", subject: "workload \(w.name)", status: status, expected: "no interrupt on \(w.cpus)",
-                                found: found.isEmpty ? "none" : found,
-                                message: !onIt.isEmpty ? "interrupts delivered to its CPUs: " + onIt.joined(separator: "; ")
-                                    : pending.isEmpty ? "no interrupt is delivered to its CPUs"
-                                    : "interrupts asked off its CPUs, still delivered there until their next interrupt: " + pending.joined(separator: "; ")))
+            checks.append(
+                Check(
+                    id: "irqs.affinity", subject: "workload \(w.name)", status: status,
+                    expected: "no interrupt on \(w.cpus)",
+                    found: found.isEmpty ? "none" : found,
+                    message: !onIt.isEmpty
+                        ? "interrupts delivered to its CPUs: " + onIt.joined(separator: "; ")
+                        : pending.isEmpty
+                            ? "no interrupt is delivered to its CPUs"
+                            : "interrupts asked off its CPUs, still delivered there until their next interrupt: "
+                                + pending.joined(separator: "; ")))
         }
         return checks
     }

@@ -21,12 +21,16 @@ public enum Watch {
     /// that still fails or warns but finds something else (another task, a different value), a check
     /// or profile seen for the first time, and a profile no longer applied. A passing check whose
     /// counters moved is no change.
-    public static func changes(round: Int, time: String, from before: [Verifier.ProfileResult], to after: [Verifier.ProfileResult]) -> [Change] {
+    public static func changes(
+        round: Int, time: String, from before: [Verifier.ProfileResult], to after: [Verifier.ProfileResult]
+    ) -> [Change] {
         var out: [Change] = []
         let old = Dictionary(before.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         for profile in after {
             guard let previous = old[profile.name] else {
-                out.append(Change(round: round, time: time, profile: profile.name, check: nil, previous: nil, event: "applied"))
+                out.append(
+                    Change(round: round, time: time, profile: profile.name, check: nil, previous: nil, event: "applied")
+                )
                 continue
             }
             let earlier = Dictionary(previous.checks.map { (Key($0), $0) }, uniquingKeysWith: { a, _ in a })
@@ -36,25 +40,32 @@ public enum Watch {
                     continue
                 }
                 if was.status != check.status || (check.status != .pass && was.found != check.found) {
-                    out.append(Change(round: round, time: time, profile: profile.name, check: check, previous: was.status))
+                    out.append(
+                        Change(round: round, time: time, profile: profile.name, check: check, previous: was.status))
                 }
             }
         }
         let now = Set(after.map(\.name))
         for profile in before where !now.contains(profile.name) {
-            out.append(Change(round: round, time: time, profile: profile.name, check: nil, previous: nil, event: "gone"))
+            out.append(
+                Change(round: round, time: time, profile: profile.name, check: nil, previous: nil, event: "gone"))
         }
         return out
     }
 
     private struct Key: Hashable {
         var id: String, subject: String
-        init(_ c: Check) { id = c.id; subject = c.subject }
+        init(_ c: Check) {
+            id = c.id
+            subject = c.subject
+        }
     }
 
     /// The CPUs no `exclusive` or `partition` workload of the given plans holds: where the watcher runs.
     public static func quietCPUs(_ plans: [Plan], online: CPUSet) -> CPUSet {
-        let held = plans.flatMap(\.workloads).filter { $0.isolation != .shared }.reduce(CPUSet.empty) { $0.union($1.cpus) }
+        let held = plans.flatMap(\.workloads).filter { $0.isolation != .shared }.reduce(CPUSet.empty) {
+            $0.union($1.cpus)
+        }
         return online.subtracting(held)
     }
 
@@ -81,7 +92,8 @@ public enum Watch {
         let millis = Int((date.timeIntervalSince1970 - Double(seconds)) * 1000)
         var t = tm()
         gmtime_r(&seconds, &t)
-        return String(format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(t.tm_year) + 1900, Int(t.tm_mon) + 1, Int(t.tm_mday),
-                      Int(t.tm_hour), Int(t.tm_min), Int(t.tm_sec), min(millis, 999))
+        return String(
+            format: "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", Int(t.tm_year) + 1900, Int(t.tm_mon) + 1, Int(t.tm_mday),
+            Int(t.tm_hour), Int(t.tm_min), Int(t.tm_sec), min(millis, 999))
     }
 }
