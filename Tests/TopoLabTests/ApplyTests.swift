@@ -455,21 +455,12 @@ extension LabTests {
         func killAtEveryStep(
             _ path: String, name: String, marker: String, atLeast: Int, extra: () throws -> [String] = { [] }
         ) throws {
-            #expect(try Lab.topo("apply", path).status == 0)
-            let steps = (Lab.read("/run/topo/\(name)/journal.jsonl") ?? "").split(separator: "\n").filter {
-                $0.contains("\"done\"")
-            }.count
-            #expect(steps >= atLeast)
-            #expect(try Lab.topo("down", name).status == 0)
-            for n in 1...steps {
-                let r = try Lab.run(Lab.topo, ["apply", path], environment: ["TOPO_FAILPOINT": "after-step:\(n)"])
-                #expect(r.status == 128 + SIGKILL || r.status == -1 || r.status == 9, "step \(n): \(r)")
+            try Lab.killAfterEachStep(path, name: name, atLeast: atLeast) { n in
                 let st = try Lab.topo("status", "--json")
                 #expect(st.stdout.contains("\"incomplete\""), "step \(n): status should say incomplete")
                 let refused = try Lab.topo("apply", path)
                 #expect(refused.status == 3, "step \(n): a half-applied profile must be refused: \(refused)")
-                let down = try Lab.topo("down", name)
-                #expect(down.status == 0, "step \(n): \(down)")
+            } check: { n in
                 #expect(Lab.leftovers(marker: marker) == [], "after a kill at step \(n)")
                 #expect(try Lab.run("ip", ["netns", "list"]).stdout == "", "namespaces left after a kill at step \(n)")
                 let more = try extra()

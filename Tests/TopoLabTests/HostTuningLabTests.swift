@@ -208,25 +208,17 @@ extension LabTests {
             let threads: [Int32] = []
             let before = Self.snapshot(threads: threads)
             let path = try Lab.profile("quiet", Self.profile)
-            #expect(try Lab.topo("apply", path).status == 0)
-            let steps = (Lab.read("/run/topo/quiet/journal.jsonl") ?? "").split(separator: "\n").filter {
-                $0.contains("\"done\"")
-            }.count
-            #expect(try Lab.topo("down", "quiet").status == 0)
-            #expect(steps >= 8)
-            for n in 1...steps {
-                let r = try Lab.run(Lab.topo, ["apply", path], environment: ["TOPO_FAILPOINT": "after-step:\(n)"])
-                #expect(r.status == 128 + SIGKILL || r.status == -1 || r.status == 9, "step \(n): \(r)")
-                let down = try Lab.topo("down", "quiet")
-                #expect(down.status == 0, "step \(n): \(down)")
-                let after = Self.snapshot(threads: threads)
-                for (key, value) in before where after[key] != value && (!key.hasPrefix("thread ") || after[key] != nil)
-                {
-                    Issue.record(
-                        "after a kill at step \(n): \(key) was \(value), after down \(after[key] ?? "missing")")
-                }
-                #expect(!Sys.exists("/run/topo/tune.json"), "step \(n)")
-            }
+            try Lab.killAfterEachStep(
+                path, name: "quiet", atLeast: 8,
+                check: { n in
+                    let after = Self.snapshot(threads: threads)
+                    for (key, value) in before
+                    where after[key] != value && (!key.hasPrefix("thread ") || after[key] != nil) {
+                        Issue.record(
+                            "after a kill at step \(n): \(key) was \(value), after down \(after[key] ?? "missing")")
+                    }
+                    #expect(!Sys.exists("/run/topo/tune.json"), "step \(n)")
+                })
             try "madvise".write(
                 toFile: "/sys/kernel/mm/transparent_hugepage/enabled", atomically: false, encoding: .utf8)
             try "1".write(toFile: "/proc/sys/vm/stat_interval", atomically: false, encoding: .utf8)

@@ -147,6 +147,29 @@ extension Lab {
         }
     }
 
+    /// Applies `path` once to count its journaled steps (at least `atLeast`) and takes it down; then for
+    /// each step: apply killed (SIGKILL, by the debug build's failpoint) right after that step, `down`
+    /// exits 0, and `check` gets the step's number for what must hold after it (nothing left).
+    static func killAfterEachStep(
+        _ path: String, name: String, atLeast: Int, afterKill: (Int) throws -> Void = { _ in },
+        check: (Int) throws -> Void
+    ) throws {
+        #expect(try topo("apply", path).status == 0)
+        let steps = (read("/run/topo/\(name)/journal.jsonl") ?? "").split(separator: "\n").filter {
+            $0.contains("\"done\"")
+        }.count
+        #expect(try topo("down", name).status == 0)
+        #expect(steps >= atLeast)
+        for n in 1...max(1, steps) {
+            let r = try run(topo, ["apply", path], environment: ["TOPO_FAILPOINT": "after-step:\(n)"])
+            #expect(r.status == 128 + SIGKILL || r.status == -1 || r.status == 9, "step \(n): \(r)")
+            try afterKill(n)
+            let down = try topo("down", name)
+            #expect(down.status == 0, "step \(n): \(down)")
+            try check(n)
+        }
+    }
+
     /// What topo may leave behind: cgroups under its root, state, processes with `marker`. Empty when clean.
     static func leftovers(marker: String? = nil) -> [String] {
         var found: [String] = []

@@ -119,22 +119,15 @@ extension LabTests {
                 links:
                   - { between: [a, b] }
                 """)
-            #expect(try Lab.topo("apply", path).status == 0)
-            let steps = (Lab.read("/run/topo/sdcrash/journal.jsonl") ?? "").split(separator: "\n").filter {
-                $0.contains("\"done\"")
-            }.count
-            #expect(try Lab.topo("down", "sdcrash").status == 0)
-            #expect(steps >= 8)
-            for n in 1...steps {
-                let r = try Lab.run(Lab.topo, ["apply", path], environment: ["TOPO_FAILPOINT": "after-step:\(n)"])
-                #expect(r.status == 128 + SIGKILL || r.status == -1 || r.status == 9, "step \(n): \(r)")
-                let down = try Lab.topo("down", "sdcrash")
-                #expect(down.status == 0, "step \(n): \(down)")
-                #expect(try systemctl("show", "-P", "LoadState", "topo-sdcrash.scope") == "not-found", "step \(n)")
-                #expect(!Sys.exists("/sys/fs/cgroup/topo.slice"), "step \(n)")
-                #expect(topoAtTheRoot() == [], "step \(n)")
-                #expect(leftovers(marker: "sleep 1061") == [], "after a kill at step \(n)")
-            }
+            try Lab.killAfterEachStep(
+                path, name: "sdcrash", atLeast: 8,
+                check: { n in
+                    let unit = try systemctl("show", "-P", "LoadState", "topo-sdcrash.scope")
+                    #expect(unit == "not-found", "step \(n)")
+                    #expect(!Sys.exists("/sys/fs/cgroup/topo.slice"), "step \(n)")
+                    #expect(topoAtTheRoot() == [], "step \(n)")
+                    #expect(leftovers(marker: "sleep 1061") == [], "after a kill at step \(n)")
+                })
         }
 
         /// A partition needs a partition root as its parent, which a delegated scope is not: refused, exit 3.
